@@ -1,0 +1,218 @@
+/* ctl_db.c -- "postlinkctl init" and "postlinkctl db check|backup|recover":
+ * create, verify, copy and recover the shared store while daemons run. */
+#include "config.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "privs.h"
+#include "store_conf.h"
+#include "strutil.h"
+
+int ctl_open_store(struct ctl *ctl, pl_store **sp)
+{
+    const char *home = pl_conf_str(ctl->conf, "db_home");
+    char err[512];
+    int rc;
+
+    if (access(home, F_OK) < 0) {
+        fprintf(stderr, "postlinkctl: db_home %s does not exist: run \"postlinkctl init\"\n", home);
+        return CTL_FAIL;
+    }
+    if (pl_privs_drop_to_owner(home, err, sizeof(err)) < 0) {
+        fprintf(stderr, "postlinkctl: %s\n", err);
+        return CTL_FAIL;
+    }
+    for (int attempt = 0; attempt < 5; attempt++) {
+        rc = pl_store_open_conf(sp, ctl->conf, err, sizeof(err));
+        if (rc != PL_TEMP)
+            break;
+        sleep(1);
+    }
+    if (rc != PL_OK) {
+        fprintf(stderr, "postlinkctl: %s\n", err);
+        return rc == PL_TEMP ? CTL_TEMP : CTL_FAIL;
+    }
+    return CTL_OK;
+}
+
+int ctl_init(struct ctl *ctl, int argc, char **argv)
+{
+    const char *home = pl_conf_str(ctl->conf, "db_home");
+    const char *user = pl_conf_str(ctl->conf, "postlink_user");
+    struct passwd *pw = NULL;
+    pl_store *s;
+    int rc;
+
+    (void)argv;
+    if (argc > 1) {
+        fprintf(stderr, "postlinkctl: init takes no arguments\n");
+        return CTL_USAGE;
+    }
+    if (mkdir(home, 0750) < 0 && errno != EEXIST) {
+        fprintf(stderr, "postlinkctl: cannot create %s: %s\n", home, strerror(errno));
+        return CTL_FAIL;
+    }
+    if (geteuid() == 0) {
+        if ((pw = getpwnam(user)) == NULL) {
+            fprintf(stderr, "postlinkctl: postlink_user \"%s\" does not exist: create it "
+                    "(useradd --system %s) or set postlink_user\n", user, user);
+            return CTL_FAIL;
+        }
+        if (chown(home, pw->pw_uid, pw->pw_gid) < 0) {
+            fprintf(stderr, "postlinkctl: cannot chown %s to %s: %s\n", home, user, strerror(errno));
+            return CTL_FAIL;
+        }
+    }
+    if ((rc = ctl_open_store(ctl, &s)) != CTL_OK)
+        return rc;
+    printf("store ready in %s: schema version %d\n", home, pl_store_schema_version(s));
+    pl_store_close(s);
+    return CTL_OK;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+struct report { int problems; int json; struct pl_strbuf msgs; };
+
+static void report_problem(void *ctx, const char *msg)
+{
+    struct report *r = ctx;
+    r->problems++;
+    if (r->json) {
+        if (r->msgs.len)
+            pl_strbuf_addc(&r->msgs, ',');
+        pl_strbuf_json(&r->msgs, msg);
+    } else {
+        fprintf(stderr, "postlinkctl: db check: %s\n", msg);
+    }
+}
+
+static size_t count_tables(pl_store *s)
+{
+    size_t n = 0;
+    for (const char *const *t = pl_store_tables(s); *t; t++)
+        n++;
+    return n;
+}
+
+/* Back up into dir and verify the copy. */
+static int backup_and_verify(pl_store *s, const char *dir, int json, const char *what)
+{
+    struct report r = {0, json, {0}};
+    char err[512];
+    int rc = pl_store_backup(s, dir, err, sizeof(err));
+
+    if (rc != PL_OK) {
+        if (json)
+            printf("{\"ok\":false,\"error\":");
+        report_problem(&r, err);
+        if (json) {
+            struct pl_strbuf b = {0};
+            pl_strbuf_json(&b, err);
+            printf("%s}\n", b.s);
+            pl_strbuf_free(&b);
+        }
+        pl_strbuf_free(&r.msgs);
+        return rc == PL_TEMP ? CTL_TEMP : CTL_FAIL;
+    }
+    rc = pl_store_verify_offline(dir, report_problem, &r);
+    if (json) {
+        printf("{\"ok\":%s,\"schema_version\":%d,\"tables\":%zu,\"problems\":[%s]}\n",
+               rc == PL_OK ? "true" : "false", pl_store_schema_version(s),
+               count_tables(s),
+               r.msgs.s ? r.msgs.s : "");
+    } else if (rc == PL_OK) {
+        printf("%s: OK, every table of a hot backup taken now verified\n", what);
+    } else {
+        printf("%s: FAILED, %d problem(s)\n", what, r.problems);
+    }
+    pl_strbuf_free(&r.msgs);
+    return rc == PL_OK ? CTL_OK : CTL_FAIL;
+}
+
+static int db_check(struct ctl *ctl, pl_store *s)
+{
+    char tmpl[] = "/tmp/postlink-check.XXXXXX", dir[64];
+    int rc;
+
+    if (mkdtemp(tmpl) == NULL) {
+        fprintf(stderr, "postlinkctl: cannot create a temporary directory: %s\n", strerror(errno));
+        return CTL_FAIL;
+    }
+    snprintf(dir, sizeof(dir), "%s/copy", tmpl);
+    rc = backup_and_verify(s, dir, ctl->json, pl_store_home(s));
+    nftw(tmpl, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return rc;
+}
+
+static int db_recover(struct ctl *ctl, pl_store *s)
+{
+    struct pl_store_stats st;
+    int rc = pl_store_maintain(s, 1);
+
+    if (rc == PL_OK)
+        rc = pl_store_stats(s, &st);
+    if (rc != PL_OK) {
+        fprintf(stderr, "postlinkctl: recovery did not complete; try again\n");
+        return CTL_TEMP;
+    }
+    if (ctl->json)
+        printf("{\"ok\":true,\"log_files\":%llu,\"last_checkpoint\":%lld}\n",
+               (unsigned long long)st.log_files, (long long)st.last_checkpoint);
+    else
+        printf("%s: recovered (dead processes cleaned up), checkpointed, %llu log file(s) kept\n",
+               pl_store_home(s), (unsigned long long)st.log_files);
+    return CTL_OK;
+}
+
+int ctl_db(struct ctl *ctl, int argc, char **argv)
+{
+    const char *sub = NULL, *dir = NULL;
+    pl_store *s;
+    int rc;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            ctl->json = 1;
+        else if (sub == NULL)
+            sub = argv[i];
+        else if (dir == NULL)
+            dir = argv[i];
+        else
+            sub = "";
+    }
+    if (sub == NULL || (strcmp(sub, "check") && strcmp(sub, "backup") && strcmp(sub, "recover")) ||
+        (strcmp(sub, "backup") == 0) != (dir != NULL)) {
+        fprintf(stderr, "usage: postlinkctl db check [--json] | db backup DIR | db recover [--json]\n");
+        return CTL_USAGE;
+    }
+    if (dir != NULL && dir[0] != '/') {
+        fprintf(stderr, "postlinkctl: db backup: %s: give an absolute path\n", dir);
+        return CTL_USAGE;
+    }
+    if ((rc = ctl_open_store(ctl, &s)) != CTL_OK)
+        return rc;
+    if (strcmp(sub, "check") == 0)
+        rc = db_check(ctl, s);
+    else if (strcmp(sub, "backup") == 0)
+        rc = backup_and_verify(s, dir, ctl->json, dir);
+    else
+        rc = db_recover(ctl, s);
+    pl_store_close(s);
+    return rc;
+}

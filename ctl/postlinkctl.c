@@ -1,0 +1,130 @@
+/* postlinkctl.c -- postlink's administration command: a table of verbs
+ * {name, help, run}; each verb lives in its own ctl_*.c module.
+ * See postlinkctl(8). */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "log.h"
+
+struct verb {
+    const char *name;
+    const char *usage;
+    const char *help;
+    int (*run)(struct ctl *, int, char **);
+};
+
+static const struct verb verbs[] = {
+    {"init", "init", "create db_home and the store (schema upgrade included)", ctl_init},
+    {"status", "status [--json]", "store health, sizes, checkpoints, write probe", ctl_status},
+    {"db", "db check|backup DIR|recover [--json]",
+     "verify a hot backup, make a hot backup, run recovery and checkpoint", ctl_db},
+    {"check-config", "check-config [-n]",
+     "validate postlink.conf (errors name file:line); -n prints non-defaults", ctl_check_config},
+    {NULL, NULL, NULL, NULL},
+};
+
+static void usage(FILE *fp)
+{
+    fprintf(fp, "usage: postlinkctl [-c postlink.conf] [-o name=value]... [-v] command [args]\n\n"
+                "commands:\n");
+    for (const struct verb *v = verbs; v->name; v++)
+        fprintf(fp, "  %-38s %s\n", v->usage, v->help);
+    fprintf(fp, "\nThe configuration file is -c FILE, else $POSTLINK_CONF, else %s.\n"
+                "See postlinkctl(8) and postlink.conf(5).\n", PL_DEFAULT_CONF);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    struct ctl ctl = {0};
+    const char *overrides[64];
+    int noverrides = 0, ch, explicit_conf = 0;
+
+    pl_log_open("postlinkctl", PL_LOG_STDERR, -1);
+    ctl.conf_path = getenv("POSTLINK_CONF");
+    if (ctl.conf_path != NULL && *ctl.conf_path)
+        explicit_conf = 1;
+    else
+        ctl.conf_path = PL_DEFAULT_CONF;
+
+    while ((ch = getopt_long(argc, argv, "+c:o:vhV", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            ctl.conf_path = optarg;
+            explicit_conf = 1;
+            break;
+        case 'o':
+            if (noverrides < 64)
+                overrides[noverrides++] = optarg;
+            break;
+        case 'v':
+            pl_log_verbose(1);
+            break;
+        case 'h':
+            usage(stdout);
+            return CTL_OK;
+        case 'V':
+            printf("postlinkctl %s\n", PACKAGE_VERSION);
+            return CTL_OK;
+        default:
+            usage(stderr);
+            return CTL_USAGE;
+        }
+    }
+    argc -= optind;
+    argv += optind;
+    if (argc < 1) {
+        usage(stderr);
+        return CTL_USAGE;
+    }
+    if (strcmp(argv[0], "help") == 0) {
+        usage(stdout);
+        return CTL_OK;
+    }
+
+    ctl.conf = pl_conf_new(pl_conf_params);
+    /* An explicitly named file must exist; the default may be absent. */
+    pl_conf_load(ctl.conf, ctl.conf_path, !explicit_conf);
+    for (int i = 0; i < noverrides; i++) {
+        char *eq = strchr(overrides[i], '=');
+        if (eq == NULL) {
+            fprintf(stderr, "postlinkctl: -o %s: expected name=value\n", overrides[i]);
+            pl_conf_free(ctl.conf);
+            return CTL_USAGE;
+        }
+        *eq = '\0';
+        pl_conf_set(ctl.conf, overrides[i], eq + 1);
+    }
+    ctl.conf_errors = (int)pl_conf_nerrors(ctl.conf);
+
+    for (const struct verb *v = verbs; v->name; v++) {
+        if (strcmp(v->name, argv[0]) == 0) {
+            int rc;
+            /* Only check-config may run on a broken configuration. */
+            if (ctl.conf_errors && v->run != ctl_check_config) {
+                for (size_t i = 0; i < pl_conf_nerrors(ctl.conf); i++)
+                    fprintf(stderr, "postlinkctl: %s\n", pl_conf_error(ctl.conf, i));
+                fprintf(stderr, "postlinkctl: fix the configuration first "
+                                "(postlinkctl check-config)\n");
+                pl_conf_free(ctl.conf);
+                return CTL_CONFIG;
+            }
+            rc = v->run(&ctl, argc, argv);
+            pl_conf_free(ctl.conf);
+            return rc;
+        }
+    }
+    fprintf(stderr, "postlinkctl: unknown command \"%s\"\n", argv[0]);
+    usage(stderr);
+    pl_conf_free(ctl.conf);
+    return CTL_USAGE;
+}

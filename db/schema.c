@@ -1,0 +1,42 @@
+/* schema.c -- postlink's store schema, one step per version.  To change the
+ * schema, append a step: never edit a released one.  Each table is a
+ * B-tree of byte keys; what the keys and values mean is documented next to
+ * the code that owns the table.
+ *
+ *   v1  meta   schema_version, created (unix time)
+ *   v2  probe  health-check and test writes: key "<who>/<n>", value text
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "schema.h"
+
+static const char *const v1_tables[] = {"meta", NULL};
+static const char *const v2_tables[] = {"probe", NULL};
+
+static int v1_migrate(pl_txn *t)
+{
+    char now[32];
+    snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+    return pl_store_put(t, "meta", "created", 7, now, strlen(now));
+}
+
+const struct pl_schema_step pl_schema_steps[] = {
+    {1, v1_tables, v1_migrate},
+    {2, v2_tables, NULL},
+};
+const int pl_schema_nsteps = (int)(sizeof(pl_schema_steps) / sizeof(pl_schema_steps[0]));
+
+size_t pl_schema_tables(int version, const char **out, size_t max)
+{
+    size_t n = 0;
+    for (int i = 0; i < pl_schema_nsteps && pl_schema_steps[i].version <= version; i++)
+        for (const char *const *t = pl_schema_steps[i].tables; *t; t++)
+            if (n + 1 < max)
+                out[n++] = *t;
+    out[n] = NULL;
+    return n;
+}

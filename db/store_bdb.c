@@ -1,0 +1,541 @@
+/* store_bdb.c -- the store (store.h) on one Berkeley DB 5.3 transactional
+ * environment shared by separate processes: open (with recovery and schema
+ * upgrade), transactions, records, housekeeping.
+ *
+ * Crash handling (see also store_watch.c): every process opens the
+ * environment with DB_REGISTER | DB_RECOVER, so the first process to open
+ * it after another one died runs recovery, which panics the environment
+ * for everybody else.  A panicked environment turns every call into
+ * PL_TEMP; the store then closes and reopens itself (joining the recovered
+ * environment) without the caller doing anything but retry or tempfail. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "schema.h"
+#include "store_bdb_int.h"
+#include "strutil.h"
+
+#define ENV_FLAGS (DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | \
+                   DB_INIT_MPOOL | DB_THREAD | DB_REGISTER | DB_RECOVER)
+
+struct pl_txn {
+    pl_store *s;
+    DB_TXN *txn;
+};
+
+static int open_env(pl_store *s, char *err, size_t errlen);
+static void close_env(pl_store *s);
+
+long long pl_bdb_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec;
+}
+
+/* ---- per-thread "inside the library" marks for the guard ---------------- */
+
+static _Thread_local int op_slot = -1;
+static atomic_int next_slot;
+
+void pl_bdb_op_enter(pl_store *s)
+{
+    long long idle = 0, now = pl_bdb_now();
+    if (op_slot < 0)
+        op_slot = atomic_fetch_add(&next_slot, 1) % PL_OP_SLOTS;
+    /* nested calls keep the outer start time */
+    atomic_compare_exchange_strong(&s->op_start[op_slot], &idle, now > 0 ? now : 1);
+}
+
+void pl_bdb_op_leave(pl_store *s)
+{
+    if (op_slot >= 0)
+        atomic_store(&s->op_start[op_slot], 0);
+}
+
+#define CALL(s, expr) (pl_bdb_op_enter(s), pl_bdb_leave_ret((s), (expr)))
+
+static inline int pl_bdb_leave_ret(pl_store *s, int ret)
+{
+    pl_bdb_op_leave(s);
+    return ret;
+}
+
+/* ---- error mapping ------------------------------------------------------ */
+
+int pl_bdb_map(pl_store *s, int ret, const char *what)
+{
+    switch (ret) {
+    case 0:
+        return PL_OK;
+    case DB_NOTFOUND:
+    case DB_KEYEMPTY:
+        return PL_NOTFOUND;
+    case DB_LOCK_DEADLOCK:
+        msg_debug("store: %s: deadlock, will retry", what);
+        return PL_TEMP;
+    case DB_LOCK_NOTGRANTED:
+        msg_warn("store: %s: lock wait timed out; checking for dead processes", what);
+        atomic_store(&s->check_dead, 1);
+        return PL_TEMP;
+    case DB_RUNRECOVERY:
+        if (!atomic_exchange(&s->need_reset, 1)) {
+            atomic_store(&s->reset_since, pl_bdb_now());
+            msg_warn("store: %s: the environment was recovered after a process died; "
+                     "reopening", what);
+        }
+        return PL_TEMP;
+    case EBUSY:
+    case EAGAIN:
+        msg_debug("store: %s: busy, will retry", what);
+        return PL_TEMP;
+    default:
+        msg_error("store: %s: %s", what, db_strerror(ret));
+        return PL_ERR;
+    }
+}
+
+static void errcall(const DB_ENV *env, const char *pfx, const char *msg)
+{
+    (void)env;
+    (void)pfx;
+    msg_warn("berkeley db: %s", msg);
+}
+
+/* ---- open / close ------------------------------------------------------- */
+
+static int lookup(pl_store *s, const char *table, DB **dbp)
+{
+    for (size_t i = 0; i < s->ntables; i++)
+        if (strcmp(s->names[i], table) == 0) {
+            *dbp = s->db[i];
+            return PL_OK;
+        }
+    msg_error("store: unknown table \"%s\" (schema version %d)", table, s->schema_version);
+    return PL_ERR;
+}
+
+static int open_tables(pl_store *s, char *err, size_t errlen)
+{
+    const char *names[PL_MAX_TABLES + 1];
+    size_t n = pl_schema_tables(s->opts.schema_target, names, PL_MAX_TABLES + 1);
+
+    for (size_t i = 0; i < n; i++) {
+        char file[256];
+        int ret;
+        snprintf(file, sizeof(file), "%s.db", names[i]);
+        if ((ret = db_create(&s->db[i], s->env, 0)) == 0)
+            ret = CALL(s, s->db[i]->open(s->db[i], NULL, file, NULL, DB_BTREE,
+                                         DB_CREATE | DB_THREAD | DB_AUTO_COMMIT, 0660));
+        if (ret != 0) {
+            snprintf(err, errlen, "cannot open table %s in %s: %s", names[i], s->home,
+                     db_strerror(ret));
+            if (s->db[i] != NULL)
+                s->db[i]->close(s->db[i], 0);
+            s->db[i] = NULL;
+            return ret == DB_RUNRECOVERY || ret == DB_LOCK_DEADLOCK ? PL_TEMP : PL_ERR;
+        }
+        s->names[i] = names[i];
+        s->ntables = i + 1;
+    }
+    s->names[s->ntables] = NULL;
+    return PL_OK;
+}
+
+/* Bring the schema up to the target version in one transaction. */
+static int upgrade_schema(pl_store *s, char *err, size_t errlen)
+{
+    pl_txn t = {s, NULL};
+    int target = s->opts.schema_target, version = 0, rc;
+    void *val = NULL;
+    size_t vlen;
+    char buf[32];
+
+    rc = pl_bdb_map(s, CALL(s, s->env->txn_begin(s->env, NULL, &t.txn, DB_TXN_SYNC)), "txn_begin");
+    if (rc != PL_OK)
+        goto fail;
+    rc = pl_store_get(&t, "meta", "schema_version", 14, &val, &vlen, 1);
+    if (rc == PL_OK)
+        version = atoi(val);
+    free(val);
+    if (rc < 0)
+        goto fail;
+    if (version > pl_store_schema_current()) {
+        t.txn->abort(t.txn);
+        snprintf(err, errlen, "store %s has schema version %d, newer than this postlink "
+                 "understands (%d): upgrade postlink", s->home, version, pl_store_schema_current());
+        return PL_ERR;
+    }
+    for (int i = 0; i < pl_schema_nsteps; i++) {
+        const struct pl_schema_step *step = &pl_schema_steps[i];
+        if (step->version <= version || step->version > target)
+            continue;
+        if (step->migrate != NULL && (rc = step->migrate(&t)) != PL_OK)
+            goto fail;
+        snprintf(buf, sizeof(buf), "%d", step->version);
+        if ((rc = pl_store_put(&t, "meta", "schema_version", 14, buf, strlen(buf))) != PL_OK)
+            goto fail;
+        msg_info("store: %s: schema upgraded to version %d", s->home, step->version);
+    }
+    if ((rc = pl_bdb_map(s, CALL(s, t.txn->commit(t.txn, 0)), "schema commit")) != PL_OK) {
+        snprintf(err, errlen, "cannot commit the schema upgrade in %s", s->home);
+        return rc;
+    }
+    s->schema_version = version > target ? version : target;
+    return PL_OK;
+fail:
+    if (t.txn != NULL)
+        t.txn->abort(t.txn);
+    snprintf(err, errlen, "cannot read or upgrade the schema in %s", s->home);
+    return rc < 0 ? rc : PL_ERR;
+}
+
+static int open_env(pl_store *s, char *err, size_t errlen)
+{
+    uint64_t cache = s->opts.cache_bytes;
+    int ret, rc;
+
+    if ((ret = db_env_create(&s->env, 0)) != 0) {
+        snprintf(err, errlen, "db_env_create: %s", db_strerror(ret));
+        return PL_ERR;
+    }
+    s->env->set_errcall(s->env, errcall);
+    s->env->set_cachesize(s->env, (u_int32_t)(cache >> 30), (u_int32_t)(cache & 0x3fffffff), 1);
+    s->env->set_lg_max(s->env, s->opts.log_file_bytes);
+    s->env->set_lk_detect(s->env, DB_LOCK_DEFAULT);
+    s->env->set_timeout(s->env, (db_timeout_t)s->opts.lock_timeout_ms * 1000, DB_SET_LOCK_TIMEOUT);
+    /* Give the other processes 300 ms to leave a panicked environment
+     * before recovery: their janitors notice a panic within 200 ms. */
+    s->env->set_timeout(s->env, 300000, DB_SET_REG_TIMEOUT);
+    s->env->set_lk_max_locks(s->env, 20000);
+    s->env->set_lk_max_objects(s->env, 20000);
+    s->env->set_lk_max_lockers(s->env, 4000);
+    s->env->set_tx_max(s->env, 1000);
+    if ((ret = CALL(s, s->env->open(s->env, s->home, ENV_FLAGS, 0660))) != 0) {
+        snprintf(err, errlen, "cannot open the Berkeley DB environment in %s: %s", s->home,
+                 db_strerror(ret));
+        s->env->close(s->env, 0);
+        s->env = NULL;
+        return ret == DB_RUNRECOVERY || ret == EAGAIN ? PL_TEMP : PL_ERR;
+    }
+    if ((rc = open_tables(s, err, errlen)) != PL_OK ||
+        (rc = upgrade_schema(s, err, errlen)) != PL_OK) {
+        close_env(s);
+        return rc;
+    }
+    atomic_store(&s->need_reset, 0);
+    atomic_store(&s->check_dead, 0);
+    return PL_OK;
+}
+
+static void close_env(pl_store *s)
+{
+    pl_bdb_op_enter(s);
+    for (size_t i = 0; i < s->ntables; i++)
+        if (s->db[i] != NULL)
+            s->db[i]->close(s->db[i], 0);
+    memset(s->db, 0, sizeof(s->db));
+    s->ntables = 0;
+    s->names[0] = NULL;
+    if (s->env != NULL) {
+        /* Closing a panicked environment complains about every file
+         * handle; that is expected here and not worth a log line. */
+        if (atomic_load(&s->need_reset))
+            s->env->set_errcall(s->env, NULL);
+        s->env->close(s->env, 0);
+    }
+    s->env = NULL;
+    pl_bdb_op_leave(s);
+}
+
+int pl_store_open(pl_store **sp, const struct pl_store_opts *opts, char *err, size_t errlen)
+{
+    pl_store *s = pl_xcalloc(1, sizeof(*s));
+    int rc;
+
+    s->opts = *opts;
+    if (s->opts.cache_bytes == 0) s->opts.cache_bytes = 8 << 20;
+    if (s->opts.log_file_bytes == 0) s->opts.log_file_bytes = 1 << 20;
+    if (s->opts.lock_timeout_ms == 0) s->opts.lock_timeout_ms = 2000;
+    if (s->opts.checkpoint_secs == 0) s->opts.checkpoint_secs = 60;
+    if (s->opts.stuck_secs == 0) s->opts.stuck_secs = 10;
+    if (s->opts.schema_target <= 0 || s->opts.schema_target > pl_store_schema_current())
+        s->opts.schema_target = pl_store_schema_current();
+    s->home = pl_xstrdup(opts->home);
+    s->opts.home = s->home;
+    pthread_rwlock_init(&s->use, NULL);
+    pthread_mutex_init(&s->maint, NULL);
+    atomic_store(&s->last_maint, pl_bdb_now());
+
+    if (mkdir(s->home, 0750) < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create %s: %s", s->home, strerror(errno));
+        rc = PL_ERR;
+    } else {
+        pl_bdb_watch_start(s);          /* the guard watches the open too */
+        pthread_rwlock_wrlock(&s->use);
+        rc = open_env(s, err, errlen);
+        pthread_rwlock_unlock(&s->use);
+    }
+    if (rc != PL_OK) {
+        pl_bdb_watch_stop(s);
+        pthread_rwlock_destroy(&s->use);
+        pthread_mutex_destroy(&s->maint);
+        free(s->home);
+        free(s);
+        return rc;
+    }
+    *sp = s;
+    return PL_OK;
+}
+
+void pl_store_close(pl_store *s)
+{
+    if (s == NULL)
+        return;
+    pl_bdb_watch_stop(s);
+    pthread_rwlock_wrlock(&s->use);
+    if (s->env != NULL && !atomic_load(&s->need_reset))
+        (void)CALL(s, s->env->txn_checkpoint(s->env, 0, 0, 0));
+    close_env(s);
+    pthread_rwlock_unlock(&s->use);
+    pthread_rwlock_destroy(&s->use);
+    pthread_mutex_destroy(&s->maint);
+    free(s->home);
+    free(s);
+}
+
+int pl_bdb_reset(pl_store *s)
+{
+    struct timespec deadline;
+    char err[512];
+    int rc = PL_OK;
+
+    /* Bounded: a thread that is still inside the library holds its read
+     * lock; the guard deals with a thread that never comes back. */
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 1;
+    if (pthread_rwlock_timedwrlock(&s->use, &deadline) != 0)
+        return PL_TEMP;
+    if (atomic_load(&s->need_reset) || s->env == NULL) {
+        close_env(s);
+        rc = open_env(s, err, sizeof(err));
+        if (rc == PL_OK) {
+            atomic_fetch_add(&s->reopens, 1);
+            msg_info("store: %s: environment reopened", s->home);
+        } else {
+            atomic_store(&s->need_reset, 1);
+            msg_warn("store: reopen failed, will retry: %s", err);
+        }
+    }
+    pthread_rwlock_unlock(&s->use);
+    return rc;
+}
+
+/* ---- transactions ------------------------------------------------------- */
+
+int pl_store_begin(pl_store *s, pl_txn **tp, unsigned flags)
+{
+    u_int32_t f = flags == PL_TXN_NOSYNC ? DB_TXN_NOSYNC
+                : flags == PL_TXN_WRITE_NOSYNC ? DB_TXN_WRITE_NOSYNC : DB_TXN_SYNC;
+    pl_txn *t;
+    int rc;
+
+    *tp = NULL;
+    if (atomic_load(&s->need_reset) && pl_bdb_reset(s) != PL_OK)
+        return PL_TEMP;
+    pthread_rwlock_rdlock(&s->use);
+    if (s->env == NULL || atomic_load(&s->need_reset)) {
+        pthread_rwlock_unlock(&s->use);
+        return PL_TEMP;
+    }
+    t = pl_xcalloc(1, sizeof(*t));
+    t->s = s;
+    rc = pl_bdb_map(s, CALL(s, s->env->txn_begin(s->env, NULL, &t->txn, f)), "txn_begin");
+    if (rc != PL_OK) {
+        pthread_rwlock_unlock(&s->use);
+        free(t);
+        return rc;
+    }
+    *tp = t;
+    return PL_OK;
+}
+
+int pl_txn_commit(pl_txn *t)
+{
+    pl_store *s = t->s;
+    int rc = pl_bdb_map(s, CALL(s, t->txn->commit(t->txn, 0)), "commit");
+    pthread_rwlock_unlock(&s->use);
+    free(t);
+    pl_store_maintain(s, 0);
+    return rc;
+}
+
+void pl_txn_abort(pl_txn *t)
+{
+    pl_store *s;
+    if (t == NULL)
+        return;
+    s = t->s;
+    (void)pl_bdb_map(s, CALL(s, t->txn->abort(t->txn)), "abort");
+    pthread_rwlock_unlock(&s->use);
+    free(t);
+}
+
+static void dbt_set(DBT *d, const void *data, size_t len)
+{
+    memset(d, 0, sizeof(*d));
+    d->data = (void *)data;
+    d->size = (u_int32_t)len;
+}
+
+int pl_store_put(pl_txn *t, const char *table, const void *key, size_t klen,
+                 const void *val, size_t vlen)
+{
+    DB *db;
+    DBT k, v;
+    if (lookup(t->s, table, &db) != PL_OK)
+        return PL_ERR;
+    dbt_set(&k, key, klen);
+    dbt_set(&v, val, vlen);
+    return pl_bdb_map(t->s, CALL(t->s, db->put(db, t->txn, &k, &v, 0)), "put");
+}
+
+int pl_store_get(pl_txn *t, const char *table, const void *key, size_t klen,
+                 void **val, size_t *vlen, int for_update)
+{
+    DB *db;
+    DBT k, v;
+    int rc;
+
+    *val = NULL;
+    if (vlen != NULL)
+        *vlen = 0;
+    if (lookup(t->s, table, &db) != PL_OK)
+        return PL_ERR;
+    dbt_set(&k, key, klen);
+    memset(&v, 0, sizeof(v));
+    v.flags = DB_DBT_MALLOC;
+    rc = pl_bdb_map(t->s, CALL(t->s, db->get(db, t->txn, &k, &v, for_update ? DB_RMW : 0)), "get");
+    if (rc != PL_OK)
+        return rc;
+    *val = pl_xrealloc(v.data, v.size + 1);
+    ((char *)*val)[v.size] = '\0';
+    if (vlen != NULL)
+        *vlen = v.size;
+    return PL_OK;
+}
+
+int pl_store_del(pl_txn *t, const char *table, const void *key, size_t klen)
+{
+    DB *db;
+    DBT k;
+    if (lookup(t->s, table, &db) != PL_OK)
+        return PL_ERR;
+    dbt_set(&k, key, klen);
+    return pl_bdb_map(t->s, CALL(t->s, db->del(db, t->txn, &k, 0)), "del");
+}
+
+int pl_store_scan(pl_txn *t, const char *table, const void *prefix, size_t plen,
+                  pl_store_visit_fn fn, void *ctx)
+{
+    DB *db;
+    DBC *c;
+    DBT k, v;
+    int ret, rc = PL_OK;
+    u_int32_t op = plen ? DB_SET_RANGE : DB_FIRST;
+
+    if (lookup(t->s, table, &db) != PL_OK)
+        return PL_ERR;
+    if ((rc = pl_bdb_map(t->s, CALL(t->s, db->cursor(db, t->txn, &c, 0)), "cursor")) != PL_OK)
+        return rc;
+    memset(&k, 0, sizeof(k));
+    memset(&v, 0, sizeof(v));
+    k.flags = v.flags = DB_DBT_REALLOC;
+    if (plen) {
+        k.data = pl_xmalloc(plen);
+        memcpy(k.data, prefix, plen);
+        k.size = (u_int32_t)plen;
+    }
+    while ((ret = CALL(t->s, c->get(c, &k, &v, op))) == 0) {
+        op = DB_NEXT;
+        if (k.size < plen || memcmp(k.data, prefix, plen) != 0)
+            break;
+        if ((rc = fn(ctx, k.data, k.size, v.data, v.size)) != 0)
+            break;
+    }
+    if (ret != 0 && ret != DB_NOTFOUND)
+        rc = pl_bdb_map(t->s, ret, "scan");
+    if ((ret = CALL(t->s, c->close(c))) != 0 && rc == PL_OK)
+        rc = pl_bdb_map(t->s, ret, "cursor close");
+    free(k.data);
+    free(v.data);
+    return rc;
+}
+
+int pl_store_run(pl_store *s, unsigned flags, pl_store_txn_fn fn, void *ctx)
+{
+    for (int attempt = 0; attempt < 10; attempt++) {
+        pl_txn *t;
+        int rc = pl_store_begin(s, &t, flags);
+        if (rc == PL_OK) {
+            rc = fn(t, ctx);
+            if (rc == PL_OK)
+                rc = pl_txn_commit(t);
+            else
+                pl_txn_abort(t);
+            if (rc != PL_TEMP)
+                return rc;
+        } else if (rc != PL_TEMP) {
+            return rc;
+        }
+        usleep((useconds_t)(1000 * (1 + attempt * attempt) + rand() % 1000));
+    }
+    return PL_TEMP;
+}
+
+/* ---- housekeeping ------------------------------------------------------- */
+
+int pl_store_maintain(pl_store *s, int force)
+{
+    long long now = pl_bdb_now();
+    int rc = PL_OK, ret;
+
+    if (!force && now - atomic_load(&s->last_maint) < (long long)s->opts.checkpoint_secs)
+        return PL_OK;
+    if (pthread_mutex_trylock(&s->maint) != 0)
+        return PL_OK;
+    atomic_store(&s->last_maint, now);
+    pthread_rwlock_rdlock(&s->use);
+    if (s->env != NULL && !atomic_load(&s->need_reset)) {
+        if ((ret = CALL(s, s->env->txn_checkpoint(s->env, 0, 0, 0))) != 0)
+            rc = pl_bdb_map(s, ret, "checkpoint");
+        if (rc == PL_OK &&
+            (ret = CALL(s, s->env->log_archive(s->env, NULL, DB_ARCH_REMOVE))) != 0)
+            rc = pl_bdb_map(s, ret, "log removal");
+    }
+    pthread_rwlock_unlock(&s->use);
+    pthread_mutex_unlock(&s->maint);
+    if (atomic_load(&s->need_reset))
+        rc = pl_bdb_reset(s);
+    return rc;
+}
+
+/* ---- introspection ------------------------------------------------------ */
+
+int pl_store_schema_version(pl_store *s) { return s->schema_version; }
+const char *pl_store_home(pl_store *s) { return s->home; }
+const char *const *pl_store_tables(pl_store *s) { return s->names; }
+
+int pl_store_schema_current(void)
+{
+    return pl_schema_steps[pl_schema_nsteps - 1].version;
+}

@@ -1,0 +1,177 @@
+/* store_watch.c -- crash detection for the shared store, two threads per
+ * process:
+ *
+ * janitor: Berkeley DB notices an expired lock wait only when someone runs
+ *   the lock detector, so every 200 ms it runs it (DB_LOCK_EXPIRE): a lock
+ *   held by a dead process then blocks others for db_lock_timeout at most.
+ *   Every second (and at once after a lock wait timed out) it reads the
+ *   environment's process registry (__db.register, written by DB_REGISTER:
+ *   fixed 25-byte lines, a pid or "X" for a free slot) and, if a registered
+ *   process no longer exists, reopens the store: the reopen runs recovery,
+ *   which panics the environment for all the others, who reopen in turn.
+ *   We read the registry instead of calling DB_ENV->failchk because
+ *   failchk can block forever in 5.3 (it destroys condition variables a
+ *   dead process was waiting on).
+ *
+ * guard: a process killed while holding one of the library's own mutexes
+ *   (they are not robust) leaves every thread that waits for that mutex
+ *   blocked for good, and nothing inside the process can wake it.  If any
+ *   thread has been inside one library call for stuck_secs, the guard logs
+ *   it and exits with status 75 (EX_TEMPFAIL), so that the supervisor
+ *   (Postfix's master, systemd) starts a fresh process that recovers the
+ *   store.  Postfix tempfails meanwhile; nothing acknowledged is lost. */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "store_bdb_int.h"
+
+#define REGISTRY_LINE 25
+
+/* A process is dead if it does not exist or is a zombie. */
+static int process_alive(pid_t pid)
+{
+    char path[64], buf[256];
+    FILE *fp;
+    char *p;
+
+    if (kill(pid, 0) < 0 && errno == ESRCH)
+        return 0;
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    if ((fp = fopen(path, "r")) == NULL)
+        return 1;
+    p = fgets(buf, sizeof(buf), fp);
+    fclose(fp);
+    if (p != NULL && (p = strrchr(buf, ')')) != NULL && p[1] == ' ' && p[2] == 'Z')
+        return 0;
+    return 1;
+}
+
+/* The pid of a registered process that died, or 0. */
+static pid_t registry_dead_process(const char *home)
+{
+    char path[4096], line[REGISTRY_LINE + 1];
+    pid_t dead = 0;
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "%s/__db.register", home);
+    if ((fp = fopen(path, "r")) == NULL)
+        return 0;
+    while (fread(line, 1, REGISTRY_LINE, fp) == REGISTRY_LINE) {
+        char *end;
+        long pid;
+        line[REGISTRY_LINE] = '\0';
+        if (line[0] == 'X')
+            continue;
+        pid = strtol(line, &end, 10);
+        if (pid <= 0 || end == line || pid == (long)getpid())
+            continue;
+        if (!process_alive((pid_t)pid)) {
+            dead = (pid_t)pid;
+            break;
+        }
+    }
+    fclose(fp);
+    return dead;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void *janitor_main(void *arg)
+{
+    pl_store *s = arg;
+    unsigned tick = 0;
+
+    while (!atomic_load(&s->closing)) {
+        sleep_ms(200);
+        tick++;
+        pthread_rwlock_rdlock(&s->use);
+        if (s->env != NULL) {
+            int panicked = atomic_load(&s->need_reset);
+            pl_bdb_op_enter(s);
+            /* In a panicked environment DB_NOPANIC lets the detector wake
+             * this process's lock waiters, so they return and let go. */
+            if (panicked)
+                s->env->set_flags(s->env, DB_NOPANIC, 1);
+            int ret = s->env->lock_detect(s->env, 0, DB_LOCK_EXPIRE, NULL);
+            if (panicked)
+                s->env->set_flags(s->env, DB_NOPANIC, 0);
+            pl_bdb_op_leave(s);
+            if (ret != 0 && !panicked)
+                (void)pl_bdb_map(s, ret, "lock detector");
+        }
+        pthread_rwlock_unlock(&s->use);
+
+        if ((tick % 5 == 0 || atomic_exchange(&s->check_dead, 0)) && !atomic_load(&s->need_reset)) {
+            pid_t dead = registry_dead_process(s->home);
+            if (dead > 0) {
+                msg_warn("store: %s: process %ld died while using the store; recovering",
+                         s->home, (long)dead);
+                atomic_store(&s->reset_since, pl_bdb_now());
+                atomic_store(&s->need_reset, 1);
+            }
+        }
+        if (atomic_load(&s->need_reset))
+            (void)pl_bdb_reset(s);
+    }
+    return NULL;
+}
+
+static void *guard_main(void *arg)
+{
+    pl_store *s = arg;
+
+    while (!atomic_load(&s->closing)) {
+        long long now = pl_bdb_now();
+        sleep_ms(250);
+        for (int i = 0; i < PL_OP_SLOTS; i++) {
+            long long start = atomic_load(&s->op_start[i]);
+            if (start != 0 && now - start > (long long)s->opts.stuck_secs) {
+                msg_error("store: %s: a thread has been blocked in Berkeley DB for %lld s, "
+                          "on a mutex left by a process that died inside the library; "
+                          "exiting so that a fresh process recovers the store",
+                          s->home, now - start);
+                _exit(75);
+            }
+        }
+    }
+    return NULL;
+}
+
+int pl_bdb_watch_start(pl_store *s)
+{
+    if (pthread_create(&s->guard, NULL, guard_main, s) != 0) {
+        msg_warn("store: cannot start the guard thread");
+        return PL_ERR;
+    }
+    if (pthread_create(&s->janitor, NULL, janitor_main, s) != 0) {
+        msg_warn("store: cannot start the janitor thread");
+        atomic_store(&s->closing, 1);
+        pthread_join(s->guard, NULL);
+        atomic_store(&s->closing, 0);
+        return PL_ERR;
+    }
+    s->threads_running = 1;
+    return PL_OK;
+}
+
+void pl_bdb_watch_stop(pl_store *s)
+{
+    if (!s->threads_running)
+        return;
+    atomic_store(&s->closing, 1);
+    pthread_join(s->janitor, NULL);
+    pthread_join(s->guard, NULL);
+    s->threads_running = 0;
+}

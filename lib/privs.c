@@ -1,0 +1,48 @@
+/* privs.c -- implementation of privs.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "privs.h"
+
+static int become(uid_t uid, gid_t gid, const char *name, char *err, size_t errlen)
+{
+    if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
+        snprintf(err, errlen, "cannot switch to %s (uid %ld): %s", name, (long)uid, strerror(errno));
+        return -1;
+    }
+    if (uid != 0 && setuid(0) == 0) {
+        snprintf(err, errlen, "privileges were not dropped for %s", name);
+        return -1;
+    }
+    return 0;
+}
+
+int pl_privs_drop(const char *user, char *err, size_t errlen)
+{
+    struct passwd *pw;
+
+    if (geteuid() != 0)
+        return 0;
+    if ((pw = getpwnam(user)) == NULL) {
+        snprintf(err, errlen, "unknown account \"%s\" (postlink_user)", user);
+        return -1;
+    }
+    return become(pw->pw_uid, pw->pw_gid, user, err, errlen);
+}
+
+int pl_privs_drop_to_owner(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+
+    if (geteuid() != 0 || stat(path, &st) < 0 || st.st_uid == 0)
+        return 0;
+    return become(st.st_uid, st.st_gid, path, err, errlen);
+}

@@ -1,0 +1,14 @@
+/* privs.h -- dropping root privileges: to a named account (daemons) or to
+ * the owner of the state directory (postlinkctl, so that files it creates
+ * stay usable by the daemons). */
+#ifndef PL_PRIVS_H
+#define PL_PRIVS_H
+
+/* Become `user` (setgroups, setgid, setuid, each checked). No-op unless
+ * running as root. Returns 0, or -1 with a message in err. */
+int pl_privs_drop(const char *user, char *err, size_t errlen);
+
+/* If running as root and `path` belongs to another account, become it. */
+int pl_privs_drop_to_owner(const char *path, char *err, size_t errlen);
+
+#endif

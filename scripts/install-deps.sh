@@ -1,0 +1,45 @@
+#!/bin/sh
+# install-deps.sh -- install, as root and non-interactively, every Debian 12
+# package postlink needs to build, test and run its demo; skips what is there.
+set -eu
+
+PKGS="build-essential autoconf automake libtool pkg-config
+      libdb5.3-dev db5.3-util libmilter-dev libcmocka-dev
+      postfix dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd
+      swaks jq procps iproute2 man-db groff-base"
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing="$missing $p"
+    fi
+done
+
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "install-deps: missing packages:$missing; run as root to install them" >&2
+        exit 1
+    fi
+    echo "install-deps: installing:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    # Never let package scripts start system daemons on their standard ports.
+    cleanup_rc=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        cleanup_rc=1
+    fi
+    # Postfix asks questions at install time: answer them up front.
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+    echo "postfix postfix/mailname string postlink.invalid" | debconf-set-selections
+    apt-get update -q >/dev/null 2>&1 || apt-get update -q
+    apt-get install -y -q --no-install-recommends $missing
+    [ "$cleanup_rc" = 1 ] && rm -f /usr/sbin/policy-rc.d
+fi
+
+# The unprivileged account postlink's daemons and the test mail store run as.
+if [ "$(id -u)" = 0 ] && ! getent passwd postlink >/dev/null; then
+    useradd --system --user-group --home-dir /var/lib/postlink \
+            --shell /usr/sbin/nologin postlink
+fi
+exit 0

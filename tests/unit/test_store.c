@@ -1,0 +1,282 @@
+/* test_store.c -- unit tests of the store: transactions, schema upgrade,
+ * log removal, and two processes writing the same keys concurrently. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "log.h"
+#include "store.h"
+#include "testdir.h"
+
+struct fx { char dir[64]; pl_store *s; };
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    struct pl_store_opts o = {0};
+    char err[256];
+    assert_non_null(testdir_new(f->dir, sizeof(f->dir)));
+    o.home = f->dir;
+    assert_int_equal(pl_store_open(&f->s, &o, err, sizeof(err)), PL_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    pl_store_close(f->s);
+    testdir_remove(f->dir);
+    free(f);
+    return 0;
+}
+
+static char *get(pl_store *s, const char *table, const char *key, int *rc)
+{
+    pl_txn *t;
+    void *v = NULL;
+    assert_int_equal(pl_store_begin(s, &t, PL_TXN_SYNC), PL_OK);
+    *rc = pl_store_get(t, table, key, strlen(key), &v, NULL, 0);
+    pl_txn_abort(t);
+    return v;
+}
+
+static void test_put_get_del(void **state)
+{
+    struct fx *f = *state;
+    pl_txn *t;
+    int rc;
+    char *v;
+
+    assert_int_equal(pl_store_schema_version(f->s), pl_store_schema_current());
+    assert_int_equal(pl_store_begin(f->s, &t, PL_TXN_SYNC), PL_OK);
+    assert_int_equal(pl_store_put(t, "probe", "a", 1, "one", 3), PL_OK);
+    assert_int_equal(pl_store_put(t, "probe", "b", 1, "two", 3), PL_OK);
+    assert_int_equal(pl_txn_commit(t), PL_OK);
+    v = get(f->s, "probe", "a", &rc);
+    assert_int_equal(rc, PL_OK);
+    assert_string_equal(v, "one");
+    free(v);
+
+    assert_int_equal(pl_store_begin(f->s, &t, PL_TXN_SYNC), PL_OK);
+    assert_int_equal(pl_store_del(t, "probe", "a", 1), PL_OK);
+    assert_int_equal(pl_store_del(t, "probe", "zz", 2), PL_NOTFOUND);
+    assert_int_equal(pl_txn_commit(t), PL_OK);
+    v = get(f->s, "probe", "a", &rc);
+    assert_int_equal(rc, PL_NOTFOUND);
+    assert_null(v);
+}
+
+static void test_abort_discards(void **state)
+{
+    struct fx *f = *state;
+    pl_txn *t;
+    int rc;
+
+    assert_int_equal(pl_store_begin(f->s, &t, PL_TXN_SYNC), PL_OK);
+    assert_int_equal(pl_store_put(t, "probe", "gone", 4, "x", 1), PL_OK);
+    pl_txn_abort(t);
+    free(get(f->s, "probe", "gone", &rc));
+    assert_int_equal(rc, PL_NOTFOUND);
+}
+
+static void test_unknown_table(void **state)
+{
+    struct fx *f = *state;
+    pl_txn *t;
+    assert_int_equal(pl_store_begin(f->s, &t, PL_TXN_SYNC), PL_OK);
+    assert_int_equal(pl_store_put(t, "nosuchtable", "k", 1, "v", 1), PL_ERR);
+    pl_txn_abort(t);
+}
+
+struct seen { int n; char keys[8][16]; };
+
+static int visit(void *ctx, const void *k, size_t kl, const void *v, size_t vl)
+{
+    struct seen *s = ctx;
+    (void)v;
+    (void)vl;
+    snprintf(s->keys[s->n++], 16, "%.*s", (int)kl, (const char *)k);
+    return s->n == 8;
+}
+
+static void test_scan_prefix(void **state)
+{
+    struct fx *f = *state;
+    struct seen seen = {0};
+    const char *keys[] = {"u/b", "u/a", "v/a", "t/z", "u/c"};
+    pl_txn *t;
+
+    assert_int_equal(pl_store_begin(f->s, &t, PL_TXN_NOSYNC), PL_OK);
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(pl_store_put(t, "probe", keys[i], 3, "", 0), PL_OK);
+    assert_int_equal(pl_store_scan(t, "probe", "u/", 2, visit, &seen), PL_OK);
+    assert_int_equal(pl_txn_commit(t), PL_OK);
+    assert_int_equal(seen.n, 3);
+    assert_string_equal(seen.keys[0], "u/a");
+    assert_string_equal(seen.keys[1], "u/b");
+    assert_string_equal(seen.keys[2], "u/c");
+}
+
+static void test_schema_upgrade(void **state)
+{
+    char dir[64], err[256];
+    struct pl_store_opts o = {0};
+    pl_store *s;
+    pl_txn *t;
+    int rc;
+    char *v;
+    (void)state;
+
+    assert_non_null(testdir_new(dir, sizeof(dir)));
+    o.home = dir;
+    o.schema_target = 1;                     /* as an older postlink would */
+    assert_int_equal(pl_store_open(&s, &o, err, sizeof(err)), PL_OK);
+    assert_int_equal(pl_store_schema_version(s), 1);
+    assert_int_equal(pl_store_begin(s, &t, PL_TXN_SYNC), PL_OK);
+    assert_int_equal(pl_store_put(t, "probe", "k", 1, "v", 1), PL_ERR);   /* not in v1 */
+    assert_int_equal(pl_store_put(t, "meta", "marker", 6, "kept", 4), PL_OK);
+    assert_int_equal(pl_txn_commit(t), PL_OK);
+    pl_store_close(s);
+
+    o.schema_target = 0;                     /* this postlink: upgrades */
+    assert_int_equal(pl_store_open(&s, &o, err, sizeof(err)), PL_OK);
+    assert_int_equal(pl_store_schema_version(s), pl_store_schema_current());
+    v = get(s, "meta", "marker", &rc);
+    assert_string_equal(v, "kept");
+    free(v);
+    v = get(s, "meta", "schema_version", &rc);
+    assert_int_equal(atoi(v), pl_store_schema_current());
+    free(v);
+
+    /* A store written by a newer postlink is refused, not damaged. */
+    assert_int_equal(pl_store_begin(s, &t, PL_TXN_SYNC), PL_OK);
+    assert_int_equal(pl_store_put(t, "meta", "schema_version", 14, "99", 2), PL_OK);
+    assert_int_equal(pl_txn_commit(t), PL_OK);
+    pl_store_close(s);
+    assert_int_equal(pl_store_open(&s, &o, err, sizeof(err)), PL_ERR);
+    assert_non_null(strstr(err, "schema version 99, newer than this postlink"));
+    testdir_remove(dir);
+}
+
+static int fill(pl_txn *t, void *ctx)
+{
+    char key[32], val[512];
+    int *i = ctx;
+    memset(val, 'x', sizeof(val));
+    snprintf(key, sizeof(key), "fill/%06d", *i);
+    return pl_store_put(t, "probe", key, strlen(key), val, sizeof(val));
+}
+
+static void test_logs_are_removed(void **state)
+{
+    char dir[64], err[256];
+    struct pl_store_opts o = {0};
+    struct pl_store_stats st;
+    pl_store *s;
+    uint64_t before, n;
+    (void)state;
+
+    assert_non_null(testdir_new(dir, sizeof(dir)));
+    o.home = dir;
+    o.log_file_bytes = 64 * 1024;
+    o.checkpoint_secs = 3600;                /* only the forced pass below */
+    assert_int_equal(pl_store_open(&s, &o, err, sizeof(err)), PL_OK);
+    for (int i = 0; i < 2000; i++)
+        assert_int_equal(pl_store_run(s, PL_TXN_NOSYNC, fill, &i), PL_OK);
+    assert_int_equal(pl_store_stats(s, &st), PL_OK);
+    before = st.log_files;
+    assert_true(before > 10);                /* ~1 MB of log in 64 KB files */
+    assert_int_equal(pl_store_maintain(s, 1), PL_OK);
+    assert_int_equal(pl_store_stats(s, &st), PL_OK);
+    assert_true(st.log_files <= 2);
+    assert_true(st.last_checkpoint > 0);
+    assert_int_equal(pl_store_count(s, "probe", &n), PL_OK);
+    assert_int_equal(n, 2000);
+    pl_store_close(s);
+    testdir_remove(dir);
+}
+
+/* Two processes increment one counter 300 times each: no update is lost,
+ * whatever deadlocks or lock waits occur. */
+static int incr(pl_txn *t, void *ctx)
+{
+    void *v = NULL;
+    char buf[32];
+    long n = 0;
+    int rc = pl_store_get(t, "probe", "counter", 7, &v, NULL, *(int *)ctx);
+    if (rc == PL_OK)
+        n = atol(v);
+    free(v);
+    if (rc < 0)
+        return rc;
+    snprintf(buf, sizeof(buf), "%ld", n + 1);
+    return pl_store_put(t, "probe", "counter", 7, buf, strlen(buf));
+}
+
+static void test_two_process_writers(void **state)
+{
+    char dir[64], err[256];
+    struct pl_store_opts o = {0};
+    pid_t pids[2];
+    pl_store *s;
+    int rc;
+    char *v;
+    (void)state;
+
+    assert_non_null(testdir_new(dir, sizeof(dir)));
+    o.home = dir;
+    assert_int_equal(pl_store_open(&s, &o, err, sizeof(err)), PL_OK);
+    pl_store_close(s);
+    for (int p = 0; p < 2; p++) {
+        if ((pids[p] = fork()) == 0) {
+            /* child 0 reads for update; child 1 reads plainly and upgrades,
+             * which provokes real deadlocks that must be retried */
+            int for_update = p == 0;
+            if (pl_store_open(&s, &o, err, sizeof(err)) != PL_OK)
+                _exit(3);
+            for (int i = 0; i < 300; i++)
+                if (pl_store_run(s, PL_TXN_SYNC, incr, &for_update) != PL_OK)
+                    _exit(4);
+            pl_store_close(s);
+            _exit(0);
+        }
+    }
+    for (int p = 0; p < 2; p++) {
+        int status;
+        assert_int_equal(waitpid(pids[p], &status, 0), pids[p]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    assert_int_equal(pl_store_open(&s, &o, err, sizeof(err)), PL_OK);
+    v = get(s, "probe", "counter", &rc);
+    assert_int_equal(rc, PL_OK);
+    assert_string_equal(v, "600");
+    free(v);
+    pl_store_close(s);
+    testdir_remove(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_put_get_del, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abort_discards, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_prefix, setup, teardown),
+        cmocka_unit_test(test_schema_upgrade),
+        cmocka_unit_test(test_logs_are_removed),
+        cmocka_unit_test(test_two_process_writers),
+    };
+    pl_log_open("test_store", PL_LOG_STDERR, -1);
+    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}

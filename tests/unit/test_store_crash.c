@@ -1,0 +1,246 @@
+/* test_store_crash.c -- writers in separate processes, one SIGKILLed in the
+ * middle of its transactions: the others keep committing, the killed one
+ * restarts and goes on, nothing committed is lost and nothing half-applied
+ * is visible.  Writers are tests/unit/store_writer (see its header). */
+#include "config.h"
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "log.h"
+#include "store.h"
+#include "testdir.h"
+
+static char writer_path[4096];
+
+/* Writers run supervised (-S): restarted if they exit 75, which a process
+ * does when it was left blocked on a mutex of a writer killed inside the
+ * library (see store_bdb.c).  The killed writer itself is started bare. */
+static pid_t start_writer(const char *home, const char *id, const char *nap_us,
+                          const char *report, int supervised)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl(writer_path, "store_writer", "-h", home, "-i", id, "-s", nap_us, "-r", report,
+              "-T", "500", "-G", "3", "-t", "40", supervised ? "-S" : "-q", (char *)NULL);
+        _exit(127);
+    }
+    assert_true(pid > 0);
+    return pid;
+}
+
+static void stop_writer(pid_t pid, int sig)
+{
+    int status;
+    kill(pid, sig);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (sig == SIGKILL)
+        assert_true(WIFSIGNALED(status));
+}
+
+/* Lines in a report file, and the last value. */
+static long report_count(const char *path, long *last)
+{
+    FILE *fp = fopen(path, "r");
+    char line[64];
+    long n = 0;
+    *last = 0;
+    if (fp == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        n++;
+        *last = atol(line);
+    }
+    fclose(fp);
+    return n;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+struct check { const char *id; long last, found, beyond; };
+
+static int visit(void *ctx, const void *k, size_t kl, const void *v, size_t vl)
+{
+    struct check *c = ctx;
+    char key[64];
+    long seq;
+    (void)v;
+    (void)vl;
+    snprintf(key, sizeof(key), "%.*s", (int)kl, (const char *)k);
+    if (strcmp(strchr(key, '/') + 1, "last") == 0)
+        return 0;
+    seq = atol(strchr(key, '/') + 1);
+    if (seq >= 1 && seq <= c->last)
+        c->found++;
+    else
+        c->beyond++;
+    return 0;
+}
+
+/* Open the store (recovering it) and check one writer's records against
+ * what its report says was committed. Returns the writer's last seq. */
+static long verify_writer(pl_store *s, const char *id, const char *report)
+{
+    struct check c = {id, 0, 0, 0};
+    char key[64], prefix[16];
+    long reported_last, reported = report_count(report, &reported_last);
+    void *v = NULL;
+    pl_txn *t;
+
+    snprintf(key, sizeof(key), "w%s/last", id);
+    snprintf(prefix, sizeof(prefix), "w%s/", id);
+    assert_int_equal(pl_store_begin(s, &t, PL_TXN_SYNC), PL_OK);
+    assert_int_equal(pl_store_get(t, "probe", key, strlen(key), &v, NULL, 0), PL_OK);
+    c.last = atol(v);
+    free(v);
+    assert_int_equal(pl_store_scan(t, "probe", prefix, strlen(prefix), visit, &c), PL_OK);
+    pl_txn_abort(t);
+    /* nothing committed lost: every reported commit is in the store (a
+     * commit may have landed just before the kill, before its report) */
+    assert_true(c.last >= reported_last);
+    assert_true(c.last <= reported_last + 1);
+    assert_true(reported <= c.last);     /* no commit reported twice */
+    /* nothing half-applied: records 1..last all there, none beyond */
+    assert_int_equal(c.found, c.last);
+    assert_int_equal(c.beyond, 0);
+    return c.last;
+}
+
+static long get_total(pl_store *s)
+{
+    void *v = NULL;
+    long total;
+    pl_txn *t;
+    assert_int_equal(pl_store_begin(s, &t, PL_TXN_SYNC), PL_OK);
+    assert_int_equal(pl_store_get(t, "probe", "total", 5, &v, NULL, 0), PL_OK);
+    pl_txn_abort(t);
+    total = atol(v);
+    free(v);
+    return total;
+}
+
+static void make_store(const char *dir)
+{
+    struct pl_store_opts o = {0};
+    char err[256];
+    pl_store *s;
+    o.home = dir;
+    assert_int_equal(pl_store_open(&s, &o, err, sizeof(err)), PL_OK);
+    pl_store_close(s);
+}
+
+static pl_store *open_store(const char *dir)
+{
+    struct pl_store_opts o = {0};
+    char err[256];
+    pl_store *s;
+    o.home = dir;
+    assert_int_equal(pl_store_open(&s, &o, err, sizeof(err)), PL_OK);
+    return s;
+}
+
+/* Three writers; C holds its transaction open 20 ms (and the lock on
+ * "total" that A and B need) and is SIGKILLed in the middle of it. */
+static void test_kill_one_of_three(void **state)
+{
+    char dir[64], ra[128], rb[128], rc[128];
+    long na0, nb0, na1, nb1, nc0, nc1, last, sum;
+    pid_t a, b, c;
+    pl_store *s;
+    (void)state;
+
+    assert_non_null(testdir_new(dir, sizeof(dir)));
+    snprintf(ra, sizeof(ra), "%s/a.report", dir);
+    snprintf(rb, sizeof(rb), "%s/b.report", dir);
+    snprintf(rc, sizeof(rc), "%s/c.report", dir);
+    make_store(dir);
+    a = start_writer(dir, "a", "0", ra, 1);
+    b = start_writer(dir, "b", "0", rb, 1);
+    c = start_writer(dir, "c", "20000", rc, 0);
+    sleep_ms(1500);
+    stop_writer(c, SIGKILL);
+    nc0 = report_count(rc, &last);
+    assert_true(nc0 > 0);
+    na0 = report_count(ra, &last);
+    nb0 = report_count(rb, &last);
+    sleep_ms(5000);                      /* lock timeout 0.5 s, then recovery */
+    na1 = report_count(ra, &last);
+    nb1 = report_count(rb, &last);
+    print_message("# after the kill: a +%ld, b +%ld commits\n", na1 - na0, nb1 - nb0);
+    assert_true(na1 > na0);              /* the survivors kept committing */
+    assert_true(nb1 > nb0);
+    c = start_writer(dir, "c", "20000", rc, 0);
+    sleep_ms(1500);
+    nc1 = report_count(rc, &last);
+    assert_true(nc1 > nc0);              /* the restarted writer goes on */
+    stop_writer(a, SIGTERM);
+    stop_writer(b, SIGTERM);
+    stop_writer(c, SIGTERM);
+
+    s = open_store(dir);
+    sum = verify_writer(s, "a", ra) + verify_writer(s, "b", rb) + verify_writer(s, "c", rc);
+    assert_int_equal(get_total(s), sum);  /* the shared counter matches */
+    pl_store_close(s);
+    testdir_remove(dir);
+}
+
+/* Kill a writer that spends its time in commit (inside the library) again
+ * and again: recovery must run and leave the store whole every time. */
+static void test_repeated_kills(void **state)
+{
+    char dir[64], ra[128], rb[128];
+    long n0, n1, last, sum;
+    pid_t a, b;
+    pl_store *s;
+    (void)state;
+
+    srand((unsigned)getpid());
+    assert_non_null(testdir_new(dir, sizeof(dir)));
+    snprintf(ra, sizeof(ra), "%s/a.report", dir);
+    snprintf(rb, sizeof(rb), "%s/b.report", dir);
+    make_store(dir);
+    a = start_writer(dir, "a", "0", ra, 1);
+    for (int round = 0; round < 6; round++) {
+        b = start_writer(dir, "b", "0", rb, 0);
+        sleep_ms(150 + rand() % 250);
+        stop_writer(b, SIGKILL);
+    }
+    n0 = report_count(ra, &last);
+    sleep_ms(7000);                      /* room for one supervised restart */
+    n1 = report_count(ra, &last);
+    print_message("# survivor commits in the 7 s after the last kill: %ld\n", n1 - n0);
+    assert_true(n1 > n0);
+    stop_writer(a, SIGTERM);
+
+    s = open_store(dir);
+    sum = verify_writer(s, "a", ra) + verify_writer(s, "b", rb);
+    assert_int_equal(get_total(s), sum);
+    pl_store_close(s);
+    testdir_remove(dir);
+}
+
+int main(void)
+{
+    const char *top = getenv("abs_top_builddir");
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kill_one_of_three),
+        cmocka_unit_test(test_repeated_kills),
+    };
+    snprintf(writer_path, sizeof(writer_path), "%s/tests/unit/store_writer", top ? top : ".");
+    pl_log_open("test_store_crash", PL_LOG_STDERR, -1);
+    return cmocka_run_group_tests_name("store_crash", tests, NULL, NULL);
+}
