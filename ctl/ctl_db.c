@@ -98,7 +98,7 @@ static void report_problem(void *ctx, const char *msg)
             pl_strbuf_addc(&r->msgs, ',');
         pl_strbuf_json(&r->msgs, msg);
     } else {
-        fprintf(stderr, "postlinkctl: db check: %s\n", msg);
+        fprintf(stderr, "postlinkctl: %s\n", msg);
     }
 }
 
@@ -115,7 +115,17 @@ static int backup_and_verify(pl_store *s, const char *dir, int json, const char 
 {
     struct report r = {0, json, {0}};
     char err[512];
-    int rc = pl_store_backup(s, dir, err, sizeof(err));
+    int rc;
+
+    /* Created here, after dropping to the store's owner, so that a target
+     * that account cannot write is reported as such. */
+    if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+        snprintf(err, sizeof(err), "cannot create %s as %s: %s", dir,
+                 getpwuid(geteuid()) ? getpwuid(geteuid())->pw_name : "this user", strerror(errno));
+        rc = PL_ERR;
+    } else {
+        rc = pl_store_backup(s, dir, err, sizeof(err));
+    }
 
     if (rc != PL_OK) {
         if (json)

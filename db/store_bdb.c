@@ -262,6 +262,7 @@ int pl_store_open(pl_store **sp, const struct pl_store_opts *opts, char *err, si
     pl_store *s = pl_xcalloc(1, sizeof(*s));
     int rc;
 
+    s->reg_fd = -1;
     s->opts = *opts;
     if (s->opts.cache_bytes == 0) s->opts.cache_bytes = 8 << 20;
     if (s->opts.log_file_bytes == 0) s->opts.log_file_bytes = 1 << 20;
@@ -287,6 +288,8 @@ int pl_store_open(pl_store **sp, const struct pl_store_opts *opts, char *err, si
     }
     if (rc != PL_OK) {
         pl_bdb_watch_stop(s);
+        if (s->reg_fd >= 0)
+            close(s->reg_fd);
         pthread_rwlock_destroy(&s->use);
         pthread_mutex_destroy(&s->maint);
         free(s->home);
@@ -306,6 +309,8 @@ void pl_store_close(pl_store *s)
     if (s->env != NULL && !atomic_load(&s->need_reset))
         (void)CALL(s, s->env->txn_checkpoint(s->env, 0, 0, 0));
     close_env(s);
+    if (s->reg_fd >= 0)
+        close(s->reg_fd);          /* only now: see registry_dead_process() */
     pthread_rwlock_unlock(&s->use);
     pthread_rwlock_destroy(&s->use);
     pthread_mutex_destroy(&s->maint);

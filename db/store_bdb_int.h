@@ -30,6 +30,9 @@ struct pl_store {
     atomic_llong last_maint;
     atomic_llong reset_since;    /* when need_reset was set */
     atomic_int closing;
+    int reg_fd;                  /* __db.register, open for the store's life:
+                                    closing any descriptor of that file would
+                                    drop this process's fcntl lock on it */
     pthread_t janitor, guard;
     int threads_running;
     /* start time (monotonic seconds, 0 = idle) of the library call each

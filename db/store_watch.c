@@ -23,6 +23,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,32 +55,36 @@ static int process_alive(pid_t pid)
     return 1;
 }
 
-/* The pid of a registered process that died, or 0. */
-static pid_t registry_dead_process(const char *home)
+/* The pid of a registered process that died, or 0.  The registry is read
+ * through a descriptor kept open until the store is closed: closing a
+ * descriptor of a file releases every fcntl lock the process holds on it,
+ * which would make this process look dead to the next one that opens the
+ * environment. */
+static pid_t registry_dead_process(pl_store *s)
 {
-    char path[4096], line[REGISTRY_LINE + 1];
-    pid_t dead = 0;
-    FILE *fp;
+    char line[REGISTRY_LINE + 1];
+    off_t off = 0;
 
-    snprintf(path, sizeof(path), "%s/__db.register", home);
-    if ((fp = fopen(path, "r")) == NULL)
-        return 0;
-    while (fread(line, 1, REGISTRY_LINE, fp) == REGISTRY_LINE) {
+    if (s->reg_fd < 0) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/__db.register", s->home);
+        if ((s->reg_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+            return 0;
+    }
+    while (pread(s->reg_fd, line, REGISTRY_LINE, off) == REGISTRY_LINE) {
         char *end;
         long pid;
+        off += REGISTRY_LINE;
         line[REGISTRY_LINE] = '\0';
         if (line[0] == 'X')
             continue;
         pid = strtol(line, &end, 10);
         if (pid <= 0 || end == line || pid == (long)getpid())
             continue;
-        if (!process_alive((pid_t)pid)) {
-            dead = (pid_t)pid;
-            break;
-        }
+        if (!process_alive((pid_t)pid))
+            return (pid_t)pid;
     }
-    fclose(fp);
-    return dead;
+    return 0;
 }
 
 static void sleep_ms(long ms)
@@ -114,7 +119,7 @@ static void *janitor_main(void *arg)
         pthread_rwlock_unlock(&s->use);
 
         if ((tick % 5 == 0 || atomic_exchange(&s->check_dead, 0)) && !atomic_load(&s->need_reset)) {
-            pid_t dead = registry_dead_process(s->home);
+            pid_t dead = registry_dead_process(s);
             if (dead > 0) {
                 msg_warn("store: %s: process %ld died while using the store; recovering",
                          s->home, (long)dead);
