@@ -47,19 +47,24 @@ long long pl_bdb_now(void)
 static _Thread_local int op_slot = -1;
 static atomic_int next_slot;
 
-void pl_bdb_op_enter(pl_store *s)
+void pl_bdb_op_enter_long(pl_store *s, unsigned factor)
 {
-    long long idle = 0, now = pl_bdb_now();
+    long long idle = 0, deadline = pl_bdb_now() + (long long)s->opts.stuck_secs * factor;
     if (op_slot < 0)
         op_slot = atomic_fetch_add(&next_slot, 1) % PL_OP_SLOTS;
-    /* nested calls keep the outer start time */
-    atomic_compare_exchange_strong(&s->op_start[op_slot], &idle, now > 0 ? now : 1);
+    /* nested calls keep the outer deadline */
+    atomic_compare_exchange_strong(&s->op_deadline[op_slot], &idle, deadline);
+}
+
+void pl_bdb_op_enter(pl_store *s)
+{
+    pl_bdb_op_enter_long(s, 1);
 }
 
 void pl_bdb_op_leave(pl_store *s)
 {
     if (op_slot >= 0)
-        atomic_store(&s->op_start[op_slot], 0);
+        atomic_store(&s->op_deadline[op_slot], 0);
 }
 
 #define CALL(s, expr) (pl_bdb_op_enter(s), pl_bdb_leave_ret((s), (expr)))
@@ -220,7 +225,11 @@ static int open_env(pl_store *s, char *err, size_t errlen)
     s->env->set_lk_max_objects(s->env, 20000);
     s->env->set_lk_max_lockers(s->env, 4000);
     s->env->set_tx_max(s->env, 1000);
-    if ((ret = CALL(s, s->env->open(s->env, s->home, ENV_FLAGS, 0660))) != 0) {
+    /* Recovery of a long log may take a while: allow six times longer. */
+    pl_bdb_op_enter_long(s, 6);
+    ret = s->env->open(s->env, s->home, ENV_FLAGS, 0660);
+    pl_bdb_op_leave(s);
+    if (ret != 0) {
         snprintf(err, errlen, "cannot open the Berkeley DB environment in %s: %s", s->home,
                  db_strerror(ret));
         s->env->close(s->env, 0);

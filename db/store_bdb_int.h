@@ -35,16 +35,19 @@ struct pl_store {
                                     drop this process's fcntl lock on it */
     pthread_t janitor, guard;
     int threads_running;
-    /* start time (monotonic seconds, 0 = idle) of the library call each
+    /* deadline (monotonic seconds, 0 = idle) of the library call each
      * thread is in, for the guard */
-    atomic_llong op_start[PL_OP_SLOTS];
+    atomic_llong op_deadline[PL_OP_SLOTS];
 };
 
 /* Error mapping shared by the modules (logs as needed). */
 int pl_bdb_map(pl_store *s, int ret, const char *what);
 
-/* Mark the calling thread as inside a library call / out of it. */
+/* Mark the calling thread as inside a library call / out of it.  A call
+ * allowed longer than stuck_secs (opening with recovery) says how many
+ * times longer. */
 void pl_bdb_op_enter(pl_store *s);
+void pl_bdb_op_enter_long(pl_store *s, unsigned factor);
 void pl_bdb_op_leave(pl_store *s);
 
 /* Close and reopen the environment (recovering it if needed); bounded wait

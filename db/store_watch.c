@@ -16,8 +16,9 @@
  * guard: a process killed while holding one of the library's own mutexes
  *   (they are not robust) leaves every thread that waits for that mutex
  *   blocked for good, and nothing inside the process can wake it.  If any
- *   thread has been inside one library call for stuck_secs, the guard logs
- *   it and exits with status 75 (EX_TEMPFAIL), so that the supervisor
+ *   thread has been inside one library call for stuck_secs (six times that
+ *   for opening, which may run recovery), the guard logs it and exits with
+ *   status 75 (EX_TEMPFAIL), so that the supervisor
  *   (Postfix's master, systemd) starts a fresh process that recovers the
  *   store.  Postfix tempfails meanwhile; nothing acknowledged is lost. */
 #include "config.h"
@@ -138,15 +139,16 @@ static void *guard_main(void *arg)
     pl_store *s = arg;
 
     while (!atomic_load(&s->closing)) {
-        long long now = pl_bdb_now();
+        long long now;
         sleep_ms(250);
+        now = pl_bdb_now();
         for (int i = 0; i < PL_OP_SLOTS; i++) {
-            long long start = atomic_load(&s->op_start[i]);
-            if (start != 0 && now - start > (long long)s->opts.stuck_secs) {
-                msg_error("store: %s: a thread has been blocked in Berkeley DB for %lld s, "
-                          "on a mutex left by a process that died inside the library; "
-                          "exiting so that a fresh process recovers the store",
-                          s->home, now - start);
+            long long deadline = atomic_load(&s->op_deadline[i]);
+            if (deadline != 0 && now > deadline) {
+                msg_error("store: %s: a thread has been blocked in Berkeley DB past its "
+                          "deadline, on a mutex left by a process that died inside the "
+                          "library; exiting so that a fresh process recovers the store",
+                          s->home);
                 _exit(75);
             }
         }
