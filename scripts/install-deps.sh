@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential autoconf automake libtool pkg-config
       libdb5.3-dev db5.3-util libmilter-dev libcmocka-dev
       postfix dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd
-      swaks jq procps iproute2 man-db groff-base"
+      swaks jq procps man-db groff-base bsdextrautils"
 
 missing=""
 for p in $PKGS; do
@@ -34,7 +34,7 @@ if [ -n "$missing" ]; then
     echo "postfix postfix/mailname string postlink.invalid" | debconf-set-selections
     apt-get update -q >/dev/null 2>&1 || apt-get update -q
     apt-get install -y -q --no-install-recommends $missing
-    [ "$cleanup_rc" = 1 ] && rm -f /usr/sbin/policy-rc.d
+    if [ "$cleanup_rc" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 # The unprivileged account postlink's daemons and the test mail store run as.
