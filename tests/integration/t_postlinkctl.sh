@@ -29,9 +29,11 @@ tap_check "init gives db_home to postlink_user" test "$(stat -c %U "$T/db")" = p
 
 # Writers run as the owner of db_home, as daemons would; so does the
 # backup, whose target directory must be writable by postlink_user.
+# (The build tree may sit where postlink cannot reach: copy the writer.)
 install -d -o postlink -g postlink "$T/run" "$T/bk"
+install -m 755 "$W" "$T/store_writer"
 for id in 1 2 3; do
-    runuser -u postlink -- "$W" -h "$T/db" -i "$id" -t 60 -r "$T/run/w$id.report" 2>"$T/w$id.err" &
+    runuser -u postlink -- "$T/store_writer" -h "$T/db" -i "$id" -t 60 -r "$T/run/w$id.report" 2>"$T/w$id.err" &
     pids+=($!)
 done
 sleep 1
