@@ -126,20 +126,23 @@ int pl_conf_parse_number(enum pl_conf_type type, const char *s, long long *out)
     return 0;
 }
 
+const char *pl_conf_next_item(const char **cursor, size_t *len)
+{
+    const char *item = *cursor + strspn(*cursor, ", \t\r\n");
+    *len = strcspn(item, ", \t\r\n");
+    *cursor = item + *len;
+    return *len ? item : NULL;
+}
+
 static char **split_list(const char *s)
 {
-    size_t cap = 4, n = 0;
+    size_t cap = 4, n = 0, len;
     char **v = pl_xcalloc(cap, sizeof(*v));
-    while (*s) {
-        size_t len;
-        s += strspn(s, ", \t\r\n");
-        len = strcspn(s, ", \t\r\n");
-        if (len == 0)
-            break;
+    const char *item;
+    while ((item = pl_conf_next_item(&s, &len)) != NULL) {
         if (n + 2 > cap)
             v = pl_xrealloc(v, (cap *= 2) * sizeof(*v));
-        v[n++] = pl_xstrndup(s, len);
-        s += len;
+        v[n++] = pl_xstrndup(item, len);
     }
     v[n] = NULL;
     return v;

@@ -61,7 +61,10 @@ int pl_conf_is_set(const pl_conf *conf, const char *name);
 /* Where it was set ("file:line"), or NULL for a default. */
 const char *pl_conf_origin(const pl_conf *conf, const char *name);
 
-/* Helpers shared with validators and tests. */
+/* Helpers shared with validators and tests.  pl_conf_next_item walks a
+ * list value: returns the next item (len bytes) and advances the cursor,
+ * NULL at the end. */
+const char *pl_conf_next_item(const char **cursor, size_t *len);
 int pl_conf_parse_bool(const char *s, int *out);
 int pl_conf_parse_number(enum pl_conf_type type, const char *s, long long *out);
 

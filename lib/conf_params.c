@@ -56,16 +56,11 @@ static int valid_domain(const char *d, size_t len)
 
 static const char *check_domains(const char *v)
 {
-    while (*v) {
-        size_t len;
-        v += strspn(v, ", \t");
-        len = strcspn(v, ", \t");
-        if (len == 0)
-            break;
-        if (!valid_domain(v, len))
+    const char *item;
+    size_t len;
+    while ((item = pl_conf_next_item(&v, &len)) != NULL)
+        if (!valid_domain(item, len))
             return "contains something that is not a domain name";
-        v += len;
-    }
     return NULL;
 }
 
