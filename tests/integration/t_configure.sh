@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# t_configure.sh -- configure stops with the name of the Debian package to
+# install when a library is missing (simulated with autoconf cache values).
+. "${abs_top_srcdir:-.}/tests/integration/tap.sh"
+T=$(mktemp -d /tmp/postlink-configure.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+try() {                            # try PACKAGE VAR=VALUE...
+    local pkg=$1 out rc; shift
+    out=$(cd "$T" && env "$@" "${abs_top_srcdir:-.}/configure" -q 2>&1); rc=$?
+    tap_check "configure without it fails naming $pkg" \
+        sh -c "test $rc != 0 && grep -q 'install the Debian package $pkg' <<'X'
+$out
+X"
+}
+try libdb5.3-dev ac_cv_header_db_h=no
+try libmilter-dev ac_cv_lib_milter_smfi_main=no
+try libcmocka-dev PKG_CONFIG=/bin/false
+tap_done
