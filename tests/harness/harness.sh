@@ -8,7 +8,7 @@ H_SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 : "${abs_top_srcdir:=$H_SRCDIR}"
 : "${abs_top_builddir:=$abs_top_srcdir}"
 H_PORT_REG=/tmp/postlink-harness-ports    # port reservations shared by concurrent runs
-H_USERS="alice bob carol"                  # local parts of the harness's mailbox users
+: "${H_USERS:=alice bob carol}"             # mailbox users' local parts (may be extended)
 
 h__say() { printf '# harness: %s\n' "$*" >&2; }
 h__ms() { local t=${EPOCHREALTIME//[!0-9]/}; echo $((t / 1000)); }
@@ -17,6 +17,7 @@ h__ms() { local t=${EPOCHREALTIME//[!0-9]/}; echo $((t / 1000)); }
 
 # h_init: temp dir, env defaults, and a trap that stops everything on exit.
 h_init() {
+    [ "$(id -u)" = 0 ] || { h__say "needs root (private Postfix, Dovecot)"; return 1; }
     H_DIR=$(mktemp -d /tmp/postlink-h.XXXXXX) || return 1
     chmod 0711 "$H_DIR"
     : >"$H_DIR/pids"; : >"$H_DIR/ports"
@@ -35,10 +36,11 @@ h_init() {
 h_keep() { H_KEEP=1; }
 
 h__on_exit() {
-    local rc=$?
-    [ "$H_KEEP" = 1 ] && return $rc
+    local rc=$? IFS=$' \t\n'   # the trap may fire inside "IFS= read"
+    set +eu
+    [ "${H_KEEP-}" = 1 ] && return $rc
     h_stop_all "$H_DIR"
-    if [ $rc -eq 0 ] && [ -z "$H_KEEP_DIR" ]; then
+    if [ $rc -eq 0 ] && [ -z "${H_KEEP_DIR-}" ]; then
         rm -rf "$H_DIR"
     else
         h__say "kept $H_DIR (exit status $rc)"
@@ -52,15 +54,18 @@ h__start_time() {
     read -r s 2>/dev/null <"/proc/$1/stat" || return 1
     s=${s##*) }
     set -- $s
-    echo "${20}"
+    echo "${20-}"
 }
 
-# h__alive PID [STARTTIME]: running, not a zombie, and (if given) the same process.
+# h__alive PID [STARTTIME]: running, not a zombie, and (if given) the same
+# process (exited daemons stay zombies for a while: kill -0 is not enough).
 h__alive() {
-    local st
-    st=$(grep -s '^State:' "/proc/$1/status") || return 1
-    case $st in *Z*) return 1 ;; esac
-    [ -z "$2" ] || [ "$(h__start_time "$1")" = "$2" ]
+    local s f
+    read -r s 2>/dev/null <"/proc/$1/stat" || return 1
+    s=${s##*) }
+    f=($s)
+    case ${f[0]} in Z | X) return 1 ;; esac
+    [ -z "${2-}" ] || [ "${f[19]}" = "$2" ]
 }
 
 # h_register KIND PID: stop PID with the rest (for callers' own daemons too).
@@ -92,16 +97,38 @@ h__descendants() {
     echo $want
 }
 
-# h_stop_all [DIR]: stop every process recorded in DIR/pids (default H_DIR)
-# and their children: Postfix via "postfix -c DIR stop", the others by
-# SIGTERM, SIGKILL after 10 s. Works from another shell (demo.sh down).
+# h__strays DIR: harness servers of DIR that are running but not (yet)
+# recorded, e.g. when a signal landed between a start and its h_register.
+h__strays() {
+    local dir=$1 f p a e
+    for f in /proc/[0-9]*/cmdline; do
+        p=${f#/proc/}; p=${p%/cmdline}
+        mapfile -d '' -t a 2>/dev/null <"$f" || continue
+        case "${a[0]-} ${a[*]:1}" in
+        *dovecot\ *" $dir/dovecot/dovecot.conf"* | *postlink-sink\ *" $dir/sink"*) echo "$p" ;;
+        */postfix/sbin/master\ *)
+            mapfile -d '' -t e 2>/dev/null <"/proc/$p/environ" || continue
+            case " ${e[*]} " in *" MAIL_CONFIG=$dir/postfix/etc "*) echo "$p" ;; esac ;;
+        esac
+    done
+}
+
+# h_stop_all [DIR]: stop every process recorded in DIR/pids (default H_DIR),
+# stray harness servers of DIR, and all their children: Postfix via
+# "postfix -c DIR stop", the others by SIGTERM; SIGKILL after 10 s. Works
+# from another shell (demo.sh down).
 h_stop_all() {
-    local dir=${1:-$H_DIR} kind pid st live="" all="" end stopper="" p
+    local dir=${1:-$H_DIR} kind pid st live="" all="" end stopper="" p IFS=$' \t\n'
     [ -n "$dir" ] && [ -f "$dir/pids" ] || return 0
     while read -r kind pid st; do
         h__alive "$pid" "$st" && live="$live $pid"
     done <"$dir/pids"
-    [ -n "$live" ] && all=$(h__descendants $live)
+    local strays="" allst=""
+    for p in $(h__strays "$dir"); do
+        case " $live " in *" $p "*) ;; *) strays="$strays $p" ;; esac
+    done
+    [ -n "$live$strays" ] && all=$(h__descendants $live $strays)
+    for p in $all; do allst="$allst $p:$(h__start_time "$p")"; done
     while read -r kind pid st; do
         case " $live " in *" $pid "*) ;; *) continue ;; esac
         if [ "$kind" = postfix ]; then
@@ -111,10 +138,11 @@ h_stop_all() {
             kill -TERM "$pid" 2>/dev/null
         fi
     done <"$dir/pids"
+    [ -n "$strays" ] && h__say "stopping unrecorded:$strays" && kill -TERM $strays 2>/dev/null
     end=$(( $(h__ms) + 10000 ))
     while :; do
         live=""
-        for p in $all; do h__alive "$p" && live="$live $p"; done
+        for p in $allst; do h__alive "${p%:*}" "${p#*:}" && live="$live ${p%:*}"; done
         [ -z "$live" ] && break
         if [ "$(h__ms)" -ge $end ]; then
             h__say "still alive after 10 s, SIGKILL:$live"
@@ -134,15 +162,15 @@ h_stop_all() {
 # h_leftovers [DIR]: pids of processes still tied to DIR (cmdline mentions
 # it, or a Postfix process configured from it). Empty when all is clean.
 h_leftovers() {
-    local dir=${1:-$H_DIR} f p
+    local dir=${1:-$H_DIR} f p a e
     for f in /proc/[0-9]*/cmdline; do
         p=${f#/proc/}; p=${p%/cmdline}
         [ "$p" = "$$" ] || [ "$p" = "$BASHPID" ] && continue
         h__alive "$p" || continue
-        if tr '\0' ' ' 2>/dev/null <"$f" | grep -qF "$dir" ||
-            tr '\0' '\n' 2>/dev/null <"/proc/$p/environ" | grep -qxF "MAIL_CONFIG=$dir/postfix/etc"; then
-            echo "$p"
-        fi
+        mapfile -d '' -t a 2>/dev/null <"$f" || continue
+        e=(); mapfile -d '' -t e 2>/dev/null <"/proc/$p/environ"
+        case " ${a[*]} " in *"$dir"*) echo "$p"; continue ;; esac
+        case " ${e[*]} " in *" MAIL_CONFIG=$dir/postfix/etc "*) echo "$p" ;; esac
     done
 }
 
@@ -183,7 +211,7 @@ h_free_port() {
 # h_wait_port PORT [TIMEOUT_S] [PID]: until 127.0.0.1:PORT accepts; fails
 # early if PID (when given) dies.
 h_wait_port() {
-    local port=$1 end=$(( $(h__ms) + ${2:-10} * 1000 )) pid=$3
+    local port=$1 end=$(( $(h__ms) + ${2:-10} * 1000 )) pid=${3-}
     while :; do
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
         if [ -n "$pid" ] && ! h__alive "$pid"; then
@@ -198,6 +226,22 @@ h_wait_port() {
     done
 }
 
+# h_wait_smtp PORT [TIMEOUT_S] [PID]: until 127.0.0.1:PORT greets with 220
+# (an smtpd that dies on a bad -o option accepts but never greets).
+h_wait_smtp() {
+    local port=$1 end=$(( $(h__ms) + ${2:-10} * 1000 )) pid=${3-} line
+    h_wait_port "$port" "${2:-10}" "$pid" || return 1
+    while :; do
+        line=$( { exec 3<>"/dev/tcp/127.0.0.1/$port" && IFS= read -r -t 2 l <&3 && printf %s "$l"; } 2>/dev/null)
+        case $line in 220*) return 0 ;; esac
+        if [ "$(h__ms)" -ge $end ]; then
+            h__say "no 220 greeting on 127.0.0.1:$port (got '${line%$'\r'}')"
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
 # ---- sink --------------------------------------------------------------
 
 # h_start_sink: postlink-sink on a free port; extra sink options in H_SINK_OPTS.
@@ -207,9 +251,9 @@ h_start_sink() {
     H_SINK_PORT=$(h_free_port) || return 1
     export H_SINK_PORT
     mkdir -p "$POSTLINK_SINK_DIR"
-    h_spawn sink "$H_DIR/sink.log" "$bin" -l "127.0.0.1:$H_SINK_PORT" \
-        -d "$POSTLINK_SINK_DIR" -p "$H_DIR/sink.pid" $H_SINK_OPTS
-    h_wait_port "$H_SINK_PORT" 10 "$H_LAST_PID" ||
+    h_spawn sink "$H_DIR/sink.log" "$bin" -l "127.0.0.1:${H_SINK_PORT-}" \
+        -d "$POSTLINK_SINK_DIR" -p "$H_DIR/sink.pid" ${H_SINK_OPTS-}
+    h_wait_port "${H_SINK_PORT-}" 10 "$H_LAST_PID" ||
         { h__say "sink failed; tail of $H_DIR/sink.log:"; tail -n 20 "$H_DIR/sink.log" >&2; return 1; }
 }
 
@@ -225,10 +269,10 @@ h__maildir() {   # USER (localpart or full address) -> maildir path
     echo "$POSTLINK_MAILDIR/${u#*@}/${u%%@*}"
 }
 
-h_user_pass() {  # LOCALPART -> its password
+h_user_pass() {  # USER -> its password (other users than these: LOCALPART-pw)
     case ${1%%@*} in
     alice) echo "$POSTLINK_DEMO_PASS" ;; bob) echo "$H_BOB_PASS" ;; carol) echo "$H_CAROL_PASS" ;;
-    *) return 1 ;;
+    *) echo "${1%%@*}-pw" ;;
     esac
 }
 
@@ -292,7 +336,7 @@ service pop3-login {
 service lmtp {
   inet_listener lmtp {
     address = 127.0.0.1
-    port = $H_LMTP_PORT
+    port = ${H_LMTP_PORT-}
   }
 }
 service auth {
@@ -306,11 +350,11 @@ service anvil {
     mode = 0
   }
 }
-$H_DOVECOT_EXTRA
+${H_DOVECOT_EXTRA-}
 EOF
     h_spawn dovecot "$d/stderr.log" dovecot -F -c "$d/dovecot.conf"
     local pid=$H_LAST_PID p
-    for p in $POSTLINK_IMAP_PORT $POSTLINK_POP3_PORT $H_LMTP_PORT $H_AUTH_PORT; do
+    for p in $POSTLINK_IMAP_PORT $POSTLINK_POP3_PORT ${H_LMTP_PORT-} $H_AUTH_PORT; do
         h_wait_port "$p" 10 "$pid" || {
             h__say "dovecot failed; tail of its logs:"
             tail -n 20 "$d/stderr.log" "$d/dovecot.log" >&2 2>/dev/null
@@ -350,12 +394,12 @@ alias_database =
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 mynetworks =
-relayhost = [127.0.0.1]:$H_SINK_PORT
+relayhost = [127.0.0.1]:${H_SINK_PORT-}
 smtp_dns_support_level = disabled
 smtpd_peername_lookup = no
 virtual_mailbox_domains = $POSTLINK_DOMAIN
 virtual_mailbox_maps = texthash:$etc/vmailbox
-virtual_transport = lmtp:inet:127.0.0.1:$H_LMTP_PORT
+virtual_transport = lmtp:inet:127.0.0.1:${H_LMTP_PORT-}
 smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination
 smtpd_sasl_type = dovecot
 smtpd_sasl_path = inet:127.0.0.1:$H_AUTH_PORT
@@ -369,18 +413,18 @@ maillog_file = $p/maillog
 maillog_file_prefixes = $p
 biff = no
 append_dot_mydomain = no
-$H_POSTFIX_MAIN_EXTRA
+${H_POSTFIX_MAIN_EXTRA-}
 EOF
     cat >"$etc/master.cf" <<EOF
 # master.cf for the postlink test harness (generated); chroot = n everywhere.
 127.0.0.1:$POSTLINK_SMTP_PORT inet n - n - - smtpd
-  -o smtpd_sasl_auth_enable=no $H_SMTP_OPTS
+  -o smtpd_sasl_auth_enable=no ${H_SMTP_OPTS-}
 127.0.0.1:$POSTLINK_SUBMISSION_PORT inet n - n - - smtpd
   -o syslog_name=postfix/submission -o smtpd_sasl_auth_enable=yes
   -o smtpd_tls_security_level=none -o smtpd_tls_auth_only=no
   -o smtpd_sasl_security_options=noanonymous
   -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
-  -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject $H_SUBMISSION_OPTS
+  -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject ${H_SUBMISSION_OPTS-}
 pickup    unix  n - n 60   1 pickup
 cleanup   unix  n - n -    0 cleanup
 qmgr      unix  n - n 300  1 qmgr
@@ -402,13 +446,19 @@ lmtp      unix  - - n -    - lmtp
 anvil     unix  - - n -    1 anvil
 scache    unix  - - n -    1 scache
 postlog   unix-dgram n - n - 1 postlogd
-$H_POSTFIX_MASTER_EXTRA
+${H_POSTFIX_MASTER_EXTRA-}
 EOF
+    # Postfix re-reads a main.cf younger than ~2 s until it settles (300 ms
+    # steps): back-date the files, it saves 2 s per start and reload.
+    touch -d '-10 seconds' "$etc/main.cf" "$etc/master.cf" "$etc/vmailbox"
 }
 
 h__postfix_fail() {
     h__say "postfix: $*; tail of $H_DIR/postfix/{start.log,maillog}:"
     tail -n 25 "$H_DIR/postfix/start.log" "$H_DIR/postfix/maillog" >&2 2>/dev/null
+    # Postfix commands print their reasons only to a terminal: give them one.
+    command -v script >/dev/null && { echo "==> postfix check (on a pty) <=="
+        script -qec "postfix -c '$H_DIR/postfix/etc' check" /dev/null | tail -n 10; } >&2
     return 1
 }
 
@@ -418,7 +468,7 @@ h__postfix_fail() {
 # H_POSTFIX_MASTER_EXTRA (master.cf lines).
 h_start_postfix() {
     local p=$H_DIR/postfix pid
-    [ -n "$H_SINK_PORT" ] && [ -n "$H_LMTP_PORT" ] ||
+    [ -n "${H_SINK_PORT-}" ] && [ -n "${H_LMTP_PORT-}" ] ||
         { h__say "start the sink and dovecot before postfix"; return 1; }
     mkdir -p "$p/etc" "$p/queue" "$p/data"
     chown postfix "$p/data"
@@ -433,7 +483,7 @@ h_start_postfix() {
     pid=$(tr -dc 0-9 <"$p/queue/pid/master.pid")
     [ -n "$pid" ] || { h__postfix_fail "no master.pid"; return 1; }
     h_register postfix "$pid"
-    h_wait_port "$POSTLINK_SMTP_PORT" 10 "$pid" && h_wait_port "$POSTLINK_SUBMISSION_PORT" 10 "$pid" ||
+    h_wait_smtp "$POSTLINK_SMTP_PORT" 10 "$pid" && h_wait_smtp "$POSTLINK_SUBMISSION_PORT" 10 "$pid" ||
         h__postfix_fail "listeners not ready"
 }
 
@@ -441,7 +491,7 @@ h_start_postfix() {
 # (same ports), "postfix reload", and wait until the master has reloaded.
 h_postfix_reload() {
     local p=$H_DIR/postfix n end
-    n=$(grep -c 'reload -- version' "$p/maillog" 2>/dev/null)
+    n=$(grep -c 'reload -- version' "$p/maillog" 2>/dev/null) || n=0
     h__postfix_config
     postfix -c "$p/etc" reload >>"$p/start.log" 2>&1 || { h__postfix_fail "reload failed"; return 1; }
     end=$(( $(h__ms) + 10000 ))
@@ -464,8 +514,8 @@ h_write_env() {
     for v in POSTLINK_SMTP_PORT POSTLINK_SUBMISSION_PORT POSTLINK_DOMAIN \
         POSTLINK_DEMO_USER POSTLINK_DEMO_PASS POSTLINK_SINK_DIR POSTLINK_MAILDIR \
         POSTLINK_IMAP_PORT POSTLINK_POP3_PORT H_DIR H_SINK_PORT H_LMTP_PORT H_AUTH_PORT \
-        H_BOB_PASS H_CAROL_PASS; do
-        printf 'export %s=%q\n' "$v" "${!v}"
+        H_USERS H_BOB_PASS H_CAROL_PASS; do
+        printf 'export %s=%q\n' "$v" "${!v-}"
     done >"$1"
 }
 

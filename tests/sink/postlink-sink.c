@@ -38,6 +38,14 @@ static const char *dir;
 static const char *rule_addr[MAXRULES];
 static int rule_code[MAXRULES], nrules, data_code = 250;
 static volatile sig_atomic_t stop;
+static pid_t kids[256];     /* live children, stopped and reaped on exit */
+static size_t nkids;
+
+static void forget(pid_t pid)
+{
+    for (size_t i = 0; i < nkids; i++)
+        if (kids[i] == pid) { kids[i] = kids[--nkids]; break; }
+}
 
 /* ---- buffered reader over the client socket ---- */
 static int cfd;
@@ -288,8 +296,7 @@ int main(int argc, char **argv)
     }
     pid_t parent = getpid();
     while (!stop) {
-        while (waitpid(-1, NULL, WNOHANG) > 0)
-            ;
+        for (pid_t pid; (pid = waitpid(-1, NULL, WNOHANG)) > 0;) forget(pid);
         struct pollfd pfd = { .fd = lfd, .events = POLLIN };
         if (ppoll(&pfd, 1, NULL, &waitmask) <= 0) continue;
         int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -310,12 +317,16 @@ int main(int argc, char **argv)
             _exit(0);
         }
         if (pid < 0) perror("postlink-sink: fork");
+        else if (nkids < sizeof kids / sizeof kids[0]) kids[nkids++] = pid;
         close(fd);
     }
     close(lfd);
-    signal(SIGCHLD, SIG_DFL);
-    while (waitpid(-1, NULL, WNOHANG) > 0)
-        ;
+    for (size_t i = 0; i < nkids; i++) kill(kids[i], SIGTERM);
+    while (nkids > 0) {     /* untracked ones (table full) die by PDEATHSIG */
+        pid_t pid = waitpid(-1, NULL, 0);
+        if (pid > 0) forget(pid);
+        else if (errno != EINTR) break;
+    }
     if (pidfile) unlink(pidfile);
     return 0;
 }
