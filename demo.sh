@@ -7,7 +7,7 @@
 #   ./demo.sh        run the demo, stop everything, exit 0 only if every step worked
 #   ./demo.sh up     the same, but leave it running and write demo/env
 #   ./demo.sh down   stop what "./demo.sh up" left running
-# (no set -u: the harness library uses unset variables as empty)
+set -u
 cd "$(dirname "$0")"
 TOP=$PWD
 MODE=${1:-run}
