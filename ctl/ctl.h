@@ -23,5 +23,6 @@ int ctl_check_config(struct ctl *ctl, int argc, char **argv);
 int ctl_init(struct ctl *ctl, int argc, char **argv);
 int ctl_status(struct ctl *ctl, int argc, char **argv);
 int ctl_db(struct ctl *ctl, int argc, char **argv);
+int ctl_device(struct ctl *ctl, int argc, char **argv);
 
 #endif

@@ -31,6 +31,15 @@ int ctl_open_store(struct ctl *ctl, pl_store **sp)
         fprintf(stderr, "postlinkctl: %s\n", err);
         return CTL_FAIL;
     }
+    if (access(home, R_OK | W_OK | X_OK) < 0) {
+        int saved = errno;
+        struct passwd *pw = getpwuid(geteuid());
+        errno = saved;
+        fprintf(stderr, "postlinkctl: as user %s, cannot use db_home %s: %s (every parent "
+                "directory must be searchable by that user)\n",
+                pw ? pw->pw_name : "?", home, strerror(errno));
+        return CTL_FAIL;
+    }
     for (int attempt = 0; attempt < 5; attempt++) {
         rc = pl_store_open_conf(sp, ctl->conf, err, sizeof(err));
         if (rc != PL_TEMP)

@@ -23,6 +23,9 @@ static const struct verb verbs[] = {
     {"status", "status [--json]", "store health, sizes, checkpoints, write probe", ctl_status},
     {"db", "db check|backup DIR|recover [--json]",
      "verify a hot backup, make a hot backup, run recovery and checkpoint", ctl_db},
+    {"device", "device add|del USER ADDRESS [--name N]",
+     "register or remove a device of USER (message-state sync)", ctl_device},
+    {"", "device list [USER] [--json]", "list registered devices", NULL},
     {"check-config", "check-config [-n]",
      "validate postlink.conf (errors name file:line); -n prints non-defaults", ctl_check_config},
     {NULL, NULL, NULL, NULL},
@@ -107,7 +110,7 @@ int main(int argc, char **argv)
     ctl.conf_errors = (int)pl_conf_nerrors(ctl.conf);
 
     for (const struct verb *v = verbs; v->name; v++) {
-        if (strcmp(v->name, argv[0]) == 0) {
+        if (v->run != NULL && strcmp(v->name, argv[0]) == 0) {
             int rc;
             /* Only check-config may run on a broken configuration. */
             if (ctl.conf_errors && v->run != ctl_check_config) {

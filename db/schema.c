@@ -5,6 +5,8 @@
  *
  *   v1  meta   schema_version, created (unix time)
  *   v2  probe  health-check and test writes: key "<who>/<n>", value text
+ *   v3  device a user's registered devices (state/device.c):
+ *              key "<user>\n<device address>", value "<created> <name>"
  */
 #include "config.h"
 
@@ -16,6 +18,7 @@
 
 static const char *const v1_tables[] = {"meta", NULL};
 static const char *const v2_tables[] = {"probe", NULL};
+static const char *const v3_tables[] = {"device", NULL};
 
 static int v1_migrate(pl_txn *t)
 {
@@ -27,6 +30,7 @@ static int v1_migrate(pl_txn *t)
 const struct pl_schema_step pl_schema_steps[] = {
     {1, v1_tables, v1_migrate},
     {2, v2_tables, NULL},
+    {3, v3_tables, NULL},
 };
 const int pl_schema_nsteps = (int)(sizeof(pl_schema_steps) / sizeof(pl_schema_steps[0]));
 

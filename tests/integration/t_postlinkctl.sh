@@ -10,7 +10,6 @@ W=$B/tests/unit/store_writer
 T=$(mktemp -d /tmp/postlink-ctl.XXXXXX)
 chmod 711 "$T"
 pids=()
-jq_true() { jq -e "$1" >/dev/null 2>&1 <<<"$2"; }
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$T"; }
 trap cleanup EXIT
 

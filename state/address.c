@@ -1,0 +1,49 @@
+/* address.c -- implementation of address.h.  Deliberately strict: postlink
+ * keys state by these addresses, so it accepts the dot-atom form that
+ * registrations and SASL logins use, not every RFC 5322 oddity. */
+#include "config.h"
+
+#include <ctype.h>
+#include <string.h>
+
+#include "address.h"
+
+const char *pl_addr_check(const char *addr)
+{
+    const char *at = strrchr(addr, '@'), *p;
+    size_t len = strlen(addr);
+
+    if (len == 0)
+        return "empty address";
+    if (len > 254)
+        return "address longer than 254 characters";
+    if (at == NULL || at == addr || at[1] == '\0')
+        return "not of the form local-part@domain";
+    if (at - addr > 64)
+        return "local part longer than 64 characters";
+    for (p = addr; p < at; p++)
+        if (!(isalnum((unsigned char)*p) || strchr("!#$%&'*+-/=?^_`{|}~.", *p)))
+            return "local part has a character other than letters, digits and !#$%&'*+-/=?^_`{|}~.";
+    if (addr[0] == '.' || at[-1] == '.' || strstr(addr, "..") != NULL)
+        return "local part has a misplaced dot";
+    for (p = at + 1; *p; p++)
+        if (!(isalnum((unsigned char)*p) || *p == '-' || *p == '.'))
+            return "domain has a character other than letters, digits, '-' and '.'";
+    if (at[1] == '.' || addr[len - 1] == '.' || strstr(at, "..") != NULL)
+        return "domain has a misplaced dot";
+    return NULL;
+}
+
+void pl_addr_canon(const char *addr, char *out, size_t outlen)
+{
+    size_t i;
+    for (i = 0; addr[i] && i + 1 < outlen; i++)
+        out[i] = (char)tolower((unsigned char)addr[i]);
+    out[i] = '\0';
+}
+
+const char *pl_addr_domain(const char *addr)
+{
+    const char *at = strrchr(addr, '@');
+    return at ? at + 1 : "";
+}
