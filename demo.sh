@@ -50,26 +50,19 @@ fi
 
 export abs_top_srcdir=$TOP abs_top_builddir=$TOP/build
 . "$TOP/tests/harness/harness.sh"
+. "$TOP/tests/harness/sync.sh"
+CTL=$TOP/build/ctl/postlinkctl
 
-step "start a private Postfix, Dovecot and the sink on 127.0.0.1"
+step "start the sink and Dovecot, write postlink.conf, create the store, start Postfix and postlink"
 h_init || { bad "harness"; exit 1; }
-if h_start_all; then
+if h_start_sink && h_start_dovecot && hs_setup && h_start_postfix && hs_start; then
     ok "Postfix MX-style port $POSTLINK_SMTP_PORT (strangers), submission port $POSTLINK_SUBMISSION_PORT (SASL)"
     ok "Dovecot IMAP $POSTLINK_IMAP_PORT, POP3 $POSTLINK_POP3_PORT; mail leaving the relay lands in $POSTLINK_SINK_DIR"
+    ok "postlink-sync milter and postlink-syncd running; postlink.conf is $POSTLINK_CONF"
 else
     bad "servers did not start"; exit 1
 fi
-
-step "configure postlink and create its store"
-CTL=$TOP/build/ctl/postlinkctl
-export POSTLINK_CONF=$H_DIR/postlink.conf POSTLINK_DB_HOME=$H_DIR/db
-cat > "$POSTLINK_CONF" <<CF
-# postlink.conf written by demo.sh
-enabled_domains = $POSTLINK_DOMAIN
-db_home = $POSTLINK_DB_HOME
-CF
 "$CTL" check-config 2>&1 | show && ok "postlinkctl check-config" || bad "check-config"
-"$CTL" init 2>&1 | grep -v 'schema upgraded' | show && ok "postlinkctl init" || bad "init"
 "$CTL" status 2>&1 | grep -v 'schema upgraded' | show
 "$CTL" status --json >/dev/null 2>&1 && ok "store healthy (synchronous write probe passed)" || bad "status"
 
@@ -116,6 +109,8 @@ swaks --server 127.0.0.1 --port "$POSTLINK_SUBMISSION_PORT" --auth PLAIN \
       >"$H_DIR/swaks4.log" 2>&1
 grep -qE '^ *<\*\* *535' "$H_DIR/swaks4.log" && ok "535 authentication failed" || bad "wrong password accepted"
 
+. "$TOP/scripts/demo-sync.sh"
+
 printf '\n'
 if [ "$MODE" = up ] && [ "$FAILED" = 0 ]; then
     mkdir -p "$TOP/demo"
@@ -124,6 +119,7 @@ if [ "$MODE" = up ] && [ "$FAILED" = 0 ]; then
 export POSTLINK_CONF=$POSTLINK_CONF
 export POSTLINK_DB_HOME=$POSTLINK_DB_HOME
 export POSTLINKCTL=$CTL
+export H_SYNC=$H_SYNC H_REINJECT_PORT=$H_REINJECT_PORT
 EV
     h_keep
     echo "demo.sh: everything is up; . demo/env for ports and paths; ./demo.sh down stops it"

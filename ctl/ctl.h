@@ -24,5 +24,7 @@ int ctl_init(struct ctl *ctl, int argc, char **argv);
 int ctl_status(struct ctl *ctl, int argc, char **argv);
 int ctl_db(struct ctl *ctl, int argc, char **argv);
 int ctl_device(struct ctl *ctl, int argc, char **argv);
+int ctl_state(struct ctl *ctl, int argc, char **argv);
+int ctl_pending(struct ctl *ctl, int argc, char **argv);
 
 #endif

@@ -7,6 +7,9 @@
  *   v2  probe  health-check and test writes: key "<who>/<n>", value text
  *   v3  device a user's registered devices (state/device.c):
  *              key "<user>\n<device address>", value "<created> <name>"
+ *   v4  msg uver chg ctlseen pending outbox: message state, per-user
+ *              versions, change log, control dedupe, held controls and the
+ *              outbox of copies (state/sync.c, state/outbox.c)
  */
 #include "config.h"
 
@@ -19,6 +22,7 @@
 static const char *const v1_tables[] = {"meta", NULL};
 static const char *const v2_tables[] = {"probe", NULL};
 static const char *const v3_tables[] = {"device", NULL};
+static const char *const v4_tables[] = {"msg", "uver", "chg", "ctlseen", "pending", "outbox", NULL};
 
 static int v1_migrate(pl_txn *t)
 {
@@ -31,6 +35,7 @@ const struct pl_schema_step pl_schema_steps[] = {
     {1, v1_tables, v1_migrate},
     {2, v2_tables, NULL},
     {3, v3_tables, NULL},
+    {4, v4_tables, NULL},
 };
 const int pl_schema_nsteps = (int)(sizeof(pl_schema_steps) / sizeof(pl_schema_steps[0]));
 

@@ -64,6 +64,53 @@ static const char *check_domains(const char *v)
     return NULL;
 }
 
+static const char *check_domain(const char *v)
+{
+    return valid_domain(v, strlen(v)) ? NULL : "must be a domain name";
+}
+
+static const char *check_socket(const char *v)
+{
+    if (strncmp(v, "unix:", 5) == 0 && v[5] == '/')
+        return NULL;
+    if (strncmp(v, "inet:", 5) == 0 && strchr(v + 5, '@') != NULL)
+        return NULL;
+    return "must be unix:/path or inet:port@host";
+}
+
+static const char *check_url(const char *v)
+{
+    if (*v == '\0' || strncmp(v, "smtp://", 7) == 0)
+        return NULL;
+    return "must be an smtp:// URL";
+}
+
+/* sync_peers: IPv4/IPv6 addresses or networks (addr/len). */
+static const char *check_peers(const char *v)
+{
+    const char *item;
+    size_t len;
+    while ((item = pl_conf_next_item(&v, &len)) != NULL)
+        for (size_t i = 0; i < len; i++)
+            if (!(isxdigit((unsigned char)item[i]) || strchr(".:/", item[i])))
+                return "items must be IP addresses or networks (address/prefix length)";
+    return NULL;
+}
+
+/* imap_url: items "domain=imap://host:port". */
+static const char *check_imap(const char *v)
+{
+    const char *item, *eq;
+    size_t len;
+    while ((item = pl_conf_next_item(&v, &len)) != NULL) {
+        eq = memchr(item, '=', len);
+        if (eq == NULL || !valid_domain(item, (size_t)(eq - item)) ||
+            (size_t)(item + len - eq) < 8 || strncmp(eq + 1, "imap://", 7) != 0)
+            return "items must be domain=imap://host:port";
+    }
+    return NULL;
+}
+
 const struct pl_conf_param pl_conf_params[] = {
     {"db_home", PL_CONF_STR, PL_DEFAULT_DB_HOME, 0, 0, check_abs_path,
      "directory of the shared Berkeley DB environment"},
@@ -83,5 +130,33 @@ const struct pl_conf_param pl_conf_params[] = {
      "prefix of every syslog line"},
     {"syslog_facility", PL_CONF_STR, "mail", 0, 0, check_facility,
      "syslog facility"},
+    {"sync_milter_socket", PL_CONF_STR, "unix:/var/spool/postfix/postlink/sync-milter", 0, 0,
+     check_socket, "where postlink-sync listens for Postfix (smtpd_milters)"},
+    {"sync_lmtp_socket", PL_CONF_STR, "/var/spool/postfix/private/postlink-sync", 0, 0,
+     check_abs_path, "where postlink-syncd listens for Postfix's lmtp(8) client"},
+    {"sync_transport_domain", PL_CONF_STR, "sync.postlink.invalid", 0, 0, check_domain,
+     "pseudo-domain whose mail transport_maps sends to postlink-syncd"},
+    {"reinject_url", PL_CONF_STR, "smtp://127.0.0.1:10026", 0, 0, check_url,
+     "Postfix listener without milters where copies of controls are injected"},
+    {"sync_peers", PL_CONF_LIST, "", 0, 0, check_peers,
+     "client IP addresses/networks trusted to send controls for any enabled user"},
+    {"sync_hostname", PL_CONF_STR, "", 0, 0, NULL,
+     "name of this server in X-Postlink-Forwarded (default: the host name)"},
+    {"pending_ttl", PL_CONF_TIME, "7d", 1, 366LL * 86400, NULL,
+     "how long a control waits for its target message"},
+    {"control_max_targets", PL_CONF_INT, "50", 1, 10000, NULL,
+     "most X-Control-Target message-ids in one control"},
+    {"control_dedupe_ttl", PL_CONF_TIME, "30d", 60, 366LL * 86400, NULL,
+     "how long a control's Message-ID is remembered to apply it only once"},
+    {"outbox_retry_time", PL_CONF_TIME, "30s", 1, 3600, NULL,
+     "wait before retrying a copy or IMAP change that failed"},
+    {"outbox_max_age", PL_CONF_TIME, "5d", 60, 366LL * 86400, NULL,
+     "give up (and log) a copy or IMAP change still failing after this long"},
+    {"imap_url", PL_CONF_LIST, "", 0, 0, check_imap,
+     "per domain, the IMAP server where states are also set: domain=imap://host:port"},
+    {"imap_login", PL_CONF_STR, "%u*postlink", 0, 0, NULL,
+     "IMAP login for a user (%u = the user's address), e.g. a Dovecot master user"},
+    {"imap_password_file", PL_CONF_STR, "", 0, 0, NULL,
+     "file holding the IMAP (master) password"},
     {NULL, PL_CONF_STR, NULL, 0, 0, NULL, NULL},
 };

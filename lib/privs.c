@@ -46,3 +46,23 @@ int pl_privs_drop_to_owner(const char *path, char *err, size_t errlen)
         return 0;
     return become(st.st_uid, st.st_gid, path, err, errlen);
 }
+
+int pl_socket_for_postfix(const char *sock, const char *owner_path, char *err, size_t errlen)
+{
+    struct stat st;
+    struct group *gr = getgrnam("postfix");
+    uid_t uid = (uid_t)-1;
+    gid_t gid = gr ? gr->gr_gid : (gid_t)-1;
+
+    if (geteuid() == 0 && stat(owner_path, &st) == 0)
+        uid = st.st_uid;
+    if ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(sock, uid, gid) != 0) {
+        snprintf(err, errlen, "chown %s: %s", sock, strerror(errno));
+        return -1;
+    }
+    if (chmod(sock, 0660) != 0) {
+        snprintf(err, errlen, "chmod %s: %s", sock, strerror(errno));
+        return -1;
+    }
+    return 0;
+}

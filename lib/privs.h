@@ -11,4 +11,8 @@ int pl_privs_drop(const char *user, char *err, size_t errlen);
 /* If running as root and `path` belongs to another account, become it. */
 int pl_privs_drop_to_owner(const char *path, char *err, size_t errlen);
 
+/* Make a unix socket Postfix can use: owner of owner_path (when root),
+ * group "postfix" if that group exists, mode 0660.  Returns 0 or -1. */
+int pl_socket_for_postfix(const char *sock, const char *owner_path, char *err, size_t errlen);
+
 #endif

@@ -92,6 +92,23 @@ static int list_fn(pl_txn *t, void *ctx)
     return pl_store_scan(t, "device", prefix, plen, visit_fn, &l->vis);
 }
 
+int pl_device_list_txn(pl_txn *t, const char *user, pl_device_fn fn, void *ctx)
+{
+    struct list l = {user, {fn, ctx}};
+    int rc = list_fn(t, &l);
+    return rc > 0 ? PL_OK : rc;
+}
+
+int pl_device_is(pl_txn *t, const char *user, const char *address)
+{
+    char key[520];
+    size_t klen = make_key(key, sizeof(key), user, address);
+    void *v = NULL;
+    int rc = pl_store_get(t, "device", key, klen, &v, NULL, 0);
+    free(v);
+    return rc;
+}
+
 int pl_device_list(pl_store *s, const char *user, pl_device_fn fn, void *ctx)
 {
     struct list l = {user, {fn, ctx}};

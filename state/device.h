@@ -26,5 +26,10 @@ int pl_device_del(pl_store *s, const char *user, const char *address);
  * address; fn returns non-zero to stop. */
 typedef int (*pl_device_fn)(void *ctx, const struct pl_device *d);
 int pl_device_list(pl_store *s, const char *user, pl_device_fn fn, void *ctx);
+/* The same inside the caller's transaction. */
+int pl_device_list_txn(pl_txn *t, const char *user, pl_device_fn fn, void *ctx);
+/* PL_OK if address is a registered device of user, else PL_NOTFOUND (or a
+ * store error). */
+int pl_device_is(pl_txn *t, const char *user, const char *address);
 
 #endif

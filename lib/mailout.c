@@ -1,0 +1,467 @@
+/* mailout.c -- postlink's outgoing side (mailout.h) on libcurl's easy
+ * interface: hand a message to Postfix over SMTP, and add or remove IMAP
+ * flags on the messages of an INBOX that carry a given Message-ID.
+ *
+ * Everything that ends up in a protocol line (addresses, Message-ID, flags,
+ * HELO name, login) is checked before any connection is made; malformed
+ * input is PL_OUT_PERM.  Trouble on the way (no connection, timeout, 4xx,
+ * NO/BAD, a failed login) is PL_OUT_TEMP; only an SMTP 5xx reply is
+ * PL_OUT_PERM.  err gets curl's error, the reply code and the server's last
+ * reply line.  curl_global_init runs once, lazily, under pthread_once. */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mailout.h"
+#include "strutil.h"
+
+#define DEFAULT_TIMEOUT_S 30
+#define MAX_CAPTURE (1024 * 1024)   /* untagged IMAP replies we keep */
+#define MAX_MSGID 998
+
+/* ---- curl setup shared by SMTP and IMAP --------------------------------- */
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc = CURLE_FAILED_INIT;
+
+static void curl_init(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+struct xfer {
+    char errbuf[CURL_ERROR_SIZE];
+    char last[256];            /* the server's last reply line */
+    char bad[256];             /* its last 4xx/5xx or NO/BAD reply line */
+};
+
+/* A reply line that says no: SMTP 4xx/5xx, IMAP "tag NO|BAD ..." (not the
+ * 221 or "* BYE" of the QUIT/LOGOUT curl sends after an error). */
+static int reply_is_bad(const char *l)
+{
+    const char *sp;
+
+    if ((l[0] == '4' || l[0] == '5') && l[1] >= '0' && l[1] <= '9' && l[2] >= '0' && l[2] <= '9')
+        return 1;
+    if (l[0] == '*' || (sp = strchr(l, ' ')) == NULL)
+        return 0;
+    return strncasecmp(sp, " NO ", 4) == 0 || strncasecmp(sp, " BAD ", 5) == 0;
+}
+
+/* Keep the last line the server sent (CURLINFO_HEADER_IN is the reply
+ * text for SMTP and IMAP), made printable, for error messages. */
+static int debug_cb(CURL *h, curl_infotype type, char *data, size_t size, void *ctx)
+{
+    struct xfer *x = ctx;
+    size_t start, end, n = 0;
+
+    (void)h;
+    if (type != CURLINFO_HEADER_IN)
+        return 0;
+    end = size;
+    while (end > 0 && (data[end - 1] == '\r' || data[end - 1] == '\n'))
+        end--;
+    if (end == 0)
+        return 0;
+    for (start = end; start > 0 && data[start - 1] != '\n'; start--)
+        ;
+    for (size_t i = start; i < end && n < sizeof(x->last) - 1; i++) {
+        unsigned char c = (unsigned char)data[i];
+        x->last[n++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+    }
+    x->last[n] = '\0';
+    if (reply_is_bad(x->last))
+        memcpy(x->bad, x->last, sizeof(x->bad));
+    return 0;
+}
+
+static CURL *easy_new(struct xfer *x, const char *protocols, unsigned timeout_s,
+                      char *err, size_t errlen)
+{
+    CURL *h;
+
+    pthread_once(&curl_once, curl_init);
+    if (curl_init_rc != CURLE_OK) {
+        snprintf(err, errlen, "curl_global_init: %s", curl_easy_strerror(curl_init_rc));
+        return NULL;
+    }
+    if ((h = curl_easy_init()) == NULL) {
+        snprintf(err, errlen, "curl_easy_init failed");
+        return NULL;
+    }
+    memset(x, 0, sizeof(*x));
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)(timeout_s ? timeout_s : DEFAULT_TIMEOUT_S));
+#if LIBCURL_VERSION_NUM >= 0x075500   /* 7.85.0 */
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, protocols);
+#else
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS, strncmp(protocols, "smtp", 4) == 0
+                     ? (long)(CURLPROTO_SMTP | CURLPROTO_SMTPS)
+                     : (long)(CURLPROTO_IMAP | CURLPROTO_IMAPS));
+#endif
+    curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, debug_cb);
+    curl_easy_setopt(h, CURLOPT_DEBUGDATA, x);
+    curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);   /* only feeds debug_cb */
+    return h;
+}
+
+/* "curl's error (reply code CODE; server said: TEXT)" into err; TEXT is
+ * the last refusal, else the last reply line. */
+static void xfer_err(char *err, size_t errlen, CURLcode rc, long code, const struct xfer *x)
+{
+    const char *what = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
+    const char *said = x->bad[0] ? x->bad : x->last;
+
+    if (code > 0 && said[0])
+        snprintf(err, errlen, "%s (reply code %ld; server said: %s)", what, code, said);
+    else if (said[0])
+        snprintf(err, errlen, "%s (server said: %s)", what, said);
+    else
+        snprintf(err, errlen, "%s", what);
+}
+
+/* "scheme://authority" of url plus suffix, or NULL if url has no "://", or
+ * holds characters that have no place in a URL. */
+static char *url_with_path(const char *url, const char *suffix)
+{
+    const char *p = strstr(url, "://");
+    struct pl_strbuf b = {0};
+
+    if (p == NULL || p == url)
+        return NULL;
+    for (const char *s = url; *s; s++)
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+            return NULL;
+    p += 3;
+    p += strcspn(p, "/?#");
+    pl_strbuf_addn(&b, url, (size_t)(p - url));
+    pl_strbuf_adds(&b, suffix);
+    return pl_strbuf_take(&b);
+}
+
+static int has_ctl(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 1;
+    return 0;
+}
+
+/* ---- SMTP ----------------------------------------------------------------- */
+
+/* An envelope address curl may put between "<" and ">": no controls (CR,
+ * LF), no angle brackets, no blanks. */
+static int addr_ok(const char *a)
+{
+    return !has_ctl(a) && strpbrk(a, "<> ") == NULL;
+}
+
+/* A HELO name that can go into the URL path as it is. */
+static int helo_ok(const char *s)
+{
+    if (*s == '\0' || strlen(s) > 255)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              (*s >= '0' && *s <= '9') || *s == '.' || *s == '-' || *s == '_'))
+            return 0;
+    return 1;
+}
+
+struct upload {
+    const char *msg;
+    size_t len, pos;
+    int cr_sent;               /* CR of a bare LF's CRLF already sent */
+};
+
+/* Feed the message to curl, a bare LF sent as CRLF.  curl adds the dot
+ * stuffing and the final ".". */
+static size_t read_cb(char *buf, size_t size, size_t nitems, void *ctx)
+{
+    struct upload *u = ctx;
+    size_t room = size * nitems, n = 0;
+
+    while (n < room && u->pos < u->len) {
+        char c = u->msg[u->pos];
+        if (c == '\n' && !u->cr_sent && (u->pos == 0 || u->msg[u->pos - 1] != '\r')) {
+            buf[n++] = '\r';
+            u->cr_sent = 1;
+            continue;
+        }
+        buf[n++] = c;
+        u->pos++;
+        u->cr_sent = 0;
+    }
+    return n;
+}
+
+int pl_smtp_send(const char *url, const char *helo, const char *sender,
+                 const char *const *rcpts, size_t nrcpts,
+                 const char *msg, size_t msglen, unsigned timeout_s,
+                 char *err, size_t errlen)
+{
+    struct upload up = {msg, msglen, 0, 0};
+    struct curl_slist *rl = NULL;
+    struct xfer x;
+    char *u = NULL;
+    CURL *h = NULL;
+    CURLcode rc;
+    long code = 0;
+    int ret;
+
+    if (errlen > 0)
+        err[0] = '\0';
+    if (nrcpts == 0) {
+        snprintf(err, errlen, "no recipients");
+        return PL_OUT_PERM;
+    }
+    for (size_t i = 0; i < nrcpts; i++)
+        if (rcpts[i] == NULL || rcpts[i][0] == '\0' || !addr_ok(rcpts[i])) {
+            snprintf(err, errlen, "bad recipient address (empty, or CR, LF, blank, < or >)");
+            return PL_OUT_PERM;
+        }
+    if (sender == NULL)
+        sender = "";
+    if (!addr_ok(sender)) {
+        snprintf(err, errlen, "bad sender address (CR, LF, blank, < or >)");
+        return PL_OUT_PERM;
+    }
+    if (helo != NULL && helo[0] != '\0' && !helo_ok(helo)) {
+        snprintf(err, errlen, "bad HELO name");
+        return PL_OUT_PERM;
+    }
+    {
+        struct pl_strbuf path = {0};
+        pl_strbuf_addc(&path, '/');
+        if (helo != NULL)
+            pl_strbuf_adds(&path, helo);
+        u = url_with_path(url, path.s);
+        pl_strbuf_free(&path);
+    }
+    if (u == NULL) {
+        snprintf(err, errlen, "bad SMTP URL");
+        return PL_OUT_PERM;
+    }
+    if ((h = easy_new(&x, "smtp,smtps", timeout_s, err, errlen)) == NULL) {
+        free(u);
+        return PL_OUT_TEMP;
+    }
+    for (size_t i = 0; i < nrcpts; i++) {
+        struct curl_slist *t = curl_slist_append(rl, rcpts[i]);
+        if (t == NULL) {
+            snprintf(err, errlen, "out of memory");
+            ret = PL_OUT_TEMP;
+            goto out;
+        }
+        rl = t;
+    }
+    curl_easy_setopt(h, CURLOPT_URL, u);
+    curl_easy_setopt(h, CURLOPT_MAIL_FROM, sender);   /* "" is the null sender <> */
+    curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rl);
+    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
+    curl_easy_setopt(h, CURLOPT_READDATA, &up);
+
+    rc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    if (rc == CURLE_OK) {
+        ret = PL_OUT_OK;
+    } else {
+        /* A 5xx is final; everything else (4xx, no connection, timeout,
+         * a broken exchange) may work later. */
+        ret = code >= 500 && code < 600 ? PL_OUT_PERM : PL_OUT_TEMP;
+        xfer_err(err, errlen, rc, code, &x);
+    }
+out:
+    curl_slist_free_all(rl);
+    curl_easy_cleanup(h);
+    free(u);
+    return ret;
+}
+
+/* ---- IMAP ----------------------------------------------------------------- */
+
+/* "<...>" of printable ASCII without blanks, quotes, backslashes or more
+ * angle brackets: safe inside a quoted IMAP string, and as the searched
+ * substring it matches only the whole Message-ID. */
+static int msgid_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n < 3 || n > MAX_MSGID || s[0] != '<' || s[n - 1] != '>')
+        return 0;
+    for (size_t i = 1; i < n - 1; i++)
+        if (s[i] <= 0x20 || s[i] >= 0x7f || strchr("\"\\<>", s[i]) != NULL)
+            return 0;
+    return 1;
+}
+
+/* Flags: one or more, single blanks between; each a keyword atom or
+ * "\" + atom (RFC 3501 flag; atom-specials and "\*" excluded). */
+static int flags_ok(const char *s)
+{
+    if (*s == '\0' || strlen(s) > 1000)
+        return 0;
+    for (;;) {
+        const char *a = *s == '\\' ? s + 1 : s, *e = a;
+        while (*e > 0x20 && *e < 0x7f && strchr("(){%*\"\\]", *e) == NULL)
+            e++;
+        if (e == a)
+            return 0;
+        if (*e == '\0')
+            return 1;
+        if (*e != ' ')
+            return 0;
+        s = e + 1;
+    }
+}
+
+/* curl URL-decodes CURLOPT_CUSTOMREQUEST: a literal "%" must go as "%25". */
+static void add_pct_escaped(struct pl_strbuf *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '%')
+            pl_strbuf_adds(b, "%25");
+        else
+            pl_strbuf_addc(b, *s);
+    }
+}
+
+static size_t write_cb(char *data, size_t size, size_t nmemb, void *ctx)
+{
+    struct pl_strbuf *b = ctx;
+    size_t n = size * nmemb;
+
+    if (b->len + n > MAX_CAPTURE)
+        return 0;   /* curl fails the transfer: CURLE_WRITE_ERROR */
+    pl_strbuf_addn(b, data, n);
+    return n;
+}
+
+/* UIDs of the "* SEARCH n n ..." lines in text, as an IMAP set "n,n,..."
+ * into set; returns how many. */
+static int search_uids(const char *text, struct pl_strbuf *set)
+{
+    int count = 0;
+
+    for (const char *l = text, *nl; *l; l = nl ? nl + 1 : l + strlen(l)) {
+        const char *p;
+        nl = strchr(l, '\n');
+        if (strncasecmp(l, "* SEARCH", 8) != 0)
+            continue;
+        p = l + 8;
+        while (*p == ' ') {
+            char *end;
+            unsigned long long uid;
+            p++;
+            if (*p < '0' || *p > '9')
+                break;
+            errno = 0;
+            uid = strtoull(p, &end, 10);
+            if (errno != 0 || uid == 0 || uid > 0xffffffffULL)
+                break;
+            pl_strbuf_addf(set, "%s%llu", count ? "," : "", uid);
+            count++;
+            p = end;
+        }
+    }
+    return count;
+}
+
+/* One command on h (SELECTs INBOX first if need be, logs in if need be);
+ * its untagged replies into out. */
+static int imap_run(CURL *h, struct xfer *x, const char *cmd, struct pl_strbuf *out,
+                    char *err, size_t errlen)
+{
+    CURLcode rc;
+
+    out->len = 0;
+    if (out->s)
+        out->s[0] = '\0';
+    x->errbuf[0] = '\0';
+    x->last[0] = '\0';
+    x->bad[0] = '\0';
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, cmd);
+    rc = curl_easy_perform(h);
+    if (rc != CURLE_OK) {
+        /* Refused login, NO/BAD, no connection, timeout: all may pass. */
+        xfer_err(err, errlen, rc, 0, x);
+        return PL_OUT_TEMP;
+    }
+    return PL_OUT_OK;
+}
+
+int pl_imap_set_flags(const struct pl_imap_login *l, const char *msgid,
+                      const char *flags, int add, unsigned timeout_s,
+                      int *matched, char *err, size_t errlen)
+{
+    struct pl_strbuf cmd = {0}, out = {0}, set = {0};
+    struct xfer x;
+    char *u;
+    CURL *h;
+    int ret, n;
+
+    *matched = 0;
+    if (errlen > 0)
+        err[0] = '\0';
+    if (msgid == NULL || !msgid_ok(msgid)) {
+        snprintf(err, errlen, "bad Message-ID (want <...> of printable ASCII, no blanks, quotes or backslashes)");
+        return PL_OUT_PERM;
+    }
+    if (flags == NULL || !flags_ok(flags)) {
+        snprintf(err, errlen, "bad IMAP flag list");
+        return PL_OUT_PERM;
+    }
+    if (l->user == NULL || l->password == NULL || l->user[0] == '\0' ||
+        has_ctl(l->user) || has_ctl(l->password)) {
+        snprintf(err, errlen, "bad IMAP login (empty user, or control characters)");
+        return PL_OUT_PERM;
+    }
+    if (l->url == NULL || (u = url_with_path(l->url, "/INBOX")) == NULL) {
+        snprintf(err, errlen, "bad IMAP URL");
+        return PL_OUT_PERM;
+    }
+    if ((h = easy_new(&x, "imap,imaps", timeout_s, err, errlen)) == NULL) {
+        free(u);
+        return PL_OUT_TEMP;
+    }
+    curl_easy_setopt(h, CURLOPT_URL, u);
+    curl_easy_setopt(h, CURLOPT_USERNAME, l->user);
+    curl_easy_setopt(h, CURLOPT_PASSWORD, l->password);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &out);
+
+    pl_strbuf_adds(&cmd, "UID SEARCH HEADER Message-ID \"");
+    add_pct_escaped(&cmd, msgid);
+    pl_strbuf_addc(&cmd, '"');
+    ret = imap_run(h, &x, cmd.s, &out, err, errlen);
+    if (ret == PL_OUT_OK && (n = search_uids(out.s ? out.s : "", &set)) > 0) {
+        /* Same handle, same connection: no second login or SELECT; the
+         * time limit is for both commands together. */
+        curl_off_t used = 0;
+        long left = (long)(timeout_s ? timeout_s : DEFAULT_TIMEOUT_S) * 1000;
+        curl_easy_getinfo(h, CURLINFO_TOTAL_TIME_T, &used);
+        left -= (long)(used / 1000);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, left > 1000 ? left : 1000L);
+        cmd.len = 0;
+        pl_strbuf_addf(&cmd, "UID STORE %s %cFLAGS.SILENT (", set.s, add ? '+' : '-');
+        add_pct_escaped(&cmd, flags);
+        pl_strbuf_addc(&cmd, ')');
+        ret = imap_run(h, &x, cmd.s, &out, err, errlen);
+        if (ret == PL_OUT_OK)
+            *matched = n;
+    }
+    curl_easy_cleanup(h);
+    pl_strbuf_free(&cmd);
+    pl_strbuf_free(&out);
+    pl_strbuf_free(&set);
+    free(u);
+    return ret;
+}

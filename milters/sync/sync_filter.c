@@ -1,0 +1,476 @@
+/* sync_filter.c -- the postlink-sync milter's callbacks.  Per message it
+ * decides one of three things at end of message:
+ *   - a control from the user's own authenticated device (or a sync peer)
+ *     sent to the user's address: validated (5xx if malformed) and
+ *     re-routed to postlink-syncd, which applies it and fans it out in one
+ *     transaction before it answers Postfix (the milter itself never
+ *     commits a control, so a tempfail can never lose a fan-out);
+ *   - a control sent directly from one of the user's devices to another
+ *     (peer to peer): delivered as sent, and a copy routed to postlink-syncd;
+ *   - anything else: postlink's sync headers are stripped unless the
+ *     session may set them, the Message-ID is recorded as seen for each
+ *     enabled recipient (releasing held controls, whose state then rides on
+ *     the mail as X-Postlink-State), and the mail is also addressed to each
+ *     of the recipient's registered devices. */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "address.h"
+#include "control.h"
+#include "device.h"
+#include "header.h"
+#include "log.h"
+#include "strutil.h"
+#include "sync.h"
+#include "sync_milter.h"
+
+#define ADDRMAX 320
+
+struct msg {
+    char sender[ADDRMAX];            /* canonical MAIL FROM, "" for <> */
+    char auth[ADDRMAX];              /* canonical SASL login, "" if none */
+    struct pl_strvec rcpt_raw;       /* RCPT TO as given (with <>) */
+    struct pl_strvec rcpt;           /* canonical, no <> */
+    struct pl_headers hs;            /* only the fields postlink looks at */
+    size_t nsync;                    /* sync header fields seen */
+};
+
+struct conn {
+    int peer;                        /* client listed in sync_peers */
+    char addr[64];
+    struct msg *m;
+};
+
+static const char *const kept_headers[] = {
+    "Message-ID", "From", "To", "Cc", "Date", "Subject", NULL,
+};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static void strip_brackets(const char *in, char *out, size_t outlen)
+{
+    size_t n;
+    while (*in == ' ')
+        in++;
+    if (*in == '<')
+        in++;
+    n = strcspn(in, ">");
+    if (n >= outlen)
+        n = outlen - 1;
+    memcpy(out, in, n);
+    out[n] = '\0';
+    pl_addr_canon(out, out, outlen);
+}
+
+static int enabled(const char *addr)
+{
+    return strchr(addr, '@') && pl_conf_domain_enabled(sm.conf, pl_addr_domain(addr));
+}
+
+static int is_agent_rcpt(const char *addr)
+{
+    return strcasecmp(pl_addr_domain(addr), sm.transport_domain) == 0;
+}
+
+void sync_agent_rcpt(const char *user, char *out, size_t outlen)
+{
+    char local[ADDRMAX], *at;
+    snprintf(local, sizeof(local), "%s", user);
+    if ((at = strrchr(local, '@')) != NULL)
+        *at = '=';
+    snprintf(out, outlen, "<%s@%s>", local, sm.transport_domain);
+}
+
+struct devq { const char *user, *addr; int is; };
+
+static int devq_fn(pl_txn *t, void *ctx)
+{
+    struct devq *q = ctx;
+    int rc = pl_device_is(t, q->user, q->addr);
+    q->is = rc == PL_OK;
+    return rc == PL_NOTFOUND ? PL_OK : rc;
+}
+
+/* addr is user or one of user's devices; -1 on a store error. */
+static int own_address(const char *user, const char *addr)
+{
+    struct devq q = {user, addr, 0};
+    if (*addr == '\0')
+        return 0;
+    if (strcmp(user, addr) == 0)
+        return 1;
+    return pl_store_run(sm.store, PL_TXN_NOSYNC, devq_fn, &q) == PL_OK ? q.is : -1;
+}
+
+static void msg_free(struct msg *m)
+{
+    if (m == NULL)
+        return;
+    pl_strvec_free(&m->rcpt_raw);
+    pl_strvec_free(&m->rcpt);
+    pl_headers_free(&m->hs);
+    free(m);
+}
+
+static sfsistat tempfail(SMFICTX *ctx, const char *qid, const char *why)
+{
+    msg_qid(LOG_WARNING, qid, "postlink-sync: %s: tempfail", why);
+    smfi_setreply(ctx, "451", "4.3.0", "postlink state store busy, try again later");
+    return SMFIS_TEMPFAIL;
+}
+
+/* ---- callbacks before the end of the message ---------------------------- */
+
+static sfsistat on_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
+{
+    struct conn *c = pl_xcalloc(1, sizeof(*c));
+    (void)host;
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)sa)->sin_addr, c->addr, sizeof(c->addr));
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)sa)->sin6_addr, c->addr, sizeof(c->addr));
+    else
+        snprintf(c->addr, sizeof(c->addr), "local");
+    c->peer = sm.peers.n > 0 && pl_netlist_match(&sm.peers, (const struct sockaddr *)sa);
+    smfi_setpriv(ctx, c);
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat on_envfrom(SMFICTX *ctx, char **argv)
+{
+    struct conn *c = smfi_getpriv(ctx);
+    const char *auth = smfi_getsymval(ctx, "{auth_authen}");
+
+    if (c == NULL)
+        return SMFIS_TEMPFAIL;
+    msg_free(c->m);
+    c->m = pl_xcalloc(1, sizeof(*c->m));
+    strip_brackets(argv[0] ? argv[0] : "", c->m->sender, ADDRMAX);
+    if (auth && *auth)
+        pl_addr_canon(auth, c->m->auth, ADDRMAX);
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat on_envrcpt(SMFICTX *ctx, char **argv)
+{
+    struct conn *c = smfi_getpriv(ctx);
+    char addr[ADDRMAX];
+
+    if (c == NULL || c->m == NULL)
+        return SMFIS_TEMPFAIL;
+    strip_brackets(argv[0] ? argv[0] : "", addr, sizeof(addr));
+    if (is_agent_rcpt(addr)) {
+        msg_info("postlink-sync: %s: refused recipient %s in the reserved domain %s",
+                 c->addr, addr, sm.transport_domain);
+        smfi_setreply(ctx, "550", "5.1.1", "this address is reserved for postlink");
+        return SMFIS_REJECT;
+    }
+    pl_strvec_add(&c->m->rcpt_raw, argv[0]);
+    pl_strvec_add(&c->m->rcpt, addr);
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat on_header(SMFICTX *ctx, char *name, char *value)
+{
+    struct conn *c = smfi_getpriv(ctx);
+
+    if (c == NULL || c->m == NULL)
+        return SMFIS_TEMPFAIL;
+    if (pl_is_sync_header(name)) {
+        c->m->nsync++;
+        pl_headers_add(&c->m->hs, name, value);
+        return SMFIS_CONTINUE;
+    }
+    for (const char *const *k = kept_headers; *k; k++)
+        if (strcasecmp(name, *k) == 0) {
+            pl_headers_add(&c->m->hs, name, value);
+            break;
+        }
+    return SMFIS_CONTINUE;
+}
+
+/* ---- end of message ----------------------------------------------------- */
+
+struct route { char user[ADDRMAX]; const char *rcpt_raw; int intercept; const char *why; };
+
+/* Who may this control act for?  Sets r->user, or r->why when nobody. */
+static int find_route(const struct conn *c, const struct msg *m, struct route *r)
+{
+    char from[ADDRMAX] = "";
+    const char *fromv = pl_headers_get(&m->hs, "From", 0);
+    int ok;
+
+    if (fromv)
+        pl_header_addr(fromv, from, sizeof(from));
+    /* intercept: sent to the user's own address by the user (or a peer) */
+    for (size_t i = 0; i < m->rcpt.n; i++) {
+        const char *u = m->rcpt.v[i];
+        if (!enabled(u) || !(c->peer || strcmp(m->auth, u) == 0))
+            continue;
+        if ((ok = own_address(u, m->sender)) == 0)
+            ok = own_address(u, from);
+        if (ok < 0)
+            return -1;
+        if (ok) {
+            snprintf(r->user, sizeof(r->user), "%s", u);
+            r->rcpt_raw = m->rcpt_raw.v[i];
+            r->intercept = 1;
+            return 0;
+        }
+        r->why = "sender is not the user or one of the user's devices";
+    }
+    /* peer to peer: the authenticated user's device writes to another of them */
+    if (m->auth[0] && enabled(m->auth)) {
+        int to_device = 0;
+        for (size_t i = 0; i < m->rcpt.n && !to_device; i++)
+            if ((ok = own_address(m->auth, m->rcpt.v[i])) < 0)
+                return -1;
+            else if (ok && strcmp(m->rcpt.v[i], m->auth) != 0)
+                to_device = 1;
+        if (to_device) {
+            if ((ok = own_address(m->auth, m->sender)) == 0)
+                ok = own_address(m->auth, from);
+            if (ok < 0)
+                return -1;
+            if (ok) {
+                snprintf(r->user, sizeof(r->user), "%s", m->auth);
+                return 0;
+            }
+            r->why = "sender is not the user or one of the user's devices";
+        }
+    }
+    if (r->why == NULL)
+        r->why = m->auth[0] ? "session is authenticated as another user"
+                            : "session is not authenticated";
+    return 0;
+}
+
+/* May this session's mail carry sync headers to all its recipients? */
+static int sync_headers_allowed(const struct conn *c, const struct msg *m)
+{
+    if (c->peer)
+        return 1;
+    if (m->auth[0] == '\0')
+        return 0;
+    for (size_t i = 0; i < m->rcpt.n; i++) {
+        int ok;
+        if (!enabled(m->rcpt.v[i]))
+            continue;
+        if ((ok = own_address(m->auth, m->rcpt.v[i])) <= 0)
+            return 0;
+    }
+    return 1;
+}
+
+static void strip_sync_headers(SMFICTX *ctx, const struct msg *m, const char *qid, const char *why)
+{
+    unsigned removed = 0;
+    for (const char *const *n = pl_sync_header_names; *n; n++) {
+        size_t count = pl_headers_count(&m->hs, *n);
+        for (size_t i = count; i > 0; i--)            /* last first: indexes stay valid */
+            if (smfi_chgheader(ctx, (char *)*n, (int)i, NULL) == MI_SUCCESS)
+                removed++;
+    }
+    msg_qid(LOG_INFO, qid, "postlink-sync: removed %u postlink sync header(s) from=<%s> auth=%s: %s",
+            removed, m->sender, m->auth[0] ? m->auth : "-", why);
+}
+
+static sfsistat route_control(SMFICTX *ctx, const struct msg *m, const struct route *r,
+                              const char *qid)
+{
+    struct pl_control ctl;
+    char err[256], agent[ADDRMAX + 64];
+    int rc = pl_control_parse(&m->hs, sm.max_targets, &ctl, err, sizeof(err));
+
+    if (rc == PL_CTL_BAD) {
+        msg_qid(LOG_INFO, qid, "postlink-sync: reject: malformed control from=<%s> user=%s: %s",
+                m->sender, r->user, err);
+        smfi_setreply(ctx, "550", "5.6.0", err);
+        return SMFIS_REJECT;
+    }
+    sync_agent_rcpt(r->user, agent, sizeof(agent));
+    if ((r->intercept && smfi_delrcpt(ctx, (char *)r->rcpt_raw) != MI_SUCCESS) ||
+        smfi_addrcpt(ctx, agent) != MI_SUCCESS) {
+        pl_control_free(&ctl);
+        return tempfail(ctx, qid, "cannot change recipients");
+    }
+    msg_qid(LOG_INFO, qid, "postlink-sync: control %s %zu target(s) from=<%s> user=%s%s: to postlink-syncd",
+            pl_ctl_word_name(ctl.word), ctl.ntargets, m->sender, r->user,
+            r->intercept ? "" : " (peer to peer)");
+    pl_control_free(&ctl);
+    return SMFIS_CONTINUE;
+}
+
+struct seen_op {
+    const char *user, *msgid;
+    struct pl_sync_opts o;
+    unsigned flags, released;
+    struct pl_strvec devices;
+};
+
+static int add_device(void *ctx, const struct pl_device *d)
+{
+    pl_strvec_add(&((struct seen_op *)ctx)->devices, d->address);
+    return 0;
+}
+
+static int seen_fn(pl_txn *t, void *ctx)
+{
+    struct seen_op *op = ctx;
+    int rc = PL_OK;
+    pl_strvec_free(&op->devices);
+    op->flags = op->released = 0;
+    if (op->msgid[0])
+        rc = pl_sync_seen(t, &op->o, op->user, op->msgid, &op->flags, &op->released);
+    if (rc == PL_OK)
+        rc = pl_device_list_txn(t, op->user, add_device, op);
+    return rc;
+}
+
+static int has_rcpt(const struct msg *m, const char *addr)
+{
+    for (size_t i = 0; i < m->rcpt.n; i++)
+        if (strcmp(m->rcpt.v[i], addr) == 0)
+            return 1;
+    return 0;
+}
+
+/* Ordinary mail: record as seen, release held controls, add the devices. */
+static sfsistat ordinary(SMFICTX *ctx, struct msg *m, const char *qid)
+{
+    char msgid[PL_MSGID_MAX + 1] = "", state[64], buf[ADDRMAX + 2];
+    const char *mv = pl_headers_get(&m->hs, "Message-ID", 0);
+    size_t nusers = 0, nrcpt = m->rcpt.n;
+    unsigned same_flags = 0, any_released = 0;
+    int mixed = 0;
+
+    if (mv == NULL || pl_msgid_parse(mv, msgid, sizeof(msgid), NULL) != 0)
+        msgid[0] = '\0';
+    for (size_t i = 0; i < nrcpt; i++) {
+        struct seen_op op = {m->rcpt.v[i], msgid, {0, 0, NULL, 0}, 0, 0, {0}};
+        size_t added = 0;
+        if (!enabled(op.user))
+            continue;
+        op.o.now = time(NULL);
+        op.o.pending_ttl = sm.pending_ttl;
+        op.o.hostname = sm.hostname;
+        op.o.imap = 0;
+        if (pl_store_run(sm.store, PL_TXN_SYNC, seen_fn, &op) != PL_OK) {
+            pl_strvec_free(&op.devices);
+            return tempfail(ctx, qid, "cannot record the message as seen");
+        }
+        if (nusers++ == 0)
+            same_flags = op.flags;
+        else if (same_flags != op.flags)
+            mixed = 1;
+        any_released += op.released;
+        for (size_t d = 0; d < op.devices.n; d++) {
+            const char *dev = op.devices.v[d];
+            if (strcmp(dev, m->sender) == 0 || has_rcpt(m, dev))
+                continue;
+            snprintf(buf, sizeof(buf), "<%s>", dev);
+            if (smfi_addrcpt(ctx, buf) != MI_SUCCESS) {
+                pl_strvec_free(&op.devices);
+                return tempfail(ctx, qid, "cannot add a device recipient");
+            }
+            pl_strvec_add(&m->rcpt, dev);
+            added++;
+        }
+        if (msgid[0] || added)
+            msg_qid(LOG_INFO, qid, "postlink-sync: user=%s message-id=%s state=%u released=%u devices=%zu",
+                    op.user, msgid[0] ? msgid : "-", op.flags, op.released, added);
+        pl_strvec_free(&op.devices);
+    }
+    if (nusers > 0 && same_flags != 0 && !mixed) {
+        pl_state_format(same_flags, state, sizeof(state));
+        if (smfi_addheader(ctx, "X-Postlink-State", state) != MI_SUCCESS)
+            return tempfail(ctx, qid, "cannot add X-Postlink-State");
+    } else if (mixed) {
+        msg_qid(LOG_INFO, qid, "postlink-sync: recipients hold different states; no X-Postlink-State");
+    }
+    (void)any_released;
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat on_eom(SMFICTX *ctx)
+{
+    struct conn *c = smfi_getpriv(ctx);
+    const char *qid = smfi_getsymval(ctx, "i");
+    struct route r;
+    struct msg *m;
+
+    if (c == NULL || (m = c->m) == NULL)
+        return SMFIS_TEMPFAIL;
+    memset(&r, 0, sizeof(r));
+    if (pl_headers_count(&m->hs, "X-Control") > 0) {
+        if (find_route(c, m, &r) != 0)
+            return tempfail(ctx, qid, "cannot read the device registry");
+        if (r.user[0])
+            return route_control(ctx, m, &r, qid);
+        msg_qid(LOG_INFO, qid, "postlink-sync: X-Control from=<%s> ignored: %s", m->sender, r.why);
+        strip_sync_headers(ctx, m, qid, r.why);
+    } else if (m->nsync > 0 && !sync_headers_allowed(c, m)) {
+        strip_sync_headers(ctx, m, qid, m->auth[0] ? "sender may not set them for these recipients"
+                                                   : "session is not authenticated");
+    }
+    return ordinary(ctx, m, qid);
+}
+
+static sfsistat on_abort(SMFICTX *ctx)
+{
+    struct conn *c = smfi_getpriv(ctx);
+    if (c) {
+        msg_free(c->m);
+        c->m = NULL;
+    }
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat on_close(SMFICTX *ctx)
+{
+    struct conn *c = smfi_getpriv(ctx);
+    if (c) {
+        msg_free(c->m);
+        free(c);
+        smfi_setpriv(ctx, NULL);
+    }
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat on_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
+                             unsigned long f2, unsigned long f3, unsigned long *pf0,
+                             unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+{
+    (void)ctx;
+    (void)f2;
+    (void)f3;
+    *pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_ADDRCPT | SMFIF_DELRCPT);
+    /* only the stages we use: no HELO, DATA, body or unknown commands */
+    *pf1 = f1 & (SMFIP_NOHELO | SMFIP_NOBODY | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NOEOH);
+    *pf2 = 0;
+    *pf3 = 0;
+    return SMFIS_CONTINUE;
+}
+
+struct smfiDesc sync_filter_desc = {
+    .xxfi_name = "postlink-sync",
+    .xxfi_version = SMFI_VERSION,
+    .xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_ADDRCPT | SMFIF_DELRCPT,
+    .xxfi_connect = on_connect,
+    .xxfi_envfrom = on_envfrom,
+    .xxfi_envrcpt = on_envrcpt,
+    .xxfi_header = on_header,
+    .xxfi_eom = on_eom,
+    .xxfi_abort = on_abort,
+    .xxfi_close = on_close,
+    .xxfi_negotiate = on_negotiate,
+};

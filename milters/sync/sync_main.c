@@ -1,0 +1,71 @@
+/* sync_main.c -- postlink-sync, the milter of capability 1 (message-state
+ * sync): start-up, configuration, the store, and libmilter's main loop.
+ * The per-message work is in sync_filter.c.  See postlink-sync(8). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "privs.h"
+#include "store_conf.h"
+#include "sync_milter.h"
+
+struct sync_milter sm;
+
+int main(int argc, char **argv)
+{
+    struct pl_daemon d = {"postlink-sync", NULL, 0, 0, NULL};
+    const char *sock;
+    char err[512];
+    int rc;
+
+    pl_daemon_start(&d, argc, argv, NULL, NULL);
+    sm.conf = d.conf;
+    if (pl_netlist_parse(&sm.peers, pl_conf_str(d.conf, "sync_peers"), err, sizeof(err)) != 0) {
+        msg_error("sync_peers: %s", err);
+        return 78;
+    }
+    sm.transport_domain = pl_conf_str(d.conf, "sync_transport_domain");
+    sm.hostname = pl_daemon_hostname(d.conf);
+    sm.max_targets = (size_t)pl_conf_int(d.conf, "control_max_targets");
+    sm.pending_ttl = pl_conf_int(d.conf, "pending_ttl");
+    sock = pl_conf_str(d.conf, "sync_milter_socket");
+    umask(007);
+    if (smfi_setconn((char *)sock) != MI_SUCCESS || smfi_register(sync_filter_desc) != MI_SUCCESS) {
+        msg_error("cannot set up the milter on %s", sock);
+        return 71;
+    }
+    if (smfi_opensocket(1) != MI_SUCCESS) {
+        msg_error("cannot listen on %s: %s", sock, strerror(errno));
+        return 71;
+    }
+    if (strncmp(sock, "unix:", 5) == 0 &&
+        pl_socket_for_postfix(sock + 5, pl_conf_str(d.conf, "db_home"), err, sizeof(err)) != 0) {
+        msg_error("%s", err);
+        return 71;
+    }
+    if (pl_privs_drop_to_owner(pl_conf_str(d.conf, "db_home"), err, sizeof(err)) != 0) {
+        msg_error("%s", err);
+        return 77;
+    }
+    if ((rc = pl_store_open_conf(&sm.store, d.conf, err, sizeof(err))) != PL_OK) {
+        msg_error("cannot open the store in %s: %s", pl_conf_str(d.conf, "db_home"), err);
+        return rc == PL_TEMP ? 75 : 71;
+    }
+    smfi_settimeout(60);
+    msg_info("postlink-sync %s listening on %s (store %s, enabled domains: %s)",
+             PACKAGE_VERSION, sock, pl_conf_str(d.conf, "db_home"),
+             pl_conf_str(d.conf, "enabled_domains"));
+    rc = smfi_main();
+    msg_info("postlink-sync stopping");
+    pl_store_close(sm.store);
+    pl_netlist_free(&sm.peers);
+    pl_conf_free(d.conf);
+    return rc == MI_SUCCESS ? 0 : 1;
+}

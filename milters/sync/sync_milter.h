@@ -1,0 +1,30 @@
+/* sync_milter.h -- what the postlink-sync milter's files share: the
+ * settings read once at start-up and the store handle (libmilter runs the
+ * callbacks in many threads; both are read-only or thread-safe). */
+#ifndef PL_SYNC_MILTER_H
+#define PL_SYNC_MILTER_H
+
+#include <libmilter/mfapi.h>
+
+#include "conf.h"
+#include "netmatch.h"
+#include "store.h"
+
+struct sync_milter {
+    pl_conf *conf;
+    pl_store *store;
+    struct pl_netlist peers;
+    const char *transport_domain;
+    const char *hostname;
+    size_t max_targets;
+    int64_t pending_ttl;
+};
+
+extern struct sync_milter sm;
+extern struct smfiDesc sync_filter_desc;
+
+/* The recipient that routes a control for user to postlink-syncd:
+ * "local=domain@<sync_transport_domain>". */
+void sync_agent_rcpt(const char *user, char *out, size_t outlen);
+
+#endif
