@@ -10,6 +10,8 @@
  *   v4  msg uver chg ctlseen pending outbox: message state, per-user
  *              versions, change log, control dedupe, held controls and the
  *              outbox of copies (state/sync.c, state/outbox.c)
+ *   v5  route  tokens by which the sync milter hands vetted controls to
+ *              postlink-syncd (state/route.c)
  */
 #include "config.h"
 
@@ -23,6 +25,7 @@ static const char *const v1_tables[] = {"meta", NULL};
 static const char *const v2_tables[] = {"probe", NULL};
 static const char *const v3_tables[] = {"device", NULL};
 static const char *const v4_tables[] = {"msg", "uver", "chg", "ctlseen", "pending", "outbox", NULL};
+static const char *const v5_tables[] = {"route", NULL};
 
 static int v1_migrate(pl_txn *t)
 {
@@ -36,6 +39,7 @@ const struct pl_schema_step pl_schema_steps[] = {
     {2, v2_tables, NULL},
     {3, v3_tables, NULL},
     {4, v4_tables, NULL},
+    {5, v5_tables, NULL},
 };
 const int pl_schema_nsteps = (int)(sizeof(pl_schema_steps) / sizeof(pl_schema_steps[0]));
 

@@ -10,6 +10,8 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "privs.h"
+#include "store_conf.h"
 
 volatile sig_atomic_t pl_daemon_stop, pl_daemon_reload;
 
@@ -107,4 +109,23 @@ const char *pl_daemon_hostname(const pl_conf *conf)
     if (host[0] == '\0' && gethostname(host, sizeof(host) - 1) != 0)
         snprintf(host, sizeof(host), "localhost");
     return host;
+}
+
+void pl_daemon_open_store(struct pl_daemon *d, struct pl_store **sp)
+{
+    const char *home = pl_conf_str(d->conf, "db_home");
+    char err[512];
+    int rc;
+
+    if (pl_privs_drop_to_owner(home, err, sizeof(err)) != 0) {
+        msg_error("%s", err);
+        exit(77);
+    }
+    if (geteuid() == 0)
+        msg_warn("still running as root: %s belongs to root (postlinkctl init gives it to %s)",
+                 home, pl_conf_str(d->conf, "postlink_user"));
+    if ((rc = pl_store_open_conf(sp, d->conf, err, sizeof(err))) != PL_OK) {
+        msg_error("cannot open the store in %s: %s", home, err);
+        exit(rc == PL_TEMP ? 75 : 71);
+    }
 }

@@ -27,6 +27,11 @@ int pl_daemon_start(struct pl_daemon *d, int argc, char **argv, const char *extr
 extern volatile sig_atomic_t pl_daemon_stop, pl_daemon_reload;
 void pl_daemon_signals(void);
 
+/* Drop root to the owner of db_home (warning if that is root), then open
+ * the store.  Exits 77/75/71 with a message on failure. */
+struct pl_store;
+void pl_daemon_open_store(struct pl_daemon *d, struct pl_store **sp);
+
 /* The host name for headers (sync_hostname or gethostname). */
 const char *pl_daemon_hostname(const pl_conf *conf);
 

@@ -58,9 +58,16 @@ static int stamp_cmp(const struct stamp *a, const struct stamp *b)
     return 0;
 }
 
+/* Keys never exceed KEYMAX: users (<= 320) and Message-IDs (<= 250) are
+ * bounded by their parsers; the clamp only keeps a bug from over-reading. */
+static size_t clamp(int n)
+{
+    return n < 0 ? 0 : (size_t)n >= KEYMAX ? KEYMAX - 1 : (size_t)n;
+}
+
 static size_t key2(char *k, const char *a, const char *b)
 {
-    return (size_t)snprintf(k, KEYMAX, "%s\n%s", a, b);
+    return clamp(snprintf(k, KEYMAX, "%s\n%s", a, b));
 }
 
 /* ---- records ------------------------------------------------------------ */
@@ -126,7 +133,7 @@ static int uver_put(pl_txn *t, const char *user, const struct uver *u)
 
 static size_t chg_key(char *k, const char *user, int64_t ver)
 {
-    return (size_t)snprintf(k, KEYMAX, "%s\n%020" PRId64, user, ver);
+    return clamp(snprintf(k, KEYMAX, "%s\n%020" PRId64, user, ver));
 }
 
 /* ---- applying one word to one message ----------------------------------- */
@@ -345,7 +352,7 @@ static int hold(pl_txn *t, const struct pl_sync_opts *o, const char *user, const
                 const struct stamp *st, enum pl_ctl_word w, const char *sender, const char *ctl_msgid)
 {
     char k[KEYMAX], v[KEYMAX];
-    size_t kl = (size_t)snprintf(k, sizeof(k), "%s\n%s\n%020" PRId64, user, target, st->seq);
+    size_t kl = clamp(snprintf(k, sizeof(k), "%s\n%s\n%020" PRId64, user, target, st->seq));
     int vl = snprintf(v, sizeof(v), "P %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %s %s\n%s",
                       o->now + o->pending_ttl, st->date, st->cver, st->seq,
                       pl_ctl_word_name(w), sender, ctl_msgid);
@@ -362,7 +369,7 @@ static int seen_before(pl_txn *t, const struct pl_sync_opts *o, const char *user
 
     if (c->msgid[0] == '\0')
         return PL_NOTFOUND;
-    kl = (size_t)snprintf(k, sizeof(k), "%s\n%s\n%s", user, c->msgid, target);
+    kl = clamp(snprintf(k, sizeof(k), "%s\n%s\n%s", user, c->msgid, target));
     rc = pl_store_get(t, PL_T_CTLSEEN, k, kl, &old, NULL, 1);
     free(old);
     if (rc != PL_NOTFOUND)

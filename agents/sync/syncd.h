@@ -19,7 +19,6 @@ struct syncd {
     char *imap_password;
     size_t max_targets;
     int64_t pending_ttl, dedupe_ttl, retry_time, max_age;
-    pthread_mutex_t flush_lock;       /* one flusher at a time */
 };
 
 extern struct syncd sd;

@@ -21,6 +21,7 @@
 #include "device.h"
 #include "header.h"
 #include "log.h"
+#include "route.h"
 #include "strutil.h"
 #include "sync.h"
 #include "syncd.h"
@@ -44,27 +45,63 @@ void syncd_crash_point(const char *step)
     }
 }
 
-/* "alice=example.com@sync.postlink.invalid" -> "alice@example.com". */
-static int decode_rcpt(const char *rcpt, char *user, size_t len)
+/* "alice=example.com+TOKEN@sync.postlink.invalid" -> "alice@example.com"
+ * and TOKEN (state/route.h). */
+static int decode_rcpt(const char *rcpt, char *user, size_t len, char *token, size_t tlen)
 {
-    const char *at = strrchr(rcpt, '@'), *eq;
+    const char *at = strrchr(rcpt, '@'), *plus, *eq;
     if (at == NULL || strcasecmp(at + 1, sd.transport_domain) != 0)
         return -1;
-    for (eq = at - 1; eq >= rcpt && *eq != '='; eq--)
+    for (plus = at - 1; plus >= rcpt && *plus != '+'; plus--)
         ;
-    if (eq < rcpt || (size_t)(at - rcpt) >= len)
+    for (eq = plus - 1; eq >= rcpt && *eq != '='; eq--)
+        ;
+    if (plus < rcpt || eq < rcpt || (size_t)(at - rcpt) >= len || (size_t)(at - plus) > tlen)
         return -1;
-    snprintf(user, len, "%.*s@%.*s", (int)(eq - rcpt), rcpt, (int)(at - eq - 1), eq + 1);
+    snprintf(user, len, "%.*s@%.*s", (int)(eq - rcpt), rcpt, (int)(plus - eq - 1), eq + 1);
+    snprintf(token, tlen, "%.*s", (int)(at - plus - 1), plus + 1);
     pl_addr_canon(user, user, len);
     return pl_addr_check(user) == NULL ? 0 : -1;
 }
 
+struct route_q { const char *token; char user[320], sender[320]; };
+
+static int route_q_fn(pl_txn *t, void *ctx)
+{
+    struct route_q *q = ctx;
+    return pl_route_get(t, q->token, q->user, sizeof(q->user), q->sender, sizeof(q->sender));
+}
+
+/* The user and the sending device the milter vetted for this recipient. */
+static int lookup_route(const char *rcpt, char *user, size_t ulen, char *sender, size_t slen)
+{
+    char u[320], token[PL_ROUTE_TOKEN_LEN + 2];
+    struct route_q q;
+    int rc;
+
+    if (decode_rcpt(rcpt, u, sizeof(u), token, sizeof(token)) != 0)
+        return PL_NOTFOUND;
+    q.token = token;
+    if ((rc = pl_store_run(sd.store, PL_TXN_NOSYNC, route_q_fn, &q)) != PL_OK)
+        return rc;
+    if (strcmp(q.user, u) != 0)
+        return PL_NOTFOUND;
+    snprintf(user, ulen, "%s", q.user);
+    snprintf(sender, slen, "%s", q.sender);
+    return PL_OK;
+}
+
 const char *syncd_check_rcpt(void *ctx, const char *rcpt)
 {
-    char user[320];
+    char user[320], sender[320];
+    int rc;
     (void)ctx;
-    if (decode_rcpt(rcpt, user, sizeof(user)) != 0)
-        return "550 5.1.1 not a postlink sync address";
+    if ((rc = lookup_route(rcpt, user, sizeof(user), sender, sizeof(sender))) == PL_NOTFOUND) {
+        msg_warn("refused <%s>: no route token from postlink-sync for it", rcpt);
+        return "550 5.7.1 not a route made by postlink-sync";
+    }
+    if (rc != PL_OK)
+        return "451 4.3.0 postlink state store busy, try again later";
     if (!pl_conf_domain_enabled(sd.conf, pl_addr_domain(user)))
         return "550 5.1.2 postlink is not enabled for this domain";
     return NULL;
@@ -96,23 +133,8 @@ static int apply_fn(pl_txn *t, void *ctx)
                            &op->r);
 }
 
-/* The sending device: the envelope sender, else the From address, if it
- * is the user or a registered device (checked in apply_fn). */
-static void pick_sender(const struct pl_lmtp_envelope *env, const struct pl_headers *hs,
-                        const char *user, char *out, size_t len)
-{
-    const char *from = pl_headers_get(hs, "From", 0);
-    char f[320] = "";
-    pl_addr_canon(env->sender, out, len);
-    if (from)
-        pl_header_addr(from, f, sizeof(f));
-    if (*out == '\0' || (strcmp(out, user) != 0 && f[0] && strcmp(f, user) == 0))
-        snprintf(out, len, "%s", f);
-}
-
-static void deliver_one(const char *rcpt, const struct pl_lmtp_envelope *env,
-                        const struct pl_headers *hs, const struct pl_control *c,
-                        char *reply)
+static void deliver_one(const char *rcpt, const struct pl_headers *hs,
+                        const struct pl_control *c, char *reply)
 {
     struct apply_op op;
     struct pl_strvec ex = {0};
@@ -121,11 +143,12 @@ static void deliver_one(const char *rcpt, const struct pl_lmtp_envelope *env,
     unsigned left;
     int rc;
 
-    if (decode_rcpt(rcpt, user, sizeof(user)) != 0) {
-        snprintf(reply, PL_LMTP_REPLY_MAX, "550 5.1.1 not a postlink sync address");
+    if ((rc = lookup_route(rcpt, user, sizeof(user), sender, sizeof(sender))) != PL_OK) {
+        snprintf(reply, PL_LMTP_REPLY_MAX, rc == PL_NOTFOUND
+                 ? "550 5.7.1 not a route made by postlink-sync"
+                 : "451 4.3.0 postlink state store busy, try again later");
         return;
     }
-    pick_sender(env, hs, user, sender, sizeof(sender));
     for (size_t i = 0; (v = pl_headers_get(hs, "To", i)) != NULL; i++)
         pl_header_addr_list(v, &ex);
     for (size_t i = 0; (v = pl_headers_get(hs, "Cc", i)) != NULL; i++)
@@ -192,7 +215,7 @@ void syncd_deliver(void *ctx, const struct pl_lmtp_envelope *env,
     rc = pl_control_parse(&hs, sd.max_targets, &c, err, sizeof(err));
     for (size_t i = 0; i < env->nrcpts; i++) {
         if (rc == PL_CTL_OK)
-            deliver_one(env->rcpts[i], env, &hs, &c, replies[i]);
+            deliver_one(env->rcpts[i], &hs, &c, replies[i]);
         else
             snprintf(replies[i], PL_LMTP_REPLY_MAX, "550 5.6.0 %s",
                      rc == PL_CTL_NONE ? "not a control message (no X-Control)" : err);

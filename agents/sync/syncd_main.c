@@ -18,12 +18,12 @@
 #include "daemon.h"
 #include "log.h"
 #include "privs.h"
-#include "store_conf.h"
+#include "route.h"
 #include "strutil.h"
 #include "sync.h"
 #include "syncd.h"
 
-struct syncd sd = {.flush_lock = PTHREAD_MUTEX_INITIALIZER};
+struct syncd sd;
 
 static struct pl_lmtp_server_opts lmtp_opts;
 
@@ -40,8 +40,13 @@ static int house_fn(pl_txn *t, void *ctx)
 {
     struct house *h = ctx;
     int rc = pl_sync_expire(t, h->now, 1000, &h->expired);
-    if (rc == PL_OK && h->purge)
+    if (rc == PL_OK && h->purge) {
+        unsigned routes = 0;
         rc = pl_sync_purge_dedupe(t, h->now, sd.dedupe_ttl, &h->purged);
+        if (rc == PL_OK)
+            rc = pl_route_purge(t, h->now - sd.dedupe_ttl, &routes);
+        h->purged += routes;
+    }
     return rc;
 }
 
@@ -62,7 +67,7 @@ static void *housekeeping(void *arg)
             if (h.purge) {
                 last_purge = h.now;
                 if (h.purged)
-                    msg_info("forgot %u control dedupe mark(s) older than %llds", h.purged,
+                    msg_info("forgot %u control dedupe mark(s) and route token(s) older than %llds", h.purged,
                              (long long)sd.dedupe_ttl);
             }
         }
@@ -97,7 +102,7 @@ int main(int argc, char **argv)
     pthread_t house;
     pthread_attr_t attr;
     char err[512];
-    int lfd, rc;
+    int lfd;
 
     pl_daemon_start(&d, argc, argv, NULL, NULL);
     sd.conf = d.conf;
@@ -118,15 +123,11 @@ int main(int argc, char **argv)
         msg_error("%s", err);
         return 71;
     }
-    if (pl_socket_for_postfix(path, pl_conf_str(d.conf, "db_home"), err, sizeof(err)) != 0 ||
-        pl_privs_drop_to_owner(pl_conf_str(d.conf, "db_home"), err, sizeof(err)) != 0) {
+    if (pl_socket_for_postfix(path, pl_conf_str(d.conf, "db_home"), err, sizeof(err)) != 0) {
         msg_error("%s", err);
-        return 77;
+        return 71;
     }
-    if ((rc = pl_store_open_conf(&sd.store, d.conf, err, sizeof(err))) != PL_OK) {
-        msg_error("cannot open the store in %s: %s", pl_conf_str(d.conf, "db_home"), err);
-        return rc == PL_TEMP ? 75 : 71;
-    }
+    pl_daemon_open_store(&d, &sd.store);
     lmtp_opts.hostname = sd.hostname;
     lmtp_opts.max_msg_bytes = 1024 * 1024;
     lmtp_opts.deliver = syncd_deliver;

@@ -18,6 +18,7 @@
 #include "mailout.h"
 #include "outbox.h"
 #include "strutil.h"
+#include "sync.h"
 #include "syncd.h"
 
 #define BATCH 64
@@ -39,6 +40,43 @@ struct collect {
     size_t n;
     unsigned waiting;     /* entries of the selection (tag mode) */
 };
+
+/* Entries being carried out right now, by any thread of this process: a
+ * second flusher skips them, so nothing is sent twice and no lock is held
+ * across network I/O. */
+static pthread_mutex_t claim_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t claimed[4 * BATCH];
+static size_t nclaimed;
+
+static int is_claimed(uint64_t id)
+{
+    for (size_t i = 0; i < nclaimed; i++)
+        if (claimed[i] == id)
+            return 1;
+    return 0;
+}
+
+static int claim(uint64_t id)
+{
+    int ok;
+    pthread_mutex_lock(&claim_lock);
+    ok = !is_claimed(id) && nclaimed < sizeof(claimed) / sizeof(claimed[0]);
+    if (ok)
+        claimed[nclaimed++] = id;
+    pthread_mutex_unlock(&claim_lock);
+    return ok;
+}
+
+static void unclaim(uint64_t id)
+{
+    pthread_mutex_lock(&claim_lock);
+    for (size_t i = 0; i < nclaimed; i++)
+        if (claimed[i] == id) {
+            claimed[i] = claimed[--nclaimed];
+            break;
+        }
+    pthread_mutex_unlock(&claim_lock);
+}
 
 static int collect_fn(void *ctx, const struct pl_outbox_entry *e)
 {
@@ -75,9 +113,13 @@ static int collect_fn(void *ctx, const struct pl_outbox_entry *e)
     return 0;
 }
 
+static void job_free(struct job *j);
+
 static int scan_fn(pl_txn *t, void *ctx)
 {
     struct collect *c = ctx;
+    for (size_t i = 0; i < c->n; i++)      /* a retried transaction starts over */
+        job_free(&c->jobs[i]);
     c->n = 0;
     c->waiting = 0;
     return pl_outbox_scan(t, 0, 0, collect_fn, c);
@@ -177,26 +219,49 @@ static int carry_out(struct job *j, int64_t now)
     return f.drop ? 0 : 1;
 }
 
+static int exists_fn(pl_txn *t, void *ctx)
+{
+    char key[24];
+    void *v = NULL;
+    int rc;
+    snprintf(key, sizeof(key), "%020" PRIu64, *(uint64_t *)ctx);
+    rc = pl_store_get(t, PL_T_OUTBOX, key, 20, &v, NULL, 0);
+    free(v);
+    return rc;
+}
+
+/* PL_OK if the entry still waits, PL_NOTFOUND if someone carried it out. */
+static int still_there(uint64_t id)
+{
+    return pl_store_run(sd.store, PL_TXN_NOSYNC, exists_fn, &id);
+}
+
 unsigned syncd_flush(const char *tag)
 {
     struct collect *c = pl_xcalloc(1, sizeof(*c));
     unsigned left = 0;
 
-    pthread_mutex_lock(&sd.flush_lock);
     c->tag = tag;
     c->now = time(NULL);
     if (pl_store_run(sd.store, PL_TXN_NOSYNC, scan_fn, c) != PL_OK) {
-        pthread_mutex_unlock(&sd.flush_lock);
+        for (size_t i = 0; i < c->n; i++)
+            job_free(&c->jobs[i]);
         free(c);
         return 1;
     }
     left = c->waiting;
     for (size_t i = 0; i < c->n; i++) {
-        if (carry_out(&c->jobs[i], c->now) == 0 && left > 0)
-            left--;
-        job_free(&c->jobs[i]);
+        struct job *j = &c->jobs[i];
+        if (claim(j->id)) {           /* else another thread is on it: still waiting */
+            int rc = still_there(j->id);
+            if (rc == PL_NOTFOUND || (rc == PL_OK && carry_out(j, c->now) == 0)) {
+                if (left > 0)         /* done, by us or by another thread meanwhile */
+                    left--;
+            }
+            unclaim(j->id);
+        }
+        job_free(j);
     }
-    pthread_mutex_unlock(&sd.flush_lock);
     free(c);
     return tag ? left : 0;
 }

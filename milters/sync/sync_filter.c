@@ -30,10 +30,12 @@
 #include "header.h"
 #include "log.h"
 #include "strutil.h"
+#include "route.h"
 #include "sync.h"
 #include "sync_milter.h"
 
 #define ADDRMAX 320
+#define MAX_SYNC_HEADERS 200     /* more in one message is abuse: 550 */
 
 struct msg {
     char sender[ADDRMAX];            /* canonical MAIL FROM, "" for <> */
@@ -68,6 +70,8 @@ static void strip_brackets(const char *in, char *out, size_t outlen)
         n = outlen - 1;
     memcpy(out, in, n);
     out[n] = '\0';
+    while (n > 0 && out[n - 1] == '.')      /* Postfix drops a trailing dot */
+        out[--n] = '\0';
     pl_addr_canon(out, out, outlen);
 }
 
@@ -81,13 +85,13 @@ static int is_agent_rcpt(const char *addr)
     return strcasecmp(pl_addr_domain(addr), sm.transport_domain) == 0;
 }
 
-void sync_agent_rcpt(const char *user, char *out, size_t outlen)
+void sync_agent_rcpt(const char *user, const char *token, char *out, size_t outlen)
 {
     char local[ADDRMAX], *at;
     snprintf(local, sizeof(local), "%s", user);
     if ((at = strrchr(local, '@')) != NULL)
         *at = '=';
-    snprintf(out, outlen, "<%s@%s>", local, sm.transport_domain);
+    snprintf(out, outlen, "<%s+%s@%s>", local, token, sm.transport_domain);
 }
 
 struct devq { const char *user, *addr; int is; };
@@ -186,8 +190,8 @@ static sfsistat on_header(SMFICTX *ctx, char *name, char *value)
     if (c == NULL || c->m == NULL)
         return SMFIS_TEMPFAIL;
     if (pl_is_sync_header(name)) {
-        c->m->nsync++;
-        pl_headers_add(&c->m->hs, name, value);
+        if (++c->m->nsync <= MAX_SYNC_HEADERS)       /* count the rest, keep nothing */
+            pl_headers_add(&c->m->hs, name, value);
         return SMFIS_CONTINUE;
     }
     for (const char *const *k = kept_headers; *k; k++)
@@ -200,7 +204,12 @@ static sfsistat on_header(SMFICTX *ctx, char *name, char *value)
 
 /* ---- end of message ----------------------------------------------------- */
 
-struct route { char user[ADDRMAX]; const char *rcpt_raw; int intercept; const char *why; };
+struct route {
+    char user[ADDRMAX], sender[ADDRMAX];   /* vetted: sender is user or user's device */
+    const char *rcpt_raw;
+    int intercept;
+    const char *why;
+};
 
 /* Who may this control act for?  Sets r->user, or r->why when nobody. */
 static int find_route(const struct conn *c, const struct msg *m, struct route *r)
@@ -216,12 +225,14 @@ static int find_route(const struct conn *c, const struct msg *m, struct route *r
         const char *u = m->rcpt.v[i];
         if (!enabled(u) || !(c->peer || strcmp(m->auth, u) == 0))
             continue;
-        if ((ok = own_address(u, m->sender)) == 0)
-            ok = own_address(u, from);
+        const char *snd = m->sender;
+        if ((ok = own_address(u, snd)) == 0 && (ok = own_address(u, from)) > 0)
+            snd = from;
         if (ok < 0)
             return -1;
         if (ok) {
             snprintf(r->user, sizeof(r->user), "%s", u);
+            snprintf(r->sender, sizeof(r->sender), "%s", snd);
             r->rcpt_raw = m->rcpt_raw.v[i];
             r->intercept = 1;
             return 0;
@@ -237,12 +248,14 @@ static int find_route(const struct conn *c, const struct msg *m, struct route *r
             else if (ok && strcmp(m->rcpt.v[i], m->auth) != 0)
                 to_device = 1;
         if (to_device) {
-            if ((ok = own_address(m->auth, m->sender)) == 0)
-                ok = own_address(m->auth, from);
+            const char *snd = m->sender;
+            if ((ok = own_address(m->auth, snd)) == 0 && (ok = own_address(m->auth, from)) > 0)
+                snd = from;
             if (ok < 0)
                 return -1;
             if (ok) {
                 snprintf(r->user, sizeof(r->user), "%s", m->auth);
+                snprintf(r->sender, sizeof(r->sender), "%s", snd);
                 return 0;
             }
             r->why = "sender is not the user or one of the user's devices";
@@ -254,19 +267,29 @@ static int find_route(const struct conn *c, const struct msg *m, struct route *r
     return 0;
 }
 
-/* May this session's mail carry sync headers to all its recipients? */
+/* May this session's ordinary mail keep sync headers?  Only mail the
+ * authenticated user sends to her own address or devices.  (A sync peer's
+ * controls are routed; anything else it relays is treated like a
+ * stranger's.) */
 static int sync_headers_allowed(const struct conn *c, const struct msg *m)
 {
-    if (c->peer)
-        return 1;
-    if (m->auth[0] == '\0')
+    (void)c;
+    if (m->auth[0] == '\0' || !enabled(m->auth))
         return 0;
-    for (size_t i = 0; i < m->rcpt.n; i++) {
-        int ok;
-        if (!enabled(m->rcpt.v[i]))
-            continue;
-        if ((ok = own_address(m->auth, m->rcpt.v[i])) <= 0)
+    for (size_t i = 0; i < m->rcpt.n; i++)
+        if (own_address(m->auth, m->rcpt.v[i]) <= 0)
             return 0;
+    return 1;
+}
+
+/* A routed control may go only to the user and the user's devices: other
+ * recipients would receive postlink's sync headers from someone else. */
+static int only_own_recipients(const struct msg *m, const char *user)
+{
+    for (size_t i = 0; i < m->rcpt.n; i++) {
+        int ok = own_address(user, m->rcpt.v[i]);
+        if (ok <= 0)
+            return ok;
     }
     return 1;
 }
@@ -284,27 +307,61 @@ static void strip_sync_headers(SMFICTX *ctx, const struct msg *m, const char *qi
             removed, m->sender, m->auth[0] ? m->auth : "-", why);
 }
 
+struct route_op { const char *token, *user, *sender; };
+
+static int route_fn(pl_txn *t, void *ctx)
+{
+    struct route_op *op = ctx;
+    return pl_route_add(t, op->token, op->user, op->sender, time(NULL));
+}
+
+static sfsistat reject(SMFICTX *ctx, const struct msg *m, const struct route *r, const char *qid,
+                       const char *code, const char *dsn, const char *why)
+{
+    msg_qid(LOG_INFO, qid, "postlink-sync: reject: control from=<%s> user=%s: %s", m->sender,
+            r->user, why);
+    smfi_setreply(ctx, (char *)code, (char *)dsn, (char *)why);
+    return SMFIS_REJECT;
+}
+
 static sfsistat route_control(SMFICTX *ctx, const struct msg *m, const struct route *r,
                               const char *qid)
 {
     struct pl_control ctl;
-    char err[256], agent[ADDRMAX + 64];
-    int rc = pl_control_parse(&m->hs, sm.max_targets, &ctl, err, sizeof(err));
+    struct route_op op;
+    char err[256], agent[ADDRMAX + 64], token[PL_ROUTE_TOKEN_LEN + 1];
+    int rc = pl_control_parse(&m->hs, sm.max_targets, &ctl, err, sizeof(err)), own;
 
-    if (rc == PL_CTL_BAD) {
-        msg_qid(LOG_INFO, qid, "postlink-sync: reject: malformed control from=<%s> user=%s: %s",
-                m->sender, r->user, err);
-        smfi_setreply(ctx, "550", "5.6.0", err);
-        return SMFIS_REJECT;
+    if (rc == PL_CTL_BAD)
+        return reject(ctx, m, r, qid, "550", "5.6.0", err);
+    if (ctl.msgid[0] == '\0') {
+        pl_control_free(&ctl);
+        return reject(ctx, m, r, qid, "550", "5.6.0",
+                      "a control message needs a Message-ID (it is applied once per Message-ID)");
     }
-    sync_agent_rcpt(r->user, agent, sizeof(agent));
+    if ((own = only_own_recipients(m, r->user)) <= 0) {
+        pl_control_free(&ctl);
+        if (own < 0)
+            return tempfail(ctx, qid, "cannot read the device registry");
+        return reject(ctx, m, r, qid, "550", "5.7.1",
+                      "a control message may be sent only to your own address and devices");
+    }
+    op.token = token;
+    op.user = r->user;
+    op.sender = r->sender;
+    if (pl_route_token(token, sizeof(token)) != PL_OK ||
+        pl_store_run(sm.store, PL_TXN_SYNC, route_fn, &op) != PL_OK) {
+        pl_control_free(&ctl);
+        return tempfail(ctx, qid, "cannot record the route to postlink-syncd");
+    }
+    sync_agent_rcpt(r->user, token, agent, sizeof(agent));
     if ((r->intercept && smfi_delrcpt(ctx, (char *)r->rcpt_raw) != MI_SUCCESS) ||
         smfi_addrcpt(ctx, agent) != MI_SUCCESS) {
         pl_control_free(&ctl);
         return tempfail(ctx, qid, "cannot change recipients");
     }
-    msg_qid(LOG_INFO, qid, "postlink-sync: control %s %zu target(s) from=<%s> user=%s%s: to postlink-syncd",
-            pl_ctl_word_name(ctl.word), ctl.ntargets, m->sender, r->user,
+    msg_qid(LOG_INFO, qid, "postlink-sync: control %s %s %zu target(s) from=<%s> user=%s%s: to postlink-syncd",
+            ctl.msgid, pl_ctl_word_name(ctl.word), ctl.ntargets, r->sender, r->user,
             r->intercept ? "" : " (peer to peer)");
     pl_control_free(&ctl);
     return SMFIS_CONTINUE;
@@ -411,6 +468,12 @@ static sfsistat on_eom(SMFICTX *ctx)
     if (c == NULL || (m = c->m) == NULL)
         return SMFIS_TEMPFAIL;
     memset(&r, 0, sizeof(r));
+    if (m->nsync > MAX_SYNC_HEADERS) {
+        msg_qid(LOG_INFO, qid, "postlink-sync: reject: %zu postlink sync headers from=<%s>",
+                m->nsync, m->sender);
+        smfi_setreply(ctx, "550", "5.7.1", "too many X-Control/X-Postlink header fields");
+        return SMFIS_REJECT;
+    }
     if (pl_headers_count(&m->hs, "X-Control") > 0) {
         if (find_route(c, m, &r) != 0)
             return tempfail(ctx, qid, "cannot read the device registry");

@@ -13,7 +13,6 @@
 #include "daemon.h"
 #include "log.h"
 #include "privs.h"
-#include "store_conf.h"
 #include "sync_milter.h"
 
 struct sync_milter sm;
@@ -50,14 +49,7 @@ int main(int argc, char **argv)
         msg_error("%s", err);
         return 71;
     }
-    if (pl_privs_drop_to_owner(pl_conf_str(d.conf, "db_home"), err, sizeof(err)) != 0) {
-        msg_error("%s", err);
-        return 77;
-    }
-    if ((rc = pl_store_open_conf(&sm.store, d.conf, err, sizeof(err))) != PL_OK) {
-        msg_error("cannot open the store in %s: %s", pl_conf_str(d.conf, "db_home"), err);
-        return rc == PL_TEMP ? 75 : 71;
-    }
+    pl_daemon_open_store(&d, &sm.store);
     smfi_settimeout(60);
     msg_info("postlink-sync %s listening on %s (store %s, enabled domains: %s)",
              PACKAGE_VERSION, sock, pl_conf_str(d.conf, "db_home"),

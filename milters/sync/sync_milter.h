@@ -24,7 +24,7 @@ extern struct sync_milter sm;
 extern struct smfiDesc sync_filter_desc;
 
 /* The recipient that routes a control for user to postlink-syncd:
- * "local=domain@<sync_transport_domain>". */
-void sync_agent_rcpt(const char *user, char *out, size_t outlen);
+ * "<local=domain+TOKEN@sync_transport_domain>" (state/route.h). */
+void sync_agent_rcpt(const char *user, const char *token, char *out, size_t outlen);
 
 #endif

@@ -506,6 +506,21 @@ h_postqueue() { postqueue -c "$H_DIR/postfix/etc" "$@"; }
 
 # ---- all together ------------------------------------------------------
 
+# h_dovecot_master_user PASSWORD: before h_start_dovecot, a Dovecot master
+# user "postlink" that may log in as any user ("USER*postlink").
+h_dovecot_master_user() {
+    printf 'postlink:{PLAIN}%s\n' "$1" >"$H_DIR/masters"
+    chgrp dovecot "$H_DIR/masters" && chmod 0640 "$H_DIR/masters"
+    H_DOVECOT_EXTRA="${H_DOVECOT_EXTRA-}
+auth_master_user_separator = *
+passdb {
+  driver = passwd-file
+  master = yes
+  args = scheme=PLAIN $H_DIR/masters
+  result_success = continue
+}"
+}
+
 h_start_all() { h_start_sink && h_start_dovecot && h_start_postfix; }
 
 # h_write_env FILE: shell-sourceable settings for the running harness.

@@ -26,15 +26,7 @@ H_POSTFIX_MASTER_EXTRA="127.0.0.1:$REINJECT_PORT inet n - n - - smtpd
   -o mynetworks=127.0.0.0/8 -o smtpd_relay_restrictions=permit_mynetworks,reject
   -o smtpd_recipient_restrictions=check_recipient_access,texthash:$H_DIR/rcpt_access"
 MASTER_PASS=master-pw-$RANDOM
-printf 'postlink:{PLAIN}%s\n' "$MASTER_PASS" >"$H_DIR/masters"
-chgrp dovecot "$H_DIR/masters" && chmod 0640 "$H_DIR/masters"
-H_DOVECOT_EXTRA="auth_master_user_separator = *
-passdb {
-  driver = passwd-file
-  master = yes
-  args = scheme=PLAIN $H_DIR/masters
-  result_success = continue
-}"
+h_dovecot_master_user "$MASTER_PASS"
 h_start_all && h_wait_smtp "$REINJECT_PORT" 10 || { tap_fail "harness starts"; tap_done; exit 1; }
 
 D=$POSTLINK_DOMAIN

@@ -10,15 +10,7 @@ set -u
 
 h_init || exit 1
 MASTER_PASS=master-$RANDOM$RANDOM
-printf 'postlink:{PLAIN}%s\n' "$MASTER_PASS" >"$H_DIR/masters"
-chgrp dovecot "$H_DIR/masters" && chmod 0640 "$H_DIR/masters"
-H_DOVECOT_EXTRA="auth_master_user_separator = *
-passdb {
-  driver = passwd-file
-  master = yes
-  args = scheme=PLAIN $H_DIR/masters
-  result_success = continue
-}"
+h_dovecot_master_user "$MASTER_PASS"
 h_start_sink && h_start_dovecot || { tap_fail "harness starts"; tap_done; exit 1; }
 mkdir -p "$H_DIR/secret" && printf '%s\n' "$MASTER_PASS" >"$H_DIR/secret/imap-pass"
 chmod 0600 "$H_DIR/secret/imap-pass"

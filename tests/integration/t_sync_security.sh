@@ -71,6 +71,30 @@ tap_check "no copies were fanned out for any of these" test "$(forwarded)" = 0
 
 out=$(hs_send "$SUB" "$U" "x@sync.postlink.invalid" --auth-user "$U" --auth-password "$PW")
 tap_check "the sync pseudo-domain cannot be addressed from outside (550)" grep -q '<\*\* 550 5.1.1' <<<"$out"
+# bob spells the pseudo-domain with a trailing dot: refused at RCPT
+out=$(hs_send "$SUB" "$B" "alice=postlink.test+0123456789abcdef0123456789abcdef@sync.postlink.invalid." \
+    --auth-user "$B" --auth-password "$H_BOB_PASS")
+tap_check "the pseudo-domain with a trailing dot is refused too (550)" grep -q '<\*\* 550 5.1.1' <<<"$out"
+# a control handed straight to a listener without the milter (as sendmail(1)
+# or a local process could): postlink-syncd finds no route token and refuses
+S8=$(hs_msgid nomilter)
+hs_send "$H_REINJECT_PORT" "$PHONE" "alice=postlink.test+0123456789abcdef0123456789abcdef@sync.postlink.invalid" \
+    --header "Message-Id: $S8" --header "From: <$U>" --add-header "X-Control: deleted" \
+    --add-header "X-Control-Target: $M" >/dev/null
+end=$((SECONDS + 15))
+until grep -q 'no route token from postlink-sync' "$H_SYNC/syncd.log" || [ $SECONDS -ge $end ]; do sleep 0.1; done
+tap_check "postlink-syncd refuses a control that did not pass the milter" grep -q 'no route token from postlink-sync' "$H_SYNC/syncd.log"
+tap_check "and nothing changed" jq_true '.[0].states == []' "$(state_json "$M")"
+S9=$(hs_msgid dot2)
+hs_send "$SUB" "$B" "alice@postlink.test." --auth-user "$B" --auth-password "$H_BOB_PASS" \
+    --header "Message-Id: $S9" --add-header "X-Postlink-State: deleted" >/dev/null
+h_wait_maildir_files alice 6
+tap_check "a trailing dot on alice's address does not let bob's X-Postlink-State through" \
+    no_sync_headers "$(mailbox_file alice "$S9")"
+out=$(hs_send "$SUB" "$PHONE" "$U" --auth-user "$U" --auth-password "$PW" --to "$U,$B" \
+    --add-header "X-Control: read" --add-header "X-Control-Target: $M")
+tap_check "alice's control that also goes to bob is refused (550 5.7.1)" \
+    grep -q '<\*\* 550 5.7.1 a control message may be sent only to your own address' <<<"$out"
 
 # --- malformed controls from alice's own device: 5xx with the reason ----
 bad() {   # bad DESCRIPTION EXPECTED-TEXT swaks-header-args...
@@ -95,7 +119,7 @@ tap_check "the milter survived all of it" h__alive "$HS_MILTER_PID"
 S6=$(hs_msgid eightbit)
 hs_send "$MX" friend@elsewhere.example "$U" --header "Message-Id: $S6" \
     --header "Subject: $(printf 'caf\xc3\xa9 cr\xe8me')" >/dev/null
-h_wait_maildir_files alice 6
+h_wait_maildir_files alice 7
 tap_check "ordinary mail with 8-bit header bytes is delivered" test -n "$(mailbox_file alice "$S6")"
 tap_check "no malformed control changed anything" jq_true '.[0].states == [] and .[0].version == 0' "$(state_json "$M")"
 
@@ -115,6 +139,6 @@ r=$(reply); smtp "QUIT"; exec 5<&-
 tap_check "with the milter killed mid-message Postfix tempfails the mail (4xx: '$r')" grep -q '^4' <<<"$r"
 hs_start_milter
 hs_send "$MX" friend@elsewhere.example "$U" --header "Message-Id: $S7" >/dev/null
-h_wait_maildir_files alice 7
+h_wait_maildir_files alice 8
 tap_check "after the restart the retried mail is delivered once" test "$(grep -ls -- "$S7" "$(h__maildir alice)"/new/* | wc -l)" = 1
 tap_done

@@ -1,0 +1,83 @@
+/* route.c -- route tokens (route.h). */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "route.h"
+
+int pl_route_token(char *out, size_t outlen)
+{
+    unsigned char r[PL_ROUTE_TOKEN_LEN / 2];
+    if (outlen < PL_ROUTE_TOKEN_LEN + 1 || getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+        return PL_ERR;
+    for (size_t i = 0; i < sizeof(r); i++)
+        snprintf(out + 2 * i, 3, "%02x", r[i]);
+    return PL_OK;
+}
+
+static int token_ok(const char *token)
+{
+    if (strlen(token) != PL_ROUTE_TOKEN_LEN)
+        return 0;
+    return strspn(token, "0123456789abcdef") == PL_ROUTE_TOKEN_LEN;
+}
+
+int pl_route_add(pl_txn *t, const char *token, const char *user, const char *sender, int64_t now)
+{
+    char v[700];
+    int n = snprintf(v, sizeof(v), "%" PRId64 " %s %s", now, user, sender);
+    if (!token_ok(token) || n < 0 || (size_t)n >= sizeof(v) || strchr(user, ' ') || strchr(sender, ' '))
+        return PL_ERR;
+    return pl_store_put(t, "route", token, PL_ROUTE_TOKEN_LEN, v, (size_t)n);
+}
+
+int pl_route_get(pl_txn *t, const char *token, char *user, size_t ulen, char *sender, size_t slen)
+{
+    void *v = NULL;
+    char u[400], s[400];
+    long long created;
+    int rc;
+
+    if (!token_ok(token))
+        return PL_NOTFOUND;
+    if ((rc = pl_store_get(t, "route", token, PL_ROUTE_TOKEN_LEN, &v, NULL, 0)) != PL_OK)
+        return rc;
+    rc = sscanf(v, "%lld %399s %399s", &created, u, s) == 3 ? PL_OK : PL_NOTFOUND;
+    free(v);
+    if (rc == PL_OK) {
+        snprintf(user, ulen, "%s", u);
+        snprintf(sender, slen, "%s", s);
+    }
+    return rc;
+}
+
+struct purge { pl_txn *t; int64_t before; unsigned n; int rc; };
+
+static int purge_one(void *ctx, const void *k, size_t kl, const void *v, size_t vl)
+{
+    struct purge *p = ctx;
+    char buf[24];
+    size_t n = vl < sizeof(buf) - 1 ? vl : sizeof(buf) - 1;
+    memcpy(buf, v, n);
+    buf[n] = '\0';
+    if (strtoll(buf, NULL, 10) < p->before) {
+        if ((p->rc = pl_store_del(p->t, "route", k, kl)) != PL_OK)
+            return 1;
+        p->n++;
+    }
+    return 0;
+}
+
+int pl_route_purge(pl_txn *t, int64_t before, unsigned *purged)
+{
+    struct purge p = {t, before, 0, PL_OK};
+    int rc = pl_store_scan(t, "route", "", 0, purge_one, &p);
+    *purged = p.n;
+    if (p.rc != PL_OK)
+        return p.rc;
+    return rc < 0 ? rc : PL_OK;
+}
