@@ -148,6 +148,8 @@ const struct pl_conf_param pl_conf_params[] = {
      "most X-Control-Target message-ids in one control"},
     {"control_dedupe_ttl", PL_CONF_TIME, "30d", 60, 366LL * 86400, NULL,
      "how long a control's Message-ID is remembered to apply it only once"},
+    {"seen_ttl", PL_CONF_TIME, "90d", 3600, 3660LL * 86400, NULL,
+     "forget messages whose state never changed after this long"},
     {"outbox_retry_time", PL_CONF_TIME, "30s", 1, 3600, NULL,
      "wait before retrying a copy or IMAP change that failed"},
     {"outbox_max_age", PL_CONF_TIME, "5d", 60, 366LL * 86400, NULL,

@@ -619,6 +619,36 @@ static int purge_seen(void *ctx, const void *k, size_t kl, const void *v, size_t
     return 0;
 }
 
+static int purge_idle_one(void *ctx, const void *k, size_t kl, const void *v, size_t vl)
+{
+    struct dpurge *d = ctx;
+    char buf[128];
+    int seen;
+    unsigned flags;
+    int64_t ver, arrived;
+    size_t n = vl < sizeof(buf) - 1 ? vl : sizeof(buf) - 1;
+
+    memcpy(buf, v, n);
+    buf[n] = '\0';
+    if (sscanf(buf, "%d %u %" SCNd64 " %" SCNd64, &seen, &flags, &ver, &arrived) == 4 &&
+        flags == 0 && ver == 0 && arrived < d->before) {
+        if ((d->rc = pl_store_del(d->t, PL_T_MSG, k, kl)) != PL_OK)
+            return 1;
+        d->n++;
+    }
+    return 0;
+}
+
+int pl_sync_purge_idle(pl_txn *t, int64_t now, int64_t ttl, unsigned *purged)
+{
+    struct dpurge d = {t, now - ttl, 0, PL_OK};
+    int rc = pl_store_scan(t, PL_T_MSG, "", 0, purge_idle_one, &d);
+    *purged = d.n;
+    if (d.rc != PL_OK)
+        return d.rc;
+    return rc < 0 ? rc : PL_OK;
+}
+
 int pl_sync_purge(pl_txn *t, const char *user, unsigned *purged)
 {
     struct expire e = {t, 0, 0, 0, user, 1, PL_OK};

@@ -75,6 +75,10 @@ int pl_sync_seen(pl_txn *t, const struct pl_sync_opts *o, const char *user,
 int pl_sync_expire(pl_txn *t, int64_t now, unsigned max, unsigned *expired);
 /* Delete expired pending controls (of every user when user is NULL). */
 int pl_sync_purge(pl_txn *t, const char *user, unsigned *purged);
+/* Forget messages whose state never changed (no flags, version 0) that
+ * arrived more than ttl seconds ago; a control for one later waits as
+ * pending like one for an unknown message.  Changed messages are kept. */
+int pl_sync_purge_idle(pl_txn *t, int64_t now, int64_t ttl, unsigned *purged);
 /* Delete dedupe marks older than ttl seconds. */
 int pl_sync_purge_dedupe(pl_txn *t, int64_t now, int64_t ttl, unsigned *purged);
 

@@ -18,7 +18,7 @@ struct syncd {
     const char *imap_login;
     char *imap_password;
     size_t max_targets;
-    int64_t pending_ttl, dedupe_ttl, retry_time, max_age;
+    int64_t pending_ttl, dedupe_ttl, seen_ttl, retry_time, max_age;
 };
 
 extern struct syncd sd;

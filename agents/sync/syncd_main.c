@@ -46,6 +46,9 @@ static int house_fn(pl_txn *t, void *ctx)
         if (rc == PL_OK)
             rc = pl_route_purge(t, h->now - sd.dedupe_ttl, &routes);
         h->purged += routes;
+        if (rc == PL_OK)
+            rc = pl_sync_purge_idle(t, h->now, sd.seen_ttl, &routes);
+        h->purged += routes;
     }
     return rc;
 }
@@ -67,8 +70,7 @@ static void *housekeeping(void *arg)
             if (h.purge) {
                 last_purge = h.now;
                 if (h.purged)
-                    msg_info("forgot %u control dedupe mark(s) and route token(s) older than %llds", h.purged,
-                             (long long)sd.dedupe_ttl);
+                    msg_info("forgot %u old dedupe mark(s), route token(s) and unchanged message(s)", h.purged);
             }
         }
         pl_store_maintain(sd.store, 0);
@@ -113,6 +115,7 @@ int main(int argc, char **argv)
     sd.max_targets = (size_t)pl_conf_int(d.conf, "control_max_targets");
     sd.pending_ttl = pl_conf_int(d.conf, "pending_ttl");
     sd.dedupe_ttl = pl_conf_int(d.conf, "control_dedupe_ttl");
+    sd.seen_ttl = pl_conf_int(d.conf, "seen_ttl");
     sd.retry_time = pl_conf_int(d.conf, "outbox_retry_time");
     sd.max_age = pl_conf_int(d.conf, "outbox_max_age");
     sd.imap_password = read_password(pl_conf_str(d.conf, "imap_password_file"));

@@ -314,6 +314,13 @@ static void test_expiry_and_imap(void **state)
     counts[0] = counts[1] = 0;
     assert_int_equal(pl_sync_pending_list(t, NULL, count_pending, counts), PL_OK);
     assert_int_equal(counts[0] + counts[1], 0);
+    /* unchanged messages are forgotten after seen_ttl, changed ones kept */
+    assert_int_equal(pl_sync_seen(t, &o, U, "<idle@x>", &flags, &released), PL_OK);
+    assert_int_equal(pl_sync_purge_idle(t, T0 + 100, 1000, &n), PL_OK);
+    assert_int_equal(n, 0);                             /* arrived at T0: too young */
+    assert_int_equal(pl_sync_purge_idle(t, T0 + 100000, 50, &n), PL_OK);
+    assert_int_equal(n, 2);                             /* <idle@x> and <never@x> */
+    assert_int_equal(pl_sync_seen(t, &o, U, "<never@x>", &flags, &released), PL_OK);
     /* with IMAP on, a change also queues a flag update */
     o.imap = 1;
     struct pl_control c = ctl(PL_CW_SAVED, "<never@x>", "<x2@p>", T0 + 4000);
