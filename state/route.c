@@ -8,6 +8,7 @@
 #include <sys/random.h>
 
 #include "route.h"
+#include "sync.h"
 
 int pl_route_token(char *out, size_t outlen)
 {
@@ -55,29 +56,7 @@ int pl_route_get(pl_txn *t, const char *token, char *user, size_t ulen, char *se
     return rc;
 }
 
-struct purge { pl_txn *t; int64_t before; unsigned n; int rc; };
-
-static int purge_one(void *ctx, const void *k, size_t kl, const void *v, size_t vl)
-{
-    struct purge *p = ctx;
-    char buf[24];
-    size_t n = vl < sizeof(buf) - 1 ? vl : sizeof(buf) - 1;
-    memcpy(buf, v, n);
-    buf[n] = '\0';
-    if (strtoll(buf, NULL, 10) < p->before) {
-        if ((p->rc = pl_store_del(p->t, "route", k, kl)) != PL_OK)
-            return 1;
-        p->n++;
-    }
-    return 0;
-}
-
 int pl_route_purge(pl_txn *t, int64_t before, unsigned *purged)
 {
-    struct purge p = {t, before, 0, PL_OK};
-    int rc = pl_store_scan(t, "route", "", 0, purge_one, &p);
-    *purged = p.n;
-    if (p.rc != PL_OK)
-        return p.rc;
-    return rc < 0 ? rc : PL_OK;
+    return pl_sync_purge_older(t, "route", before, purged);
 }

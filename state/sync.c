@@ -601,9 +601,9 @@ int pl_sync_expire(pl_txn *t, int64_t now, unsigned max, unsigned *expired)
     return e.rc != PL_OK ? e.rc : (rc < 0 ? rc : PL_OK);
 }
 
-struct dpurge { pl_txn *t; int64_t before; unsigned n; int rc; };
+struct dpurge { pl_txn *t; const char *table; int64_t before; unsigned n; int rc; };
 
-static int purge_seen(void *ctx, const void *k, size_t kl, const void *v, size_t vl)
+static int purge_older_one(void *ctx, const void *k, size_t kl, const void *v, size_t vl)
 {
     struct dpurge *d = ctx;
     char buf[32];
@@ -612,11 +612,21 @@ static int purge_seen(void *ctx, const void *k, size_t kl, const void *v, size_t
     memcpy(buf, v, n);
     buf[n] = '\0';
     if (strtoll(buf, NULL, 10) < d->before) {
-        if ((d->rc = pl_store_del(d->t, PL_T_CTLSEEN, k, kl)) != PL_OK)
+        if ((d->rc = pl_store_del(d->t, d->table, k, kl)) != PL_OK)
             return 1;
         d->n++;
     }
     return 0;
+}
+
+int pl_sync_purge_older(pl_txn *t, const char *table, int64_t before, unsigned *purged)
+{
+    struct dpurge d = {t, table, before, 0, PL_OK};
+    int rc = pl_store_scan(t, table, "", 0, purge_older_one, &d);
+    *purged = d.n;
+    if (d.rc != PL_OK)
+        return d.rc;
+    return rc < 0 ? rc : PL_OK;
 }
 
 static int purge_idle_one(void *ctx, const void *k, size_t kl, const void *v, size_t vl)
@@ -641,7 +651,7 @@ static int purge_idle_one(void *ctx, const void *k, size_t kl, const void *v, si
 
 int pl_sync_purge_idle(pl_txn *t, int64_t now, int64_t ttl, unsigned *purged)
 {
-    struct dpurge d = {t, now - ttl, 0, PL_OK};
+    struct dpurge d = {t, PL_T_MSG, now - ttl, 0, PL_OK};
     int rc = pl_store_scan(t, PL_T_MSG, "", 0, purge_idle_one, &d);
     *purged = d.n;
     if (d.rc != PL_OK)
@@ -663,12 +673,7 @@ int pl_sync_purge(pl_txn *t, const char *user, unsigned *purged)
 
 int pl_sync_purge_dedupe(pl_txn *t, int64_t now, int64_t ttl, unsigned *purged)
 {
-    struct dpurge d = {t, now - ttl, 0, PL_OK};
-    int rc = pl_store_scan(t, PL_T_CTLSEEN, "", 0, purge_seen, &d);
-    *purged = d.n;
-    if (d.rc != PL_OK)
-        return d.rc;
-    return rc < 0 ? rc : PL_OK;
+    return pl_sync_purge_older(t, PL_T_CTLSEEN, now - ttl, purged);
 }
 
 /* ---- reading back ------------------------------------------------------- */

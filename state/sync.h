@@ -79,6 +79,9 @@ int pl_sync_purge(pl_txn *t, const char *user, unsigned *purged);
  * arrived more than ttl seconds ago; a control for one later waits as
  * pending like one for an unknown message.  Changed messages are kept. */
 int pl_sync_purge_idle(pl_txn *t, int64_t now, int64_t ttl, unsigned *purged);
+/* Delete the records of table whose value starts with a Unix time older
+ * than before (dedupe marks, route tokens). */
+int pl_sync_purge_older(pl_txn *t, const char *table, int64_t before, unsigned *purged);
 /* Delete dedupe marks older than ttl seconds. */
 int pl_sync_purge_dedupe(pl_txn *t, int64_t now, int64_t ttl, unsigned *purged);
 

@@ -15,6 +15,7 @@
 #include "device.h"
 #include "log.h"
 #include "outbox.h"
+#include "route.h"
 #include "sync.h"
 #include "testdir.h"
 
@@ -250,6 +251,37 @@ static void test_duplicate_and_unchanged(void **state)
     assert_int_equal(drain(f).n, 0);
 }
 
+static void test_route_tokens_and_purges(void **state)
+{
+    struct fx *f = *state;
+    char tok[PL_ROUTE_TOKEN_LEN + 1], tok2[PL_ROUTE_TOKEN_LEN + 1], u[320], snd[320];
+    unsigned n;
+    pl_txn *t;
+
+    seen(f, "<m@x>", T0, NULL);
+    apply(f, PHONE, ctl(PL_CW_READ, "<m@x>", "<d1@p>", T0 + 1), T0 + 1);
+    assert_int_equal(pl_route_token(tok, sizeof(tok)), PL_OK);
+    assert_int_equal(pl_route_token(tok2, sizeof(tok2)), PL_OK);
+    assert_string_not_equal(tok, tok2);
+    assert_int_equal(pl_store_begin(f->s, &t, PL_TXN_SYNC), PL_OK);
+    assert_int_equal(pl_route_add(t, tok, U, PHONE, T0), PL_OK);
+    assert_int_equal(pl_route_get(t, tok, u, sizeof(u), snd, sizeof(snd)), PL_OK);
+    assert_string_equal(u, U);
+    assert_string_equal(snd, PHONE);
+    assert_int_equal(pl_route_get(t, tok2, u, sizeof(u), snd, sizeof(snd)), PL_NOTFOUND);
+    assert_int_equal(pl_route_get(t, "not-a-token", u, sizeof(u), snd, sizeof(snd)), PL_NOTFOUND);
+    assert_int_equal(pl_route_purge(t, T0, &n), PL_OK);
+    assert_int_equal(n, 0);                               /* made at T0: kept */
+    assert_int_equal(pl_route_purge(t, T0 + 1, &n), PL_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(pl_sync_purge_dedupe(t, T0 + 10, 100, &n), PL_OK);
+    assert_int_equal(n, 0);                               /* marked at T0 + 1 */
+    assert_int_equal(pl_sync_purge_dedupe(t, T0 + 1000, 100, &n), PL_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(pl_txn_commit(t), PL_OK);
+    drain(f);
+}
+
 static void test_resync(void **state)
 {
     struct fx *f = *state;
@@ -339,6 +371,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ordering_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_and_unchanged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_route_tokens_and_purges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry_and_imap, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
