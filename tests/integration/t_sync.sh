@@ -30,6 +30,12 @@ send_ctl() {
         --add-header "X-Control: $word" "${hdrs[@]}" --body "control"
 }
 state_json() { "$POSTLINKCTL" state show "$U" ${1+"$1"} --json 2>/dev/null; }
+# state_is MSGID JQ-FILTER: wait (up to 15 s) until the state matches: a
+# control's 250 from Postfix comes before postlink-syncd has applied it
+state_is() {
+    local end=$((SECONDS + 15))
+    until jq_true "$2" "$(state_json "$1")"; do [ $SECONDS -ge $end ] && return 1; sleep 0.1; done
+}
 # envelope recipients of the sink files that contain PATTERN, sorted
 sink_rcpts() { hs_sink_grep "$1" | xargs -r grep -h '^X-Envelope-To:' | sed 's/^X-Envelope-To: *//; s/[<>\r]//g' | sort | tr '\n' ' '; }
 
@@ -53,7 +59,7 @@ tap_check "its copy goes to the desk and the pager, not back to the phone" \
 f=$(hs_sink_grep "X-Postlink-Forwarded" | head -1)
 tap_check "the copy carries X-Control, X-Control-Target and the control's Message-ID" \
     sh -c "grep -q '^X-Control: read' '$f' && grep -q '^X-Control-Target: $M1' '$f' && grep -qi '^Message-ID: $C1' '$f'"
-tap_check "the state is read, version 1" jq_true '.[0].states == ["read"] and .[0].version == 1' "$(state_json "$M1")"
+tap_check "the state is read, version 1" state_is "$M1" '.[0].states == ["read"] and .[0].version == 1'
 tap_check "the control itself is consumed (alice's mailbox still holds 1 message)" \
     test "$(h_count_maildir_files alice)" = 1
 
@@ -83,7 +89,7 @@ tap_check "the held control is fanned out now, to all but the desk" \
     test "$(sink_rcpts "from=$DESK")" = "$PAGER $PHONE "
 tap_check "nothing is pending any more; the state is saved" \
     sh -c "test \"\$('$POSTLINKCTL' pending list '$U' --json)\" = '[]'" 
-tap_check "state of the late target is saved" jq_true '.[0].states == ["saved"]' "$(state_json "$M2")"
+tap_check "state of the late target is saved" state_is "$M2" '.[0].states == ["saved"]'
 
 # --- 5. conflicts: the later change wins, a stale one changes nothing ---
 C3=$(hs_msgid c3) C4=$(hs_msgid c4)
@@ -97,15 +103,21 @@ hs_wait_sink_grep "Message-I[Dd]: $C3" 1
 sleep 2
 tap_check "the newer unread wins over an older read that arrives later" \
     jq_true '.[0].states == [] and .[0].version == 3' "$(state_json "$M1")"
+stale_logged() {
+    local end=$((SECONDS + 15))
+    until grep -q "control $C4 read .* stale=1 .*copies=0" "$H_SYNC/syncd.log"; do
+        [ $SECONDS -ge $end ] && return 1; sleep 0.1; done
+}
+tap_check "postlink-syncd counted the older control as stale" stale_logged
 tap_check "the stale control is fanned out to no one" test -z "$(hs_sink_grep "$C4")"
 
 # --- 6. replied keeps read; deleted then undeleted restores -------------
 send_ctl "$PHONE" read "$(hs_msgid c5)" "$M2" >/dev/null
 send_ctl "$PHONE" replied "$(hs_msgid c6)" "$M2" >/dev/null
 send_ctl "$PHONE" deleted "$(hs_msgid c7)" "$M2" >/dev/null
-tap_check "read + replied + deleted" jq_true '.[0].states == ["read","replied","saved","deleted"]' "$(state_json "$M2")"
+tap_check "read + replied + deleted" state_is "$M2" '.[0].states == ["read","replied","saved","deleted"]'
 send_ctl "$PHONE" undeleted "$(hs_msgid c8)" "$M2" >/dev/null
-tap_check "undeleted restores the rest" jq_true '.[0].states == ["read","replied","saved"]' "$(state_json "$M2")"
+tap_check "undeleted restores the rest" state_is "$M2" '.[0].states == ["read","replied","saved"]'
 
 # --- 7. resync: one mail listing what changed since version N -----------
 V=$(state_json | jq '[.[].version] | max')
@@ -125,7 +137,7 @@ hs_send "$MX" "$PAGER" "$U" --local-interface 127.0.0.2 --header "Message-Id: $C
     --add-header "X-Control: read" --add-header "X-Control-Target: $M1" \
     --add-header "X-Postlink-Forwarded: by upper.example; user=alice@upper.example" >/dev/null
 hs_wait_sink_grep "Message-I[Dd]: $C9" 1
-tap_check "a control from a sync peer (127.0.0.2) is applied" jq_true '.[0].states == ["read"]' "$(state_json "$M1")"
+tap_check "a control from a sync peer (127.0.0.2) is applied" state_is "$M1" '.[0].states == ["read"]'
 tap_check "and fanned out to the other devices" test "$(sink_rcpts "Message-I[Dd]: $C9")" = "$DESK $PHONE "
 
 # --- 9. peer to peer: a device writes straight to another device --------
@@ -134,7 +146,7 @@ hs_send "$SUB" "$PHONE" "$DESK" --auth-user "$U" --auth-password "$PW" --header 
     --header "To: <$DESK>" --add-header "X-Control: deleted" --add-header "X-Control-Target: $M1" >/dev/null
 hs_wait_sink_grep "Message-I[Dd]: $C10" 2
 tap_check "a device-to-device control reaches its device and is applied by the server" \
-    jq_true '.[0].states == ["read","deleted"]' "$(state_json "$M1")"
+    state_is "$M1" '.[0].states == ["read","deleted"]'
 tap_check "the server fans it out to the remaining device only (pager)" \
     test "$(sink_rcpts "Message-I[Dd]: $C10")" = "$DESK $PAGER "
 
