@@ -138,7 +138,10 @@ h_stop_all() {
             kill -TERM "$pid" 2>/dev/null
         fi
     done <"$dir/pids"
-    [ -n "$strays" ] && h__say "stopping unrecorded:$strays" && kill -TERM $strays 2>/dev/null
+    if [ -n "$strays" ]; then
+        for p in $strays; do h__say "stopping unrecorded $p: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-120)"; done
+        kill -TERM $strays 2>/dev/null
+    fi
     end=$(( $(h__ms) + 10000 ))
     while :; do
         live=""
