@@ -466,3 +466,12 @@ int pl_conf_domain_enabled(const pl_conf *c, const char *domain)
             return 1;
     return 0;
 }
+
+const char *pl_conf_map_lookup(const pl_conf *c, const char *name, const char *key)
+{
+    size_t kl = strlen(key);
+    for (const char *const *i = pl_conf_list(c, name); i && *i; i++)
+        if (strncasecmp(*i, key, kl) == 0 && (*i)[kl] == '=')
+            return *i + kl + 1;
+    return NULL;
+}

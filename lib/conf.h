@@ -68,6 +68,9 @@ const char *pl_conf_next_item(const char **cursor, size_t *len);
 int pl_conf_parse_bool(const char *s, int *out);
 int pl_conf_parse_number(enum pl_conf_type type, const char *s, long long *out);
 
+/* In a list parameter of "key=value" items (e.g. imap_url), the value for
+ * key (case-insensitive), or NULL. */
+const char *pl_conf_map_lookup(const pl_conf *conf, const char *name, const char *key);
 /* Is `domain` (case-insensitive) listed in enabled_domains? */
 int pl_conf_domain_enabled(const pl_conf *conf, const char *domain);
 

@@ -22,6 +22,7 @@
 #include "syncd.h"
 
 #define BATCH 64
+#define IMAP_WAIT_ATTEMPTS 10   /* outbox_retry_time apart */
 
 struct job {
     uint64_t id;
@@ -138,13 +139,7 @@ static void job_free(struct job *j)
 
 const char *syncd_imap_url(const char *user)
 {
-    const char *const *items = pl_conf_list(sd.conf, "imap_url");
-    const char *dom = pl_addr_domain(user);
-    size_t dl = strlen(dom);
-    for (; items && *items; items++)
-        if (strncasecmp(*items, dom, dl) == 0 && (*items)[dl] == '=')
-            return *items + dl + 1;
-    return NULL;
+    return pl_conf_map_lookup(sd.conf, "imap_url", pl_addr_domain(user));
 }
 
 static int do_imap(const struct job *j, char *err, size_t errlen)
@@ -170,7 +165,12 @@ static int do_imap(const struct job *j, char *err, size_t errlen)
         return PL_OUT_PERM;
     }
     rc = pl_imap_set_flags(&l, j->msgid, j->flags, j->add, 30, &matched, err, errlen);
-    if (rc == PL_OUT_OK)
+    if (rc == PL_OUT_OK && matched == 0 && j->attempts < IMAP_WAIT_ATTEMPTS) {
+        /* a state released when its target arrived is queued before Dovecot
+         * has the message: look again a few times */
+        snprintf(err, errlen, "%s not in the mailbox (yet)", j->msgid);
+        rc = PL_OUT_TEMP;
+    } else if (rc == PL_OUT_OK)
         msg_info("imap: %s %s%s on %s: %d message(s)", j->user, j->add ? "+" : "-", j->flags,
                  j->msgid, matched);
     pl_strbuf_free(&login);

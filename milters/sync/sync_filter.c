@@ -420,7 +420,7 @@ static sfsistat ordinary(SMFICTX *ctx, struct msg *m, const char *qid)
         op.o.now = time(NULL);
         op.o.pending_ttl = sm.pending_ttl;
         op.o.hostname = sm.hostname;
-        op.o.imap = 0;
+        op.o.imap = pl_conf_map_lookup(sm.conf, "imap_url", pl_addr_domain(op.user)) != NULL;
         if (pl_store_run(sm.store, PL_TXN_SYNC, seen_fn, &op) != PL_OK) {
             pl_strvec_free(&op.devices);
             return tempfail(ctx, qid, "cannot record the message as seen");

@@ -55,5 +55,12 @@ ctl undeleted "$M"
 tap_check "undeleted -> \\Deleted removed" wait_flags "$M" '^[^T]*$'
 ctl unread "$M"
 tap_check "unread -> \\Seen removed (\\Answered stays)" wait_flags "$M" '^R[^S]*$'
+M2=$(hs_msgid imap-late)
+ctl saved "$M2"
+sleep 1
+hs_send "$POSTLINK_SMTP_PORT" friend@elsewhere.example "$U" --header "Message-Id: $M2" >/dev/null
+h_wait_maildir_files alice 2
+saved2() { wait_flags "$M2" "$letter"; }
+tap_check "a state held until its target arrived reaches the IMAP message too" saved2
 tap_check "syncd logged each IMAP change" test "$(grep -c 'imap: alice@postlink.test' "$H_SYNC/syncd.log")" -ge 6
 tap_done
