@@ -12,6 +12,9 @@
  *              outbox of copies (state/sync.c, state/outbox.c)
  *   v5  route  tokens by which the sync milter hands vetted controls to
  *              postlink-syncd (state/route.c)
+ *   v6  peerq  queue ids of mail from sync peers trusted by their TLS
+ *              client certificate, recorded by postlink-policyd for the
+ *              sync milter (state/peerq.c)
  */
 #include "config.h"
 
@@ -26,6 +29,7 @@ static const char *const v2_tables[] = {"probe", NULL};
 static const char *const v3_tables[] = {"device", NULL};
 static const char *const v4_tables[] = {"msg", "uver", "chg", "ctlseen", "pending", "outbox", NULL};
 static const char *const v5_tables[] = {"route", NULL};
+static const char *const v6_tables[] = {"peerq", NULL};
 
 static int v1_migrate(pl_txn *t)
 {
@@ -40,6 +44,7 @@ const struct pl_schema_step pl_schema_steps[] = {
     {3, v3_tables, NULL},
     {4, v4_tables, NULL},
     {5, v5_tables, NULL},
+    {6, v6_tables, NULL},
 };
 const int pl_schema_nsteps = (int)(sizeof(pl_schema_steps) / sizeof(pl_schema_steps[0]));
 

@@ -4,10 +4,12 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "conf.h"
 #include "log.h"
+#include "peers.h"
 
 static const char *check_abs_path(const char *v)
 {
@@ -85,15 +87,19 @@ static const char *check_url(const char *v)
     return "must be an smtp:// URL";
 }
 
-/* sync_peers: IPv4/IPv6 addresses or networks (addr/len). */
+/* sync_peers: IPv4/IPv6 addresses or networks (addr/len), or TLS client
+ * certificate fingerprints. */
 static const char *check_peers(const char *v)
 {
-    const char *item;
-    size_t len;
-    while ((item = pl_conf_next_item(&v, &len)) != NULL)
-        for (size_t i = 0; i < len; i++)
-            if (!(isxdigit((unsigned char)item[i]) || strchr(".:/", item[i])))
-                return "items must be IP addresses or networks (address/prefix length)";
+    static _Thread_local char msg[400];
+    struct pl_peers p;
+    char err[256];
+    if (pl_peers_parse(&p, v, err, sizeof(err)) != 0) {
+        snprintf(msg, sizeof(msg), "%s (an address, address/prefix-length, or a TLS certificate "
+                 "fingerprint AB:CD:... as Postfix logs it)", err);
+        return msg;
+    }
+    pl_peers_free(&p);
     return NULL;
 }
 
@@ -134,12 +140,14 @@ const struct pl_conf_param pl_conf_params[] = {
      check_socket, "where postlink-sync listens for Postfix (smtpd_milters)"},
     {"sync_lmtp_socket", PL_CONF_STR, "/var/spool/postfix/private/postlink-sync", 0, 0,
      check_abs_path, "where postlink-syncd listens for Postfix's lmtp(8) client"},
+    {"policy_socket", PL_CONF_STR, "/var/spool/postfix/private/postlink-policy", 0, 0,
+     check_abs_path, "where postlink-policyd listens for Postfix (check_policy_service)"},
     {"sync_transport_domain", PL_CONF_STR, "sync.postlink.invalid", 0, 0, check_domain,
      "pseudo-domain whose mail transport_maps sends to postlink-syncd"},
     {"reinject_url", PL_CONF_STR, "smtp://127.0.0.1:10026", 0, 0, check_url,
      "Postfix listener without milters where copies of controls are injected"},
     {"sync_peers", PL_CONF_LIST, "", 0, 0, check_peers,
-     "client IP addresses/networks trusted to send controls for any enabled user"},
+     "client IP addresses/networks or TLS certificate fingerprints trusted to send controls for any enabled user"},
     {"sync_hostname", PL_CONF_STR, "", 0, 0, NULL,
      "name of this server in X-Postlink-Forwarded (default: the host name)"},
     {"pending_ttl", PL_CONF_TIME, "7d", 1, 366LL * 86400, NULL,

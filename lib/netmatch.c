@@ -11,7 +11,7 @@
 #include "netmatch.h"
 #include "strutil.h"
 
-static int parse_one(const char *item, size_t len, struct pl_net *n)
+int pl_net_parse(const char *item, size_t len, struct pl_net *n)
 {
     char buf[64], *slash;
     char *end;
@@ -50,15 +50,20 @@ int pl_netlist_parse(struct pl_netlist *l, const char *list, char *err, size_t e
     memset(l, 0, sizeof(*l));
     while ((item = pl_conf_next_item(&list, &len)) != NULL) {
         struct pl_net n;
-        if (parse_one(item, len, &n) != 0) {
+        if (pl_net_parse(item, len, &n) != 0) {
             snprintf(err, errlen, "not an IP address or network: \"%.*s\"", (int)len, item);
             pl_netlist_free(l);
             return -1;
         }
-        l->v = pl_xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
-        l->v[l->n++] = n;
+        pl_netlist_add(l, &n);
     }
     return 0;
+}
+
+void pl_netlist_add(struct pl_netlist *l, const struct pl_net *n)
+{
+    l->v = pl_xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+    l->v[l->n++] = *n;
 }
 
 void pl_netlist_free(struct pl_netlist *l)

@@ -10,6 +10,9 @@
 struct pl_net { int family; unsigned char addr[16]; unsigned bits; };
 struct pl_netlist { struct pl_net *v; size_t n; };
 
+/* Parse one item ("addr" or "addr/len", len bytes); 0 or -1. */
+int pl_net_parse(const char *item, size_t len, struct pl_net *n);
+void pl_netlist_add(struct pl_netlist *l, const struct pl_net *n);
 /* Parse a list value; returns 0 or -1 with the bad item named in err. */
 int pl_netlist_parse(struct pl_netlist *l, const char *list, char *err, size_t errlen);
 void pl_netlist_free(struct pl_netlist *l);

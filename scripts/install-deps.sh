@@ -7,7 +7,7 @@ PKGS="build-essential autoconf automake libtool pkg-config
       libdb5.3-dev db5.3-util libmilter-dev libcmocka-dev
       libcurl4-openssl-dev miltertest
       postfix dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd
-      swaks jq procps man-db groff-base bsdextrautils"
+      swaks libnet-ssleay-perl jq procps man-db groff-base bsdextrautils"
 
 missing=""
 for p in $PKGS; do

@@ -30,6 +30,7 @@
 #include "header.h"
 #include "log.h"
 #include "strutil.h"
+#include "peerq.h"
 #include "route.h"
 #include "sync.h"
 #include "sync_milter.h"
@@ -44,6 +45,7 @@ struct msg {
     struct pl_strvec rcpt;           /* canonical, no <> */
     struct pl_headers hs;            /* only the fields postlink looks at */
     size_t nsync;                    /* sync header fields seen */
+    int peer_cert;                   /* sent by a sync peer known by its certificate */
 };
 
 struct conn {
@@ -144,7 +146,7 @@ static sfsistat on_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)sa)->sin6_addr, c->addr, sizeof(c->addr));
     else
         snprintf(c->addr, sizeof(c->addr), "local");
-    c->peer = sm.peers.n > 0 && pl_netlist_match(&sm.peers, (const struct sockaddr *)sa);
+    c->peer = sm.peers.nets.n > 0 && pl_netlist_match(&sm.peers.nets, (const struct sockaddr *)sa);
     smfi_setpriv(ctx, c);
     return SMFIS_CONTINUE;
 }
@@ -204,6 +206,31 @@ static sfsistat on_header(SMFICTX *ctx, char *name, char *value)
 
 /* ---- end of message ----------------------------------------------------- */
 
+struct peer_take { const char *qid, *client; char fprint[PL_FPRINT_MAX]; };
+
+static int peer_take_fn(pl_txn *t, void *ctx)
+{
+    struct peer_take *p = ctx;
+    return pl_peerq_take(t, p->qid, p->client, (int64_t)time(NULL), p->fprint, sizeof(p->fprint));
+}
+
+/* Did postlink-policyd see this message's client present a sync peer's
+ * certificate?  1 yes, 0 no, -1 store error. */
+static int peer_by_certificate(const struct conn *c, const char *qid)
+{
+    struct peer_take p = {qid, c->addr, ""};
+    int rc;
+
+    if (qid == NULL || *qid == '\0')
+        return 0;
+    if ((rc = pl_store_run(sm.store, PL_TXN_SYNC, peer_take_fn, &p)) == PL_NOTFOUND)
+        return 0;
+    if (rc != PL_OK)
+        return -1;
+    msg_qid(LOG_INFO, qid, "postlink-sync: client=%s is a sync peer by certificate %s", c->addr, p.fprint);
+    return 1;
+}
+
 struct route {
     char user[ADDRMAX], sender[ADDRMAX];   /* vetted: sender is user or user's device */
     const char *rcpt_raw;
@@ -223,7 +250,7 @@ static int find_route(const struct conn *c, const struct msg *m, struct route *r
     /* intercept: sent to the user's own address by the user (or a peer) */
     for (size_t i = 0; i < m->rcpt.n; i++) {
         const char *u = m->rcpt.v[i];
-        if (!enabled(u) || !(c->peer || strcmp(m->auth, u) == 0))
+        if (!enabled(u) || !(c->peer || m->peer_cert || strcmp(m->auth, u) == 0))
             continue;
         const char *snd = m->sender;
         if ((ok = own_address(u, snd)) == 0 && (ok = own_address(u, from)) > 0)
@@ -475,6 +502,8 @@ static sfsistat on_eom(SMFICTX *ctx)
         return SMFIS_REJECT;
     }
     if (pl_headers_count(&m->hs, "X-Control") > 0) {
+        if (!c->peer && sm.peers.nfp > 0 && (m->peer_cert = peer_by_certificate(c, qid)) < 0)
+            return tempfail(ctx, qid, "cannot read the sync peer record");
         if (find_route(c, m, &r) != 0)
             return tempfail(ctx, qid, "cannot read the device registry");
         if (r.user[0])

@@ -26,10 +26,13 @@ int main(int argc, char **argv)
 
     pl_daemon_start(&d, argc, argv, NULL, NULL);
     sm.conf = d.conf;
-    if (pl_netlist_parse(&sm.peers, pl_conf_str(d.conf, "sync_peers"), err, sizeof(err)) != 0) {
+    if (pl_peers_parse(&sm.peers, pl_conf_str(d.conf, "sync_peers"), err, sizeof(err)) != 0) {
         msg_error("sync_peers: %s", err);
         return 78;
     }
+    if (sm.peers.nfp > 0)
+        msg_info("sync_peers lists %zu certificate fingerprint(s): they are recognised by "
+                 "postlink-policyd, which must be in smtpd_data_restrictions", sm.peers.nfp);
     sm.transport_domain = pl_conf_str(d.conf, "sync_transport_domain");
     sm.hostname = pl_daemon_hostname(d.conf);
     sm.max_targets = (size_t)pl_conf_int(d.conf, "control_max_targets");
@@ -57,7 +60,7 @@ int main(int argc, char **argv)
     rc = smfi_main();
     msg_info("postlink-sync stopping");
     pl_store_close(sm.store);
-    pl_netlist_free(&sm.peers);
+    pl_peers_free(&sm.peers);
     pl_conf_free(d.conf);
     return rc == MI_SUCCESS ? 0 : 1;
 }

@@ -7,13 +7,13 @@
 #include <libmilter/mfapi.h>
 
 #include "conf.h"
-#include "netmatch.h"
+#include "peers.h"
 #include "store.h"
 
 struct sync_milter {
     pl_conf *conf;
     pl_store *store;
-    struct pl_netlist peers;
+    struct pl_peers peers;            /* sync_peers: addresses and certificates */
     const char *transport_domain;
     const char *hostname;
     size_t max_targets;

@@ -438,6 +438,7 @@ trace     unix  - - n -    0 bounce
 verify    unix  - - n -    1 verify
 flush     unix  n - n 1000? 0 flush
 proxymap  unix  - - n -    - proxymap
+tlsmgr    unix  - - n 1000? 1 tlsmgr
 proxywrite unix - - n -    1 proxymap
 smtp      unix  - - n -    - smtp
 relay     unix  - - n -    - smtp
@@ -522,6 +523,32 @@ passdb {
   args = scheme=PLAIN $H_DIR/masters
   result_success = continue
 }"
+}
+
+# h_make_certs DIR NAME...: TLS material in DIR for tests (EC P-256, 2
+# days): a server certificate "server" for mail.$POSTLINK_DOMAIN and one
+# self-signed client certificate per NAME (DIR/NAME.pem, DIR/NAME.key).
+h_make_certs() {
+    local dir=$1 n; shift
+    mkdir -p "$dir" || return 1
+    for n in server "$@"; do
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+            -subj "/CN=$n.$POSTLINK_DOMAIN" -keyout "$dir/$n.key" -out "$dir/$n.pem" \
+            >/dev/null 2>&1 || { h__say "openssl cannot make a certificate for $n"; return 1; }
+    done
+    chmod 0644 "$dir"/*.pem && chmod 0600 "$dir"/*.key
+}
+
+# h_cert_fingerprint PEM [pubkey]: the SHA-256 fingerprint Postfix reports
+# for the certificate (ccert_fingerprint) or its public key
+# (ccert_pubkey_fingerprint), as AB:CD:...
+h_cert_fingerprint() {
+    if [ "${2-}" = pubkey ]; then
+        openssl x509 -in "$1" -noout -pubkey | openssl pkey -pubin -outform DER |
+            openssl dgst -sha256 -c | sed 's/^.*= *//' | tr a-f A-F
+    else
+        openssl x509 -in "$1" -noout -fingerprint -sha256 | sed 's/^.*=//'
+    fi
 }
 
 h_start_all() { h_start_sink && h_start_dovecot && h_start_postfix; }

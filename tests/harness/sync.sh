@@ -21,6 +21,7 @@ db_home = $POSTLINK_DB_HOME
 enabled_domains = $POSTLINK_DOMAIN
 sync_milter_socket = unix:$H_SYNC/sync-milter.sock
 sync_lmtp_socket = $H_SYNC/syncd.sock
+policy_socket = $H_SYNC/policy.sock
 reinject_url = smtp://127.0.0.1:$H_REINJECT_PORT
 sync_peers = ${HS_PEER_ADDR:-127.0.0.2}
 sync_hostname = mail.$POSTLINK_DOMAIN
@@ -50,8 +51,9 @@ hs__wait_socket() {
     done
 }
 
-# hs_start_milter / hs_start_syncd: start (again) one daemon; pid in
-# HS_MILTER_PID / HS_SYNCD_PID; logs in $H_SYNC/{milter,syncd}.log.
+# hs_start_milter / hs_start_syncd / hs_start_policyd: start (again) one
+# daemon; pid in HS_MILTER_PID / HS_SYNCD_PID / HS_POLICYD_PID; logs in
+# $H_SYNC/{milter,syncd,policyd}.log.
 hs_start_milter() {
     rm -f "$H_SYNC/sync-milter.sock"
     h_spawn milter "$H_SYNC/milter.log" "$abs_top_builddir/milters/sync/postlink-sync" -f
@@ -62,6 +64,11 @@ hs_start_syncd() {
     h_spawn syncd "$H_SYNC/syncd.log" "$abs_top_builddir/agents/sync/postlink-syncd" -f
     HS_SYNCD_PID=$H_LAST_PID
     hs__wait_socket "$H_SYNC/syncd.sock" "$HS_SYNCD_PID"
+}
+hs_start_policyd() {
+    h_spawn policyd "$H_SYNC/policyd.log" "$abs_top_builddir/policy/postlink-policyd" -f
+    HS_POLICYD_PID=$H_LAST_PID
+    hs__wait_socket "$H_SYNC/policy.sock" "$HS_POLICYD_PID"
 }
 hs_start() { hs_start_milter && hs_start_syncd; }
 
