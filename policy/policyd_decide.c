@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <syslog.h>
 #include <string.h>
 #include <time.h>
@@ -15,12 +16,12 @@
 #include "peerq.h"
 #include "policyd.h"
 
-struct mark { const char *qid, *client, *fprint; };
+struct mark { const char *qid, *client, *fprint; unsigned port; };
 
 static int mark_fn(pl_txn *t, void *ctx)
 {
     struct mark *m = ctx;
-    return pl_peerq_mark(t, m->qid, m->client, m->fprint, (int64_t)time(NULL));
+    return pl_peerq_mark(t, m->qid, m->client, m->port, m->fprint, (int64_t)time(NULL));
 }
 
 void policyd_decide(const struct pl_policy_req *q, char *action, size_t len)
@@ -31,7 +32,8 @@ void policyd_decide(const struct pl_policy_req *q, char *action, size_t len)
     const char *client = pl_policy_get(q, "client_address");
     const char *qid = pl_policy_get(q, "queue_id");
     const char *stage = pl_policy_get(q, "protocol_state");
-    struct mark m = {qid, client, NULL};
+    const char *port = pl_policy_get(q, "client_port");
+    struct mark m = {qid, client, NULL, (unsigned)strtoul(port, NULL, 10)};
 
     snprintf(action, len, "DUNNO");
     if (strcmp(request, "smtpd_access_policy") != 0) {
@@ -48,9 +50,11 @@ void policyd_decide(const struct pl_policy_req *q, char *action, size_t len)
                      client, *fp ? fp : "-", *pkfp ? pkfp : "-");
         return;
     }
-    if (*qid == '\0' || *client == '\0') {
+    if (*qid == '\0' || *client == '\0' || *port == '\0' ||
+        !(strcmp(stage, "DATA") == 0 || strcmp(stage, "END-OF-MESSAGE") == 0)) {
         msg_warn("postlink-policyd: client=%s presented sync peer certificate %s at %s, but the "
-                 "request has no queue id: call check_policy_service from smtpd_data_restrictions",
+                 "request is not at DATA with a queue id and client port: call check_policy_service "
+                 "from smtpd_data_restrictions (Postfix 3.0 or later, no smtpd_proxy_filter)",
                  *client ? client : "-", m.fprint, *stage ? stage : "-");
         return;
     }

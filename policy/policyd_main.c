@@ -112,8 +112,11 @@ int main(int argc, char **argv)
         }
         if (poll(&p, 1, 500) <= 0)
             continue;
-        if ((fd = accept(lfd, NULL, NULL)) < 0)
+        if ((fd = accept(lfd, NULL, NULL)) < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
+                usleep(100000);                /* out of descriptors: do not spin */
             continue;
+        }
         atomic_fetch_add(&active, 1);
         if (pthread_create(&th, &attr, conn_thread, (void *)(intptr_t)fd) != 0) {
             msg_warn("cannot start a connection thread: closing the connection");
@@ -124,9 +127,15 @@ int main(int argc, char **argv)
     msg_info("postlink-policyd stopping");
     close(lfd);
     unlink(path);
-    /* connection threads notice the stop flag within a second */
-    for (int i = 0; i < 50 && atomic_load(&active) > 0; i++)
+    /* connection threads notice the stop flag within a second, once the
+     * request in hand is answered (a store retry can take a while) */
+    for (int i = 0; i < 300 && atomic_load(&active) > 0; i++)
         usleep(100000);
+    if (atomic_load(&active) > 0) {
+        msg_warn("%d connection(s) still busy after 30 s: exiting without closing the store",
+                 atomic_load(&active));
+        _exit(0);                              /* the store's failchk cleans up after us */
+    }
     pl_store_close(pd.store);
     pl_peers_free(&pd.peers);
     pl_conf_free(d.conf);

@@ -18,36 +18,43 @@ static int qid_ok(const char *qid)
                                                "abcdefghijklmnopqrstuvwxyz") == n;
 }
 
-int pl_peerq_mark(pl_txn *t, const char *qid, const char *client, const char *fprint, int64_t now)
+int pl_peerq_mark(pl_txn *t, const char *qid, const char *client, unsigned port,
+                  const char *fprint, int64_t now)
 {
     char v[512];
-    int n = snprintf(v, sizeof(v), "%" PRId64 " %s %s", now, client, fprint);
+    int n = snprintf(v, sizeof(v), "%" PRId64 " %s %u %s", now, client, port, fprint);
     if (!qid_ok(qid) || n < 0 || (size_t)n >= sizeof(v) || *client == '\0' || *fprint == '\0' ||
         strchr(client, ' ') || strchr(fprint, ' '))
         return PL_ERR;
     return pl_store_put(t, "peerq", qid, strlen(qid), v, (size_t)n);
 }
 
-int pl_peerq_take(pl_txn *t, const char *qid, const char *client, int64_t now,
-                  char *fprint, size_t flen)
+int pl_peerq_take(pl_txn *t, const char *qid, const char *client, unsigned port, int64_t now,
+                  int *trusted, char *fprint, size_t flen)
 {
     void *v = NULL;
     char c[128], f[256];
     long long created;
+    unsigned p;
     int rc, ok;
 
+    *trusted = 0;
     if (!qid_ok(qid))
-        return PL_NOTFOUND;
-    if ((rc = pl_store_get(t, "peerq", qid, strlen(qid), &v, NULL, 1)) != PL_OK)
+        return PL_OK;
+    rc = pl_store_get(t, "peerq", qid, strlen(qid), &v, NULL, 1);
+    if (rc == PL_NOTFOUND)
+        return PL_OK;
+    if (rc != PL_OK)
         return rc;
-    ok = sscanf(v, "%lld %127s %255s", &created, c, f) == 3 && strcmp(c, client) == 0 &&
-         created <= now && now - created < PL_PEERQ_MAX_AGE;
+    ok = sscanf(v, "%lld %127s %u %255s", &created, c, &p, f) == 4 && strcmp(c, client) == 0 &&
+         p == port && created <= now && now - created < PL_PEERQ_MAX_AGE;
     free(v);
     if ((rc = pl_store_del(t, "peerq", qid, strlen(qid))) != PL_OK)
         return rc;
-    if (!ok)
-        return PL_NOTFOUND;
-    snprintf(fprint, flen, "%s", f);
+    if (ok) {
+        *trusted = 1;
+        snprintf(fprint, flen, "%s", f);
+    }
     return PL_OK;
 }
 

@@ -4,7 +4,9 @@
  * DATA (smtpd_data_restrictions), records the queue id of a message whose
  * client presented a certificate listed in sync_peers, and the sync milter
  * takes that record at end-of-message.  Table "peerq" (schema v6): key
- * queue id, value "<created> <client address> <fingerprint>". */
+ * queue id, value "<created> <client address> <client port> <fingerprint>":
+ * the client's address and port tie the record to one SMTP connection, so
+ * a queue id Postfix reuses later cannot inherit it. */
 #ifndef PL_PEERQ_H
 #define PL_PEERQ_H
 
@@ -17,12 +19,13 @@
  * timeouts end any SMTP transaction long before). */
 #define PL_PEERQ_MAX_AGE 3600
 
-int pl_peerq_mark(pl_txn *t, const char *qid, const char *client, const char *fprint, int64_t now);
-/* PL_OK and the record deleted if qid was marked for this client address
- * less than PL_PEERQ_MAX_AGE ago (fprint gets the fingerprint); PL_NOTFOUND
- * otherwise (a stale or foreign record is deleted too). */
-int pl_peerq_take(pl_txn *t, const char *qid, const char *client, int64_t now,
-                  char *fprint, size_t flen);
+int pl_peerq_mark(pl_txn *t, const char *qid, const char *client, unsigned port,
+                  const char *fprint, int64_t now);
+/* Take (delete) qid's record, if any.  *trusted is 1 (and fprint gets the
+ * fingerprint) only if it was made for this client address and port less
+ * than PL_PEERQ_MAX_AGE ago.  PL_OK unless the store fails. */
+int pl_peerq_take(pl_txn *t, const char *qid, const char *client, unsigned port, int64_t now,
+                  int *trusted, char *fprint, size_t flen);
 int pl_peerq_purge(pl_txn *t, int64_t before, unsigned *purged);
 
 #endif

@@ -51,6 +51,7 @@ struct msg {
 struct conn {
     int peer;                        /* client listed in sync_peers */
     char addr[64];
+    unsigned port;                   /* the client's port: ties policyd's record to us */
     struct msg *m;
 };
 
@@ -140,11 +141,13 @@ static sfsistat on_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
 {
     struct conn *c = pl_xcalloc(1, sizeof(*c));
     (void)host;
-    if (sa && sa->sa_family == AF_INET)
+    if (sa && sa->sa_family == AF_INET) {
         inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)sa)->sin_addr, c->addr, sizeof(c->addr));
-    else if (sa && sa->sa_family == AF_INET6)
+        c->port = ntohs(((struct sockaddr_in *)(void *)sa)->sin_port);
+    } else if (sa && sa->sa_family == AF_INET6) {
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)sa)->sin6_addr, c->addr, sizeof(c->addr));
-    else
+        c->port = ntohs(((struct sockaddr_in6 *)(void *)sa)->sin6_port);
+    } else
         snprintf(c->addr, sizeof(c->addr), "local");
     c->peer = sm.peers.nets.n > 0 && pl_netlist_match(&sm.peers.nets, (const struct sockaddr *)sa);
     smfi_setpriv(ctx, c);
@@ -206,27 +209,33 @@ static sfsistat on_header(SMFICTX *ctx, char *name, char *value)
 
 /* ---- end of message ----------------------------------------------------- */
 
-struct peer_take { const char *qid, *client; char fprint[PL_FPRINT_MAX]; };
+struct peer_take { const char *qid, *client; unsigned port; int trusted; char fprint[PL_FPRINT_MAX]; };
 
 static int peer_take_fn(pl_txn *t, void *ctx)
 {
     struct peer_take *p = ctx;
-    return pl_peerq_take(t, p->qid, p->client, (int64_t)time(NULL), p->fprint, sizeof(p->fprint));
+    return pl_peerq_take(t, p->qid, p->client, p->port, (int64_t)time(NULL), &p->trusted,
+                         p->fprint, sizeof(p->fprint));
 }
 
 /* Did postlink-policyd see this message's client present a sync peer's
- * certificate?  1 yes, 0 no, -1 store error. */
+ * certificate?  Takes (deletes) the record for every message, so none is
+ * left for a later message that Postfix gives the same queue id.  1 yes,
+ * 0 no, -1 store error. */
 static int peer_by_certificate(const struct conn *c, const char *qid)
 {
-    struct peer_take p = {qid, c->addr, ""};
-    int rc;
+    struct peer_take p = {qid, c->addr, c->port, 0, ""};
 
     if (qid == NULL || *qid == '\0')
         return 0;
-    if ((rc = pl_store_run(sm.store, PL_TXN_SYNC, peer_take_fn, &p)) == PL_NOTFOUND)
-        return 0;
-    if (rc != PL_OK)
+    if (pl_store_run(sm.store, PL_TXN_SYNC, peer_take_fn, &p) != PL_OK)
         return -1;
+    if (!p.trusted)
+        return 0;
+    if (!pl_peers_match_fprint(&sm.peers, p.fprint)) {     /* removed from sync_peers since */
+        msg_qid(LOG_INFO, qid, "postlink-sync: certificate %s is no longer in sync_peers", p.fprint);
+        return 0;
+    }
     msg_qid(LOG_INFO, qid, "postlink-sync: client=%s is a sync peer by certificate %s", c->addr, p.fprint);
     return 1;
 }
@@ -501,9 +510,9 @@ static sfsistat on_eom(SMFICTX *ctx)
         smfi_setreply(ctx, "550", "5.7.1", "too many X-Control/X-Postlink header fields");
         return SMFIS_REJECT;
     }
+    if (sm.peers.nfp > 0 && (m->peer_cert = peer_by_certificate(c, qid)) < 0)
+        return tempfail(ctx, qid, "cannot read the sync peer record");
     if (pl_headers_count(&m->hs, "X-Control") > 0) {
-        if (!c->peer && sm.peers.nfp > 0 && (m->peer_cert = peer_by_certificate(c, qid)) < 0)
-            return tempfail(ctx, qid, "cannot read the sync peer record");
         if (find_route(c, m, &r) != 0)
             return tempfail(ctx, qid, "cannot read the device registry");
         if (r.user[0])

@@ -106,7 +106,14 @@ hs_start_policyd
 out=$(ctl_from_peer peer replied "$C5" "$M2")
 tap_check "after the restart the resent control is accepted" grep -q '<~ *250 .*queued' <<<"$out"
 tap_check "and applied" state_is "$M2" '.[0].states == ["replied"]'
-tap_check "every record postlink-policyd made was taken by the milter" \
+O1=$(hs_msgid ordinary)
+n=$(h_count_maildir_files alice)
+hs_send "$MX" friend@upper.example "$U" --tls --tls-cert "$TLS/peer.pem" --tls-key "$TLS/peer.key" \
+    --header "Message-Id: $O1" --add-header "X-Postlink-State: deleted" >/dev/null
+h_wait_maildir_files alice $((n + 1))
+tap_check "the peer's ordinary mail is delivered with its sync headers stripped" \
+    sh -c "f=\$(grep -ls -- '$O1' '$(h__maildir alice)'/new/* | head -1); test -n \"\$f\" && ! grep -qi '^X-Postlink-State' \"\$f\""
+tap_check "every record postlink-policyd made was taken by the milter (controls and ordinary mail)" \
     jq_true '.tables.peerq == 0' "$("$POSTLINKCTL" status --json 2>/dev/null)"
 
 h_stop_all

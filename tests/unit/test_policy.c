@@ -360,25 +360,47 @@ static pl_txn *begin(struct sfx *f)
     return t;
 }
 
-static int mark(struct sfx *f, const char *qid, const char *client, const char *fp, int64_t now)
+#define PORT 40001u
+
+struct mk { const char *qid, *client, *fp; unsigned port; int64_t now; int rc; };
+
+static int mark_fn(pl_txn *t, void *ctx)
 {
-    pl_txn *t = begin(f);
-    int rc = pl_peerq_mark(t, qid, client, fp, now);
-    assert_int_equal(pl_txn_commit(t), PL_OK);
-    return rc;
+    struct mk *m = ctx;
+    m->rc = pl_peerq_mark(t, m->qid, m->client, m->port, m->fp, m->now);
+    return PL_OK;                      /* commit whatever happened */
 }
 
-/* take's result, committed even if PL_NOTFOUND (a stale or foreign record
- * is deleted); fp, if given, gets the fingerprint or "-". */
+static int mark(struct sfx *f, const char *qid, const char *client, const char *fp, int64_t now)
+{
+    struct mk m = {qid, client, fp, PORT, now, -99};
+    assert_int_equal(pl_store_run(f->s, PL_TXN_SYNC, mark_fn, &m), PL_OK);
+    return m.rc;
+}
+
+struct tk { const char *qid, *client; unsigned port; int64_t now; int trusted; char fp[PL_FPRINT_MAX]; };
+
+static int take_fn(pl_txn *t, void *ctx)
+{
+    struct tk *k = ctx;
+    return pl_peerq_take(t, k->qid, k->client, k->port, k->now, &k->trusted, k->fp, sizeof(k->fp));
+}
+
+/* Through pl_store_run as the milter does: 1 if trusted, 0 if not; fp, if
+ * given, gets the fingerprint or "-". */
+static int take_port(struct sfx *f, const char *qid, const char *client, unsigned port,
+                     int64_t now, char *fp)
+{
+    struct tk k = {qid, client, port, now, -1, "-"};
+    assert_int_equal(pl_store_run(f->s, PL_TXN_SYNC, take_fn, &k), PL_OK);
+    if (fp)
+        strcpy(fp, k.fp);
+    return k.trusted;
+}
+
 static int take(struct sfx *f, const char *qid, const char *client, int64_t now, char *fp)
 {
-    char out[PL_FPRINT_MAX] = "-";
-    pl_txn *t = begin(f);
-    int rc = pl_peerq_take(t, qid, client, now, out, sizeof(out));
-    assert_int_equal(pl_txn_commit(t), PL_OK);
-    if (fp)
-        strcpy(fp, out);
-    return rc;
+    return take_port(f, qid, client, PORT, now, fp);
 }
 
 static unsigned purge(struct sfx *f, int64_t before)
@@ -404,26 +426,29 @@ static void test_peerq_take(void **state)
 
     assert_int_equal(mark(f, "4XyZ12AB", IP, SHA256_UC, T0), PL_OK);
     assert_int_equal(count(f), 1);
-    assert_int_equal(take(f, "4XyZ12AB", IP, T0 + 10, fp), PL_OK);
+    assert_int_equal(take(f, "4XyZ12AB", IP, T0 + 10, fp), 1);
     assert_string_equal(fp, SHA256_UC);
     assert_int_equal(count(f), 0);
-    assert_int_equal(take(f, "4XyZ12AB", IP, T0 + 11, NULL), PL_NOTFOUND);   /* consumed */
-    assert_int_equal(take(f, "NeverMarked", IP, T0, NULL), PL_NOTFOUND);
+    assert_int_equal(take(f, "4XyZ12AB", IP, T0 + 11, NULL), 0);   /* consumed */
+    assert_int_equal(take(f, "NeverMarked", IP, T0, NULL), 0);
 
     assert_int_equal(mark(f, "Q2", IP, MD5_UC, T0), PL_OK);
-    assert_int_equal(take(f, "Q2", "2001:db8::7", T0 + 1, NULL), PL_NOTFOUND);
+    assert_int_equal(take(f, "Q2", "2001:db8::7", T0 + 1, NULL), 0);
     assert_int_equal(count(f), 0);                                 /* deleted all the same */
-    assert_int_equal(take(f, "Q2", IP, T0 + 2, NULL), PL_NOTFOUND);
+    assert_int_equal(take(f, "Q2", IP, T0 + 2, NULL), 0);
+    assert_int_equal(mark(f, "Q2p", IP, MD5_UC, T0), PL_OK);     /* same address, other connection */
+    assert_int_equal(take_port(f, "Q2p", IP, PORT + 1, T0 + 1, NULL), 0);
+    assert_int_equal(count(f), 0);
 
     assert_int_equal(mark(f, "Q3", IP, MD5_UC, T0), PL_OK);
-    assert_int_equal(take(f, "Q3", IP, T0 + PL_PEERQ_MAX_AGE - 1, fp), PL_OK);
+    assert_int_equal(take(f, "Q3", IP, T0 + PL_PEERQ_MAX_AGE - 1, fp), 1);
     assert_string_equal(fp, MD5_UC);
     assert_int_equal(mark(f, "Q4", IP, MD5_UC, T0), PL_OK);
-    assert_int_equal(take(f, "Q4", IP, T0 + PL_PEERQ_MAX_AGE + 1, fp), PL_NOTFOUND);
+    assert_int_equal(take(f, "Q4", IP, T0 + PL_PEERQ_MAX_AGE + 1, fp), 0);
     assert_string_equal(fp, "-");
     assert_int_equal(count(f), 0);                                 /* the stale one too */
     assert_int_equal(mark(f, "Q5", IP, MD5_UC, T0), PL_OK);       /* "less than" the age */
-    assert_int_equal(take(f, "Q5", IP, T0 + PL_PEERQ_MAX_AGE, NULL), PL_NOTFOUND);
+    assert_int_equal(take(f, "Q5", IP, T0 + PL_PEERQ_MAX_AGE, NULL), 0);
 }
 
 static void test_peerq_bad_ids(void **state)
@@ -439,8 +464,8 @@ static void test_peerq_bad_ids(void **state)
     assert_int_equal(count(f), 0);
     assert_int_equal(mark(f, Q32 Q32, IP, MD5_UC, T0), PL_OK);
     assert_int_equal(count(f), 1);
-    assert_int_equal(take(f, Q32 Q32 "A", IP, T0, NULL), PL_NOTFOUND);
-    assert_int_equal(take(f, Q32 Q32, IP, T0, NULL), PL_OK);
+    assert_int_equal(take(f, Q32 Q32 "A", IP, T0, NULL), 0);
+    assert_int_equal(take(f, Q32 Q32, IP, T0, NULL), 1);
 }
 
 static void test_peerq_purge(void **state)
@@ -453,9 +478,9 @@ static void test_peerq_purge(void **state)
     assert_int_equal(mark(f, "P4", "192.0.2.4", MD5_UC, T0 + 50), PL_OK);
     assert_int_equal(purge(f, T0), 2);
     assert_int_equal(count(f), 2);
-    assert_int_equal(take(f, "P1", "192.0.2.1", T0, NULL), PL_NOTFOUND);
-    assert_int_equal(take(f, "P2", "192.0.2.2", T0, NULL), PL_NOTFOUND);
-    assert_int_equal(take(f, "P3", "192.0.2.3", T0 + 1, NULL), PL_OK);
+    assert_int_equal(take(f, "P1", "192.0.2.1", T0, NULL), 0);
+    assert_int_equal(take(f, "P2", "192.0.2.2", T0, NULL), 0);
+    assert_int_equal(take(f, "P3", "192.0.2.3", T0 + 1, NULL), 1);
     assert_int_equal(purge(f, T0), 0);
     assert_int_equal(count(f), 1);
     assert_int_equal(purge(f, T0 + 51), 1);
