@@ -15,6 +15,8 @@
  *   v6  peerq  queue ids of mail from sync peers trusted by their TLS
  *              client certificate, recorded by postlink-policyd for the
  *              sync milter (state/peerq.c)
+ *   v7  mlink mjid mailid presence: messenger links, tagged mails and the
+ *              presence cache (state/messenger.c)
  */
 #include "config.h"
 
@@ -30,6 +32,7 @@ static const char *const v3_tables[] = {"device", NULL};
 static const char *const v4_tables[] = {"msg", "uver", "chg", "ctlseen", "pending", "outbox", NULL};
 static const char *const v5_tables[] = {"route", NULL};
 static const char *const v6_tables[] = {"peerq", NULL};
+static const char *const v7_tables[] = {"mlink", "mjid", "mailid", "presence", NULL};
 
 static int v1_migrate(pl_txn *t)
 {
@@ -45,6 +48,7 @@ const struct pl_schema_step pl_schema_steps[] = {
     {4, v4_tables, NULL},
     {5, v5_tables, NULL},
     {6, v6_tables, NULL},
+    {7, v7_tables, NULL},
 };
 const int pl_schema_nsteps = (int)(sizeof(pl_schema_steps) / sizeof(pl_schema_steps[0]));
 

@@ -103,6 +103,13 @@ static const char *check_peers(const char *v)
     return NULL;
 }
 
+static const char *check_tls_mode(const char *v)
+{
+    if (strcmp(v, "required") == 0 || strcmp(v, "may") == 0 || strcmp(v, "none") == 0)
+        return NULL;
+    return "must be required, may or none";
+}
+
 /* imap_url: items "domain=imap://host:port". */
 static const char *check_imap(const char *v)
 {
@@ -168,5 +175,25 @@ const struct pl_conf_param pl_conf_params[] = {
      "IMAP login for a user (%u = the user's address), e.g. a Dovecot master user"},
     {"imap_password_file", PL_CONF_STR, "", 0, 0, NULL,
      "file holding the IMAP (master) password"},
+    {"tag_milter_socket", PL_CONF_STR, "unix:/var/spool/postfix/postlink/tag-milter", 0, 0,
+     check_socket, "where postlink-tag listens for Postfix (smtpd_milters)"},
+    {"tag_keys_file", PL_CONF_STR, "/etc/postlink/tag.keys", 0, 0, check_abs_path,
+     "HMAC keys for X-Postlink-Tag: lines \"KEY-ID HEX-SECRET [sign]\" (this site's and trusted peers')"},
+    {"tag_max_age", PL_CONF_TIME, "30d", 60, 3660LL * 86400, NULL,
+     "presence is shown for a tagged mail only while its mail-id is younger than this"},
+    {"presence_timeout_ms", PL_CONF_INT, "200", 10, 10000, NULL,
+     "time budget in milliseconds for one presence lookup by the milter; past it: unknown"},
+    {"xmpp_jid", PL_CONF_STR, "", 0, 0, NULL,
+     "postlink-xmppd's own XMPP account (bare JID), e.g. postlink@chat.example.com"},
+    {"xmpp_password_file", PL_CONF_STR, "/etc/postlink/xmpp.password", 0, 0, check_abs_path,
+     "file holding the password of xmpp_jid"},
+    {"xmpp_server", PL_CONF_STR, "", 0, 0, NULL,
+     "host:port of the XMPP server (default: DNS SRV of the JID's domain)"},
+    {"xmpp_tls", PL_CONF_STR, "required", 0, 0, check_tls_mode,
+     "TLS to the XMPP server: required, may or none"},
+    {"xmpp_lookup_socket", PL_CONF_STR, "/run/postlink/xmpp-lookup", 0, 0, check_abs_path,
+     "unix socket where postlink-xmppd answers the milter's presence lookups"},
+    {"xmpp_muc_service", PL_CONF_STR, "", 0, 0, NULL,
+     "MUC (XEP-0045) service for group chats about a mail, e.g. conference.chat.example.com"},
     {NULL, PL_CONF_STR, NULL, 0, 0, NULL, NULL},
 };

@@ -1,17 +1,20 @@
 /* daemon.c -- common daemon start-up (daemon.h). */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon.h"
 #include "log.h"
 #include "privs.h"
 #include "store_conf.h"
+#include "strutil.h"
 
 volatile sig_atomic_t pl_daemon_stop, pl_daemon_reload;
 
@@ -128,4 +131,26 @@ void pl_daemon_open_store(struct pl_daemon *d, struct pl_store **sp)
         msg_error("cannot open the store in %s: %s", home, err);
         exit(rc == PL_TEMP ? 75 : 71);
     }
+}
+
+char *pl_daemon_read_secret(const pl_conf *conf, const char *param)
+{
+    const char *path = pl_conf_str(conf, param);
+    struct stat st;
+    char buf[512];
+    FILE *fp;
+
+    if (path == NULL || *path == '\0')
+        return NULL;
+    if ((fp = fopen(path, "r")) == NULL) {
+        msg_error("%s %s: %s", param, path, strerror(errno));
+        exit(78);
+    }
+    if (fstat(fileno(fp), &st) == 0 && (st.st_mode & 0004))
+        msg_warn("%s %s is readable by everyone: chmod o-r", param, path);
+    if (fgets(buf, sizeof(buf), fp) == NULL)
+        buf[0] = '\0';
+    fclose(fp);
+    pl_strtrim_right(buf);
+    return pl_xstrdup(buf);
 }

@@ -32,6 +32,11 @@ void pl_daemon_signals(void);
 struct pl_store;
 void pl_daemon_open_store(struct pl_daemon *d, struct pl_store **sp);
 
+/* The first line of the file named by parameter `param` (a password), or
+ * NULL when the parameter is empty.  Exits 78 naming the file when it
+ * cannot be read; warns when others may read it.  Caller frees. */
+char *pl_daemon_read_secret(const pl_conf *conf, const char *param);
+
 /* The host name for headers (sync_hostname or gethostname). */
 const char *pl_daemon_hostname(const pl_conf *conf);
 

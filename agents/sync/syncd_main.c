@@ -80,23 +80,6 @@ static void *housekeeping(void *arg)
     return NULL;
 }
 
-static char *read_password(const char *path)
-{
-    FILE *fp;
-    char buf[512];
-    if (path == NULL || *path == '\0')
-        return NULL;
-    if ((fp = fopen(path, "r")) == NULL) {
-        msg_error("imap_password_file %s: %s", path, strerror(errno));
-        exit(78);
-    }
-    if (fgets(buf, sizeof(buf), fp) == NULL)
-        buf[0] = '\0';
-    fclose(fp);
-    pl_strtrim_right(buf);
-    return pl_xstrdup(buf);
-}
-
 int main(int argc, char **argv)
 {
     struct pl_daemon d = {"postlink-syncd", NULL, 0, 0, NULL};
@@ -118,7 +101,7 @@ int main(int argc, char **argv)
     sd.seen_ttl = pl_conf_int(d.conf, "seen_ttl");
     sd.retry_time = pl_conf_int(d.conf, "outbox_retry_time");
     sd.max_age = pl_conf_int(d.conf, "outbox_max_age");
-    sd.imap_password = read_password(pl_conf_str(d.conf, "imap_password_file"));
+    sd.imap_password = pl_daemon_read_secret(d.conf, "imap_password_file");
     pl_daemon_signals();
 
     path = pl_conf_str(d.conf, "sync_lmtp_socket");

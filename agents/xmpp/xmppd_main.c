@@ -1,0 +1,169 @@
+/* xmppd_main.c -- postlink-xmppd: stays logged in to the site's XMPP
+ * server as xmpp_jid, holds presence subscriptions to the linked accounts
+ * and caches their presence (xmppd_roster.c), answers the milter's
+ * presence lookups (xmppd_lookup.c), and carries "chat about this mail"
+ * requests to the sender (xmppd_chat.c).  Reconnects with backoff (1 s
+ * doubling to 60 s); while it is not logged in every lookup answers
+ * unknown, and mail keeps flowing.  See postlink-xmppd(8). */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "strutil.h"
+#include "xmppd.h"
+
+struct xmppd xd;
+
+static int verbose, dead;
+static char host[256];
+static unsigned short port;
+static long tls_flags;
+
+static void strophe_log(void *ud, xmpp_log_level_t level, const char *area, const char *msg)
+{
+    (void)ud;
+    if (level >= XMPP_LEVEL_ERROR)
+        msg_warn("xmpp %s: %.300s", area, msg);
+    else if (verbose && level >= XMPP_LEVEL_INFO)
+        msg_info("xmpp %s: %.300s", area, msg);
+}
+
+static void on_conn(xmpp_conn_t *conn, xmpp_conn_event_t status, int error,
+                    xmpp_stream_error_t *se, void *ud)
+{
+    (void)ud;
+    if (status == XMPP_CONN_CONNECT) {
+        xmpp_handler_add(conn, chat_on_message, NULL, "message", NULL, NULL);
+        roster_start(conn);
+        return;
+    }
+    msg_warn("XMPP session %s: %s%s%s", status == XMPP_CONN_FAIL ? "failed" : "ended",
+             error ? strerror(error) : "closed", se && se->text ? ": " : "",
+             se && se->text ? se->text : "");
+    roster_disconnected();
+    dead = 1;
+}
+
+static int connect_now(void)
+{
+    xd.conn = xmpp_conn_new(xd.ctx);
+    xmpp_conn_set_flags(xd.conn, tls_flags);
+    xmpp_conn_set_jid(xd.conn, xd.jid);
+    xmpp_conn_set_pass(xd.conn, xd.password);
+    dead = 0;
+    if (xmpp_connect_client(xd.conn, *host ? host : NULL, port, on_conn, NULL) != XMPP_EOK) {
+        msg_warn("cannot connect to the XMPP server %s", *host ? host : "(DNS SRV)");
+        xmpp_conn_release(xd.conn);
+        xd.conn = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static int purge_fn(pl_txn *t, void *ctx)
+{
+    return pl_mailid_purge(t, (int64_t)time(NULL) - xd.tag_max_age, ctx);
+}
+
+static int parse_settings(pl_conf *conf)
+{
+    const char *server = pl_conf_str(conf, "xmpp_server"), *tls = pl_conf_str(conf, "xmpp_tls");
+    const char *why = NULL;
+
+    xd.jid = pl_conf_str(conf, "xmpp_jid");
+    if (*xd.jid == '\0' || (why = pl_jid_check(xd.jid)) != NULL) {
+        msg_error("xmpp_jid \"%s\": %s", xd.jid, *xd.jid ? why : "not set");
+        return -1;
+    }
+    if (*server && (sscanf(server, "%255[^:]:%hu", host, &port) != 2 || port == 0)) {
+        msg_error("xmpp_server \"%s\": must be host:port", server);
+        return -1;
+    }
+    tls_flags = strcmp(tls, "required") == 0 ? XMPP_CONN_FLAG_MANDATORY_TLS :
+                strcmp(tls, "none") == 0 ? XMPP_CONN_FLAG_DISABLE_TLS : 0;
+    xd.muc_service = pl_conf_str(conf, "xmpp_muc_service");
+    xd.tag_max_age = pl_conf_int(conf, "tag_max_age");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct pl_daemon d = {"postlink-xmppd", NULL, 0, 0, NULL};
+    xmpp_log_t log = {strophe_log, NULL};
+    time_t next_try = 0, last_reconcile = 0, last_purge = 0;
+    unsigned backoff = 1;
+
+    pl_daemon_start(&d, argc, argv, NULL, NULL);
+    verbose = d.verbose;
+    xd.conf = d.conf;
+    if (parse_settings(d.conf) != 0)
+        return 78;
+    xd.password = pl_daemon_read_secret(d.conf, "xmpp_password_file");
+    pl_daemon_signals();
+    if (lookup_listen(pl_conf_str(d.conf, "xmpp_lookup_socket"), pl_conf_str(d.conf, "db_home")) != 0)
+        return 71;
+    pl_daemon_open_store(&d, &xd.store);
+    if (lookup_run() != 0)
+        return 71;
+    xmpp_initialize();
+    xd.ctx = xmpp_ctx_new(NULL, &log);
+    msg_info("postlink-xmppd %s: %s on %s, lookups on %s", PACKAGE_VERSION, xd.jid,
+             *host ? pl_conf_str(d.conf, "xmpp_server") : "(DNS SRV)",
+             pl_conf_str(d.conf, "xmpp_lookup_socket"));
+    while (!pl_daemon_stop) {
+        time_t now = time(NULL);
+        if (xd.conn && dead) {                   /* released outside libstrophe's callback */
+            xmpp_conn_release(xd.conn);
+            xd.conn = NULL;
+            next_try = now + backoff;
+            msg_info("reconnecting in %u s", backoff);
+            backoff = backoff >= 32 ? 60 : backoff * 2;
+        }
+        if (xd.conn == NULL && now >= next_try && connect_now() != 0) {
+            next_try = now + backoff;
+            backoff = backoff >= 32 ? 60 : backoff * 2;
+        }
+        if (xd.online)
+            backoff = 1;
+        if (xd.conn)
+            xmpp_run_once(xd.ctx, 200);
+        else
+            usleep(200000);
+        if (now - last_reconcile >= 2) {
+            roster_reconcile();
+            last_reconcile = now;
+        }
+        if (now - last_purge >= 3600) {
+            unsigned n = 0;
+            if (pl_store_run(xd.store, PL_TXN_SYNC, purge_fn, &n) == PL_OK && n)
+                msg_info("forgot %u mail-id(s) older than tag_max_age", n);
+            last_purge = now;
+        }
+    }
+    msg_info("postlink-xmppd stopping");
+    if (xd.conn && !dead) {
+        xmpp_stanza_t *p = xmpp_presence_new(xd.ctx);
+        xmpp_stanza_set_type(p, "unavailable");
+        xmpp_send(xd.conn, p);
+        xmpp_stanza_release(p);
+        xmpp_disconnect(xd.conn);
+        for (int i = 0; i < 10 && !dead; i++)
+            xmpp_run_once(xd.ctx, 100);
+    }
+    lookup_stop();
+    roster_disconnected();
+    if (xd.conn)
+        xmpp_conn_release(xd.conn);
+    xmpp_ctx_free(xd.ctx);
+    xmpp_shutdown();
+    pl_store_close(xd.store);
+    free(xd.password);
+    pl_conf_free(d.conf);
+    return 0;
+}

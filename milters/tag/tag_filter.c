@@ -1,0 +1,212 @@
+/* tag_filter.c -- the postlink-tag milter's callbacks: collect the header
+ * fields capability 4 looks at, and at the end of the message remove any
+ * X-Messenger-Presence / X-Messenger-Chat (only postlink may write them),
+ * then tag the mail of a linked sender (tag_outgoing.c) or check the tag
+ * of any other mail (tag_incoming.c), and annotate it for local
+ * recipients when the sender's presence may be shown (tag_annotate.c). */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+
+#include "address.h"
+#include "header.h"
+#include "log.h"
+#include "tag_milter.h"
+
+static void trim_copy(char *out, size_t len, const char *v)
+{
+    size_t n;
+    v += strspn(v, " \t\r\n");
+    snprintf(out, len, "%s", v);
+    n = strlen(out);
+    while (n > 0 && strchr(" \t\r\n", out[n - 1]))
+        out[--n] = '\0';
+}
+
+int tag_strip(SMFICTX *ctx, const char *name, unsigned count)
+{
+    for (unsigned i = count; i >= 1; i--)
+        if (smfi_chgheader(ctx, (char *)name, (int)i, NULL) != MI_SUCCESS)
+            return -1;
+    return 0;
+}
+
+int tag_has_local(const struct tag_msg *m)
+{
+    for (size_t i = 0; i < m->rcpt.n; i++)
+        if (pl_conf_domain_enabled(tm.conf, pl_addr_domain(m->rcpt.v[i])))
+            return 1;
+    return 0;
+}
+
+int tag_locals_in(const struct tag_msg *m, const struct pl_mailid *rec)
+{
+    for (size_t i = 0; i < m->rcpt.n; i++)
+        if (pl_conf_domain_enabled(tm.conf, pl_addr_domain(m->rcpt.v[i])) &&
+            !pl_mailid_has_rcpt(rec, m->rcpt.v[i]))
+            return 0;
+    return 1;
+}
+
+static void msg_free(struct tag_msg *m)
+{
+    if (m) {
+        pl_strvec_free(&m->rcpt);
+        free(m);
+    }
+}
+
+static void strip_brackets(const char *in, char *out, size_t len)
+{
+    char tmp[TAG_ADDRMAX];
+    size_t n;
+    in += strspn(in, " <");
+    snprintf(tmp, sizeof(tmp), "%s", in);
+    n = strcspn(tmp, ">");
+    tmp[n] = '\0';
+    pl_addr_canon(tmp, out, len);
+}
+
+static sfsistat on_envfrom(SMFICTX *ctx, char **argv)
+{
+    struct tag_msg *m = smfi_getpriv(ctx);
+    const char *auth = smfi_getsymval(ctx, "{auth_authen}");
+    (void)argv;
+    msg_free(m);
+    m = pl_xcalloc(1, sizeof(*m));
+    if (auth && *auth)
+        pl_addr_canon(auth, m->auth, sizeof(m->auth));
+    smfi_setpriv(ctx, m);
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat on_envrcpt(SMFICTX *ctx, char **argv)
+{
+    struct tag_msg *m = smfi_getpriv(ctx);
+    char addr[TAG_ADDRMAX];
+    size_t n;
+    if (m == NULL)
+        return SMFIS_TEMPFAIL;
+    strip_brackets(argv[0] ? argv[0] : "", addr, sizeof(addr));
+    n = strlen(addr);
+    if (n > 0 && addr[n - 1] == '.')           /* Postfix drops a trailing dot later */
+        addr[n - 1] = '\0';
+    pl_strvec_add(&m->rcpt, addr);
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat on_header(SMFICTX *ctx, char *name, char *value)
+{
+    struct tag_msg *m = smfi_getpriv(ctx);
+    char buf[TAG_ADDRMAX];
+
+    if (m == NULL)
+        return SMFIS_TEMPFAIL;
+    if (strcasecmp(name, "From") == 0) {
+        if (m->n_from++ == 0 && pl_header_addr(value, buf, sizeof(buf)) == 0)
+            pl_addr_canon(buf, m->from, sizeof(m->from));
+        else
+            m->from[0] = '\0';                 /* several From fields: nobody */
+    } else if (strcasecmp(name, "Message-ID") == 0) {
+        if (m->n_msgid++ > 0 || pl_msgid_parse(value, m->msgid, sizeof(m->msgid), NULL) != 0)
+            m->msgid[0] = '\0';
+    } else if (strcasecmp(name, "Subject") == 0) {
+        trim_copy(m->subject, sizeof(m->subject), value);
+    } else if (strcasecmp(name, "Date") == 0) {
+        trim_copy(m->date, sizeof(m->date), value);
+    } else if (strcasecmp(name, "Jabber-ID") == 0) {
+        trim_copy(buf, sizeof(buf), value);
+        if (m->n_jabber++ == 0 && pl_jid_check(buf) == NULL)
+            pl_jid_canon(buf, m->jabber_id, sizeof(m->jabber_id));
+        else
+            m->jabber_id[0] = '\0';
+    } else if (strcasecmp(name, "X-Mail-Id") == 0) {
+        m->n_mailid++;
+        trim_copy(m->mailid, sizeof(m->mailid), value);
+    } else if (strcasecmp(name, "X-Postlink-Tag") == 0) {
+        m->n_tag++;
+        trim_copy(m->tag, sizeof(m->tag), value);
+    } else if (strcasecmp(name, "X-Messenger-Presence") == 0) {
+        m->n_presence++;
+    } else if (strcasecmp(name, "X-Messenger-Chat") == 0) {
+        m->n_chat++;
+    }
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat tempfail(SMFICTX *ctx, const char *qid, const char *why)
+{
+    msg_qid(LOG_WARNING, qid, "postlink-tag: %s: tempfail", why);
+    smfi_setreply(ctx, "451", "4.3.0", "postlink state store busy, try again later");
+    return SMFIS_TEMPFAIL;
+}
+
+static sfsistat on_eom(SMFICTX *ctx)
+{
+    struct tag_msg *m = smfi_getpriv(ctx);
+    const char *qid = smfi_getsymval(ctx, "i");
+    char mailid[64] = "", jid[TAG_ADDRMAX] = "";
+    int tagged = 0, show;
+
+    if (m == NULL)
+        return SMFIS_TEMPFAIL;
+    if (m->n_presence + m->n_chat > 0) {
+        msg_qid(LOG_INFO, qid, "postlink-tag: removed %u X-Messenger-Presence/Chat field(s) "
+                "written by the sender", m->n_presence + m->n_chat);
+        if (tag_strip(ctx, "X-Messenger-Presence", m->n_presence) != 0 ||
+            tag_strip(ctx, "X-Messenger-Chat", m->n_chat) != 0)
+            return tempfail(ctx, qid, "cannot remove a header field");
+    }
+    if ((show = tag_outgoing(ctx, m, qid, mailid, jid, &tagged)) < 0)
+        return tempfail(ctx, qid, "cannot tag the message");
+    if (!tagged && (show = tag_incoming(ctx, m, qid, mailid, jid)) < 0)
+        return tempfail(ctx, qid, "cannot check the message's tag");
+    if (show == 1 && tag_has_local(m) && tag_annotate(ctx, qid, jid, mailid) != 0)
+        return tempfail(ctx, qid, "cannot add the presence header fields");
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat on_abort(SMFICTX *ctx)
+{
+    msg_free(smfi_getpriv(ctx));
+    smfi_setpriv(ctx, NULL);
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat on_close(SMFICTX *ctx)
+{
+    return on_abort(ctx);
+}
+
+static sfsistat on_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
+                             unsigned long f2, unsigned long f3, unsigned long *pf0,
+                             unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+{
+    (void)ctx;
+    (void)f2;
+    (void)f3;
+    *pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS);
+    *pf1 = f1 & (SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOBODY | SMFIP_NOUNKNOWN |
+                 SMFIP_NODATA | SMFIP_NOEOH);
+    *pf2 = 0;
+    *pf3 = 0;
+    return SMFIS_CONTINUE;
+}
+
+struct smfiDesc tag_filter_desc = {
+    .xxfi_name = "postlink-tag",
+    .xxfi_version = SMFI_VERSION,
+    .xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS,
+    .xxfi_envfrom = on_envfrom,
+    .xxfi_envrcpt = on_envrcpt,
+    .xxfi_header = on_header,
+    .xxfi_eom = on_eom,
+    .xxfi_abort = on_abort,
+    .xxfi_close = on_close,
+    .xxfi_negotiate = on_negotiate,
+};

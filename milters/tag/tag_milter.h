@@ -1,0 +1,64 @@
+/* tag_milter.h -- what the postlink-tag milter's files share: settings read
+ * once at start-up, the keys, the store, and one message's facts as the
+ * callbacks collect them. */
+#ifndef PL_TAG_MILTER_H
+#define PL_TAG_MILTER_H
+
+#include <stdint.h>
+
+#include <libmilter/mfapi.h>
+
+#include "conf.h"
+#include "messenger.h"
+#include "store.h"
+#include "strutil.h"
+#include "tagsig.h"
+
+struct tag_milter {
+    pl_conf *conf;
+    pl_store *store;
+    struct pl_tagkeys keys;
+    const char *xmpp_jid, *lookup_socket, *hostname;
+    int64_t max_age;
+    unsigned presence_ms;
+};
+
+extern struct tag_milter tm;
+extern struct smfiDesc tag_filter_desc;
+
+#define TAG_ADDRMAX 320
+
+/* One message, as the callbacks saw it. */
+struct tag_msg {
+    char auth[TAG_ADDRMAX];          /* canonical SASL login, "" if none */
+    struct pl_strvec rcpt;           /* canonical envelope recipients */
+    char from[TAG_ADDRMAX];          /* From address, canonical, "" if none/several */
+    char msgid[1000];                /* "<...>" or "" */
+    char subject[512], date[128];
+    char jabber_id[TAG_ADDRMAX];     /* the only Jabber-ID, canonical; "" if none */
+    char mailid[64], tag[600];       /* the only X-Mail-Id / X-Postlink-Tag */
+    unsigned n_jabber, n_mailid, n_tag, n_presence, n_chat, n_from, n_msgid;
+};
+
+/* tag_outgoing.c: tag mail a linked sender submits.  Sets *tagged when it
+ * tagged the mail.  Returns 1 when presence may be shown (sharing on; jid
+ * and mailid set), 0 when not, -1 on a store or milter error. */
+int tag_outgoing(SMFICTX *ctx, struct tag_msg *m, const char *qid, char *mailid, char *jid,
+                 int *tagged);
+
+/* tag_incoming.c: check the tag of any other mail.  1 valid and presence
+ * may be shown to these recipients (jid and mailid set), 0 no, -1 error. */
+int tag_incoming(SMFICTX *ctx, struct tag_msg *m, const char *qid, char *mailid, char *jid);
+
+/* tag_annotate.c: add X-Messenger-Presence and X-Messenger-Chat. */
+int tag_annotate(SMFICTX *ctx, const char *qid, const char *jid, const char *mailid);
+
+/* Remove every instance of a header field (count seen); -1 on error. */
+int tag_strip(SMFICTX *ctx, const char *name, unsigned count);
+
+/* Nonzero if any envelope recipient is in enabled_domains. */
+int tag_has_local(const struct tag_msg *m);
+/* Nonzero if every recipient in enabled_domains is one of mail-id's. */
+int tag_locals_in(const struct tag_msg *m, const struct pl_mailid *rec);
+
+#endif

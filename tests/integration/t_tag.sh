@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# t_tag.sh -- capability 4 end to end: a private Postfix with the
+# postlink-tag milter, Dovecot mailboxes, Prosody and postlink-xmppd.
+# alice (linked, online in XMPP) mails bob: bob's copy carries her
+# Jabber-ID, a mail-id, a valid tag, "online" and a chat link without the
+# subject; offline and away follow her chat program; bob follows the link
+# and alice's chat program receives the subject from postlink-xmppd; carol,
+# not a recipient, gets nothing; strangers' and replayed tags yield no
+# presence; sharing off; the XMPP server or postlink-xmppd down.
+set -u
+H_USERS="alice bob carol dave"
+. "${abs_top_srcdir:-.}/tests/integration/tap.sh"
+. "$abs_top_srcdir/tests/harness/harness.sh"
+. "$abs_top_srcdir/tests/harness/xmpp.sh"
+
+h_init || exit 1
+h_start_sink && h_start_dovecot && hx_start_prosody && hx_setup && h_start_postfix &&
+    hx_start_xmppd && hx_start_tag || { tap_fail "harness with postlink-tag, postlink-xmppd, Prosody"; tap_done; exit 1; }
+tap_ok "harness with postlink-tag, postlink-xmppd, Prosody"
+
+D=$POSTLINK_DOMAIN X=$POSTLINK_XMPP_DOMAIN SUB=$POSTLINK_SUBMISSION_PORT MX=$POSTLINK_SMTP_PORT
+for u in alice bob carol; do "$POSTLINKCTL" messenger link "$u@$D" "$u@$X" >/dev/null; done
+hx_client alice -a && hx_client bob -a && hx_client carol -a
+presence_is() {
+    local end=$((SECONDS + 10))
+    until [ "$(hx_presence "$1")" = "$2" ]; do [ $SECONDS -ge $end ] && return 1; sleep 0.1; done
+}
+tap_check "alice is linked and postlink-xmppd sees her online" presence_is "alice@$X" online
+
+# send_as USER TO SUBJECT [swaks options]: submission with SASL as USER; prints the Message-ID
+send_as() {
+    local u=$1 to=$2 subj=$3 id
+    shift 3
+    id=$(printf '<%s.%s@test.invalid>' "$u" "$RANDOM$RANDOM")
+    swaks --server 127.0.0.1 --port "$SUB" --from "$u@$D" --to "$to" --auth-user "$u@$D" \
+        --auth-password "$(h_user_pass "$u")" --header "Subject: $subj" --header "Message-Id: $id" \
+        --timeout 20 "$@" >/dev/null 2>&1 && printf '%s' "$id"
+}
+# mailbox_file USER PATTERN: wait (10 s) for USER's message containing PATTERN
+mailbox_file() {
+    local end=$((SECONDS + 10)) f
+    while :; do
+        f=$(grep -lsF -- "$2" "$(h__maildir "$1")"/new/* 2>/dev/null | head -1)
+        [ -n "$f" ] && { printf '%s' "$f"; return 0; }
+        [ $SECONDS -ge $end ] && return 1
+        sleep 0.1
+    done
+}
+hdr() { grep -i "^$2:" "$1" | head -1 | sed "s/^[^:]*: *//" | tr -d '\r'; }
+has() { grep -qi -- "$2" <<<"$1"; }        # has TEXT PATTERN
+nhdr() { grep -ci "^$2:" "$1"; }
+
+# --- tagging and annotation -------------------------------------------------------
+M1=$(send_as alice "bob@$D" "Lunch on Friday")
+f=$(mailbox_file bob "$M1")
+tap_check "alice's mail reaches bob" test -n "$f"
+MAILID=$(hdr "$f" X-Mail-Id)
+tap_check "it carries her Jabber-ID (RFC 7259)" test "$(hdr "$f" Jabber-ID)" = "alice@$X"
+tap_check "a mail-id of 26 base32 characters" grep -qE '^[a-z2-7]{26}$' <<<"$MAILID"
+tap_check "and X-Postlink-Tag v=1 signed with this site's key k1" \
+    grep -qE '^v=1; k=k1; t=[0-9]+; s=[A-Za-z0-9+/]{43}=$' <<<"$(hdr "$f" X-Postlink-Tag)"
+tap_check "bob's copy says alice is online" test "$(hdr "$f" X-Messenger-Presence)" = online
+CHAT=$(hdr "$f" X-Messenger-Chat)
+tap_check "and links to a chat with postlink-xmppd carrying only the mail-id" \
+    test "$CHAT" = "<xmpp:$HX_JID?message;body=$MAILID>"
+tap_check "the link does not carry the subject" eval '! has "$CHAT" lunch'
+M1B=$(send_as alice "bob@$D" "Second one")
+f=$(mailbox_file bob "$M1B")
+tap_check "every mail gets its own mail-id" test -n "$f" -a "$(hdr "$f" X-Mail-Id)" != "$MAILID"
+
+hx_client_stop alice
+presence_is "alice@$X" offline
+M2=$(send_as alice "bob@$D" "Are you there")
+tap_check "alice offline: the next mail says offline" \
+    test "$(hdr "$(mailbox_file bob "$M2")" X-Messenger-Presence)" = offline
+hx_client alice -a -w away
+presence_is "alice@$X" away
+M3=$(send_as alice "bob@$D" "Away mail")
+tap_check "alice away: away" test "$(hdr "$(mailbox_file bob "$M3")" X-Messenger-Presence)" = away
+hx_client_stop alice
+hx_client alice -a
+presence_is "alice@$X" online
+
+M4=$(send_as dave "bob@$D" "From dave" --add-header "Jabber-ID: dave@$X")
+f=$(mailbox_file bob "$M4")
+tap_check "mail from a sender who is not linked is left alone (his own Jabber-ID kept)" \
+    sh -c "test '$(hdr "$f" Jabber-ID)' = 'dave@$X' && ! grep -qiE '^(X-Mail-Id|X-Postlink-Tag|X-Messenger-)' '$f'"
+
+# --- chat about a mail ---------------------------------------------------------------
+n=$(grep -c "^MSG $HX_JID" "$H_DIR/xmpp-alice.log")
+hx_client_stop bob
+hx_client bob -a -m "$HX_JID=$MAILID"
+tap_check "bob follows the link: alice's chat program hears from postlink-xmppd" \
+    hx_wait_file "$H_DIR/xmpp-alice.log" "^MSG $HX_JID" $((n + 1))
+line=$(grep "^MSG $HX_JID" "$H_DIR/xmpp-alice.log" | tail -1)
+tap_check "naming bob and the subject of her mail, looked up by mail-id" \
+    eval 'has "$line" "bob@$D" && has "$line" "Lunch on Friday"'
+tap_check "bob is told how to reach alice" hx_wait_file "$H_DIR/xmpp-bob.log" "^MSG $HX_JID.*xmpp:alice@$X"
+n=$(grep -c "^MSG $HX_JID" "$H_DIR/xmpp-alice.log")
+hx_client_stop carol
+hx_client carol -a -m "$HX_JID=$MAILID"
+hx_wait_file "$H_DIR/xmpp-carol.log" "^MSG $HX_JID" 1
+tap_check "carol, who was not a recipient, learns nothing" \
+    grep -q "no mail of yours matches" "$H_DIR/xmpp-carol.log"
+sleep 1
+tap_check "and alice hears nothing about her" test "$(grep -c "^MSG $HX_JID" "$H_DIR/xmpp-alice.log")" = "$n"
+
+M5=$(send_as alice "bob@$D" "Team meeting" --to "bob@$D,carol@$D")
+G=$(hdr "$(mailbox_file carol "$M5")" X-Mail-Id)
+hx_client_stop alice; hx_client alice -a -J
+hx_client_stop carol; hx_client carol -a -J
+hx_client_stop bob
+hx_client bob -a -J -m "$HX_JID=group $G"
+tap_check "\"group <mail-id>\" for a mail to bob and carol invites alice to a room" \
+    hx_wait_file "$H_DIR/xmpp-alice.log" "^INVITE mail-$G@$HX_MUC_DOMAIN"
+tap_check "and carol, who is online" hx_wait_file "$H_DIR/xmpp-carol.log" "^INVITE mail-$G@$HX_MUC_DOMAIN"
+tap_check "in the room postlink-xmppd says what the chat is about" \
+    hx_wait_file "$H_DIR/xmpp-alice.log" "^GROUPCHAT mail-$G@$HX_MUC_DOMAIN/postlink .*Team meeting"
+
+# --- strangers, forgeries, replays ------------------------------------------------------
+S1='<stranger1@elsewhere.example>'
+swaks --server 127.0.0.1 --port "$MX" --from "alice@$D" --to "bob@$D" --header "Message-Id: $S1" \
+    --add-header "Jabber-ID: alice@$X" --add-header "X-Mail-Id: $MAILID" \
+    --add-header "X-Postlink-Tag: v=1; k=k1; t=$(date +%s); s=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" \
+    --add-header "X-Messenger-Presence: online" --add-header "X-Messenger-Chat: <xmpp:evil@example.com>" \
+    --timeout 20 >/dev/null 2>&1
+f=$(mailbox_file bob "$S1")
+tap_check "a stranger's forged tag is removed (X-Postlink-Tag, X-Mail-Id)" \
+    sh -c "test -n '$f' && ! grep -qiE '^(X-Postlink-Tag|X-Mail-Id):' '$f'"
+tap_check "his X-Messenger-Presence and X-Messenger-Chat are removed, no presence added" \
+    test "$(nhdr "$f" X-Messenger-Presence)$(nhdr "$f" X-Messenger-Chat)" = 00
+tap_check "the Jabber-ID his program wrote is kept" test "$(hdr "$f" Jabber-ID)" = "alice@$X"
+
+orig=$(mailbox_file bob "$M1")
+sed -n '/^\r\?$/q; /^\(From\|Message-I[Dd]\|Jabber-ID\|X-Mail-Id\|X-Postlink-Tag\|Subject\|Date\):/p' "$orig" |
+    tr -d '\r' >"$H_DIR/replay.hdr"
+{ cat "$H_DIR/replay.hdr"; printf 'To: carol@%s\n\nreplayed\n' "$D"; } >"$H_DIR/replay.eml"
+swaks --server 127.0.0.1 --port "$MX" --from "alice@$D" --to "carol@$D" --data "@$H_DIR/replay.eml" \
+    --timeout 20 >/dev/null 2>&1
+f=$(grep -lsF "replayed" "$(h__maildir carol)"/new/* | head -1)
+for i in 1 2 3 4 5 6 7 8 9 10; do [ -n "$f" ] && break; sleep 0.5; f=$(grep -lsF "replayed" "$(h__maildir carol)"/new/* | head -1); done
+tap_check "alice's real tag replayed to carol (not a recipient) yields no presence" \
+    sh -c "test -n '$f' && ! grep -qi '^X-Messenger-Presence' '$f'"
+tap_check "the milter logged why" grep -q "replayed to someone who was not a recipient" "$H_TAG/tag.log"
+
+# a trusted peer site's mail, signed with its key "peer1"
+PM='<peer1@peer.example>' PMID=abcdefghijklmnopqrstuvwxyz PT=$(date +%s)
+sig=$(printf 'v=1\nk=peer1\nt=%s\na=%s\nm=%s\ni=%s\nf=%s\n' "$PT" "ann@chat.peer.example" "$PMID" "$PM" "ann@peer.example" |
+    openssl dgst -sha256 -mac HMAC -macopt "hexkey:$HX_KEY_PEER" -binary | base64)
+swaks --server 127.0.0.1 --port "$MX" --from "ann@peer.example" --to "bob@$D" --header "Message-Id: $PM" \
+    --header "From: ann@peer.example" --add-header "Jabber-ID: ann@chat.peer.example" \
+    --add-header "X-Mail-Id: $PMID" --add-header "X-Postlink-Tag: v=1; k=peer1; t=$PT; s=$sig" \
+    --timeout 20 >/dev/null 2>&1
+f=$(mailbox_file bob "$PM")
+tap_check "a peer site's valid tag is kept and annotated (presence unknown: not watched here)" \
+    sh -c "test '$(hdr "$f" X-Postlink-Tag)' = 'v=1; k=peer1; t=$PT; s=$sig' && test '$(hdr "$f" X-Messenger-Presence)' = unknown"
+tap_check "with a chat link for its mail-id" test "$(hdr "$f" X-Messenger-Chat)" = "<xmpp:$HX_JID?message;body=$PMID>"
+
+big=$(head -c 60000 /dev/zero | tr '\0' 'j')
+S2='<stranger2@elsewhere.example>'
+out=$(swaks --server 127.0.0.1 --port "$MX" --from x@elsewhere.example --to "bob@$D" --header "Message-Id: $S2" \
+    --add-header "Jabber-ID: $big@$X" --add-header "X-Mail-Id: $big" --timeout 20 2>&1)
+f=$(mailbox_file bob "$S2")
+tap_check "a 60 KB Jabber-ID and X-Mail-Id are accepted (250) and delivered without a tag" \
+    eval 'has "$out" "^<- *250 2.0.0 Ok: queued" && test -n "$f" && test "$(nhdr "$f" X-Mail-Id)" = 0'
+
+# --- sharing off --------------------------------------------------------------------
+"$POSTLINKCTL" messenger share "alice@$D" off >/dev/null
+M6=$(send_as alice "bob@$D" "Quiet mail")
+f=$(mailbox_file bob "$M6")
+tap_check "with sharing off alice's mail is still tagged" test -n "$(hdr "$f" X-Mail-Id)"
+tap_check "but shows no presence" test "$(nhdr "$f" X-Messenger-Presence)" = 0
+"$POSTLINKCTL" messenger share "alice@$D" on >/dev/null
+
+# --- the XMPP server down, postlink-xmppd dead -----------------------------------------
+hx_stop_prosody
+presence_is "alice@$X" unknown
+M7=$(send_as alice "bob@$D" "Server down")
+tap_check "XMPP server down: mail still flows, presence unknown" \
+    test "$(hdr "$(mailbox_file bob "$M7")" X-Messenger-Presence)" = unknown
+hx_restart_prosody
+{ kill -KILL "$HX_XMPPD_PID"; wait "$HX_XMPPD_PID"; } 2>/dev/null
+M8=$(send_as alice "bob@$D" "Daemon dead")
+tap_check "postlink-xmppd killed: Postfix still accepts (no tempfail), presence unknown" \
+    test "$(hdr "$(mailbox_file bob "$M8")" X-Messenger-Presence)" = unknown
+tap_check "the milter logged why" grep -q "presence of alice@$X unknown" "$H_TAG/tag.log"
+
+h_stop_all
+tap_done

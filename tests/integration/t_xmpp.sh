@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# t_xmpp.sh -- capability 4: postlink-xmppd against a real Prosody.  Linking
+# an account makes postlink-xmppd ask it to share presence (pending until
+# the account approves, as RFC 6121 says); the presence it then sees is what
+# the milter's lookups answer (online, away, offline), unknown for accounts
+# it does not watch, after an unlink, and while the XMPP server is down; it
+# reconnects when the server is back; lookups return within their budget
+# when postlink-xmppd is dead.
+set -u
+. "${abs_top_srcdir:-.}/tests/integration/tap.sh"
+. "$abs_top_srcdir/tests/harness/harness.sh"
+. "$abs_top_srcdir/tests/harness/xmpp.sh"
+
+h_init || exit 1
+hx_start_prosody && hx_setup && hx_start_xmppd || {
+    tap_fail "Prosody and postlink-xmppd start"; tap_done; exit 1; }
+tap_ok "Prosody and postlink-xmppd start; postlink-xmppd logs in as $HX_JID"
+
+A=alice@$POSTLINK_DOMAIN C=carol@$POSTLINK_DOMAIN
+AJ=alice@$POSTLINK_XMPP_DOMAIN CJ=carol@$POSTLINK_XMPP_DOMAIN
+links() { "$POSTLINKCTL" messenger list --json 2>/dev/null; }
+link_is() {                 # link_is ADDR JQ-EXPR: wait up to 10 s
+    local end=$((SECONDS + 10))
+    until jq_true "[.[] | select(.address == \"$1\")][0] | $2" "$(links)"; do
+        [ $SECONDS -ge $end ] && return 1; sleep 0.1; done
+}
+presence_is() {             # presence_is JID WORD: wait up to 10 s
+    local end=$((SECONDS + 10))
+    until [ "$(hx_presence "$1")" = "$2" ]; do [ $SECONDS -ge $end ] && return 1; sleep 0.1; done
+}
+
+# --- configuration and input checks -------------------------------------------
+out=$("$abs_top_builddir/agents/xmpp/postlink-xmppd" -f -o xmpp_jid= 2>&1); rc=$?
+tap_check "postlink-xmppd without xmpp_jid exits 78 and says so" \
+    test "$rc" = 78 -a -n "$(grep 'xmpp_jid.*not set' <<<"$out")"
+out=$("$POSTLINKCTL" messenger link "$A" 'alice@chat example/phone' 2>&1); rc=$?
+tap_check "messenger link refuses a malformed JID (exit 64, says why)" \
+    test "$rc" = 64 -a -n "$(grep 'XMPP-JID' <<<"$out")"
+tap_check "messenger link refuses an address outside enabled_domains" \
+    sh -c "! '$POSTLINKCTL' messenger link someone@elsewhere.example x@$POSTLINK_XMPP_DOMAIN >/dev/null 2>&1"
+
+# --- linking: subscription requested, pending until approved -------------------
+hx_client alice -a
+"$POSTLINKCTL" messenger link "$A" "$AJ" >/dev/null
+tap_check "linking alice makes postlink-xmppd ask her account for presence" \
+    hx_wait_file "$H_DIR/xmpp-alice.log" "^SUBSCRIBE $HX_JID"
+tap_check "once she approves, messenger list shows the subscription" link_is "$A" '.subscription == "subscribed"'
+"$POSTLINKCTL" messenger link "$C" "$CJ" >/dev/null
+tap_check "carol (not logged in to approve) stays pending in messenger list" link_is "$C" '.subscription == "pending"'
+tap_check "messenger list --json carries jid, share and presence" \
+    link_is "$A" ".jid == \"$AJ\" and .share == true and .presence == \"online\""
+
+# --- presence as the milter sees it ------------------------------------------------
+tap_check "alice's chat program is online: the lookup says online" presence_is "$AJ" online
+hx_client_stop alice
+tap_check "she goes offline: offline" presence_is "$AJ" offline
+hx_client alice -w away
+tap_check "she comes back away: away" presence_is "$AJ" away
+tap_check "carol, pending, is unknown" presence_is "$CJ" unknown
+tap_check "an account nobody linked is unknown" presence_is "mallory@$POSTLINK_XMPP_DOMAIN" unknown
+out=$("$abs_top_builddir/tests/tools/pl-presence" "$HX_LOOKUP" 'not a jid' 500 2>/dev/null)
+tap_check "a malformed JID gets no answer but an error (the milter then says unknown)" \
+    test "$out" = "unknown (unexpected answer)"
+
+# --- XMPP server down, up again ----------------------------------------------------
+hx_stop_prosody
+tap_check "with the XMPP server down every lookup is unknown" presence_is "$AJ" unknown
+tap_check "postlink-xmppd notices and plans to reconnect" hx_wait_file "$H_TAG/xmppd.log" 'reconnecting in'
+hx_restart_prosody
+tap_check "it logs in again when the server is back" hx_wait_file "$H_TAG/xmppd.log" 'logged in as' 2 20
+hx_client alice
+tap_check "and sees alice online again" presence_is "$AJ" online
+
+# --- unlink ---------------------------------------------------------------------------
+"$POSTLINKCTL" messenger unlink "$A" >/dev/null
+tap_check "after unlink the lookup is unknown" presence_is "$AJ" unknown
+tap_check "and postlink-xmppd dropped her from its roster" \
+    hx_wait_file "$H_TAG/xmppd.log" "$AJ is no longer linked"
+tap_check "messenger list no longer shows her" sh -c "! '$POSTLINKCTL' messenger list | grep -q '^$A '"
+
+# --- postlink-xmppd dead --------------------------------------------------------------
+{ kill -KILL "$HX_XMPPD_PID"; wait "$HX_XMPPD_PID"; } 2>/dev/null
+out=$("$abs_top_builddir/tests/tools/pl-presence" "$HX_LOOKUP" "$CJ" 200 2>/dev/null); rc=$?
+tap_check "with postlink-xmppd killed a lookup returns at once with an error (unknown)" \
+    test "$rc" = 2 -a -n "$(grep '^unknown' <<<"$out")"
+
+h_stop_all
+tap_done
