@@ -42,7 +42,7 @@ ok "dependencies present"
 step "build (autotools, -Wall -Wextra -Werror)"
 if ./autogen.sh >/dev/null 2>&1 && mkdir -p build && cd build &&
    { [ -f Makefile ] || ../configure -q; } && make -s -j"$(nproc)" >/dev/null &&
-   make -s tests/sink/postlink-sink >/dev/null; then
+   make -s tests/sink/postlink-sink tests/tools/pl-xmpp-client tests/tools/pl-presence >/dev/null; then
     cd "$TOP"; ok "built build/ctl/postlinkctl and the test sink"
 else
     cd "$TOP"; bad "build failed"; exit 1
@@ -51,14 +51,17 @@ fi
 export abs_top_srcdir=$TOP abs_top_builddir=$TOP/build
 . "$TOP/tests/harness/harness.sh"
 . "$TOP/tests/harness/sync.sh"
+. "$TOP/tests/harness/xmpp.sh"
 CTL=$TOP/build/ctl/postlinkctl
 
-step "start the sink and Dovecot, write postlink.conf, create the store, start Postfix and postlink"
+step "start the sink, Dovecot and Prosody, write postlink.conf, create the store, start Postfix and postlink"
 h_init || { bad "harness"; exit 1; }
-if h_start_sink && h_start_dovecot && hs_setup && h_start_postfix && hs_start; then
+if h_start_sink && h_start_dovecot && hs_setup && hx_start_prosody && hx_setup && h_start_postfix &&
+    hs_start && hx_start_xmppd && hx_start_tag; then
     ok "Postfix MX-style port $POSTLINK_SMTP_PORT (strangers), submission port $POSTLINK_SUBMISSION_PORT (SASL)"
     ok "Dovecot IMAP $POSTLINK_IMAP_PORT, POP3 $POSTLINK_POP3_PORT; mail leaving the relay lands in $POSTLINK_SINK_DIR"
-    ok "postlink-sync milter and postlink-syncd running; postlink.conf is $POSTLINK_CONF"
+    ok "Prosody (XMPP) on $POSTLINK_XMPP_PORT for $POSTLINK_XMPP_DOMAIN"
+    ok "postlink-sync, postlink-syncd, postlink-tag and postlink-xmppd running; postlink.conf is $POSTLINK_CONF"
 else
     bad "servers did not start"; exit 1
 fi
@@ -110,6 +113,7 @@ swaks --server 127.0.0.1 --port "$POSTLINK_SUBMISSION_PORT" --auth PLAIN \
 grep -qE '^ *<\*\* *535' "$H_DIR/swaks4.log" && ok "535 authentication failed" || bad "wrong password accepted"
 
 . "$TOP/scripts/demo-sync.sh"
+. "$TOP/scripts/demo-tag.sh"
 
 printf '\n'
 if [ "$MODE" = up ] && [ "$FAILED" = 0 ]; then

@@ -11,16 +11,8 @@
 #        bench/sync-bench.sh --smoke             (N=10, checks the output shape)
 set -u
 cd "$(dirname "$0")/.."
-smoke=0
-if [ "${1:-}" = --smoke ]; then smoke=1; shift; fi
-B=$(cd "${1:-build}" && pwd)
-N=${2:-300}
-[ $smoke = 1 ] && N=10
-export abs_top_srcdir=$PWD abs_top_builddir=$B
-M=$B/tests/tools/pl-mailout
-for f in "$M" "$B/bench/sync_store_bench" "$B/milters/sync/postlink-sync"; do
-    [ -x "$f" ] || { echo "sync-bench: build $f first (make -C $B check)" >&2; exit 1; }
-done
+. bench/lib.sh
+bench_args sync-bench bench/sync_store_bench milters/sync/postlink-sync -- "$@"
 . tests/harness/harness.sh
 . tests/harness/sync.sh
 h_init || exit 1

@@ -82,10 +82,11 @@ int pl_tagkeys_parse(struct pl_tagkeys *k, const char *text, const char *name, c
                 why = "key id used twice";
                 goto bad;
             }
-        if (key.kind == PL_TAGKEY_SIGN && k->signer) {
-            why = "more than one \"sign\" key";
-            goto bad;
-        }
+        for (size_t i = 0; key.kind == PL_TAGKEY_SIGN && i < k->n; i++)
+            if (k->v[i].kind == PL_TAGKEY_SIGN) {
+                why = "more than one \"sign\" key";
+                goto bad;
+            }
         k->v = pl_xrealloc(k->v, (k->n + 1) * sizeof(*k->v));
         k->v[k->n++] = key;
     }
@@ -182,11 +183,10 @@ int pl_tag_verify(const struct pl_tagkeys *k, const char *value, const char *acc
                   const struct pl_tagkey **key, const char **why)
 {
     char v[8], id[32], ts[24], s[128];
-    unsigned char want[EVP_MAX_MD_SIZE], got[128];
+    unsigned char want[EVP_MAX_MD_SIZE], wantb64[64], got[128];
     unsigned wlen = 0;
     const struct pl_tagkey *kk = NULL;
     char *end;
-    int glen;
 
     if (strlen(value) > 512 || item(value, "v", v, sizeof(v)) != 0 || strcmp(v, "1") != 0 ||
         item(value, "k", id, sizeof(id)) != 0 || item(value, "t", ts, sizeof(ts)) != 0 ||
@@ -200,10 +200,12 @@ int pl_tag_verify(const struct pl_tagkeys *k, const char *value, const char *acc
             kk = &k->v[i];
     if (kk == NULL)
         return *why = "unknown key", -1;
-    if (strlen(s) != 44 || (glen = EVP_DecodeBlock(got, (const unsigned char *)s, 44)) != 33)
+    if (strlen(s) != 44 || s[43] != '=' ||
+        EVP_DecodeBlock(got, (const unsigned char *)s, 44) != 33)
         return *why = "malformed signature", -1;     /* 32 bytes + 1 of padding */
+    /* compare the canonical base64 text, so exactly one spelling verifies */
     if (mac(kk, *t, account, mailid, msgid, from, want, &wlen) != 0 || wlen != 32 ||
-        CRYPTO_memcmp(want, got, 32) != 0)
+        EVP_EncodeBlock(wantb64, want, 32) != 44 || CRYPTO_memcmp(wantb64, s, 44) != 0)
         return *why = "bad signature", -1;
     *key = kk;
     return 0;

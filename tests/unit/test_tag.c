@@ -1,0 +1,581 @@
+/* test_tag.c -- unit tests of messenger tagging (capability 4): the tag
+ * keys file and X-Postlink-Tag signatures (lib/tagsig.c, checked against
+ * an HMAC computed here with OpenSSL directly), JIDs, links, mail-ids and
+ * the presence cache in a real temporary store (state/messenger.c), and
+ * presence lookups against a small forked socket server
+ * (lib/presence_client.c). */
+#include "config.h"
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "log.h"
+#include "messenger.h"
+#include "presence_client.h"
+#include "tagsig.h"
+#include "testdir.h"
+
+#define T0 1795424400LL
+#define ACC "alice@example.com"
+#define MID "abcdefghijklmnopqrstuvwxyz"
+#define MID2 "abcdefghijklmnopqrstuvwxy2"
+#define MSGID "<m1@example.com>"
+#define FROM "alice@example.com"
+#define JID "alice@jabber.example"
+#define DATE "Mon, 23 Nov 2026 09:00:00 +0000"
+#define H32 "000102030405060708090a0b0c0d0e0f"
+#define H64 "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF"
+#define H128 H64 H64
+/* base64 of HMAC-SHA256 of site-2026's input for the fields above at T0,
+ * from "openssl dgst -sha256 -mac HMAC -macopt hexkey:H64 -binary" */
+#define SIG26 "jVwWDiBGjMiyZ+f09DkC6dAs+i+kNwZLssQ0XYqD9fM="
+#define KEYS "# postlink tag keys\n\nsite-2025 " H32 "\n  site-2026\t" H64 \
+    " sign   # current\r\npeer.example " H128 " peer\n"
+
+/* ---- the keys file -------------------------------------------------------- */
+
+static void parse_ok(struct pl_tagkeys *k, const char *text)
+{
+    char err[256] = "";
+    if (pl_tagkeys_parse(k, text, "keys", err, sizeof(err)) != 0)
+        fail_msg("parse: %s", err);
+}
+
+static void test_keys_parse(void **state)
+{
+    static const struct { const char *id; enum pl_tagkey_kind kind; size_t len; unsigned last; } want[] = {
+        {"site-2025", PL_TAGKEY_OLD, 16, 0x0f}, {"site-2026", PL_TAGKEY_SIGN, 32, 0xff},
+        {"peer.example", PL_TAGKEY_PEER, 64, 0xff}};
+    struct pl_tagkeys k;
+    char out[256];
+    (void)state;
+    parse_ok(&k, KEYS);
+    assert_int_equal(k.n, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_string_equal(k.v[i].id, want[i].id);
+        assert_int_equal(k.v[i].kind, want[i].kind);
+        assert_int_equal(k.v[i].len, want[i].len);
+        assert_int_equal(k.v[i].secret[0], 0);
+        assert_int_equal(k.v[i].secret[want[i].len - 1], want[i].last);   /* upper-case hex too */
+    }
+    assert_ptr_equal(k.signer, &k.v[1]);
+    pl_tagkeys_free(&k);
+    assert_null(k.v);
+    parse_ok(&k, "a " H32 "\nb " H32 " peer\n");          /* verifying only */
+    assert_int_equal(k.n, 2);
+    assert_null(k.signer);
+    assert_int_equal(pl_tag_make(&k, T0, ACC, MID, MSGID, FROM, out, sizeof(out)), -1);
+    pl_tagkeys_free(&k);
+    parse_ok(&k, "abcdefghijabcdefghijabcdefghija " H32 "\nZ_9.- " H128 " sign\n");   /* limits */
+    assert_int_equal(k.n, 2);
+    pl_tagkeys_free(&k);
+}
+
+static void test_keys_errors(void **state)
+{
+    static const struct { const char *text, *err; } bad[] = {
+        {"a " H32 "\n\n# c\na " H64 "\n", "keys:4: key id used twice"},
+        {"a " H32 "0\n", "keys:1: secret: 32 to 128"},
+        {"a 000102030405060708090a0b0c0d0e\n", "keys:1: secret: 32 to 128"},
+        {"# x\na " H128 "00\n", "keys:2: secret: 32 to 128"},
+        {"a 000102030405060708090a0b0c0d0eXY\n", "keys:1: secret: not hex"},
+        {"a " H32 " signer\n", "keys:1: flag must be"},
+        {"a " H32 " sign extra\n", "keys:1: expected"},
+        {"\n\nlonely\n", "keys:3: expected"},
+        {"a/b " H32 "\n", "keys:1: key id:"},
+        {"a@b " H32 "\n", "keys:1: key id:"},
+        {"abcdefghijabcdefghijabcdefghijab " H32 "\n", "keys:1: key id:"},     /* 32 bytes */
+        {"a " H32 " sign\nb " H64 " sign\n", "keys:2: more than one \"sign\" key"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct pl_tagkeys k;
+        char err[256] = "";
+        int rc = pl_tagkeys_parse(&k, bad[i].text, "keys", err, sizeof(err));
+        if (rc != -1)
+            fail_msg("case %zu accepted", i);
+        if (strncmp(err, bad[i].err, strlen(bad[i].err)) != 0)
+            fail_msg("case %zu: \"%s\", want \"%s...\"", i, err, bad[i].err);
+        assert_null(k.v);
+        assert_int_equal(k.n, 0);
+    }
+}
+
+/* ---- signatures ----------------------------------------------------------- */
+
+static void test_tag_known_hmac(void **state)
+{
+    static const char input[] = "v=1\nk=site-2026\nt=1795424400\na=" ACC "\nm=" MID "\ni=" MSGID
+                                "\nf=" FROM "\n";
+    unsigned char secret[32], md[EVP_MAX_MD_SIZE], sig[128];
+    unsigned mdlen = 0;
+    char want[256], out[256];
+    struct pl_tagkeys k;
+    (void)state;
+    for (int i = 0; i < 32; i++)
+        secret[i] = (unsigned char)strtoul((char[]){H64[2 * i], H64[2 * i + 1], 0}, NULL, 16);
+    assert_non_null(HMAC(EVP_sha256(), secret, 32, (const unsigned char *)input, strlen(input), md, &mdlen));
+    assert_int_equal(mdlen, 32);
+    EVP_EncodeBlock(sig, md, (int)mdlen);
+    assert_string_equal((char *)sig, SIG26);
+    snprintf(want, sizeof(want), "v=1; k=site-2026; t=%lld; s=%s", T0, (char *)sig);
+    parse_ok(&k, KEYS);
+    assert_int_equal(pl_tag_make(&k, T0, ACC, MID, MSGID, FROM, out, sizeof(out)), 0);
+    assert_string_equal(out, want);
+    assert_int_equal(pl_tag_make(&k, T0, ACC, MID, MSGID, FROM, out, 40), -1);   /* too small */
+    pl_tagkeys_free(&k);
+}
+
+/* "ok" (and *key) or why pl_tag_verify refused value for these fields. */
+static const char *verify(const struct pl_tagkeys *k, const char *value, const char *acc, const char *mid,
+                          const char *msgid, const char *from, int64_t *t, const struct pl_tagkey **key)
+{
+    int64_t t0 = 0;
+    const struct pl_tagkey *k0 = NULL;
+    const char *why = NULL;
+    int rc = pl_tag_verify(k, value, acc, mid, msgid, from, t ? t : &t0, key ? key : &k0, &why);
+    if (rc == 0)
+        return "ok";
+    assert_int_equal(rc, -1);
+    assert_non_null(why);
+    return why;
+}
+
+#define VERIFY(v) verify(&k, v, ACC, MID, MSGID, FROM, NULL, NULL)
+
+static void test_tag_verify(void **state)
+{
+    static const struct { const char *pre; int n; const char *post, *why; } c[] = {
+        /* value: pre, the first n characters of the good signature, post */
+        {"v=1; k=site-2026; t=1795424401; s=", 44, "", "bad signature"},
+        {"v=1; k=site-2027; t=1795424400; s=", 44, "", "unknown key"},
+        {"v=1; k=site-2026; t=1795424400; s=", 40, "", "malformed signature"},
+        {"v=1; k=site-2026; t=1795424400; s=", 43, "!", "malformed signature"},
+        {"v=1; k=site-2026; t=1795424400; s=", 43, "A", "malformed signature"},   /* padding respelled */
+        {"garbage", 0, "", "malformed tag"}, {"", 0, "", "malformed tag"},
+        {"v=2; k=site-2026; t=1795424400; s=", 44, "", "malformed tag"},
+        {"v=1; k=site-2026; s=", 44, "", "malformed tag"},
+        {"v=1; k=site-2026; t=12ab; s=", 44, "", "malformed time"},
+        {"v=1; k=site-2026; t=-5; s=", 44, "", "malformed time"},
+        {"  s=", 44, " ;t=1795424400;\t k=site-2026 ;  v=1 ", "ok"},   /* other order, more space */
+    };
+    struct pl_tagkeys k;
+    char v[256], w[300], *s;
+    int64_t t = 0;
+    const struct pl_tagkey *key = NULL;
+    (void)state;
+    parse_ok(&k, KEYS);
+    assert_int_equal(pl_tag_make(&k, T0, ACC, MID, MSGID, FROM, v, sizeof(v)), 0);
+    assert_string_equal(verify(&k, v, ACC, MID, MSGID, FROM, &t, &key), "ok");
+    assert_int_equal(t, T0);
+    assert_ptr_equal(key, k.signer);
+    /* any field changed */
+    assert_string_equal(verify(&k, v, "bob@example.com", MID, MSGID, FROM, 0, 0), "bad signature");
+    assert_string_equal(verify(&k, v, ACC, MID2, MSGID, FROM, 0, 0), "bad signature");
+    assert_string_equal(verify(&k, v, ACC, MID, "<m2@example.com>", FROM, 0, 0), "bad signature");
+    assert_string_equal(verify(&k, v, ACC, MID, MSGID, "mallory@example.com", 0, 0), "bad signature");
+    s = strstr(v, "s=") + 2;
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        snprintf(w, sizeof(w), "%s%.*s%s", c[i].pre, c[i].n, s, c[i].post);
+        if (strcmp(VERIFY(w), c[i].why) != 0)
+            fail_msg("\"%s\": %s, want %s", w, VERIFY(w), c[i].why);
+    }
+    snprintf(w, sizeof(w), "v=1; k=site-2026; t=%lld; s=%c%s", T0, s[0] == 'A' ? 'B' : 'A', s + 1);
+    assert_string_equal(VERIFY(w), "bad signature");    /* first byte's top bits flipped */
+    pl_tagkeys_free(&k);
+}
+
+/* A tag made by another key set whose signer is our key id (secret hex)
+ * verifies, naming our key of the expected kind. */
+static void verify_foreign(const char *id, const char *hex, enum pl_tagkey_kind kind)
+{
+    struct pl_tagkeys k, other;
+    char v[256], text[256];
+    int64_t t = 0;
+    const struct pl_tagkey *key = NULL;
+    parse_ok(&k, KEYS);
+    snprintf(text, sizeof(text), "%s %s sign\n", id, hex);
+    parse_ok(&other, text);
+    assert_int_equal(pl_tag_make(&other, T0 + 7, ACC, MID, MSGID, FROM, v, sizeof(v)), 0);
+    snprintf(text, sizeof(text), "v=1; k=%s; t=%lld; s=", id, T0 + 7);
+    assert_memory_equal(v, text, strlen(text));
+    assert_string_equal(verify(&k, v, ACC, MID, MSGID, FROM, &t, &key), "ok");
+    assert_int_equal(t, T0 + 7);
+    assert_string_equal(key->id, id);
+    assert_int_equal(key->kind, kind);
+    assert_string_equal(verify(&k, v, ACC, MID, MSGID, "x@example.com", 0, 0), "bad signature");
+    pl_tagkeys_free(&other);
+    pl_tagkeys_free(&k);
+}
+
+static void test_tag_old_and_peer(void **state)
+{
+    (void)state;
+    verify_foreign("site-2025", H32, PL_TAGKEY_OLD);
+    verify_foreign("peer.example", H128, PL_TAGKEY_PEER);
+}
+
+/* ---- JIDs ----------------------------------------------------------------- */
+
+static void test_jid(void **state)
+{
+    static const char *const good[] = {"alice@example.com", "a.b-c_d+e@x.example", "A@B", "1@2-3.4"};
+    static const char *const bad[] = {"alice@example.com/phone", "alice", "@example.com", "alice@",
+        "a@b@c", "", "al\"ice@x", "al&ice@x", "al'ice@x", "al:ice@x", "al<ice@x", "al>ice@x",
+        "al ice@x", "al\tice@x", "alice@ex_ample", "alice@.example", "alice@example.",
+        "alice@ex..ample", "alice@exa mple"};
+    char jid[400], out[PL_JID_MAX];
+    (void)state;
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        if (pl_jid_check(good[i]) != NULL)
+            fail_msg("\"%s\" rejected: %s", good[i], pl_jid_check(good[i]));
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (pl_jid_check(bad[i]) == NULL)
+            fail_msg("\"%s\" accepted", bad[i]);
+    memset(jid, 'a', 307);
+    strcpy(jid + 307, "@example.com");              /* 319 bytes */
+    assert_null(pl_jid_check(jid));
+    memset(jid, 'a', 308);
+    strcpy(jid + 308, "@example.com");
+    assert_non_null(pl_jid_check(jid));
+    pl_jid_canon("Alice@Example.COM/Phone", out, sizeof(out));
+    assert_string_equal(out, "alice@example.com");
+    pl_jid_canon("Bob@X", out, 4);
+    assert_string_equal(out, "bob");
+}
+
+/* ---- the store ------------------------------------------------------------ */
+
+struct fx { char dir[64]; pl_store *s; pl_txn *t; };
+
+static int setup_store(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    struct pl_store_opts o = {0};
+    char err[256];
+    pl_log_open("test_tag", PL_LOG_STDERR, 0);
+    assert_non_null(testdir_new(f->dir, sizeof(f->dir)));
+    o.home = f->dir;
+    assert_int_equal(pl_store_open(&f->s, &o, err, sizeof(err)), PL_OK);
+    assert_int_equal(pl_store_begin(f->s, &f->t, PL_TXN_SYNC), PL_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown_store(void **state)
+{
+    struct fx *f = *state;
+    if (f->t)
+        pl_txn_abort(f->t);
+    pl_store_close(f->s);
+    testdir_remove(f->dir);
+    free(f);
+    return 0;
+}
+
+/* Commit and begin the next transaction. */
+static pl_txn *commit(struct fx *f)
+{
+    pl_txn *t = f->t;
+    f->t = NULL;
+    assert_int_equal(pl_txn_commit(t), PL_OK);
+    assert_int_equal(pl_store_begin(f->s, &f->t, PL_TXN_SYNC), PL_OK);
+    return f->t;
+}
+
+/* "addr jid sub share created" */
+static const char *lstr(const struct pl_mlink *l, char *b)
+{
+    snprintf(b, 800, "%s %s %s %d %lld", l->addr, l->jid, l->sub, l->share, (long long)l->created);
+    return b;
+}
+
+static int list_fn(void *ctx, const struct pl_mlink *l)
+{
+    char *out = ctx, b[800];
+    snprintf(out + strlen(out), 1024 - strlen(out), "%s|", lstr(l, b));
+    return 0;
+}
+
+static void test_mlink(void **state)
+{
+    struct fx *f = *state;
+    struct pl_mlink l;
+    char all[1024] = "", b[800];
+    pl_txn *t = f->t;
+    assert_int_equal(pl_mlink_get(t, "carol@example.com", &l), PL_NOTFOUND);
+    assert_int_equal(pl_mlink_del(t, "carol@example.com"), PL_NOTFOUND);
+    assert_int_equal(pl_mlink_add(t, "Carol@Example.com", "Carol@Jabber.example/laptop", T0), PL_OK);
+    assert_int_equal(pl_mlink_add(t, "carol@example.com", "carol@jabber.example", T0 + 5), PL_OK);
+    t = commit(f);
+    assert_int_equal(pl_mlink_get(t, "CAROL@example.com", &l), PL_OK);   /* 2nd add changed nothing */
+    assert_string_equal(lstr(&l, b), "carol@example.com carol@jabber.example none 1 1795424400");
+    assert_int_equal(pl_mlink_by_jid(t, "Carol@jabber.example/phone", &l), PL_OK);
+    assert_string_equal(l.addr, "carol@example.com");
+    assert_int_equal(pl_mlink_by_jid(t, "dave@jabber.example", &l), PL_NOTFOUND);
+    /* either side linked elsewhere */
+    assert_int_equal(pl_mlink_add(t, "carol@example.com", "dave@jabber.example", T0), PL_MLINK_OTHER);
+    assert_int_equal(pl_mlink_add(t, "dave@example.com", "carol@jabber.example", T0), PL_MLINK_OTHER);
+    assert_int_equal(pl_mlink_get(t, "dave@example.com", &l), PL_NOTFOUND);
+    assert_int_equal(pl_mlink_add(t, "bob@example.com", "bob@jabber.example", T0 + 1), PL_OK);
+    assert_int_equal(pl_mlink_set_sub(t, "carol@example.com", "subscribed"), PL_OK);
+    assert_int_equal(pl_mlink_set_share(t, "carol@example.com", 0), PL_OK);
+    assert_int_equal(pl_mlink_set_sub(t, "nobody@example.com", "pending"), PL_NOTFOUND);
+    assert_int_equal(pl_mlink_set_share(t, "nobody@example.com", 1), PL_NOTFOUND);
+    t = commit(f);
+    assert_int_equal(pl_mlink_list(t, list_fn, all), PL_OK);
+    assert_string_equal(all, "bob@example.com bob@jabber.example none 1 1795424401|"
+                             "carol@example.com carol@jabber.example subscribed 0 1795424400|");
+    /* unlinking frees the JID for another address */
+    assert_int_equal(pl_mlink_del(t, "Carol@example.com"), PL_OK);
+    assert_int_equal(pl_mlink_by_jid(t, "carol@jabber.example", &l), PL_NOTFOUND);
+    assert_int_equal(pl_mlink_add(t, "dave@example.com", "carol@jabber.example", T0 + 9), PL_OK);
+    t = commit(f);
+    assert_int_equal(pl_mlink_by_jid(t, "carol@jabber.example", &l), PL_OK);
+    assert_string_equal(lstr(&l, b), "dave@example.com carol@jabber.example none 1 1795424409");
+    assert_int_equal(pl_mlink_get(t, "carol@example.com", &l), PL_NOTFOUND);
+}
+
+static void test_mailid_new(void **state)
+{
+    static const char *const bad[] = {"abcdefghijklmnopqrstuvwxy", MID "a", "Abcdefghijklmnopqrstuvwxyz",
+                                      "abcdefghijklmnopqrstuvwxy1", "abcdefghijklmnopqrstuvwxy8", ""};
+    char a[PL_MAILID_LEN + 1], b[PL_MAILID_LEN + 1];
+    (void)state;
+    assert_int_equal(pl_mailid_new(a, sizeof(a)), PL_OK);
+    assert_int_equal(pl_mailid_new(b, sizeof(b)), PL_OK);
+    assert_int_equal(strlen(a), PL_MAILID_LEN);
+    assert_int_equal(strspn(a, "abcdefghijklmnopqrstuvwxyz234567"), PL_MAILID_LEN);
+    assert_string_not_equal(a, b);
+    assert_true(pl_mailid_ok(a));
+    assert_true(pl_mailid_ok(MID));
+    assert_int_equal(pl_mailid_new(a, PL_MAILID_LEN), PL_ERR);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (pl_mailid_ok(bad[i]))
+            fail_msg("\"%s\" accepted", bad[i]);
+}
+
+struct put { const char *id; struct pl_mailid m; int rc; };
+
+static int put_fn(pl_txn *t, void *ctx)
+{
+    struct put *p = ctx;
+    p->rc = pl_mailid_put(t, p->id, &p->m);
+    return PL_OK;
+}
+
+static void test_mailid_store(void **state)
+{
+    struct fx *f = *state;
+    struct put p = {MID, {.created = T0, .sender = ACC, .jid = JID, .msgid = MSGID, .date = DATE,
+                          .subject = "Lunch?\r\n tomorrow\nat 12", .rcpts = "bob@x carol@example.org"}, -99};
+    struct pl_mailid m;
+    unsigned n = 99;
+    char b[sizeof(m) + 16];
+    pl_txn *t;
+    pl_txn_abort(f->t);                         /* through pl_store_run, as the milter does */
+    f->t = NULL;
+    assert_int_equal(pl_store_run(f->s, PL_TXN_SYNC, put_fn, &p), PL_OK);
+    assert_int_equal(p.rc, PL_OK);
+    p.id = MID2;
+    p.m.created = T0 + 100;
+    assert_int_equal(pl_store_run(f->s, PL_TXN_SYNC, put_fn, &p), PL_OK);
+    assert_int_equal(p.rc, PL_OK);
+    p.id = "not-a-mail-id";
+    assert_int_equal(pl_store_run(f->s, PL_TXN_SYNC, put_fn, &p), PL_OK);
+    assert_int_equal(p.rc, PL_ERR);
+    assert_int_equal(pl_store_begin(f->s, &f->t, PL_TXN_SYNC), PL_OK);
+    t = f->t;
+    assert_int_equal(pl_mailid_get(t, MID, &m), PL_OK);
+    snprintf(b, sizeof(b), "%lld|%s|%s|%s|%s|%s|%s", (long long)m.created, m.sender, m.jid, m.msgid,
+             m.date, m.subject, m.rcpts);
+    assert_string_equal(b, "1795424400|" ACC "|" JID "|" MSGID "|" DATE "|Lunch?   tomorrow at 12|"
+                           "bob@x carol@example.org");
+    assert_int_equal(pl_mailid_get(t, "zzzzzzzzzzzzzzzzzzzzzzzzzz", &m), PL_NOTFOUND);
+    assert_int_equal(pl_mailid_get(t, "not-a-mail-id", &m), PL_NOTFOUND);
+    /* purge by age */
+    assert_int_equal(pl_mailid_purge(t, T0, &n), PL_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(pl_mailid_purge(t, T0 + 50, &n), PL_OK);
+    assert_int_equal(n, 1);
+    t = commit(f);
+    assert_int_equal(pl_mailid_get(t, MID, &m), PL_NOTFOUND);
+    assert_int_equal(pl_mailid_get(t, MID2, &m), PL_OK);
+    assert_int_equal(m.created, T0 + 100);
+}
+
+static void test_mailid_rcpt(void **state)
+{
+    struct pl_mailid m = {.rcpts = "xbob@x bob@x carol@example.org"};
+    (void)state;
+    assert_true(pl_mailid_has_rcpt(&m, "bob@x"));
+    assert_true(pl_mailid_has_rcpt(&m, "BOB@X"));
+    assert_true(pl_mailid_has_rcpt(&m, "xbob@x"));
+    assert_true(pl_mailid_has_rcpt(&m, "Carol@Example.org"));
+    assert_false(pl_mailid_has_rcpt(&m, "ob@x"));
+    assert_false(pl_mailid_has_rcpt(&m, "bob@x.y"));
+    assert_false(pl_mailid_has_rcpt(&m, "carol@example"));
+    assert_false(pl_mailid_has_rcpt(&m, ""));
+    snprintf(m.rcpts, sizeof(m.rcpts), "bob@x.y");
+    assert_false(pl_mailid_has_rcpt(&m, "bob@x"));
+    assert_false(pl_mailid_has_rcpt(&m, "ob@x.y"));
+    assert_true(pl_mailid_has_rcpt(&m, "bob@x.y"));
+}
+
+static void test_presence_cache(void **state)
+{
+    static const char *const names[] = {"unknown", "online", "away", "offline"};
+    static const enum pl_presence ps[] = {PL_PRES_UNKNOWN, PL_PRES_ONLINE, PL_PRES_AWAY, PL_PRES_OFFLINE};
+    struct fx *f = *state;
+    enum pl_presence p = PL_PRES_ONLINE;
+    int64_t u = 0;
+    pl_txn *t = f->t;
+    for (int i = 0; i < 4; i++) {
+        assert_string_equal(pl_presence_name(ps[i]), names[i]);
+        assert_int_equal(pl_presence_parse(names[i]), ps[i]);
+    }
+    assert_string_equal(pl_presence_name((enum pl_presence)42), "unknown");
+    assert_int_equal(pl_presence_parse("bogus"), PL_PRES_UNKNOWN);
+    assert_int_equal(pl_presence_get(t, JID, &p, &u), PL_NOTFOUND);
+    assert_int_equal(pl_presence_put(t, "Alice@Jabber.example/phone", PL_PRES_ONLINE, T0), PL_OK);
+    t = commit(f);
+    assert_int_equal(pl_presence_get(t, JID, &p, &u), PL_OK);
+    assert_int_equal(p, PL_PRES_ONLINE);
+    assert_int_equal(u, T0);
+    assert_int_equal(pl_presence_put(t, JID, PL_PRES_AWAY, T0 + 3), PL_OK);
+    assert_int_equal(pl_presence_get(t, "ALICE@jabber.example", &p, NULL), PL_OK);
+    assert_int_equal(p, PL_PRES_AWAY);
+    assert_int_equal(pl_presence_get(t, JID, &p, &u), PL_OK);
+    assert_int_equal(u, T0 + 3);
+}
+
+/* ---- presence lookups ----------------------------------------------------- */
+
+struct sfx { char dir[64], path[96]; int lfd; pid_t child; };
+
+static void stop_child(struct sfx *f)
+{
+    if (f->child > 0) {
+        kill(f->child, SIGKILL);
+        waitpid(f->child, NULL, 0);
+    }
+    f->child = 0;
+}
+
+/* A listening socket that nobody accepts on until serve(). */
+static int setup_sock(void **state)
+{
+    struct sfx *f = calloc(1, sizeof(*f));
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    assert_non_null(testdir_new(f->dir, sizeof(f->dir)));
+    snprintf(f->path, sizeof(f->path), "%s/presence.sock", f->dir);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->path);
+    assert_true((f->lfd = socket(AF_UNIX, SOCK_STREAM, 0)) >= 0);
+    assert_int_equal(bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(f->lfd, 4), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown_sock(void **state)
+{
+    struct sfx *f = *state;
+    stop_child(f);
+    close(f->lfd);
+    testdir_remove(f->dir);
+    free(f);
+    return 0;
+}
+
+/* A forked server answering one request and holding the connection: with
+ * answer if it was "PRESENCE <JID>\n", else with "wrong request\n". */
+static void serve(struct sfx *f, const char *answer)
+{
+    if ((f->child = fork()) == 0) {
+        char req[256];
+        int fd = accept(f->lfd, NULL, NULL);
+        ssize_t r = fd >= 0 ? read(fd, req, sizeof(req) - 1) : -1;   /* one short write */
+        req[r > 0 ? r : 0] = '\0';
+        if (strcmp(req, "PRESENCE " JID "\n") != 0)
+            answer = "wrong request\n";
+        if (fd < 0 || write(fd, answer, strlen(answer)) < 0)
+            _exit(1);
+        sleep(5);
+        _exit(0);
+    }
+    assert_true(f->child > 0);
+}
+
+static int64_t ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void test_ask_answers(void **state)
+{
+    static const struct { const char *answer; int rc; const char *word; } c[] = {
+        {"online\n", 0, "online"}, {"away\r\n", 0, "away"}, {"onlinex\n", -1, "unexpected answer"},
+        {"\x01\x02garbage\n", -1, "unexpected answer"}};
+    struct sfx *f = *state;
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        char word[32] = "";
+        serve(f, c[i].answer);
+        int rc = pl_presence_ask(f->path, JID, 2000, word, sizeof(word));
+        stop_child(f);
+        if (rc != c[i].rc || strcmp(word, c[i].word) != 0)
+            fail_msg("case %zu: %d \"%s\", want %d \"%s\"", i, rc, word, c[i].rc, c[i].word);
+    }
+}
+
+static void test_ask_errors(void **state)
+{
+    struct sfx *f = *state;
+    char word[64] = "", path[160];
+    int64_t t0 = ms();
+    /* listening, never accepting: the budget runs out */
+    assert_int_equal(pl_presence_ask(f->path, JID, 100, word, sizeof(word)), -1);
+    assert_in_range(ms() - t0, 90, 999);
+    assert_string_equal(word, "timeout");
+    t0 = ms();
+    snprintf(path, sizeof(path), "%s/absent.sock", f->dir);
+    assert_int_equal(pl_presence_ask(path, JID, 2000, word, sizeof(word)), -1);
+    assert_true(ms() - t0 < 500);
+    assert_true(word[0] != '\0');
+    assert_string_not_equal(word, "timeout");
+    assert_int_equal(pl_presence_ask(f->path, JID "\nPRESENCE x@y", 2000, word, sizeof(word)), -1);
+    assert_string_equal(word, "bad JID");
+    assert_int_equal(pl_presence_ask(f->path, JID "\r", 2000, word, sizeof(word)), -1);
+    assert_string_equal(word, "bad JID");
+}
+
+#define STORE(t) cmocka_unit_test_setup_teardown(t, setup_store, teardown_store)
+#define SOCK(t) cmocka_unit_test_setup_teardown(t, setup_sock, teardown_sock)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_keys_parse), cmocka_unit_test(test_keys_errors),
+        cmocka_unit_test(test_tag_known_hmac), cmocka_unit_test(test_tag_verify),
+        cmocka_unit_test(test_tag_old_and_peer), cmocka_unit_test(test_jid),
+        STORE(test_mlink), cmocka_unit_test(test_mailid_new), STORE(test_mailid_store),
+        cmocka_unit_test(test_mailid_rcpt), STORE(test_presence_cache),
+        SOCK(test_ask_answers), SOCK(test_ask_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
