@@ -191,6 +191,8 @@ const struct pl_conf_param pl_conf_params[] = {
      "host:port of the XMPP server (default: DNS SRV of the JID's domain)"},
     {"xmpp_tls", PL_CONF_STR, "required", 0, 0, check_tls_mode,
      "TLS to the XMPP server: required, may or none"},
+    {"xmpp_ping_interval", PL_CONF_TIME, "60s", 1, 3600, NULL,
+     "postlink-xmppd pings the XMPP server this often and reconnects when a ping goes unanswered"},
     {"xmpp_lookup_socket", PL_CONF_STR, "/run/postlink/xmpp-lookup", 0, 0, check_abs_path,
      "unix socket where postlink-xmppd answers the milter's presence lookups"},
     {"xmpp_muc_service", PL_CONF_STR, "", 0, 0, NULL,

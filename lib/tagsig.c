@@ -158,15 +158,16 @@ int pl_tag_make(const struct pl_tagkeys *k, int64_t t, const char *account, cons
     return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
 
-/* "name=value" items separated by ";" and optional white space. */
+/* "name=value" items separated by ";" and optional white space (a folded
+ * header keeps its CR LF). */
 static int item(const char *value, const char *name, char *out, size_t outlen)
 {
     size_t nl = strlen(name);
     const char *p = value;
     while (*p) {
-        p += strspn(p, " \t;");
+        p += strspn(p, " \t\r\n;");
         if (strncmp(p, name, nl) == 0 && p[nl] == '=') {
-            size_t n = strcspn(p + nl + 1, "; \t");
+            size_t n = strcspn(p + nl + 1, "; \t\r\n");
             if (n == 0 || n >= outlen)
                 return -1;
             memcpy(out, p + nl + 1, n);

@@ -27,8 +27,8 @@ const char *pl_jid_check(const char *jid)
     if (at == NULL || at == jid || at[1] == '\0' || strchr(at + 1, '@'))
         return "must be local@domain";
     for (p = jid; p < at; p++)
-        if ((unsigned char)*p <= ' ' || strchr("\"&':<>", *p) || *p == 0x7f)
-            return "local part has a character XMPP forbids (space \" & ' : < >)";
+        if ((unsigned char)*p <= ' ' || strchr("\"&':<>", *p) || (unsigned char)*p >= 0x7f)
+            return "local part has a character XMPP forbids (space \" & ' : < >), or is not ASCII";
     for (p = at + 1; *p; p++)
         if (!(isalnum((unsigned char)*p) || *p == '-' || *p == '.'))
             return "domain must be a host name";
@@ -279,14 +279,20 @@ int pl_mailid_has_rcpt(const struct pl_mailid *m, const char *addr)
 
     pl_addr_canon(addr, a, sizeof(a));
     n = strlen(a);
-    if (n == 0)
+    if (n == 0 || strpbrk(a, " \"~") != NULL)
         return 0;
     while ((p = strstr(p, a)) != NULL) {
-        if ((p == m->rcpts || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+        int start = p == m->rcpts || p[-1] == ' ' || (p[-1] == '~' && (p - 1 == m->rcpts || p[-2] == ' '));
+        if (start && (p[n] == ' ' || p[n] == '\0'))
             return 1;
         p += n;
     }
     return 0;
+}
+
+int pl_mailid_rcpt_ok(const char *addr)
+{
+    return *addr && strpbrk(addr, " \"~") == NULL && strlen(addr) < PL_JID_MAX;
 }
 
 int pl_mailid_purge(pl_txn *t, int64_t before, unsigned *purged)

@@ -53,12 +53,16 @@ struct pl_mailid {
     int64_t created;
     char sender[PL_JID_MAX], jid[PL_JID_MAX];
     char msgid[1000], date[128], subject[512];
-    char rcpts[4096];                   /* space-separated, lower-case */
+    char rcpts[4096];                   /* space-separated, lower-case; "~" marks a
+                                         * recipient not named in To or Cc (Bcc) */
 };
 int pl_mailid_put(pl_txn *t, const char *mailid, const struct pl_mailid *m);
 int pl_mailid_get(pl_txn *t, const char *mailid, struct pl_mailid *m);
-/* Nonzero if addr is one of m's recipients. */
+/* Nonzero if addr is one of m's recipients (Bcc or not). */
 int pl_mailid_has_rcpt(const struct pl_mailid *m, const char *addr);
+/* Nonzero if addr may be recorded (no space, '"' or '~'): others are left
+ * out of the record and so never see presence. */
+int pl_mailid_rcpt_ok(const char *addr);
 int pl_mailid_purge(pl_txn *t, int64_t before, unsigned *purged);
 
 /* Presence words. */

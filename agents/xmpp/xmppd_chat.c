@@ -5,10 +5,14 @@
  * address, or is that address), then tells the sender, from its own JID,
  * who wants to chat and about which mail (subject, date, recipients, from
  * the store), and tells the requester how to reach the sender.  "group
- * <mail-id>" opens a room on xmpp_muc_service instead and invites the
- * sender and every recipient who is online.  Anything else, an unknown or
- * too old mail-id, or a requester who is not a recipient all get the same
- * answer, so nobody learns which mail-ids exist. */
+ * <mail-id>" opens a room on xmpp_muc_service instead: a new room with a
+ * random name, members only, hidden, not kept, no history; the sender, the
+ * requester and every recipient named in To/Cc (never a Bcc recipient) who
+ * is online become members and are invited; the room is told the subject
+ * and date only.  Anything else, an unknown or too old mail-id, a sender
+ * who is no longer linked, or a requester who is not a recipient all get
+ * the same answer, so nobody learns which mail-ids exist.  One answer per
+ * requester per REPLY_GAP seconds at most, so two robots cannot ping-pong. */
 #include "config.h"
 
 #include <ctype.h>
@@ -23,6 +27,7 @@
 #include "xmppd.h"
 
 #define NOT_FOUND "postlink: no mail of yours matches that link (or it is too old)."
+#define REPLY_GAP 2
 
 void chat_send(const char *to, const char *body)
 {
@@ -98,73 +103,133 @@ static int req_fn(pl_txn *t, void *ctx)
     if (!pl_mailid_has_rcpt(&r->m, r->addr) ||
         (int64_t)time(NULL) - r->m.created > xd.tag_max_age)
         return PL_OK;
+    if (pl_conf_domain_enabled(xd.conf, pl_addr_domain(r->m.sender))) {
+        /* this site's sender must still be linked to that account (a peer
+         * site's sender has no link here) */
+        if ((rc = pl_mlink_get(t, r->m.sender, &l)) == PL_NOTFOUND ||
+            (rc == PL_OK && strcmp(l.jid, r->m.jid) != 0))
+            return PL_OK;
+        if (rc != PL_OK)
+            return rc;
+    }
     r->ok = 1;
     rcpts = pl_xstrdup(r->m.rcpts);
     for (char *a = strtok_r(rcpts, " ", &save); a && rc == PL_OK; a = strtok_r(NULL, " ", &save))
-        rc = rcpt_jid(t, r, a);
+        if (*a != '~')                 /* Bcc recipients are never invited */
+            rc = rcpt_jid(t, r, a);
     free(rcpts);
     return rc;
 }
 
-static void invite(const char *room, const char *to, const char *reason)
+static xmpp_stanza_t *child(xmpp_stanza_t *parent, const char *name, const char *ns)
 {
-    xmpp_stanza_t *m = xmpp_message_new(xd.ctx, NULL, to, NULL), *x = xmpp_stanza_new(xd.ctx);
-    xmpp_stanza_set_name(x, "x");
-    xmpp_stanza_set_ns(x, "jabber:x:conference");      /* XEP-0249 direct invitation */
-    xmpp_stanza_set_attribute(x, "jid", room);
-    xmpp_stanza_set_attribute(x, "reason", reason);
-    xmpp_stanza_add_child_ex(m, x, 0);
-    xmpp_send(xd.conn, m);
-    xmpp_stanza_release(m);
+    xmpp_stanza_t *c = xmpp_stanza_new(xd.ctx);
+    xmpp_stanza_set_name(c, name);
+    if (ns)
+        xmpp_stanza_set_ns(c, ns);
+    xmpp_stanza_add_child_ex(parent, c, 0);
+    return c;
 }
 
-/* Join (creating) the room, make it an instant room (servers that lock
- * new rooms until configured), say what it is about, invite. */
+static void field(xmpp_stanza_t *form, const char *var, const char *value)
+{
+    xmpp_stanza_t *f = child(form, "field", NULL), *v = child(f, "value", NULL);
+    xmpp_stanza_t *text = xmpp_stanza_new(xd.ctx);
+    xmpp_stanza_set_attribute(f, "var", var);
+    xmpp_stanza_set_text(text, value);
+    xmpp_stanza_add_child_ex(v, text, 0);
+}
+
+static void send_release(xmpp_stanza_t *st)
+{
+    xmpp_send(xd.conn, st);
+    xmpp_stanza_release(st);
+}
+
+static void invite(const char *room, const char *to, const char *reason)
+{
+    xmpp_stanza_t *m = xmpp_message_new(xd.ctx, NULL, to, NULL);
+    xmpp_stanza_t *x = child(m, "x", "jabber:x:conference");      /* XEP-0249 */
+    xmpp_stanza_set_attribute(x, "jid", room);
+    xmpp_stanza_set_attribute(x, "reason", reason);
+    send_release(m);
+}
+
+/* A private room (XEP-0045): join (creating it), configure it members
+ * only, hidden, temporary, without history; make the invitees members;
+ * say what it is about; invite. */
 static void open_room(struct req *r, const char *about)
 {
-    char room[PL_JID_MAX + 64], to[PL_JID_MAX + 80];
-    xmpp_stanza_t *p, *x, *iq, *q, *form, *m;
-    size_t invited = 0;
+    char name[PL_MAILID_LEN + 1], room[PL_JID_MAX + 64], to[PL_JID_MAX + 80];
+    xmpp_stanza_t *st, *q, *form;
+    struct pl_strvec who = {0};
 
-    snprintf(room, sizeof(room), "mail-%s@%s", r->mailid, xd.muc_service);
+    if (pl_mailid_new(name, sizeof(name)) != PL_OK)
+        return;
+    snprintf(room, sizeof(room), "chat-%s@%s", name, xd.muc_service);
     snprintf(to, sizeof(to), "%s/postlink", room);
-    p = xmpp_presence_new(xd.ctx);
-    x = xmpp_stanza_new(xd.ctx);
-    xmpp_stanza_set_to(p, to);
-    xmpp_stanza_set_name(x, "x");
-    xmpp_stanza_set_ns(x, "http://jabber.org/protocol/muc");
-    xmpp_stanza_add_child_ex(p, x, 0);
-    xmpp_send(xd.conn, p);
-    xmpp_stanza_release(p);
+    st = xmpp_presence_new(xd.ctx);
+    xmpp_stanza_set_to(st, to);
+    child(st, "x", "http://jabber.org/protocol/muc");
+    send_release(st);
 
-    iq = xmpp_iq_new(xd.ctx, "set", "room-config");
-    q = xmpp_stanza_new(xd.ctx);
-    form = xmpp_stanza_new(xd.ctx);
-    xmpp_stanza_set_to(iq, room);
-    xmpp_stanza_set_name(q, "query");
-    xmpp_stanza_set_ns(q, "http://jabber.org/protocol/muc#owner");
-    xmpp_stanza_set_name(form, "x");
-    xmpp_stanza_set_ns(form, "jabber:x:data");
+    st = xmpp_iq_new(xd.ctx, "set", "room-config");
+    xmpp_stanza_set_to(st, room);
+    q = child(st, "query", "http://jabber.org/protocol/muc#owner");
+    form = child(q, "x", "jabber:x:data");
     xmpp_stanza_set_type(form, "submit");
-    xmpp_stanza_add_child_ex(q, form, 0);
-    xmpp_stanza_add_child_ex(iq, q, 0);
-    xmpp_send(xd.conn, iq);
-    xmpp_stanza_release(iq);
+    field(form, "FORM_TYPE", "http://jabber.org/protocol/muc#roomconfig");
+    field(form, "muc#roomconfig_membersonly", "1");
+    field(form, "muc#roomconfig_publicroom", "0");
+    field(form, "muc#roomconfig_persistentroom", "0");
+    field(form, "muc#roomconfig_historylength", "0");
+    field(form, "muc#roomconfig_whois", "moderators");
+    send_release(st);
 
-    m = xmpp_message_new(xd.ctx, "groupchat", room, NULL);
-    xmpp_message_set_body(m, about);
-    xmpp_send(xd.conn, m);
-    xmpp_stanza_release(m);
-
-    invite(room, r->m.jid, about);
+    pl_strvec_add(&who, r->m.jid);
+    pl_strvec_add(&who, r->requester);
     for (size_t i = 0; i < r->rjids.n; i++)
-        if (strcmp(r->rjids.v[i], r->m.jid) != 0 &&
-            (strcmp(r->rjids.v[i], r->requester) == 0 || roster_available(r->rjids.v[i]))) {
-            invite(room, r->rjids.v[i], about);
-            invited++;
+        if (strcmp(r->rjids.v[i], r->m.jid) != 0 && strcmp(r->rjids.v[i], r->requester) != 0 &&
+            roster_available(r->rjids.v[i]))
+            pl_strvec_add(&who, r->rjids.v[i]);
+    st = xmpp_iq_new(xd.ctx, "set", "room-members");
+    xmpp_stanza_set_to(st, room);
+    q = child(st, "query", "http://jabber.org/protocol/muc#admin");
+    for (size_t i = 0; i < who.n; i++) {
+        xmpp_stanza_t *item = child(q, "item", NULL);
+        xmpp_stanza_set_attribute(item, "affiliation", "member");
+        xmpp_stanza_set_attribute(item, "jid", who.v[i]);
+    }
+    send_release(st);
+
+    st = xmpp_message_new(xd.ctx, "groupchat", room, NULL);
+    xmpp_message_set_body(st, about);
+    send_release(st);
+    for (size_t i = 0; i < who.n; i++)
+        invite(room, who.v[i], about);
+    msg_info("mail-id %s: room %s for %s with the sender %s and %zu other recipient(s)", r->mailid,
+             room, r->requester, r->m.jid, who.n - 2);
+    pl_strvec_free(&who);
+}
+
+/* At most one answer per requester per REPLY_GAP seconds. */
+static int too_soon(const char *bare)
+{
+    static char last[8][PL_JID_MAX];
+    static time_t when[8];
+    static unsigned next;
+    time_t now = time(NULL);
+    for (unsigned i = 0; i < 8; i++)
+        if (strcmp(last[i], bare) == 0) {
+            if (now - when[i] < REPLY_GAP)
+                return 1;
+            when[i] = now;
+            return 0;
         }
-    msg_info("mail-id %s: group chat %s for %s with %s and %zu recipient(s)", r->mailid, room,
-             r->requester, r->m.jid, invited);
+    snprintf(last[next], sizeof(last[next]), "%s", bare);
+    when[next] = now;
+    next = (next + 1) % 8;
+    return 0;
 }
 
 int chat_on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
@@ -181,8 +246,8 @@ int chat_on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
     if ((body = xmpp_message_get_body(st)) == NULL)
         return 1;
     pl_jid_canon(from, bare, sizeof(bare));
-    if (strchr(bare, '@') == NULL || strcmp(bare, xd.jid) == 0) {   /* servers, ourselves */
-        xmpp_free(xd.ctx, body);
+    if (strchr(bare, '@') == NULL || strcmp(bare, xd.jid) == 0 || too_soon(bare)) {
+        xmpp_free(xd.ctx, body);        /* servers, ourselves, or too many */
         return 1;
     }
     if (strlen(body) > 1000 || !find_mailid(body, id, &group)) {
@@ -207,13 +272,17 @@ int chat_on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
         pl_strvec_free(&r.rjids);
         return 1;
     }
-    snprintf(text, sizeof(text), "postlink: %s (xmpp:%s) would like to chat about your mail "
-             "\"%s\" of %s to %s.", r.addr, bare, r.m.subject, r.m.date, r.m.rcpts);
     if (group && xd.muc_service && *xd.muc_service) {
+        snprintf(text, sizeof(text), "postlink: %s opened this chat about the mail \"%s\" of %s.",
+                 r.addr, r.m.subject, r.m.date);
         open_room(&r, text);
         chat_send(from, "postlink: a room is open; the sender and the recipients who are online "
                         "have been invited.");
     } else {
+        snprintf(text, sizeof(text), "postlink: %s (xmpp:%s) would like to chat about your mail "
+                 "\"%s\" of %s to %s.", r.addr, bare, r.m.subject, r.m.date, r.m.rcpts);
+        for (char *p = text; (p = strstr(p, " ~")) != NULL; p++)
+            memmove(p + 1, p + 2, strlen(p + 2) + 1);      /* the sender may see her Bcc */
         chat_send(r.m.jid, text);
         snprintf(text, sizeof(text), "postlink: %s has been told. Chat with them at xmpp:%s?message",
                  r.m.sender, r.m.jid);

@@ -2,9 +2,12 @@
  * server as xmpp_jid, holds presence subscriptions to the linked accounts
  * and caches their presence (xmppd_roster.c), answers the milter's
  * presence lookups (xmppd_lookup.c), and carries "chat about this mail"
- * requests to the sender (xmppd_chat.c).  Reconnects with backoff (1 s
- * doubling to 60 s); while it is not logged in every lookup answers
- * unknown, and mail keeps flowing.  See postlink-xmppd(8). */
+ * requests to the sender (xmppd_chat.c).  Pings the server every
+ * xmpp_ping_interval (XEP-0199) and drops a session whose ping goes
+ * unanswered for as long, so a server that vanished silently is noticed;
+ * reconnects with backoff (1 s doubling to 60 s).  While it is not logged
+ * in every lookup answers unknown, and mail keeps flowing.  See
+ * postlink-xmppd(8). */
 #include "config.h"
 
 #include <stdio.h>
@@ -20,7 +23,9 @@
 
 struct xmppd xd;
 
-static int verbose, dead;
+static int verbose, dead, ping_pending;
+static char jid_canon[PL_JID_MAX];
+static unsigned long ping_ms;
 static char host[256];
 static unsigned short port;
 static long tls_flags;
@@ -34,12 +39,48 @@ static void strophe_log(void *ud, xmpp_log_level_t level, const char *area, cons
         msg_info("xmpp %s: %.300s", area, msg);
 }
 
+static int on_pong(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
+{
+    (void)conn;
+    (void)st;
+    (void)ud;
+    ping_pending = 0;                   /* a result or an error: the server is there */
+    return 0;
+}
+
+static int on_ping_timer(xmpp_conn_t *conn, void *ud)
+{
+    xmpp_stanza_t *iq, *ping;
+    char *domain;
+    (void)ud;
+    if (ping_pending) {
+        msg_warn("the XMPP server did not answer a ping for %lu s: dropping the session", ping_ms / 1000);
+        xmpp_disconnect(conn);
+        return 0;
+    }
+    iq = xmpp_iq_new(xd.ctx, "get", "keepalive");
+    ping = xmpp_stanza_new(xd.ctx);
+    domain = xmpp_jid_domain(xd.ctx, xd.jid);
+    xmpp_stanza_set_to(iq, domain);
+    xmpp_free(xd.ctx, domain);
+    xmpp_stanza_set_name(ping, "ping");
+    xmpp_stanza_set_ns(ping, "urn:xmpp:ping");
+    xmpp_stanza_add_child_ex(iq, ping, 0);
+    xmpp_id_handler_add(conn, on_pong, "keepalive", NULL);
+    xmpp_send(conn, iq);
+    xmpp_stanza_release(iq);
+    ping_pending = 1;
+    return 1;
+}
+
 static void on_conn(xmpp_conn_t *conn, xmpp_conn_event_t status, int error,
                     xmpp_stream_error_t *se, void *ud)
 {
     (void)ud;
     if (status == XMPP_CONN_CONNECT) {
         xmpp_handler_add(conn, chat_on_message, NULL, "message", NULL, NULL);
+        ping_pending = 0;
+        xmpp_timed_handler_add(conn, on_ping_timer, ping_ms, NULL);
         roster_start(conn);
         return;
     }
@@ -54,6 +95,7 @@ static int connect_now(void)
 {
     xd.conn = xmpp_conn_new(xd.ctx);
     xmpp_conn_set_flags(xd.conn, tls_flags);
+    xmpp_conn_set_sockopt_callback(xd.conn, xmpp_sockopt_cb_keepalive);
     xmpp_conn_set_jid(xd.conn, xd.jid);
     xmpp_conn_set_pass(xd.conn, xd.password);
     dead = 0;
@@ -81,6 +123,9 @@ static int parse_settings(pl_conf *conf)
         msg_error("xmpp_jid \"%s\": %s", xd.jid, *xd.jid ? why : "not set");
         return -1;
     }
+    pl_jid_canon(xd.jid, jid_canon, sizeof(jid_canon));
+    xd.jid = jid_canon;
+    ping_ms = (unsigned long)pl_conf_int(conf, "xmpp_ping_interval") * 1000;
     if (*server && (sscanf(server, "%255[^:]:%hu", host, &port) != 2 || port == 0)) {
         msg_error("xmpp_server \"%s\": must be host:port", server);
         return -1;

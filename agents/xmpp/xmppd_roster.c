@@ -3,10 +3,14 @@
  * unlinked; RFC 6121: pending until the account approves), and the
  * presence of each, per resource, in a table the lookup thread reads.
  * Changes of a contact's presence are cached in the store too, for
- * postlinkctl messenger list. */
+ * postlinkctl messenger list (written after the table's lock is released,
+ * so a busy store never holds up a lookup).  Right after a login, a
+ * contact whose presence has not come in yet is unknown for
+ * LOGIN_GRACE seconds rather than offline. */
 #include "config.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,21 +21,33 @@
 #include "xmppd.h"
 
 #define MAX_RES 16
+#define LOGIN_GRACE 10
 
 struct contact {
     char jid[PL_JID_MAX];
     int sub_to;                      /* we receive its presence */
     int ask;                         /* our request is pending */
     int in_roster;
-    char res[MAX_RES][64];
+    int seen;                        /* a presence came in since the login */
+    uint64_t res[MAX_RES];           /* resources, by hash of the full name */
     enum pl_presence rp[MAX_RES];
     int nres;
     enum pl_presence cached;         /* last value written to the store */
+    int dirty;                       /* cached differs from the store */
 };
 
 static struct contact *cs;
 static size_t ncs;
+static time_t login_time;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t res_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;             /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
 
 static struct contact *find(const char *jid, int add)
 {
@@ -57,7 +73,7 @@ static void drop(struct contact *c)
 static enum pl_presence aggregate(const struct contact *c)
 {
     int away = 0;
-    if (!c->sub_to)
+    if (!c->sub_to || (!c->seen && time(NULL) - login_time < LOGIN_GRACE))
         return PL_PRES_UNKNOWN;
     for (int i = 0; i < c->nres; i++) {
         if (c->rp[i] == PL_PRES_ONLINE)
@@ -97,20 +113,38 @@ static int pres_fn(pl_txn *t, void *ctx)
     return pl_presence_put(t, op->jid, op->p, (int64_t)time(NULL));
 }
 
-/* Called with mu held. */
+/* Called with mu held: note a change for flush(). */
 static void cache(struct contact *c)
 {
-    struct pres_op op;
     enum pl_presence p = aggregate(c);
-    if (p == c->cached)
-        return;
-    c->cached = p;
-    snprintf(op.jid, sizeof(op.jid), "%s", c->jid);
-    op.p = p;
-    if (pl_store_run(xd.store, PL_TXN_WRITE_NOSYNC, pres_fn, &op) != PL_OK)
-        msg_warn("cannot cache the presence of %s (store busy)", c->jid);
-    else
-        msg_info("presence of %s: %s", c->jid, pl_presence_name(p));
+    if (p != c->cached) {
+        c->cached = p;
+        c->dirty = 1;
+    }
+}
+
+/* Write the noted changes, outside the lock. */
+static void flush(void)
+{
+    struct pres_op *ops = NULL;
+    size_t n = 0;
+
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < ncs; i++)
+        if (cs[i].dirty) {
+            ops = pl_xrealloc(ops, (n + 1) * sizeof(*ops));
+            snprintf(ops[n].jid, sizeof(ops[n].jid), "%s", cs[i].jid);
+            ops[n++].p = cs[i].cached;
+            cs[i].dirty = 0;
+        }
+    pthread_mutex_unlock(&mu);
+    for (size_t i = 0; i < n; i++) {
+        if (pl_store_run(xd.store, PL_TXN_WRITE_NOSYNC, pres_fn, &ops[i]) != PL_OK)
+            msg_warn("cannot cache the presence of %s (store busy)", ops[i].jid);
+        else
+            msg_info("presence of %s: %s", ops[i].jid, pl_presence_name(ops[i].p));
+    }
+    free(ops);
 }
 
 void roster_disconnected(void)
@@ -120,9 +154,11 @@ void roster_disconnected(void)
     for (size_t i = 0; i < ncs; i++) {
         cs[i].nres = 0;
         cs[i].sub_to = 0;             /* unknown until the roster comes back */
+        cs[i].seen = 0;
         cache(&cs[i]);
     }
     pthread_mutex_unlock(&mu);
+    flush();
 }
 
 /* ---- stanzas ---------------------------------------------------------------- */
@@ -183,15 +219,22 @@ static int on_roster_push(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
 {
     xmpp_stanza_t *q = xmpp_stanza_get_child_by_ns(st, XMPP_NS_ROSTER), *reply;
     const char *from = xmpp_stanza_get_from(st), *id;
+    char bare[PL_JID_MAX];
     (void)ud;
-    /* RFC 6121 2.1.6: only our own server may push */
-    if (from && strcasecmp(from, xd.jid) != 0 && strchr(from, '@') != NULL)
-        return 1;
+    /* RFC 6121 2.1.6: a push comes from our own account (or no "from") */
+    if (from) {
+        pl_jid_canon(from, bare, sizeof(bare));
+        if (strcmp(bare, xd.jid) != 0) {
+            msg_warn("ignored a roster push from %s", from);
+            return 1;
+        }
+    }
     pthread_mutex_lock(&mu);
     for (xmpp_stanza_t *i = q ? xmpp_stanza_get_children(q) : NULL; i; i = xmpp_stanza_get_next(i))
         if (xmpp_stanza_get_name(i) && strcmp(xmpp_stanza_get_name(i), "item") == 0)
             apply_item(i);
     pthread_mutex_unlock(&mu);
+    flush();
     if ((id = xmpp_stanza_get_id(st)) != NULL) {
         reply = xmpp_iq_new(xd.ctx, "result", id);
         xmpp_send(conn, reply);
@@ -211,7 +254,9 @@ static int on_roster_result(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
         if (xmpp_stanza_get_name(i) && strcmp(xmpp_stanza_get_name(i), "item") == 0)
             apply_item(i);
     xd.online = 1;
+    login_time = time(NULL);
     pthread_mutex_unlock(&mu);
+    flush();
     msg_info("logged in as %s; roster has %zu contact(s)", xd.jid, ncs);
     send_presence(NULL, NULL);          /* initial presence: the server probes our contacts */
     roster_reconcile();
@@ -251,8 +296,10 @@ static int on_presence(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
         return 1;                       /* probe, error, unsubscribe */
     pthread_mutex_lock(&mu);
     if ((c = find(j, 0)) != NULL && c->sub_to) {
+        uint64_t h = res_hash(res);
         int i;
-        for (i = 0; i < c->nres && strcmp(c->res[i], res) != 0; i++)
+        c->seen = 1;
+        for (i = 0; i < c->nres && c->res[i] != h; i++)
             ;
         if (type) {                     /* unavailable */
             if (i < c->nres) {
@@ -264,7 +311,7 @@ static int on_presence(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
             xmpp_stanza_t *sh = xmpp_stanza_get_child_by_name(st, "show");
             char *show = sh ? xmpp_stanza_get_text(sh) : NULL;
             if (i == c->nres) {
-                snprintf(c->res[i], sizeof(c->res[i]), "%s", res);
+                c->res[i] = h;
                 c->nres++;
             }
             c->rp[i] = show && strcmp(show, "chat") != 0 ? PL_PRES_AWAY : PL_PRES_ONLINE;
@@ -274,6 +321,7 @@ static int on_presence(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
         cache(c);
     }
     pthread_mutex_unlock(&mu);
+    flush();
     return 1;
 }
 
@@ -373,6 +421,9 @@ void roster_reconcile(void)
             i++;
         }
     }
+    for (size_t i = 0; i < ncs; i++)
+        cache(&cs[i]);                  /* e.g. the login grace has passed */
     pthread_mutex_unlock(&mu);
     pl_strvec_free(&links);
+    flush();
 }

@@ -44,19 +44,45 @@ int tag_has_local(const struct tag_msg *m)
     return 0;
 }
 
-int tag_locals_in(const struct tag_msg *m, const struct pl_mailid *rec)
+int tag_rcpts_in(const struct tag_msg *m, const struct pl_mailid *rec)
 {
     for (size_t i = 0; i < m->rcpt.n; i++)
-        if (pl_conf_domain_enabled(tm.conf, pl_addr_domain(m->rcpt.v[i])) &&
-            !pl_mailid_has_rcpt(rec, m->rcpt.v[i]))
+        if (!pl_mailid_has_rcpt(rec, m->rcpt.v[i]))
             return 0;
     return 1;
+}
+
+static int is_visible(const struct tag_msg *m, const char *addr)
+{
+    for (size_t i = 0; i < m->visible.n; i++)
+        if (strcmp(m->visible.v[i], addr) == 0)
+            return 1;
+    return 0;
+}
+
+void tag_rcpt_list(const struct tag_msg *m, char *out, size_t len)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < m->rcpt.n; i++) {
+        const char *a = m->rcpt.v[i];
+        int n;
+        if (!pl_mailid_rcpt_ok(a))
+            continue;
+        n = snprintf(out + o, len - o, "%s%s%s", o ? " " : "", is_visible(m, a) ? "" : "~", a);
+        if (n < 0 || (size_t)n >= len - o) {
+            out[o] = '\0';                     /* the rest does not fit: left out */
+            break;
+        }
+        o += (size_t)n;
+    }
 }
 
 static void msg_free(struct tag_msg *m)
 {
     if (m) {
         pl_strvec_free(&m->rcpt);
+        pl_strvec_free(&m->visible);
         free(m);
     }
 }
@@ -116,9 +142,19 @@ static sfsistat on_header(SMFICTX *ctx, char *name, char *value)
         if (m->n_msgid++ > 0 || pl_msgid_parse(value, m->msgid, sizeof(m->msgid), NULL) != 0)
             m->msgid[0] = '\0';
     } else if (strcasecmp(name, "Subject") == 0) {
-        trim_copy(m->subject, sizeof(m->subject), value);
+        if (m->subject[0] == '\0')
+            trim_copy(m->subject, sizeof(m->subject), value);
     } else if (strcasecmp(name, "Date") == 0) {
-        trim_copy(m->date, sizeof(m->date), value);
+        if (m->date[0] == '\0')
+            trim_copy(m->date, sizeof(m->date), value);
+    } else if (strcasecmp(name, "To") == 0 || strcasecmp(name, "Cc") == 0) {
+        struct pl_strvec v = {0};
+        pl_header_addr_list(value, &v);
+        for (size_t i = 0; i < v.n && m->visible.n < 1000; i++) {
+            pl_addr_canon(v.v[i], buf, sizeof(buf));
+            pl_strvec_add(&m->visible, buf);
+        }
+        pl_strvec_free(&v);
     } else if (strcasecmp(name, "Jabber-ID") == 0) {
         trim_copy(buf, sizeof(buf), value);
         if (m->n_jabber++ == 0 && pl_jid_check(buf) == NULL)

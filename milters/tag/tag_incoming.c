@@ -5,11 +5,13 @@
  * presence.  A valid tag yields presence only for a mail its sender really
  * sent to these recipients:
  *   - this site's key: the mail-id must be recorded (by tag_outgoing.c) for
- *     the same Message-ID, account and sender, every local recipient must
- *     be one of its recipients, and the sender must still be linked to that
- *     account with sharing on;
- *   - a trusted peer site's key: the first delivery records the mail-id
- *     with its local recipients; later ones must match it.
+ *     the same Message-ID, account and sender, every envelope recipient
+ *     must be one of its recipients, and the sender must still be linked
+ *     to that account with sharing on;
+ *   - a trusted peer site's key vouches only for the peer's own users (not
+ *     for mail from this site's domains or for accounts linked here): the
+ *     first delivery records the mail-id with its recipients; later ones
+ *     must match it.
  * So a tag copied into another mail, or replayed to other recipients,
  * shows nothing. */
 #include "config.h"
@@ -34,23 +36,6 @@ struct chk {
     const char *why;
 };
 
-static void local_rcpts(const struct tag_msg *m, char *out, size_t len)
-{
-    size_t o = 0;
-    out[0] = '\0';
-    for (size_t i = 0; i < m->rcpt.n; i++) {
-        int n;
-        if (!pl_conf_domain_enabled(tm.conf, pl_addr_domain(m->rcpt.v[i])))
-            continue;
-        n = snprintf(out + o, len - o, "%s%s", o ? " " : "", m->rcpt.v[i]);
-        if (n < 0 || (size_t)n >= len - o) {
-            out[o] = '\0';
-            break;
-        }
-        o += (size_t)n;
-    }
-}
-
 static int check_fn(pl_txn *t, void *ctx)
 {
     struct chk *c = ctx;
@@ -61,6 +46,15 @@ static int check_fn(pl_txn *t, void *ctx)
 
     c->show = 0;
     c->why = NULL;
+    if (c->key->kind == PL_TAGKEY_PEER) {
+        /* a peer site vouches for its own users only */
+        if (pl_conf_domain_enabled(tm.conf, pl_addr_domain(m->from)))
+            return c->why = "a peer key signed mail from this site's domain", PL_OK;
+        if ((rc = pl_mlink_by_jid(t, m->jabber_id, &link)) == PL_OK)
+            return c->why = "a peer key signed mail for an account linked here", PL_OK;
+        if (rc != PL_NOTFOUND)
+            return rc;
+    }
     rc = pl_mailid_get(t, c->mailid, &rec);
     if (rc != PL_OK && rc != PL_NOTFOUND)
         return rc;
@@ -74,7 +68,7 @@ static int check_fn(pl_txn *t, void *ctx)
         snprintf(rec.msgid, sizeof(rec.msgid), "%s", m->msgid);
         snprintf(rec.date, sizeof(rec.date), "%s", m->date);
         snprintf(rec.subject, sizeof(rec.subject), "%s", m->subject);
-        local_rcpts(m, rec.rcpts, sizeof(rec.rcpts));
+        tag_rcpt_list(m, rec.rcpts, sizeof(rec.rcpts));
         if ((rc = pl_mailid_put(t, c->mailid, &rec)) != PL_OK)
             return rc;
         c->show = 1;
@@ -83,7 +77,7 @@ static int check_fn(pl_txn *t, void *ctx)
     if (strcmp(rec.msgid, m->msgid) != 0 || strcmp(rec.jid, m->jabber_id) != 0 ||
         strcmp(rec.sender, m->from) != 0)
         return c->why = "the tag belongs to another mail", PL_OK;
-    if (!tag_locals_in(m, &rec))
+    if (!tag_rcpts_in(m, &rec))
         return c->why = "replayed to someone who was not a recipient", PL_OK;
     if (c->key->kind != PL_TAGKEY_PEER) {
         rc = pl_mlink_get(t, rec.sender, &link);

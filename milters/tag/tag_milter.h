@@ -32,6 +32,7 @@ extern struct smfiDesc tag_filter_desc;
 struct tag_msg {
     char auth[TAG_ADDRMAX];          /* canonical SASL login, "" if none */
     struct pl_strvec rcpt;           /* canonical envelope recipients */
+    struct pl_strvec visible;        /* addresses named in To and Cc, canonical */
     char from[TAG_ADDRMAX];          /* From address, canonical, "" if none/several */
     char msgid[1000];                /* "<...>" or "" */
     char subject[512], date[128];
@@ -58,7 +59,10 @@ int tag_strip(SMFICTX *ctx, const char *name, unsigned count);
 
 /* Nonzero if any envelope recipient is in enabled_domains. */
 int tag_has_local(const struct tag_msg *m);
-/* Nonzero if every recipient in enabled_domains is one of mail-id's. */
-int tag_locals_in(const struct tag_msg *m, const struct pl_mailid *rec);
+/* Nonzero if every envelope recipient is one of mail-id's. */
+int tag_rcpts_in(const struct tag_msg *m, const struct pl_mailid *rec);
+/* The envelope recipients as a mail-id record keeps them: space-separated,
+ * "~" before those not named in To/Cc. */
+void tag_rcpt_list(const struct tag_msg *m, char *out, size_t len);
 
 #endif

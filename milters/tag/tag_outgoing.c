@@ -32,20 +32,6 @@ static int record_fn(pl_txn *t, void *ctx)
     return pl_mailid_put(t, op->mailid, &op->rec);
 }
 
-static void join_rcpts(const struct tag_msg *m, char *out, size_t len)
-{
-    size_t o = 0;
-    out[0] = '\0';
-    for (size_t i = 0; i < m->rcpt.n; i++) {
-        int n = snprintf(out + o, len - o, "%s%s", o ? " " : "", m->rcpt.v[i]);
-        if (n < 0 || (size_t)n >= len - o) {
-            out[o] = '\0';                     /* the rest does not fit: left out */
-            break;
-        }
-        o += (size_t)n;
-    }
-}
-
 int tag_outgoing(SMFICTX *ctx, struct tag_msg *m, const char *qid, char *mailid, char *jid,
                  int *tagged)
 {
@@ -87,7 +73,7 @@ int tag_outgoing(SMFICTX *ctx, struct tag_msg *m, const char *qid, char *mailid,
     snprintf(op.rec.msgid, sizeof(op.rec.msgid), "%s", msgid);
     snprintf(op.rec.date, sizeof(op.rec.date), "%s", m->date);
     snprintf(op.rec.subject, sizeof(op.rec.subject), "%s", m->subject);
-    join_rcpts(m, op.rec.rcpts, sizeof(op.rec.rcpts));
+    tag_rcpt_list(m, op.rec.rcpts, sizeof(op.rec.rcpts));
     if (pl_store_run(tm.store, PL_TXN_SYNC, record_fn, &op) != PL_OK)
         return -1;
     if (tag_strip(ctx, "Jabber-ID", m->n_jabber) != 0 || tag_strip(ctx, "X-Mail-Id", m->n_mailid) != 0 ||

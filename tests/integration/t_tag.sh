@@ -8,7 +8,7 @@
 # not a recipient, gets nothing; strangers' and replayed tags yield no
 # presence; sharing off; the XMPP server or postlink-xmppd down.
 set -u
-H_USERS="alice bob carol dave"
+H_USERS="alice bob carol dave" HX_USERS="alice bob carol dave postlink"
 . "${abs_top_srcdir:-.}/tests/integration/tap.sh"
 . "$abs_top_srcdir/tests/harness/harness.sh"
 . "$abs_top_srcdir/tests/harness/xmpp.sh"
@@ -105,17 +105,26 @@ tap_check "carol, who was not a recipient, learns nothing" \
 sleep 1
 tap_check "and alice hears nothing about her" test "$(grep -c "^MSG $HX_JID" "$H_DIR/xmpp-alice.log")" = "$n"
 
-M5=$(send_as alice "bob@$D" "Team meeting" --to "bob@$D,carol@$D")
+M5=$(send_as alice "bob@$D" "Team meeting" --to "bob@$D,carol@$D,dave@$D" --header "To: bob@$D, carol@$D")
 G=$(hdr "$(mailbox_file carol "$M5")" X-Mail-Id)
+"$POSTLINKCTL" messenger link "dave@$D" "dave@$X" >/dev/null
+hx_client dave -a -J                       # dave got it as Bcc
+tap_check "dave (Bcc) is linked and online, so only the Bcc rule can keep him out" presence_is "dave@$X" online
 hx_client_stop alice; hx_client alice -a -J
 hx_client_stop carol; hx_client carol -a -J
 hx_client_stop bob
 hx_client bob -a -J -m "$HX_JID=group $G"
-tap_check "\"group <mail-id>\" for a mail to bob and carol invites alice to a room" \
-    hx_wait_file "$H_DIR/xmpp-alice.log" "^INVITE mail-$G@$HX_MUC_DOMAIN"
-tap_check "and carol, who is online" hx_wait_file "$H_DIR/xmpp-carol.log" "^INVITE mail-$G@$HX_MUC_DOMAIN"
-tap_check "in the room postlink-xmppd says what the chat is about" \
-    hx_wait_file "$H_DIR/xmpp-alice.log" "^GROUPCHAT mail-$G@$HX_MUC_DOMAIN/postlink .*Team meeting"
+R="chat-[a-z2-7]{26}@$HX_MUC_DOMAIN"
+tap_check "\"group <mail-id>\" for a mail to bob and carol invites alice to a room with a random name" \
+    hx_wait_file "$H_DIR/xmpp-alice.log" "^INVITE $R "
+tap_check "and carol, who is online" hx_wait_file "$H_DIR/xmpp-carol.log" "^INVITE $R "
+tap_check "the invitation says what the chat is about" \
+    hx_wait_file "$H_DIR/xmpp-alice.log" "^INVITE $R $HX_JID.* opened this chat about the mail \"Team meeting\""
+room=$(grep -oE "^INVITE $R" "$H_DIR/xmpp-alice.log" | tail -1 | cut -d' ' -f2)
+tap_check "the room's name does not give the mail-id away" eval '! has "$room" "$G"'
+sleep 1
+tap_check "dave, a Bcc recipient, is not invited" eval '! grep -q "^INVITE" "$H_DIR/xmpp-dave.log"'
+tap_check "and the invitations do not say who else got the mail" eval '! grep "^INVITE" "$H_DIR/xmpp-carol.log" | grep -q "dave@"'
 
 # --- strangers, forgeries, replays ------------------------------------------------------
 S1='<stranger1@elsewhere.example>'
@@ -142,6 +151,16 @@ for i in 1 2 3 4 5 6 7 8 9 10; do [ -n "$f" ] && break; sleep 0.5; f=$(grep -lsF
 tap_check "alice's real tag replayed to carol (not a recipient) yields no presence" \
     sh -c "test -n '$f' && ! grep -qi '^X-Messenger-Presence' '$f'"
 tap_check "the milter logged why" grep -q "replayed to someone who was not a recipient" "$H_TAG/tag.log"
+{ cat "$H_DIR/replay.hdr"; printf 'To: bob@%s\n\nreplayed to two\n' "$D"; } >"$H_DIR/replay2.eml"
+swaks --server 127.0.0.1 --port "$MX" --from "alice@$D" --to "bob@$D,dave@$D" --data "@$H_DIR/replay2.eml" \
+    --timeout 20 >/dev/null 2>&1
+f=$(mailbox_file bob "replayed to two")
+tap_check "replayed to bob (a recipient) together with dave (not one): no presence for either" \
+    eval 'test -n "$f" && test "$(nhdr "$f" X-Messenger-Presence)" = 0'
+
+M9=$(send_as alice "bob@$D" "Two senders" --add-header "From: mallory@$D")
+f=$(mailbox_file bob "$M9")
+tap_check "a mail with two From fields is not tagged" eval 'test -n "$f" && test "$(nhdr "$f" X-Mail-Id)" = 0' 
 
 # a trusted peer site's mail, signed with its key "peer1"
 PM='<peer1@peer.example>' PMID=abcdefghijklmnopqrstuvwxyz PT=$(date +%s)
@@ -155,6 +174,19 @@ f=$(mailbox_file bob "$PM")
 tap_check "a peer site's valid tag is kept and annotated (presence unknown: not watched here)" \
     sh -c "test '$(hdr "$f" X-Postlink-Tag)' = 'v=1; k=peer1; t=$PT; s=$sig' && test '$(hdr "$f" X-Messenger-Presence)' = unknown"
 tap_check "with a chat link for its mail-id" test "$(hdr "$f" X-Messenger-Chat)" = "<xmpp:$HX_JID?message;body=$PMID>"
+
+# the peer key signing for an account linked here: no presence
+PM2='<peer2@peer.example>' PMID2=bcdefghijklmnopqrstuvwxyza
+sig=$(printf 'v=1\nk=peer1\nt=%s\na=%s\nm=%s\ni=%s\nf=%s\n' "$PT" "alice@$X" "$PMID2" "$PM2" "ann@peer.example" |
+    openssl dgst -sha256 -mac HMAC -macopt "hexkey:$HX_KEY_PEER" -binary | base64)
+swaks --server 127.0.0.1 --port "$MX" --from "ann@peer.example" --to "bob@$D" --header "Message-Id: $PM2" \
+    --header "From: ann@peer.example" --add-header "Jabber-ID: alice@$X" \
+    --add-header "X-Mail-Id: $PMID2" --add-header "X-Postlink-Tag: v=1; k=peer1; t=$PT; s=$sig" \
+    --timeout 20 >/dev/null 2>&1
+f=$(mailbox_file bob "$PM2")
+tap_check "a peer key vouching for alice's account (linked here) shows no presence" \
+    eval 'test -n "$f" && test "$(nhdr "$f" X-Messenger-Presence)" = 0'
+tap_check "the milter logged why" grep -q "a peer key signed mail for an account linked here" "$H_TAG/tag.log"
 
 big=$(head -c 60000 /dev/zero | tr '\0' 'j')
 S2='<stranger2@elsewhere.example>'
@@ -179,6 +211,13 @@ M7=$(send_as alice "bob@$D" "Server down")
 tap_check "XMPP server down: mail still flows, presence unknown" \
     test "$(hdr "$(mailbox_file bob "$M7")" X-Messenger-Presence)" = unknown
 hx_restart_prosody
+hx_wait_file "$H_TAG/xmppd.log" 'logged in as' 2 20
+kill -STOP "$HX_XMPPD_PID"
+M10=$(send_as alice "bob@$D" "Daemon hung")
+tap_check "postlink-xmppd hung (SIGSTOP): the lookup runs out of its 200 ms, presence unknown" \
+    test "$(hdr "$(mailbox_file bob "$M10")" X-Messenger-Presence)" = unknown
+tap_check "the milter logged the timeout" grep -q "presence of alice@$X unknown: timeout" "$H_TAG/tag.log"
+kill -CONT "$HX_XMPPD_PID"
 { kill -KILL "$HX_XMPPD_PID"; wait "$HX_XMPPD_PID"; } 2>/dev/null
 M8=$(send_as alice "bob@$D" "Daemon dead")
 tap_check "postlink-xmppd killed: Postfix still accepts (no tempfail), presence unknown" \

@@ -6,7 +6,7 @@
  *   READY                         logged in, presence sent
  *   SUBSCRIBE <from>              a subscription request (approved with -a)
  *   MSG <from> <body>             a chat/normal message (newlines as " | ")
- *   INVITE <room> <from>          an invitation to a room (joined with -J)
+ *   INVITE <room> <from> [reason] an invitation to a room (joined with -J)
  *   GROUPCHAT <room/nick> <body>  a message in a room
  *   DISCONNECTED
  * It runs until SIGTERM/SIGINT (then goes offline cleanly) or -t seconds.
@@ -101,8 +101,11 @@ static int on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
 
     (void)conn;
     if ((x = xmpp_stanza_get_child_by_ns(st, "jabber:x:conference")) != NULL) {
-        const char *room = xmpp_stanza_get_attribute(x, "jid");
-        event("INVITE", room ? room : "-", from);
+        const char *room = xmpp_stanza_get_attribute(x, "jid"), *why = xmpp_stanza_get_attribute(x, "reason");
+        char who[1200];
+        snprintf(who, sizeof(who), "%s%s%s", from ? from : "-", why ? " " : "", why ? why : "");
+        one_line(who);
+        event("INVITE", room ? room : "-", who);
         if (join_rooms && room)
             join(conn, ctx, room);
     } else if ((x = xmpp_stanza_get_child_by_ns(st, "http://jabber.org/protocol/muc#user")) != NULL &&

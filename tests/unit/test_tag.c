@@ -434,6 +434,18 @@ static void test_mailid_rcpt(void **state)
     assert_false(pl_mailid_has_rcpt(&m, "bob@x"));
     assert_false(pl_mailid_has_rcpt(&m, "ob@x.y"));
     assert_true(pl_mailid_has_rcpt(&m, "bob@x.y"));
+    /* "~" marks a Bcc recipient: still a recipient; "~" or a space in the
+     * address asked about never matches */
+    snprintf(m.rcpts, sizeof(m.rcpts), "~bob@x carol@y ~dave@z");
+    assert_true(pl_mailid_has_rcpt(&m, "bob@x"));
+    assert_true(pl_mailid_has_rcpt(&m, "dave@z"));
+    assert_false(pl_mailid_has_rcpt(&m, "~bob@x"));
+    assert_false(pl_mailid_has_rcpt(&m, "x carol@y"));
+    snprintf(m.rcpts, sizeof(m.rcpts), "a~bob@x");
+    assert_false(pl_mailid_has_rcpt(&m, "bob@x"));
+    assert_true(pl_mailid_rcpt_ok("bob@x"));
+    assert_false(pl_mailid_rcpt_ok("\"b b\"@x"));
+    assert_false(pl_mailid_rcpt_ok("~bob@x"));
 }
 
 static void test_presence_cache(void **state)
