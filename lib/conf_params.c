@@ -179,7 +179,7 @@ const struct pl_conf_param pl_conf_params[] = {
      check_socket, "where postlink-tag listens for Postfix (smtpd_milters)"},
     {"tag_keys_file", PL_CONF_STR, "/etc/postlink/tag.keys", 0, 0, check_abs_path,
      "HMAC keys for X-Postlink-Tag: lines \"KEY-ID HEX-SECRET [sign]\" (this site's and trusted peers')"},
-    {"tag_max_age", PL_CONF_TIME, "30d", 60, 3660LL * 86400, NULL,
+    {"tag_max_age", PL_CONF_TIME, "30d", 1, 3660LL * 86400, NULL,
      "presence is shown for a tagged mail only while its mail-id is younger than this"},
     {"presence_timeout_ms", PL_CONF_INT, "200", 10, 10000, NULL,
      "time budget in milliseconds for one presence lookup by the milter; past it: unknown"},

@@ -119,9 +119,9 @@ hx_start_xmppd() {
     HX_XMPPD_PID=$H_LAST_PID
     hx_wait_file "$H_TAG/xmppd.log" 'logged in as' $(( ${n:-0} + 1 )) 10
 }
-hx_start_tag() {
+hx_start_tag() {               # [postlink-tag options, e.g. -o name=value]
     rm -f "$H_TAG/tag-milter.sock"
-    h_spawn tag "$H_TAG/tag.log" "$abs_top_builddir/milters/tag/postlink-tag" -f
+    h_spawn tag "$H_TAG/tag.log" "$abs_top_builddir/milters/tag/postlink-tag" -f "$@"
     HX_TAG_PID=$H_LAST_PID
     local end=$(( $(h__ms) + 10000 ))
     until [ -S "$H_TAG/tag-milter.sock" ]; do

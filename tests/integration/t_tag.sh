@@ -196,6 +196,20 @@ f=$(mailbox_file bob "$S2")
 tap_check "a 60 KB Jabber-ID and X-Mail-Id are accepted (250) and delivered without a tag" \
     eval 'has "$out" "^<- *250 2.0.0 Ok: queued" && test -n "$f" && test "$(nhdr "$f" X-Mail-Id)" = 0'
 
+# --- too old: presence only while the mail-id is younger than tag_max_age ------
+kill "$HX_TAG_PID"; while h__alive "$HX_TAG_PID"; do sleep 0.05; done
+hx_start_tag -o tag_max_age=1s
+sleep 2
+{ cat "$H_DIR/replay.hdr"; printf 'To: bob@%s\n\nold news\n' "$D"; } >"$H_DIR/replay3.eml"
+swaks --server 127.0.0.1 --port "$MX" --from "alice@$D" --to "bob@$D" --data "@$H_DIR/replay3.eml" \
+    --timeout 20 >/dev/null 2>&1
+f=$(mailbox_file bob "old news")
+tap_check "alice's real tag, to its real recipient, once older than tag_max_age: no presence" \
+    eval 'test -n "$f" && test "$(nhdr "$f" X-Messenger-Presence)" = 0'
+tap_check "the milter logged why" grep -q "tag older than tag_max_age" "$H_TAG/tag.log"
+kill "$HX_TAG_PID"; while h__alive "$HX_TAG_PID"; do sleep 0.05; done
+hx_start_tag
+
 # --- sharing off --------------------------------------------------------------------
 "$POSTLINKCTL" messenger share "alice@$D" off >/dev/null
 M6=$(send_as alice "bob@$D" "Quiet mail")
