@@ -21,6 +21,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <gmime/gmime.h>
+
 #include "address.h"
 #include "log.h"
 #include "strutil.h"
@@ -38,6 +40,15 @@ void chat_send(const char *to, const char *body)
     xmpp_message_set_body(m, body);
     xmpp_send(xd.conn, m);
     xmpp_stanza_release(m);
+}
+
+/* The Subject as a person reads it: RFC 2047 encoded-words decoded to
+ * UTF-8 by GMime (the store keeps the field as it came). */
+static void readable(const char *raw, char *out, size_t len)
+{
+    char *d = g_mime_utils_header_decode_text(NULL, raw);
+    snprintf(out, len, "%s", d ? d : raw);
+    g_free(d);
 }
 
 /* The first word of the body that is a mail-id, into id. */
@@ -235,7 +246,7 @@ static int too_soon(const char *bare)
 int chat_on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
 {
     const char *type = xmpp_stanza_get_type(st), *from = xmpp_stanza_get_from(st);
-    char *body, bare[PL_JID_MAX], id[PL_MAILID_LEN + 1], text[8192];
+    char *body, bare[PL_JID_MAX], id[PL_MAILID_LEN + 1], text[8192], subject[1024];
     struct req r;
     int group;
 
@@ -272,15 +283,16 @@ int chat_on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
         pl_strvec_free(&r.rjids);
         return 1;
     }
+    readable(r.m.subject, subject, sizeof(subject));
     if (group && xd.muc_service && *xd.muc_service) {
         snprintf(text, sizeof(text), "postlink: %s opened this chat about the mail \"%s\" of %s.",
-                 r.addr, r.m.subject, r.m.date);
+                 r.addr, subject, r.m.date);
         open_room(&r, text);
         chat_send(from, "postlink: a room is open; the sender and the recipients who are online "
                         "have been invited.");
     } else {
         snprintf(text, sizeof(text), "postlink: %s (xmpp:%s) would like to chat about your mail "
-                 "\"%s\" of %s to %s.", r.addr, bare, r.m.subject, r.m.date, r.m.rcpts);
+                 "\"%s\" of %s to %s.", r.addr, bare, subject, r.m.date, r.m.rcpts);
         for (char *p = text; (p = strstr(p, " ~")) != NULL; p++)
             memmove(p + 1, p + 2, strlen(p + 2) + 1);      /* the sender may see her Bcc */
         chat_send(r.m.jid, text);

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <gmime/gmime.h>
+
 #include "daemon.h"
 #include "log.h"
 #include "strutil.h"
@@ -156,6 +158,7 @@ int main(int argc, char **argv)
     pl_daemon_open_store(&d, &xd.store);
     if (lookup_run() != 0)
         return 71;
+    g_mime_init();
     xmpp_initialize();
     xd.ctx = xmpp_ctx_new(NULL, &log);
     msg_info("postlink-xmppd %s: %s on %s, lookups on %s", PACKAGE_VERSION, xd.jid,
@@ -207,6 +210,7 @@ int main(int argc, char **argv)
         xmpp_conn_release(xd.conn);
     xmpp_ctx_free(xd.ctx);
     xmpp_shutdown();
+    g_mime_shutdown();
     pl_store_close(xd.store);
     free(xd.password);
     pl_conf_free(d.conf);

@@ -105,6 +105,14 @@ tap_check "carol, who was not a recipient, learns nothing" \
 sleep 1
 tap_check "and alice hears nothing about her" test "$(grep -c "^MSG $HX_JID" "$H_DIR/xmpp-alice.log")" = "$n"
 
+MQ=$(send_as alice "bob@$D" "=?UTF-8?Q?Caf=C3=A9_on_Friday?=")
+Q=$(hdr "$(mailbox_file bob "$MQ")" X-Mail-Id)
+hx_client_stop bob
+hx_client bob -a -m "$HX_JID=$Q"
+hx_wait_file "$H_DIR/xmpp-alice.log" "^MSG $HX_JID" $((n + 1))
+tap_check "an encoded subject (RFC 2047) reaches alice decoded, by GMime" \
+    grep -q "^MSG $HX_JID.*\"Café on Friday\"" "$H_DIR/xmpp-alice.log"
+
 M5=$(send_as alice "bob@$D" "Team meeting" --to "bob@$D,carol@$D,dave@$D" --header "To: bob@$D, carol@$D")
 G=$(hdr "$(mailbox_file carol "$M5")" X-Mail-Id)
 "$POSTLINKCTL" messenger link "dave@$D" "dave@$X" >/dev/null
