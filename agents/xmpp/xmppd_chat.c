@@ -11,8 +11,8 @@
  * is online become members and are invited; the room is told the subject
  * and date only.  Anything else, an unknown or too old mail-id, a sender
  * who is no longer linked, or a requester who is not a recipient all get
- * the same answer, so nobody learns which mail-ids exist.  One answer per
- * requester per REPLY_GAP seconds at most, so two robots cannot ping-pong. */
+ * the same answer, so nobody learns which mail-ids exist.  Answers are
+ * rate-limited (REPLY_GAP) so that two robots cannot ping-pong. */
 #include "config.h"
 
 #include <ctype.h>
@@ -223,21 +223,23 @@ static void open_room(struct req *r, const char *about)
     pl_strvec_free(&who);
 }
 
-/* At most one answer per requester per REPLY_GAP seconds. */
-static int too_soon(const char *bare)
+/* At most one answer per key per REPLY_GAP seconds: the key is the
+ * requester for help and refusals (what could ping-pong with a robot),
+ * the requester and mail-id for a request that is carried out. */
+static int too_soon(const char *key)
 {
-    static char last[8][PL_JID_MAX];
+    static char last[8][PL_JID_MAX + PL_MAILID_LEN + 2];
     static time_t when[8];
     static unsigned next;
     time_t now = time(NULL);
     for (unsigned i = 0; i < 8; i++)
-        if (strcmp(last[i], bare) == 0) {
+        if (strcmp(last[i], key) == 0) {
             if (now - when[i] < REPLY_GAP)
                 return 1;
             when[i] = now;
             return 0;
         }
-    snprintf(last[next], sizeof(last[next]), "%s", bare);
+    snprintf(last[next], sizeof(last[next]), "%s", key);
     when[next] = now;
     next = (next + 1) % 8;
     return 0;
@@ -247,6 +249,7 @@ int chat_on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
 {
     const char *type = xmpp_stanza_get_type(st), *from = xmpp_stanza_get_from(st);
     char *body, bare[PL_JID_MAX], id[PL_MAILID_LEN + 1], text[8192], subject[1024];
+    char key[PL_JID_MAX + PL_MAILID_LEN + 2];
     struct req r;
     int group;
 
@@ -257,17 +260,21 @@ int chat_on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
     if ((body = xmpp_message_get_body(st)) == NULL)
         return 1;
     pl_jid_canon(from, bare, sizeof(bare));
-    if (strchr(bare, '@') == NULL || strcmp(bare, xd.jid) == 0 || too_soon(bare)) {
-        xmpp_free(xd.ctx, body);        /* servers, ourselves, or too many */
+    if (strchr(bare, '@') == NULL || strcmp(bare, xd.jid) == 0) {
+        xmpp_free(xd.ctx, body);        /* servers, ourselves */
         return 1;
     }
     if (strlen(body) > 1000 || !find_mailid(body, id, &group)) {
         xmpp_free(xd.ctx, body);
-        chat_send(from, "postlink: send the mail-id from the link in the mail (X-Messenger-Chat) "
-                        "to chat with its sender; \"group <mail-id>\" opens a room.");
+        if (!too_soon(bare))
+            chat_send(from, "postlink: send the mail-id from the link in the mail (X-Messenger-Chat) "
+                            "to chat with its sender; \"group <mail-id>\" opens a room.");
         return 1;
     }
     xmpp_free(xd.ctx, body);
+    snprintf(key, sizeof(key), "%s/%s", bare, id);
+    if (too_soon(key))
+        return 1;
     memset(&r, 0, sizeof(r));
     r.mailid = id;
     r.requester = bare;
@@ -279,7 +286,8 @@ int chat_on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
     if (!r.ok) {
         msg_info("mail-id %s: chat request from %s refused (unknown, too old, or not a recipient)",
                  id, bare);
-        chat_send(from, NOT_FOUND);
+        if (!too_soon(bare))
+            chat_send(from, NOT_FOUND);
         pl_strvec_free(&r.rjids);
         return 1;
     }

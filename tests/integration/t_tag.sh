@@ -116,7 +116,11 @@ tap_check "an encoded subject (RFC 2047) reaches alice decoded, by GMime" \
 M5=$(send_as alice "bob@$D" "Team meeting" --to "bob@$D,carol@$D,dave@$D" --header "To: bob@$D, carol@$D")
 G=$(hdr "$(mailbox_file carol "$M5")" X-Mail-Id)
 "$POSTLINKCTL" messenger link "dave@$D" "dave@$X" >/dev/null
-hx_client dave -a -J                       # dave got it as Bcc
+hx_client dave -a -J -m "$HX_JID=hello" -m "$HX_JID=hello again"   # dave got it as Bcc
+hx_wait_file "$H_DIR/xmpp-dave.log" "^MSG $HX_JID" 1
+sleep 1
+tap_check "two chatty messages in a row get one answer (no ping-pong with robots)" \
+    test "$(grep -c "^MSG $HX_JID" "$H_DIR/xmpp-dave.log")" = 1
 tap_check "dave (Bcc) is linked and online, so only the Bcc rule can keep him out" presence_is "dave@$X" online
 hx_client_stop alice; hx_client alice -a -J
 hx_client_stop carol; hx_client carol -a -J
