@@ -15,4 +15,8 @@ int pl_privs_drop_to_owner(const char *path, char *err, size_t errlen);
  * group "postfix" if that group exists, mode 0660.  Returns 0 or -1. */
 int pl_socket_for_postfix(const char *sock, const char *owner_path, char *err, size_t errlen);
 
+/* Listen on a unix socket at path (replacing a stale one), made as above.
+ * Returns the fd, or -1 with a message in err. */
+int pl_listen_for_postfix(const char *path, const char *owner_path, char *err, size_t errlen);
+
 #endif

@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #include "daemon.h"
-#include "lmtp_server.h"
 #include "log.h"
 #include "peerq.h"
 #include "policyd.h"
@@ -89,11 +88,7 @@ int main(int argc, char **argv)
         msg_warn("sync_peers lists no certificate fingerprints: postlink-policyd has nothing to do");
     pl_daemon_signals();
     path = pl_conf_str(d.conf, "policy_socket");
-    if ((lfd = pl_unix_listen(path, 0, err, sizeof(err))) < 0) {
-        msg_error("%s", err);
-        return 71;
-    }
-    if (pl_socket_for_postfix(path, pl_conf_str(d.conf, "db_home"), err, sizeof(err)) != 0) {
+    if ((lfd = pl_listen_for_postfix(path, pl_conf_str(d.conf, "db_home"), err, sizeof(err))) < 0) {
         msg_error("%s", err);
         return 71;
     }

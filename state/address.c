@@ -47,3 +47,20 @@ const char *pl_addr_domain(const char *addr)
     const char *at = strrchr(addr, '@');
     return at ? at + 1 : "";
 }
+
+void pl_addr_from_smtp(const char *arg, char *out, size_t outlen)
+{
+    size_t n;
+    while (*arg == ' ')
+        arg++;
+    if (*arg == '<')
+        arg++;
+    n = strcspn(arg, ">");
+    if (n >= outlen)
+        n = outlen - 1;
+    memcpy(out, arg, n);
+    out[n] = '\0';
+    while (n > 0 && out[n - 1] == '.')
+        out[--n] = '\0';
+    pl_addr_canon(out, out, outlen);
+}

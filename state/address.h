@@ -9,6 +9,10 @@
 const char *pl_addr_check(const char *addr);
 /* Lower-case copy of addr into out (outlen >= strlen(addr) + 1). */
 void pl_addr_canon(const char *addr, char *out, size_t outlen);
+/* The address of a MAIL FROM / RCPT TO argument as postlink keys it:
+ * without spaces and <>, without the trailing dots Postfix drops, lower
+ * case. */
+void pl_addr_from_smtp(const char *arg, char *out, size_t outlen);
 /* The domain part (after the last '@'), or "" if none. */
 const char *pl_addr_domain(const char *addr);
 

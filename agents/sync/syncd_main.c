@@ -105,11 +105,7 @@ int main(int argc, char **argv)
     pl_daemon_signals();
 
     path = pl_conf_str(d.conf, "sync_lmtp_socket");
-    if ((lfd = pl_unix_listen(path, 0, err, sizeof(err))) < 0) {
-        msg_error("%s", err);
-        return 71;
-    }
-    if (pl_socket_for_postfix(path, pl_conf_str(d.conf, "db_home"), err, sizeof(err)) != 0) {
+    if ((lfd = pl_listen_for_postfix(path, pl_conf_str(d.conf, "db_home"), err, sizeof(err))) < 0) {
         msg_error("%s", err);
         return 71;
     }

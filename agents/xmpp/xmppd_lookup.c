@@ -15,7 +15,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "lmtp_server.h"
 #include "log.h"
 #include "privs.h"
 #include "xmppd.h"
@@ -83,8 +82,7 @@ static void *accept_loop(void *arg)
 int lookup_listen(const char *path, const char *db_home)
 {
     char err[512];
-    if ((lfd = pl_unix_listen(path, 0, err, sizeof(err))) < 0 ||
-        pl_socket_for_postfix(path, db_home, err, sizeof(err)) != 0) {
+    if ((lfd = pl_listen_for_postfix(path, db_home, err, sizeof(err))) < 0) {
         msg_error("%s", err);
         return -1;
     }

@@ -61,23 +61,6 @@ static const char *const kept_headers[] = {
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static void strip_brackets(const char *in, char *out, size_t outlen)
-{
-    size_t n;
-    while (*in == ' ')
-        in++;
-    if (*in == '<')
-        in++;
-    n = strcspn(in, ">");
-    if (n >= outlen)
-        n = outlen - 1;
-    memcpy(out, in, n);
-    out[n] = '\0';
-    while (n > 0 && out[n - 1] == '.')      /* Postfix drops a trailing dot */
-        out[--n] = '\0';
-    pl_addr_canon(out, out, outlen);
-}
-
 static int enabled(const char *addr)
 {
     return strchr(addr, '@') && pl_conf_domain_enabled(sm.conf, pl_addr_domain(addr));
@@ -163,7 +146,7 @@ static sfsistat on_envfrom(SMFICTX *ctx, char **argv)
         return SMFIS_TEMPFAIL;
     msg_free(c->m);
     c->m = pl_xcalloc(1, sizeof(*c->m));
-    strip_brackets(argv[0] ? argv[0] : "", c->m->sender, ADDRMAX);
+    pl_addr_from_smtp(argv[0] ? argv[0] : "", c->m->sender, ADDRMAX);
     if (auth && *auth)
         pl_addr_canon(auth, c->m->auth, ADDRMAX);
     return SMFIS_CONTINUE;
@@ -176,7 +159,7 @@ static sfsistat on_envrcpt(SMFICTX *ctx, char **argv)
 
     if (c == NULL || c->m == NULL)
         return SMFIS_TEMPFAIL;
-    strip_brackets(argv[0] ? argv[0] : "", addr, sizeof(addr));
+    pl_addr_from_smtp(argv[0] ? argv[0] : "", addr, sizeof(addr));
     if (is_agent_rcpt(addr)) {
         msg_info("postlink-sync: %s: refused recipient %s in the reserved domain %s",
                  c->addr, addr, sm.transport_domain);

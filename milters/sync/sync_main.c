@@ -12,7 +12,7 @@
 
 #include "daemon.h"
 #include "log.h"
-#include "privs.h"
+#include "milter_listen.h"
 #include "sync_milter.h"
 
 struct sync_milter sm;
@@ -38,20 +38,8 @@ int main(int argc, char **argv)
     sm.max_targets = (size_t)pl_conf_int(d.conf, "control_max_targets");
     sm.pending_ttl = pl_conf_int(d.conf, "pending_ttl");
     sock = pl_conf_str(d.conf, "sync_milter_socket");
-    umask(007);
-    if (smfi_setconn((char *)sock) != MI_SUCCESS || smfi_register(sync_filter_desc) != MI_SUCCESS) {
-        msg_error("cannot set up the milter on %s", sock);
-        return 71;
-    }
-    if (smfi_opensocket(1) != MI_SUCCESS) {
-        msg_error("cannot listen on %s: %s", sock, strerror(errno));
-        return 71;
-    }
-    if (strncmp(sock, "unix:", 5) == 0 &&
-        pl_socket_for_postfix(sock + 5, pl_conf_str(d.conf, "db_home"), err, sizeof(err)) != 0) {
-        msg_error("%s", err);
-        return 71;
-    }
+    if ((rc = pl_milter_listen(&sync_filter_desc, sock, pl_conf_str(d.conf, "db_home"))) != 0)
+        return rc;
     pl_daemon_open_store(&d, &sm.store);
     smfi_settimeout(60);
     msg_info("postlink-sync %s listening on %s (store %s, enabled domains: %s)",

@@ -87,17 +87,6 @@ static void msg_free(struct tag_msg *m)
     }
 }
 
-static void strip_brackets(const char *in, char *out, size_t len)
-{
-    char tmp[TAG_ADDRMAX];
-    size_t n;
-    in += strspn(in, " <");
-    snprintf(tmp, sizeof(tmp), "%s", in);
-    n = strcspn(tmp, ">");
-    tmp[n] = '\0';
-    pl_addr_canon(tmp, out, len);
-}
-
 static sfsistat on_envfrom(SMFICTX *ctx, char **argv)
 {
     struct tag_msg *m = smfi_getpriv(ctx);
@@ -115,13 +104,9 @@ static sfsistat on_envrcpt(SMFICTX *ctx, char **argv)
 {
     struct tag_msg *m = smfi_getpriv(ctx);
     char addr[TAG_ADDRMAX];
-    size_t n;
     if (m == NULL)
         return SMFIS_TEMPFAIL;
-    strip_brackets(argv[0] ? argv[0] : "", addr, sizeof(addr));
-    n = strlen(addr);
-    if (n > 0 && addr[n - 1] == '.')           /* Postfix drops a trailing dot later */
-        addr[n - 1] = '\0';
+    pl_addr_from_smtp(argv[0] ? argv[0] : "", addr, sizeof(addr));
     pl_strvec_add(&m->rcpt, addr);
     return SMFIS_CONTINUE;
 }

@@ -11,7 +11,7 @@
 
 #include "daemon.h"
 #include "log.h"
-#include "privs.h"
+#include "milter_listen.h"
 #include "tag_milter.h"
 
 struct tag_milter tm;
@@ -40,20 +40,8 @@ int main(int argc, char **argv)
     tm.max_age = pl_conf_int(d.conf, "tag_max_age");
     tm.presence_ms = (unsigned)pl_conf_int(d.conf, "presence_timeout_ms");
     sock = pl_conf_str(d.conf, "tag_milter_socket");
-    umask(007);
-    if (smfi_setconn((char *)sock) != MI_SUCCESS || smfi_register(tag_filter_desc) != MI_SUCCESS) {
-        msg_error("cannot set up the milter on %s", sock);
-        return 71;
-    }
-    if (smfi_opensocket(1) != MI_SUCCESS) {
-        msg_error("cannot listen on %s: %s", sock, strerror(errno));
-        return 71;
-    }
-    if (strncmp(sock, "unix:", 5) == 0 &&
-        pl_socket_for_postfix(sock + 5, pl_conf_str(d.conf, "db_home"), err, sizeof(err)) != 0) {
-        msg_error("%s", err);
-        return 71;
-    }
+    if ((rc = pl_milter_listen(&tag_filter_desc, sock, pl_conf_str(d.conf, "db_home"))) != 0)
+        return rc;
     pl_daemon_open_store(&d, &tm.store);
     smfi_settimeout(60);
     msg_info("postlink-tag %s listening on %s (%zu key(s), signing with %s, presence budget %u ms)",

@@ -50,6 +50,22 @@ static int collect(void *ctx, const struct pl_device *d)
     return 0;
 }
 
+static void test_address_from_smtp(void **state)
+{
+    char out[64];
+    (void)state;
+    pl_addr_from_smtp("<Alice@Example.COM>", out, sizeof(out));
+    assert_string_equal(out, "alice@example.com");
+    pl_addr_from_smtp("  <bob@example.com.>", out, sizeof(out));      /* Postfix drops the dot */
+    assert_string_equal(out, "bob@example.com");
+    pl_addr_from_smtp("carol@example.com..", out, sizeof(out));
+    assert_string_equal(out, "carol@example.com");
+    pl_addr_from_smtp("<>", out, sizeof(out));                       /* the null sender */
+    assert_string_equal(out, "");
+    pl_addr_from_smtp("<averyveryveryverylongaddress@example.com>", out, 10);
+    assert_string_equal(out, "averyvery");
+}
+
 static void test_registry(void **state)
 {
     struct pl_store_opts o = {0};
@@ -86,6 +102,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_address_check),
+        cmocka_unit_test(test_address_from_smtp),
         cmocka_unit_test(test_registry),
     };
     pl_log_open("test_device", PL_LOG_STDERR, -1);
