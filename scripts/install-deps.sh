@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential autoconf automake libtool pkg-config
       libdb5.3-dev db5.3-util libmilter-dev libcmocka-dev
       libcurl4-openssl-dev miltertest libstrophe-dev libssl-dev prosody lua-unbound
-      libgmime-3.0-dev
+      libgmime-3.0-dev libjansson-dev clang libclang-rt-14-dev
       postfix dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd
       swaks libnet-ssleay-perl jq procps man-db groff-base bsdextrautils"
 
