@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "conf.h"
+#include "conf_params.h"
 #include "strutil.h"
 
 struct entry {
@@ -26,6 +27,7 @@ struct pl_conf {
     struct pl_strvec parse_errors;   /* syntax, unknown names: kept */
     struct pl_strvec check_errors;   /* values: recomputed after each change */
     struct pl_strvec warnings;
+    struct pl_cfg *cfg;              /* typed view, made by pl_conf_cfg() */
 };
 
 pl_conf *pl_conf_new(const struct pl_conf_param *table)
@@ -53,6 +55,7 @@ void pl_conf_free(pl_conf *c)
 {
     if (c == NULL)
         return;
+    free(c->cfg);
     for (size_t i = 0; i < c->n; i++) {
         free(c->e[i].raw);
         free(c->e[i].origin);
@@ -474,4 +477,37 @@ const char *pl_conf_map_lookup(const pl_conf *c, const char *name, const char *k
         if (strncasecmp(*i, key, kl) == 0 && (*i)[kl] == '=')
             return *i + kl + 1;
     return NULL;
+}
+
+/* ---- the typed view ---------------------------------------------------- */
+
+const struct pl_cfg *pl_conf_cfg(pl_conf *c)
+{
+    if (c->tab != pl_conf_params)
+        abort();                       /* struct pl_cfg describes that table only */
+    if (c->cfg == NULL)
+        c->cfg = pl_xcalloc(1, sizeof(*c->cfg));
+    for (size_t i = 0; i < c->n; i++) {
+        char *field = (char *)c->cfg + c->tab[i].offset;
+        switch (c->tab[i].type) {
+        case PL_CONF_STR:
+        case PL_CONF_LIST:
+            *(const char **)field = c->e[i].value;
+            break;
+        case PL_CONF_BOOL:
+            *(int *)field = pl_conf_bool(c, c->tab[i].name);
+            break;
+        case PL_CONF_INT:
+        case PL_CONF_SIZE:
+        case PL_CONF_TIME:
+            *(long long *)field = pl_conf_int(c, c->tab[i].name);
+            break;
+        }
+    }
+    return c->cfg;
+}
+
+int pl_conf_differs(const pl_conf *a, const pl_conf *b, size_t i)
+{
+    return i < a->n && i < b->n && strcmp(a->e[i].value, b->e[i].value) != 0;
 }

@@ -25,6 +25,8 @@ struct pl_conf_param {
     long long min, max;       /* bounds for INT/SIZE/TIME (0, 0 = none) */
     pl_conf_check_fn check;   /* extra validation, may be NULL */
     const char *help;         /* one line for -n / documentation */
+    enum { PL_CONF_RELOAD, PL_CONF_RESTART } when;  /* SIGHUP applies it, or only a restart */
+    size_t offset;            /* of its field in struct pl_cfg (conf_params.h) */
 };
 
 typedef struct pl_conf pl_conf;
@@ -48,6 +50,10 @@ size_t pl_conf_nerrors(const pl_conf *conf);
 const char *pl_conf_error(const pl_conf *conf, size_t i);
 size_t pl_conf_nwarnings(const pl_conf *conf);
 const char *pl_conf_warning(const pl_conf *conf, size_t i);
+
+/* Nonzero when a and b differ in the expanded value of parameter i of the
+ * table (for "changed by reload" messages). */
+int pl_conf_differs(const pl_conf *a, const pl_conf *b, size_t i);
 
 /* Typed access to the expanded value (defaults apply). The name must be in
  * the table: asking for an unknown name is a programming error (abort). */

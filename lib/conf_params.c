@@ -1,13 +1,14 @@
-/* conf_params.c -- the table of every postlink.conf parameter: name, type,
- * default, bounds and validator. Documented in postlink.conf(5); keep the
- * two in step. */
+/* conf_params.c -- the validators of postlink.conf parameters and the
+ * parameter table, built from conf_params.def (the one list of them). */
 #include "config.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "conf.h"
+#include "conf_params.h"
 #include "log.h"
 #include "peers.h"
 
@@ -124,78 +125,11 @@ static const char *check_imap(const char *v)
     return NULL;
 }
 
+#define PL_CONF_ROW(name, type, def, min, max, check, when, help) \
+    {#name, PL_CONF_##type, def, min, max, check, help, PL_CONF_##when, offsetof(struct pl_cfg, name)},
 const struct pl_conf_param pl_conf_params[] = {
-    {"db_home", PL_CONF_STR, PL_DEFAULT_DB_HOME, 0, 0, check_abs_path,
-     "directory of the shared Berkeley DB environment"},
-    {"db_cache_size", PL_CONF_SIZE, "8m", 256 * 1024LL, 1024LL * 1024 * 1024, NULL,
-     "Berkeley DB cache size (set when the environment is created)"},
-    {"db_log_file_size", PL_CONF_SIZE, "1m", 64 * 1024LL, 256LL * 1024 * 1024, NULL,
-     "size of one transaction log file"},
-    {"db_checkpoint_interval", PL_CONF_TIME, "60s", 1, 3600, NULL,
-     "how often a process checkpoints and removes unneeded log files"},
-    {"db_lock_timeout", PL_CONF_TIME, "2s", 1, 600, NULL,
-     "a lock wait longer than this checks for dead processes and retries"},
-    {"enabled_domains", PL_CONF_LIST, "", 0, 0, check_domains,
-     "domains for which postlink acts; mail for others passes untouched"},
-    {"postlink_user", PL_CONF_STR, "postlink", 0, 0, check_word,
-     "unprivileged account the daemons run as and that owns db_home"},
-    {"syslog_name", PL_CONF_STR, "postlink", 0, 0, check_word,
-     "prefix of every syslog line"},
-    {"syslog_facility", PL_CONF_STR, "mail", 0, 0, check_facility,
-     "syslog facility"},
-    {"sync_milter_socket", PL_CONF_STR, "unix:/var/spool/postfix/postlink/sync-milter", 0, 0,
-     check_socket, "where postlink-sync listens for Postfix (smtpd_milters)"},
-    {"sync_lmtp_socket", PL_CONF_STR, "/var/spool/postfix/private/postlink-sync", 0, 0,
-     check_abs_path, "where postlink-syncd listens for Postfix's lmtp(8) client"},
-    {"policy_socket", PL_CONF_STR, "/var/spool/postfix/private/postlink-policy", 0, 0,
-     check_abs_path, "where postlink-policyd listens for Postfix (check_policy_service)"},
-    {"sync_transport_domain", PL_CONF_STR, "sync.postlink.invalid", 0, 0, check_domain,
-     "pseudo-domain whose mail transport_maps sends to postlink-syncd"},
-    {"reinject_url", PL_CONF_STR, "smtp://127.0.0.1:10026", 0, 0, check_url,
-     "Postfix listener without milters where copies of controls are injected"},
-    {"sync_peers", PL_CONF_LIST, "", 0, 0, check_peers,
-     "client IP addresses/networks or TLS certificate fingerprints trusted to send controls for any enabled user"},
-    {"sync_hostname", PL_CONF_STR, "", 0, 0, NULL,
-     "name of this server in X-Postlink-Forwarded (default: the host name)"},
-    {"pending_ttl", PL_CONF_TIME, "7d", 1, 366LL * 86400, NULL,
-     "how long a control waits for its target message"},
-    {"control_max_targets", PL_CONF_INT, "50", 1, 10000, NULL,
-     "most X-Control-Target message-ids in one control"},
-    {"control_dedupe_ttl", PL_CONF_TIME, "30d", 60, 366LL * 86400, NULL,
-     "how long a control's Message-ID is remembered to apply it only once"},
-    {"seen_ttl", PL_CONF_TIME, "90d", 3600, 3660LL * 86400, NULL,
-     "forget messages whose state never changed after this long"},
-    {"outbox_retry_time", PL_CONF_TIME, "30s", 1, 3600, NULL,
-     "wait before retrying a copy or IMAP change that failed"},
-    {"outbox_max_age", PL_CONF_TIME, "5d", 60, 366LL * 86400, NULL,
-     "give up (and log) a copy or IMAP change still failing after this long"},
-    {"imap_url", PL_CONF_LIST, "", 0, 0, check_imap,
-     "per domain, the IMAP server where states are also set: domain=imap://host:port"},
-    {"imap_login", PL_CONF_STR, "%u*postlink", 0, 0, NULL,
-     "IMAP login for a user (%u = the user's address), e.g. a Dovecot master user"},
-    {"imap_password_file", PL_CONF_STR, "", 0, 0, NULL,
-     "file holding the IMAP (master) password"},
-    {"tag_milter_socket", PL_CONF_STR, "unix:/var/spool/postfix/postlink/tag-milter", 0, 0,
-     check_socket, "where postlink-tag listens for Postfix (smtpd_milters)"},
-    {"tag_keys_file", PL_CONF_STR, "/etc/postlink/tag.keys", 0, 0, check_abs_path,
-     "HMAC keys for X-Postlink-Tag: lines \"KEY-ID HEX-SECRET [sign]\" (this site's and trusted peers')"},
-    {"tag_max_age", PL_CONF_TIME, "30d", 1, 3660LL * 86400, NULL,
-     "presence is shown for a tagged mail only while its mail-id is younger than this"},
-    {"presence_timeout_ms", PL_CONF_INT, "200", 10, 10000, NULL,
-     "time budget in milliseconds for one presence lookup by the milter; past it: unknown"},
-    {"xmpp_jid", PL_CONF_STR, "", 0, 0, NULL,
-     "postlink-xmppd's own XMPP account (bare JID), e.g. postlink@chat.example.com"},
-    {"xmpp_password_file", PL_CONF_STR, "/etc/postlink/xmpp.password", 0, 0, check_abs_path,
-     "file holding the password of xmpp_jid"},
-    {"xmpp_server", PL_CONF_STR, "", 0, 0, NULL,
-     "host:port of the XMPP server (default: DNS SRV of the JID's domain)"},
-    {"xmpp_tls", PL_CONF_STR, "required", 0, 0, check_tls_mode,
-     "TLS to the XMPP server: required, may or none"},
-    {"xmpp_ping_interval", PL_CONF_TIME, "60s", 1, 3600, NULL,
-     "postlink-xmppd pings the XMPP server this often and reconnects when a ping goes unanswered"},
-    {"xmpp_lookup_socket", PL_CONF_STR, "/run/postlink/xmpp-lookup", 0, 0, check_abs_path,
-     "unix socket where postlink-xmppd answers the milter's presence lookups"},
-    {"xmpp_muc_service", PL_CONF_STR, "", 0, 0, NULL,
-     "MUC (XEP-0045) service for group chats about a mail, e.g. conference.chat.example.com"},
-    {NULL, PL_CONF_STR, NULL, 0, 0, NULL, NULL},
+#define X PL_CONF_ROW
+#include "conf_params.def"
+#undef X
+    {NULL, PL_CONF_STR, NULL, 0, 0, NULL, NULL, PL_CONF_RELOAD, 0},
 };

@@ -11,7 +11,7 @@
 #include "store.h"
 
 struct policyd {
-    pl_conf *conf;
+    const pl_conf *conf;
     pl_store *store;
     struct pl_peers peers;
     int verbose;

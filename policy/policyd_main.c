@@ -1,44 +1,40 @@
 /* policyd_main.c -- postlink-policyd, postlink's Postfix SMTPD policy
- * server: start-up, the listening socket, one thread per Postfix
- * connection, and hourly housekeeping.  The decisions are in
- * policyd_decide.c.  See postlink-policyd(8). */
+ * server: its settings, one served Postfix connection, and hourly
+ * housekeeping; the server skeleton (server/) runs the listener, signals
+ * and shutdown.  The decisions are in policyd_decide.c.  See
+ * postlink-policyd(8). */
 #include "config.h"
 
-#include <errno.h>
-#include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "listener.h"
 #include "log.h"
 #include "peerq.h"
 #include "policyd.h"
-#include "privs.h"
+#include "server.h"
 #include "strutil.h"
-
-struct policyd pd;
-static atomic_int active;
 
 /* Postfix closes an idle policy connection after 300 s
  * (smtpd_policy_service_max_idle); wait a little longer than that. */
 #define IDLE_S 330
+#define MAX_CONNS 200          /* one per smtpd process that asks */
 
-static void *conn_thread(void *arg)
+struct policyd pd;
+static pl_listener *policy_listener;
+
+static void serve_policy(int fd, void *ctx)
 {
     struct pl_policy_conn *c = pl_xcalloc(1, sizeof(*c));
     struct pl_policy_req *q = pl_xcalloc(1, sizeof(*q));
     char err[256], action[512];
     int rc;
 
-    c->fd = (int)(intptr_t)arg;
-    while ((rc = pl_policy_read(c, q, IDLE_S, &pl_daemon_stop, err, sizeof(err))) == 1) {
+    (void)ctx;
+    c->fd = fd;
+    while ((rc = pl_policy_read(c, q, IDLE_S, NULL, err, sizeof(err))) == 1) {
         policyd_decide(q, action, sizeof(action));
         if (pl_policy_reply(c, action) != 0)
             break;
@@ -48,8 +44,6 @@ static void *conn_thread(void *arg)
     close(c->fd);
     free(q);
     free(c);
-    atomic_fetch_sub(&active, 1);
-    return NULL;
 }
 
 static int purge_fn(pl_txn *t, void *ctx)
@@ -68,71 +62,65 @@ static void purge(void)
         msg_info("postlink-policyd: forgot %u sync peer record(s) older than an hour", n);
 }
 
+static int policyd_configure(const pl_conf *conf, const struct pl_cfg *cfg, int reload,
+                             char *err, size_t errlen)
+{
+    if (!reload) {
+        char why[256];
+        if (pl_peers_parse(&pd.peers, cfg->sync_peers, why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "sync_peers: %s", why);
+            return -1;
+        }
+        if (pd.peers.nfp == 0)
+            msg_warn("sync_peers lists no certificate fingerprints: postlink-policyd has "
+                     "nothing to do");
+    }
+    pd.conf = conf;
+    return 0;
+}
+
+static int policyd_open(void)
+{
+    char err[512];
+    const struct pl_cfg *cfg = pl_server_cfg();
+    if ((policy_listener = pl_listener_open(cfg->policy_socket, cfg->db_home, err,
+                                            sizeof(err))) == NULL) {
+        msg_error("%s", err);
+        return -1;
+    }
+    pl_server_adopt(policy_listener);
+    return 0;
+}
+
+static int policyd_run(void)
+{
+    pd.store = pl_server_store();
+    pd.verbose = pl_server_verbose();
+    if (pl_listener_start(policy_listener, "postlink-policyd", MAX_CONNS, serve_policy, NULL) != 0)
+        return 71;
+    msg_info("postlink-policyd %s listening on %s (%zu sync peer certificate(s))", PACKAGE_VERSION,
+             pl_server_cfg()->policy_socket, pd.peers.nfp);
+    do
+        purge();
+    while (!pl_server_sleep_ms(3600 * 1000));
+    return 0;
+}
+
+static void policyd_finish(void)
+{
+    pl_peers_free(&pd.peers);
+}
+
+static const struct pl_service policyd_service = {
+    .name = "postlink-policyd",
+    .needs_store = 1,
+    .configure = policyd_configure,
+    .open = policyd_open,
+    .run = policyd_run,
+    .finish = policyd_finish,
+};
+
 int main(int argc, char **argv)
 {
-    struct pl_daemon d = {"postlink-policyd", NULL, 0, 0, NULL};
-    const char *path;
-    pthread_attr_t attr;
-    time_t last_purge = 0;
-    char err[512];
-    int lfd;
-
-    pl_daemon_start(&d, argc, argv, NULL, NULL);
-    pd.conf = d.conf;
-    pd.verbose = d.verbose;
-    if (pl_peers_parse(&pd.peers, pl_conf_str(d.conf, "sync_peers"), err, sizeof(err)) != 0) {
-        msg_error("sync_peers: %s", err);
-        return 78;
-    }
-    if (pd.peers.nfp == 0)
-        msg_warn("sync_peers lists no certificate fingerprints: postlink-policyd has nothing to do");
-    pl_daemon_signals();
-    path = pl_conf_str(d.conf, "policy_socket");
-    if ((lfd = pl_listen_for_postfix(path, pl_conf_str(d.conf, "db_home"), err, sizeof(err))) < 0) {
-        msg_error("%s", err);
-        return 71;
-    }
-    pl_daemon_open_store(&d, &pd.store);
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    msg_info("postlink-policyd %s listening on %s (%zu sync peer certificate(s))", PACKAGE_VERSION,
-             path, pd.peers.nfp);
-    while (!pl_daemon_stop) {
-        struct pollfd p = {lfd, POLLIN, 0};
-        pthread_t th;
-        int fd;
-        if (time(NULL) - last_purge >= 3600) {
-            purge();
-            last_purge = time(NULL);
-        }
-        if (poll(&p, 1, 500) <= 0)
-            continue;
-        if ((fd = accept(lfd, NULL, NULL)) < 0) {
-            if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
-                usleep(100000);                /* out of descriptors: do not spin */
-            continue;
-        }
-        atomic_fetch_add(&active, 1);
-        if (pthread_create(&th, &attr, conn_thread, (void *)(intptr_t)fd) != 0) {
-            msg_warn("cannot start a connection thread: closing the connection");
-            atomic_fetch_sub(&active, 1);
-            close(fd);
-        }
-    }
-    msg_info("postlink-policyd stopping");
-    close(lfd);
-    unlink(path);
-    /* connection threads notice the stop flag within a second, once the
-     * request in hand is answered (a store retry can take a while) */
-    for (int i = 0; i < 300 && atomic_load(&active) > 0; i++)
-        usleep(100000);
-    if (atomic_load(&active) > 0) {
-        msg_warn("%d connection(s) still busy after 30 s: exiting without closing the store",
-                 atomic_load(&active));
-        _exit(0);                              /* the store's failchk cleans up after us */
-    }
-    pl_store_close(pd.store);
-    pl_peers_free(&pd.peers);
-    pl_conf_free(d.conf);
-    return 0;
+    return pl_server_main(&policyd_service, argc, argv);
 }

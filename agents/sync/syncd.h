@@ -12,13 +12,15 @@
 #include "store.h"
 
 struct syncd {
-    pl_conf *conf;
+    /* _Atomic: replaced by a SIGHUP reload; the rest is set at start-up */
+    const pl_conf *_Atomic conf;       /* imap_url */
     pl_store *store;
-    const char *hostname, *transport_domain, *reinject_url;
-    const char *imap_login;
+    const char *hostname, *transport_domain;
+    const char *_Atomic reinject_url;
+    const char *_Atomic imap_login;
     char *imap_password;
-    size_t max_targets;
-    int64_t pending_ttl, dedupe_ttl, seen_ttl, retry_time, max_age;
+    _Atomic size_t max_targets;
+    _Atomic int64_t pending_ttl, dedupe_ttl, seen_ttl, retry_time, max_age;
 };
 
 extern struct syncd sd;

@@ -2,36 +2,36 @@
  * Postfix's lmtp(8) client hands it the control messages the postlink-sync
  * milter routed to sync_transport_domain; it applies them, fans them out,
  * and runs the housekeeping of the sync state (outbox retries, expiry of
- * held controls, purging of old dedupe marks).  See postlink-syncd(8). */
+ * held controls, purging of old dedupe marks).  Its life (options,
+ * signals, listener, shutdown) is the server skeleton's (server/).  See
+ * postlink-syncd(8). */
 #include "config.h"
 
-#include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "daemon.h"
+#include "listener.h"
 #include "log.h"
-#include "privs.h"
 #include "route.h"
-#include "strutil.h"
+#include "server.h"
 #include "sync.h"
 #include "syncd.h"
+
+#define MAX_CONNS 100          /* Postfix's lmtp clients; default process limit is 100 */
 
 struct syncd sd;
 
 static struct pl_lmtp_server_opts lmtp_opts;
+static pl_listener *lmtp_listener;
+static pthread_t house;
+static int house_running;
 
-static void *conn_thread(void *arg)
+static void serve_lmtp(int fd, void *ctx)
 {
-    int fd = (int)(intptr_t)arg;
+    (void)ctx;
     pl_lmtp_serve(fd, &lmtp_opts);
-    return NULL;
 }
 
 struct house { int64_t now; unsigned expired, purged; int purge; };
@@ -60,7 +60,7 @@ static void *housekeeping(void *arg)
 {
     time_t last_purge = time(NULL);
     (void)arg;
-    while (!pl_daemon_stop) {
+    while (!pl_server_stopping()) {
         struct house h = {time(NULL), 0, 0, 0};
         syncd_flush(NULL);
         h.purge = h.now - last_purge >= 3600;
@@ -74,73 +74,85 @@ static void *housekeeping(void *arg)
             }
         }
         pl_store_maintain(sd.store, 0);
-        for (int i = 0; i < 10 && !pl_daemon_stop; i++)
-            usleep(100 * 1000);
+        pl_server_sleep_ms(1000);
     }
     return NULL;
 }
 
-int main(int argc, char **argv)
+static int syncd_configure(const pl_conf *conf, const struct pl_cfg *cfg, int reload, char *err,
+                           size_t errlen)
 {
-    struct pl_daemon d = {"postlink-syncd", NULL, 0, 0, NULL};
-    const char *path;
-    pthread_t house;
-    pthread_attr_t attr;
-    char err[512];
-    int lfd;
-
-    pl_daemon_start(&d, argc, argv, NULL, NULL);
-    sd.conf = d.conf;
-    sd.hostname = pl_daemon_hostname(d.conf);
-    sd.transport_domain = pl_conf_str(d.conf, "sync_transport_domain");
-    sd.reinject_url = pl_conf_str(d.conf, "reinject_url");
-    sd.imap_login = pl_conf_str(d.conf, "imap_login");
-    sd.max_targets = (size_t)pl_conf_int(d.conf, "control_max_targets");
-    sd.pending_ttl = pl_conf_int(d.conf, "pending_ttl");
-    sd.dedupe_ttl = pl_conf_int(d.conf, "control_dedupe_ttl");
-    sd.seen_ttl = pl_conf_int(d.conf, "seen_ttl");
-    sd.retry_time = pl_conf_int(d.conf, "outbox_retry_time");
-    sd.max_age = pl_conf_int(d.conf, "outbox_max_age");
-    sd.imap_password = pl_daemon_read_secret(d.conf, "imap_password_file");
-    pl_daemon_signals();
-
-    path = pl_conf_str(d.conf, "sync_lmtp_socket");
-    if ((lfd = pl_listen_for_postfix(path, pl_conf_str(d.conf, "db_home"), err, sizeof(err))) < 0) {
-        msg_error("%s", err);
-        return 71;
+    if (!reload) {
+        if (pl_server_read_secret("imap_password_file", cfg->imap_password_file,
+                                  &sd.imap_password, err, errlen) != 0)
+            return -1;
+        sd.hostname = pl_server_hostname(cfg);
+        sd.transport_domain = cfg->sync_transport_domain;
     }
-    pl_daemon_open_store(&d, &sd.store);
+    sd.conf = conf;
+    sd.reinject_url = cfg->reinject_url;
+    sd.imap_login = cfg->imap_login;
+    sd.max_targets = (size_t)cfg->control_max_targets;
+    sd.pending_ttl = cfg->pending_ttl;
+    sd.dedupe_ttl = cfg->control_dedupe_ttl;
+    sd.seen_ttl = cfg->seen_ttl;
+    sd.retry_time = cfg->outbox_retry_time;
+    sd.max_age = cfg->outbox_max_age;
+    return 0;
+}
+
+static int syncd_open(void)
+{
+    char err[512];
+    const struct pl_cfg *cfg = pl_server_cfg();
+    if ((lmtp_listener = pl_listener_open(cfg->sync_lmtp_socket, cfg->db_home, err,
+                                          sizeof(err))) == NULL) {
+        msg_error("%s", err);
+        return -1;
+    }
+    pl_server_adopt(lmtp_listener);
+    return 0;
+}
+
+static int syncd_run(void)
+{
+    sd.store = pl_server_store();
     lmtp_opts.hostname = sd.hostname;
     lmtp_opts.max_msg_bytes = 1024 * 1024;
     lmtp_opts.deliver = syncd_deliver;
     lmtp_opts.check_rcpt = syncd_check_rcpt;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     if (pthread_create(&house, NULL, housekeeping, NULL) != 0) {
         msg_error("cannot start the housekeeping thread");
         return 71;
     }
-    msg_info("postlink-syncd %s listening on %s (re-injection %s)", PACKAGE_VERSION, path,
-             sd.reinject_url);
-    while (!pl_daemon_stop) {
-        struct pollfd p = {lfd, POLLIN, 0};
-        pthread_t th;
-        int fd;
-        if (poll(&p, 1, 500) <= 0)
-            continue;
-        if ((fd = accept(lfd, NULL, NULL)) < 0)
-            continue;
-        if (pthread_create(&th, &attr, conn_thread, (void *)(intptr_t)fd) != 0) {
-            msg_warn("cannot start a connection thread: closing the connection");
-            close(fd);
-        }
-    }
-    msg_info("postlink-syncd stopping");
-    close(lfd);
-    unlink(path);
-    pthread_join(house, NULL);
-    pl_store_close(sd.store);
-    free(sd.imap_password);
-    pl_conf_free(d.conf);
+    house_running = 1;
+    if (pl_listener_start(lmtp_listener, "postlink-syncd lmtp", MAX_CONNS, serve_lmtp, NULL) != 0)
+        return 71;
+    msg_info("postlink-syncd %s listening on %s (re-injection %s)", PACKAGE_VERSION,
+             pl_server_cfg()->sync_lmtp_socket, sd.reinject_url);
+    while (!pl_server_sleep_ms(60 * 1000))
+        ;
     return 0;
+}
+
+static void syncd_finish(void)
+{
+    if (house_running)
+        pthread_join(house, NULL);
+    house_running = 0;
+    free(sd.imap_password);
+}
+
+static const struct pl_service syncd_service = {
+    .name = "postlink-syncd",
+    .needs_store = 1,
+    .configure = syncd_configure,
+    .open = syncd_open,
+    .run = syncd_run,
+    .finish = syncd_finish,
+};
+
+int main(int argc, char **argv)
+{
+    return pl_server_main(&syncd_service, argc, argv);
 }

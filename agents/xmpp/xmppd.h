@@ -13,11 +13,11 @@
 #include "store.h"
 
 struct xmppd {
-    pl_conf *conf;
+    const pl_conf *_Atomic conf;       /* enabled_domains; replaced by SIGHUP */
     pl_store *store;
     const char *jid, *muc_service;
     char *password;
-    int64_t tag_max_age;
+    _Atomic int64_t tag_max_age;       /* replaced by SIGHUP */
     xmpp_ctx_t *ctx;
     xmpp_conn_t *conn;           /* NULL while disconnected */
     int online;                  /* session established, roster loaded */
@@ -48,6 +48,6 @@ void chat_send(const char *to, const char *body);
  * (message logged). */
 int lookup_listen(const char *path, const char *db_home);
 int lookup_run(void);
-void lookup_stop(void);
+
 
 #endif

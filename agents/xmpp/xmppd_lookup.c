@@ -2,28 +2,27 @@
  * request is one line "PRESENCE <bare-jid>", the answer one line
  * "online", "away", "offline" or "unknown" (unknown also while
  * postlink-xmppd is not logged in, or for an account it does not watch).
- * One short-lived thread per connection; the milter gives up on its own
- * time budget, so a slow answer costs nobody more than that. */
+ * The server's listener (server/listener.h) gives each connection a
+ * thread; the milter gives up on its own time budget, so a slow answer
+ * costs nobody more than that. */
 #include "config.h"
 
 #include <errno.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "listener.h"
 #include "log.h"
-#include "privs.h"
+#include "server.h"
 #include "xmppd.h"
 
-static int lfd = -1;
-static pthread_t th;
-static volatile int stopping;
-static int running;
-static char sock_path[512];
+#define MAX_CONNS 200          /* one per milter thread asking at once */
+
+static pl_listener *listener;
 
 static void *serve_one(void *arg)
 {
@@ -55,60 +54,24 @@ static void *serve_one(void *arg)
     return NULL;
 }
 
-static void *accept_loop(void *arg)
+static void serve_conn(int fd, void *ctx)
 {
-    pthread_attr_t attr;
-    (void)arg;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    while (!stopping) {
-        struct pollfd p = {lfd, POLLIN, 0};
-        pthread_t t;
-        int fd;
-        if (poll(&p, 1, 500) <= 0)
-            continue;
-        if ((fd = accept(lfd, NULL, NULL)) < 0) {
-            if (errno == EMFILE || errno == ENFILE)
-                usleep(100000);
-            continue;
-        }
-        if (pthread_create(&t, &attr, serve_one, (void *)(intptr_t)fd) != 0)
-            close(fd);
-    }
-    pthread_attr_destroy(&attr);
-    return NULL;
+    (void)ctx;
+    (void)serve_one((void *)(intptr_t)fd);
 }
 
 int lookup_listen(const char *path, const char *db_home)
 {
     char err[512];
-    if ((lfd = pl_listen_for_postfix(path, db_home, err, sizeof(err))) < 0) {
+    if ((listener = pl_listener_open(path, db_home, err, sizeof(err))) == NULL) {
         msg_error("%s", err);
         return -1;
     }
-    snprintf(sock_path, sizeof(sock_path), "%s", path);
+    pl_server_adopt(listener);
     return 0;
 }
 
 int lookup_run(void)
 {
-    if (pthread_create(&th, NULL, accept_loop, NULL) != 0) {
-        msg_error("cannot start the lookup thread");
-        return -1;
-    }
-    running = 1;
-    return 0;
-}
-
-void lookup_stop(void)
-{
-    if (lfd < 0)
-        return;
-    stopping = 1;
-    if (running)
-        pthread_join(th, NULL);
-    running = 0;
-    close(lfd);
-    unlink(sock_path);
-    lfd = -1;
+    return pl_listener_start(listener, "postlink-xmppd lookups", MAX_CONNS, serve_conn, NULL);
 }

@@ -18,8 +18,8 @@
 
 #include <gmime/gmime.h>
 
-#include "daemon.h"
 #include "log.h"
+#include "server.h"
 #include "strutil.h"
 #include "xmppd.h"
 
@@ -115,56 +115,60 @@ static int purge_fn(pl_txn *t, void *ctx)
     return pl_mailid_purge(t, (int64_t)time(NULL) - xd.tag_max_age, ctx);
 }
 
-static int parse_settings(pl_conf *conf)
+static int xmppd_configure(const pl_conf *conf, const struct pl_cfg *cfg, int reload, char *err,
+                           size_t errlen)
 {
-    const char *server = pl_conf_str(conf, "xmpp_server"), *tls = pl_conf_str(conf, "xmpp_tls");
+    const char *server = cfg->xmpp_server, *tls = cfg->xmpp_tls;
     const char *why = NULL;
 
-    xd.jid = pl_conf_str(conf, "xmpp_jid");
-    if (*xd.jid == '\0' || (why = pl_jid_check(xd.jid)) != NULL) {
-        msg_error("xmpp_jid \"%s\": %s", xd.jid, *xd.jid ? why : "not set");
-        return -1;
+    if (!reload) {
+        xd.jid = cfg->xmpp_jid;
+        if (*xd.jid == '\0' || (why = pl_jid_check(xd.jid)) != NULL) {
+            snprintf(err, errlen, "xmpp_jid \"%s\": %s", xd.jid, *xd.jid ? why : "not set");
+            return -1;
+        }
+        pl_jid_canon(xd.jid, jid_canon, sizeof(jid_canon));
+        xd.jid = jid_canon;
+        ping_ms = (unsigned long)cfg->xmpp_ping_interval * 1000;
+        if (*server && (sscanf(server, "%255[^:]:%hu", host, &port) != 2 || port == 0)) {
+            snprintf(err, errlen, "xmpp_server \"%s\": must be host:port", server);
+            return -1;
+        }
+        tls_flags = strcmp(tls, "required") == 0 ? XMPP_CONN_FLAG_MANDATORY_TLS :
+                    strcmp(tls, "none") == 0 ? XMPP_CONN_FLAG_DISABLE_TLS : 0;
+        xd.muc_service = cfg->xmpp_muc_service;
+        if (pl_server_read_secret("xmpp_password_file", cfg->xmpp_password_file, &xd.password,
+                                  err, errlen) != 0)
+            return -1;
     }
-    pl_jid_canon(xd.jid, jid_canon, sizeof(jid_canon));
-    xd.jid = jid_canon;
-    ping_ms = (unsigned long)pl_conf_int(conf, "xmpp_ping_interval") * 1000;
-    if (*server && (sscanf(server, "%255[^:]:%hu", host, &port) != 2 || port == 0)) {
-        msg_error("xmpp_server \"%s\": must be host:port", server);
-        return -1;
-    }
-    tls_flags = strcmp(tls, "required") == 0 ? XMPP_CONN_FLAG_MANDATORY_TLS :
-                strcmp(tls, "none") == 0 ? XMPP_CONN_FLAG_DISABLE_TLS : 0;
-    xd.muc_service = pl_conf_str(conf, "xmpp_muc_service");
-    xd.tag_max_age = pl_conf_int(conf, "tag_max_age");
+    xd.conf = conf;
+    xd.tag_max_age = cfg->tag_max_age;
     return 0;
 }
 
-int main(int argc, char **argv)
+static int xmppd_open(void)
 {
-    struct pl_daemon d = {"postlink-xmppd", NULL, 0, 0, NULL};
+    const struct pl_cfg *cfg = pl_server_cfg();
+    return lookup_listen(cfg->xmpp_lookup_socket, cfg->db_home);
+}
+
+static int xmppd_run(void)
+{
     xmpp_log_t log = {strophe_log, NULL};
     time_t next_try = 0, last_reconcile = 0, last_purge = 0;
     unsigned backoff = 1;
 
-    pl_daemon_start(&d, argc, argv, NULL, NULL);
-    verbose = d.verbose;
-    xd.conf = d.conf;
-    if (parse_settings(d.conf) != 0)
-        return 78;
-    xd.password = pl_daemon_read_secret(d.conf, "xmpp_password_file");
-    pl_daemon_signals();
-    if (lookup_listen(pl_conf_str(d.conf, "xmpp_lookup_socket"), pl_conf_str(d.conf, "db_home")) != 0)
-        return 71;
-    pl_daemon_open_store(&d, &xd.store);
+    verbose = pl_server_verbose();
+    xd.store = pl_server_store();
     if (lookup_run() != 0)
         return 71;
     g_mime_init();
     xmpp_initialize();
     xd.ctx = xmpp_ctx_new(NULL, &log);
     msg_info("postlink-xmppd %s: %s on %s, lookups on %s", PACKAGE_VERSION, xd.jid,
-             *host ? pl_conf_str(d.conf, "xmpp_server") : "(DNS SRV)",
-             pl_conf_str(d.conf, "xmpp_lookup_socket"));
-    while (!pl_daemon_stop) {
+             *host ? pl_server_cfg()->xmpp_server : "(DNS SRV)",
+             pl_server_cfg()->xmpp_lookup_socket);
+    while (!pl_server_stopping()) {
         time_t now = time(NULL);
         if (xd.conn && dead) {                   /* released outside libstrophe's callback */
             xmpp_conn_release(xd.conn);
@@ -182,7 +186,7 @@ int main(int argc, char **argv)
         if (xd.conn)
             xmpp_run_once(xd.ctx, 200);
         else
-            usleep(200000);
+            pl_server_sleep_ms(200);
         if (now - last_reconcile >= 2) {
             roster_reconcile();
             last_reconcile = now;
@@ -194,7 +198,6 @@ int main(int argc, char **argv)
             last_purge = now;
         }
     }
-    msg_info("postlink-xmppd stopping");
     if (xd.conn && !dead) {
         xmpp_stanza_t *p = xmpp_presence_new(xd.ctx);
         xmpp_stanza_set_type(p, "unavailable");
@@ -204,15 +207,33 @@ int main(int argc, char **argv)
         for (int i = 0; i < 10 && !dead; i++)
             xmpp_run_once(xd.ctx, 100);
     }
-    lookup_stop();
+    return 0;
+}
+
+/* After the lookup connections drained: nothing asks the roster any more. */
+static void xmppd_finish(void)
+{
     roster_disconnected();
     if (xd.conn)
         xmpp_conn_release(xd.conn);
-    xmpp_ctx_free(xd.ctx);
-    xmpp_shutdown();
-    g_mime_shutdown();
-    pl_store_close(xd.store);
+    if (xd.ctx) {
+        xmpp_ctx_free(xd.ctx);
+        xmpp_shutdown();
+        g_mime_shutdown();
+    }
     free(xd.password);
-    pl_conf_free(d.conf);
-    return 0;
+}
+
+static const struct pl_service xmppd_service = {
+    .name = "postlink-xmppd",
+    .needs_store = 1,
+    .configure = xmppd_configure,
+    .open = xmppd_open,
+    .run = xmppd_run,
+    .finish = xmppd_finish,
+};
+
+int main(int argc, char **argv)
+{
+    return pl_server_main(&xmppd_service, argc, argv);
 }

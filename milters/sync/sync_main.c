@@ -1,54 +1,69 @@
 /* sync_main.c -- postlink-sync, the milter of capability 1 (message-state
- * sync): start-up, configuration, the store, and libmilter's main loop.
- * The per-message work is in sync_filter.c.  See postlink-sync(8). */
+ * sync): its settings and its place on the server skeleton
+ * (server/milter_server.h).  The per-message work is in sync_filter.c.
+ * See postlink-sync(8). */
 #include "config.h"
 
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "daemon.h"
 #include "log.h"
-#include "milter_listen.h"
+#include "milter_server.h"
+#include "server.h"
 #include "sync_milter.h"
 
 struct sync_milter sm;
 
-int main(int argc, char **argv)
+static int sync_configure(const pl_conf *conf, const struct pl_cfg *cfg, int reload, char *err,
+                          size_t errlen)
 {
-    struct pl_daemon d = {"postlink-sync", NULL, 0, 0, NULL};
-    const char *sock;
-    char err[512];
-    int rc;
-
-    pl_daemon_start(&d, argc, argv, NULL, NULL);
-    sm.conf = d.conf;
-    if (pl_peers_parse(&sm.peers, pl_conf_str(d.conf, "sync_peers"), err, sizeof(err)) != 0) {
-        msg_error("sync_peers: %s", err);
-        return 78;
+    if (!reload) {
+        char why[256];
+        if (pl_peers_parse(&sm.peers, cfg->sync_peers, why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "sync_peers: %s", why);
+            return -1;
+        }
+        sm.transport_domain = cfg->sync_transport_domain;
+        sm.hostname = pl_server_hostname(cfg);
     }
+    sm.conf = conf;
+    sm.max_targets = (size_t)cfg->control_max_targets;
+    sm.pending_ttl = cfg->pending_ttl;
+    return 0;
+}
+
+static int sync_open(void)
+{
+    const struct pl_cfg *cfg = pl_server_cfg();
+    return pl_milter_open(&sync_filter_desc, cfg->sync_milter_socket, cfg->db_home);
+}
+
+static int sync_run(void)
+{
+    const struct pl_cfg *cfg = pl_server_cfg();
+    sm.store = pl_server_store();
     if (sm.peers.nfp > 0)
         msg_info("sync_peers lists %zu certificate fingerprint(s): they are recognised by "
                  "postlink-policyd, which must be in smtpd_data_restrictions", sm.peers.nfp);
-    sm.transport_domain = pl_conf_str(d.conf, "sync_transport_domain");
-    sm.hostname = pl_daemon_hostname(d.conf);
-    sm.max_targets = (size_t)pl_conf_int(d.conf, "control_max_targets");
-    sm.pending_ttl = pl_conf_int(d.conf, "pending_ttl");
-    sock = pl_conf_str(d.conf, "sync_milter_socket");
-    if ((rc = pl_milter_listen(&sync_filter_desc, sock, pl_conf_str(d.conf, "db_home"))) != 0)
-        return rc;
-    pl_daemon_open_store(&d, &sm.store);
-    smfi_settimeout(60);
     msg_info("postlink-sync %s listening on %s (store %s, enabled domains: %s)",
-             PACKAGE_VERSION, sock, pl_conf_str(d.conf, "db_home"),
-             pl_conf_str(d.conf, "enabled_domains"));
-    rc = smfi_main();
-    msg_info("postlink-sync stopping");
-    pl_store_close(sm.store);
+             PACKAGE_VERSION, cfg->sync_milter_socket, cfg->db_home, cfg->enabled_domains);
+    return pl_milter_run();
+}
+
+static void sync_finish(void)
+{
     pl_peers_free(&sm.peers);
-    pl_conf_free(d.conf);
-    return rc == MI_SUCCESS ? 0 : 1;
+}
+
+static const struct pl_service sync_service = {
+    .name = "postlink-sync",
+    .needs_store = 1,
+    .configure = sync_configure,
+    .open = sync_open,
+    .run = sync_run,
+    .finish = sync_finish,
+};
+
+int main(int argc, char **argv)
+{
+    return pl_server_main(&sync_service, argc, argv);
 }

@@ -1,6 +1,7 @@
 /* sync_milter.h -- what the postlink-sync milter's files share: the
- * settings read once at start-up and the store handle (libmilter runs the
- * callbacks in many threads; both are read-only or thread-safe). */
+ * settings and the store handle (libmilter runs the callbacks in many
+ * threads).  Fields marked _Atomic are replaced by a SIGHUP reload; the
+ * others are set once at start-up. */
 #ifndef PL_SYNC_MILTER_H
 #define PL_SYNC_MILTER_H
 
@@ -11,13 +12,13 @@
 #include "store.h"
 
 struct sync_milter {
-    pl_conf *conf;
+    const pl_conf *_Atomic conf;      /* enabled_domains, imap_url */
     pl_store *store;
     struct pl_peers peers;            /* sync_peers: addresses and certificates */
     const char *transport_domain;
     const char *hostname;
-    size_t max_targets;
-    int64_t pending_ttl;
+    _Atomic size_t max_targets;
+    _Atomic int64_t pending_ttl;
 };
 
 extern struct sync_milter sm;

@@ -1,56 +1,74 @@
 /* tag_main.c -- postlink-tag, the milter of capability 4 (messenger
- * tagging and presence): start-up, configuration, the tag keys, the store
- * and libmilter's main loop.  The per-message work is in tag_filter.c and
- * the files it calls.  See postlink-tag(8). */
+ * tagging and presence): its settings, the tag keys, and its place on the
+ * server skeleton (server/milter_server.h).  The per-message work is in
+ * tag_filter.c and the files it calls.  See postlink-tag(8). */
 #include "config.h"
 
-#include <errno.h>
 #include <stdio.h>
-#include <string.h>
 #include <sys/stat.h>
 
-#include "daemon.h"
 #include "log.h"
-#include "milter_listen.h"
+#include "milter_server.h"
+#include "server.h"
 #include "tag_milter.h"
 
 struct tag_milter tm;
 
+static int tag_configure(const pl_conf *conf, const struct pl_cfg *cfg, int reload, char *err,
+                         size_t errlen)
+{
+    if (!reload) {
+        char why[400];
+        struct stat st;
+        if (pl_tagkeys_load(&tm.keys, cfg->tag_keys_file, why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "tag_keys_file %s", why);
+            return -1;
+        }
+        if (stat(cfg->tag_keys_file, &st) == 0 && (st.st_mode & 0004))
+            msg_warn("tag_keys_file %s is readable by everyone: chmod o-r (anyone could forge "
+                     "tags)", cfg->tag_keys_file);
+        if (tm.keys.signer == NULL)
+            msg_warn("tag_keys_file %s has no \"sign\" key: mail is checked but not tagged",
+                     cfg->tag_keys_file);
+        tm.xmpp_jid = cfg->xmpp_jid;
+        tm.lookup_socket = cfg->xmpp_lookup_socket;
+    }
+    tm.conf = conf;
+    tm.max_age = cfg->tag_max_age;
+    tm.presence_ms = (unsigned)cfg->presence_timeout_ms;
+    return 0;
+}
+
+static int tag_open(void)
+{
+    const struct pl_cfg *cfg = pl_server_cfg();
+    return pl_milter_open(&tag_filter_desc, cfg->tag_milter_socket, cfg->db_home);
+}
+
+static int tag_run(void)
+{
+    tm.store = pl_server_store();
+    msg_info("postlink-tag %s listening on %s (%zu key(s), signing with %s, presence budget %u ms)",
+             PACKAGE_VERSION, pl_server_cfg()->tag_milter_socket, tm.keys.n,
+             tm.keys.signer ? tm.keys.signer->id : "none", tm.presence_ms);
+    return pl_milter_run();
+}
+
+static void tag_finish(void)
+{
+    pl_tagkeys_free(&tm.keys);
+}
+
+static const struct pl_service tag_service = {
+    .name = "postlink-tag",
+    .needs_store = 1,
+    .configure = tag_configure,
+    .open = tag_open,
+    .run = tag_run,
+    .finish = tag_finish,
+};
+
 int main(int argc, char **argv)
 {
-    struct pl_daemon d = {"postlink-tag", NULL, 0, 0, NULL};
-    const char *sock, *keys;
-    char err[512];
-    struct stat st;
-    int rc;
-
-    pl_daemon_start(&d, argc, argv, NULL, NULL);
-    tm.conf = d.conf;
-    keys = pl_conf_str(d.conf, "tag_keys_file");
-    if (pl_tagkeys_load(&tm.keys, keys, err, sizeof(err)) != 0) {
-        msg_error("tag_keys_file %s", err);
-        return 78;
-    }
-    if (stat(keys, &st) == 0 && (st.st_mode & 0004))
-        msg_warn("tag_keys_file %s is readable by everyone: chmod o-r (anyone could forge tags)", keys);
-    if (tm.keys.signer == NULL)
-        msg_warn("tag_keys_file %s has no \"sign\" key: mail is checked but not tagged", keys);
-    tm.xmpp_jid = pl_conf_str(d.conf, "xmpp_jid");
-    tm.lookup_socket = pl_conf_str(d.conf, "xmpp_lookup_socket");
-    tm.max_age = pl_conf_int(d.conf, "tag_max_age");
-    tm.presence_ms = (unsigned)pl_conf_int(d.conf, "presence_timeout_ms");
-    sock = pl_conf_str(d.conf, "tag_milter_socket");
-    if ((rc = pl_milter_listen(&tag_filter_desc, sock, pl_conf_str(d.conf, "db_home"))) != 0)
-        return rc;
-    pl_daemon_open_store(&d, &tm.store);
-    smfi_settimeout(60);
-    msg_info("postlink-tag %s listening on %s (%zu key(s), signing with %s, presence budget %u ms)",
-             PACKAGE_VERSION, sock, tm.keys.n, tm.keys.signer ? tm.keys.signer->id : "none",
-             tm.presence_ms);
-    rc = smfi_main();
-    msg_info("postlink-tag stopping");
-    pl_store_close(tm.store);
-    pl_tagkeys_free(&tm.keys);
-    pl_conf_free(d.conf);
-    return rc == MI_SUCCESS ? 0 : 1;
+    return pl_server_main(&tag_service, argc, argv);
 }

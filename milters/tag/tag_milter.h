@@ -15,12 +15,12 @@
 #include "tagsig.h"
 
 struct tag_milter {
-    pl_conf *conf;
+    const pl_conf *_Atomic conf;      /* enabled_domains; replaced by SIGHUP */
     pl_store *store;
     struct pl_tagkeys keys;
     const char *xmpp_jid, *lookup_socket, *hostname;
-    int64_t max_age;
-    unsigned presence_ms;
+    _Atomic int64_t max_age;          /* replaced by SIGHUP */
+    _Atomic unsigned presence_ms;     /* replaced by SIGHUP */
 };
 
 extern struct tag_milter tm;
