@@ -136,6 +136,9 @@ tap_check "the sender got 250 for most of its 40 messages ($acc)" test "$acc" -g
 h_wait_maildir_files alice $((before + acc)) 30
 tap_check "every accepted message reached alice's mailbox ($((before + acc)) expected, $(h_count_maildir_files alice) there)" \
     test "$(h_count_maildir_files alice)" -eq $((before + acc))
+hs_wait_sink_grep 'Subject: load ' "$acc" 30
+tap_check "... and each reached alice's device once ($(hs_sink_grep 'Subject: load ' | wc -l) of $acc)" \
+    test "$(hs_sink_grep 'Subject: load ' | wc -l)" -eq "$acc"
 tap_check "no postlink process ran recovery for a stopped one" \
     sh -c "! grep -l 'died while using the store\|recovering\|PANIC' $LOGS"
 tap_check "no process logged that connections were cut" sh -c "! grep -l 'still busy' $LOGS"
