@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# t_milter_sync.sh -- the postlink-sync milter's decisions at the milter
+# level, without Postfix: miltertest(8) plays the MTA (tests/milter/
+# sync.lua with tests/milter/mtlib.lua) against the real postlink-sync on
+# a temp postlink.conf and store.  Alice has two registered devices; it
+# checks that her control is routed to postlink-syncd (recipient replaced
+# by the route address whose token is in the store), that malformed
+# controls and controls without Message-ID get 550 5.6.0, that strangers'
+# controls and forged sync headers (any letter case) are removed, and
+# that ordinary mail is also addressed to her devices.
+set -u
+. "${abs_top_srcdir:-.}/tests/integration/tap.sh"
+. "$abs_top_srcdir/tests/harness/harness.sh"
+
+# mt_run SCRIPT [-D name=value]...: run a miltertest script; its "ok - " /
+# "not ok - " lines become TAP results, "# " lines diagnostics; it must
+# end with "done" and exit 0.
+mt_run() {
+    local script=$1 out rc line done=0
+    shift
+    out=$(miltertest -s "$abs_top_srcdir/tests/milter/$script" \
+        -D lib="$abs_top_srcdir/tests/milter/mtlib.lua" "$@" 2>"$H_DIR/$script.stderr")
+    rc=$?
+    while IFS= read -r line; do
+        case $line in
+        "ok - "*) tap_ok "${line#ok - }" ;;
+        "not ok - "*) tap_fail "${line#not ok - }" ;;
+        "# "*) echo "$line" ;;
+        done) done=1 ;;
+        *) tap_diag "$script: $line" ;;
+        esac
+    done <<<"$out"
+    if [ $rc = 0 ] && [ $done = 1 ]; then tap_ok "$script ran to its end"; else
+        tap_fail "$script ran to its end (miltertest exit $rc)"
+        sed "s/^/# $script: /" "$H_DIR/$script.stderr"
+    fi
+}
+
+command -v miltertest >/dev/null || { tap_fail "miltertest installed (Debian package miltertest)"; tap_done; exit 1; }
+DB_DUMP=$(command -v db5.3_dump || command -v db_dump) ||
+    { tap_fail "db5.3_dump installed (Debian package db5.3-util)"; tap_done; exit 1; }
+h_init || exit 1
+
+D=$POSTLINK_DOMAIN P=$H_DIR/postlink
+ALICE=alice@$D PHONE=alice-phone@devices.test LAPTOP=alice-laptop@devices.test
+mkdir -p "$P" && chmod 0711 "$P"
+export POSTLINK_CONF=$P/postlink.conf POSTLINKCTL=$abs_top_builddir/ctl/postlinkctl
+cat >"$POSTLINK_CONF" <<CONF
+# postlink.conf for t_milter_sync.sh (generated)
+db_home = $P/db
+enabled_domains = $D
+sync_milter_socket = unix:$P/sync-milter.sock
+sync_peers = 127.0.0.2
+sync_hostname = mail.$D
+CONF
+"$POSTLINKCTL" init >"$P/init.log" 2>&1 &&
+    "$POSTLINKCTL" device add "$ALICE" "$PHONE" >/dev/null &&
+    "$POSTLINKCTL" device add "$ALICE" "$LAPTOP" >/dev/null
+tap_check "store made and alice's two devices registered with postlinkctl" \
+    jq_true 'length == 2' "$("$POSTLINKCTL" device list "$ALICE" --json 2>/dev/null)"
+
+h_spawn milter "$P/milter.log" "$abs_top_builddir/milters/sync/postlink-sync" -f
+MILTER_PID=$H_LAST_PID
+end=$(( $(h__ms) + 10000 ))
+until [ -S "$P/sync-milter.sock" ] || ! h__alive "$MILTER_PID" || [ "$(h__ms)" -ge $end ]; do sleep 0.02; done
+if ! tap_check "postlink-sync listens on its socket" test -S "$P/sync-milter.sock"; then
+    sed 's/^/# /' "$P/milter.log"; tap_done; exit 1
+fi
+
+mt_run sync.lua -D sock="unix:$P/sync-milter.sock" -D dbhome="$P/db" -D domain="$D" \
+    -D phone="$PHONE" -D laptop="$LAPTOP" -D peer=127.0.0.2 -D db_dump="$DB_DUMP"
+
+tap_check "postlink-sync is still running after all of it" h__alive "$MILTER_PID"
+tap_check "its log names the routed control" \
+    grep -q "postlink-sync: control <ctl\.[0-9.]*@devices.test> read 1 target(s) from=<$PHONE> user=$ALICE: to postlink-syncd" "$P/milter.log"
+tap_check "and the stripped headers of the stranger's control" \
+    grep -q "removed 3 postlink sync header(s) from=<mallory@elsewhere.test> auth=-: session is not authenticated" "$P/milter.log"
+[ "$TAP_FAILED" = 0 ] || { echo "# milter log:"; tail -n 40 "$P/milter.log" | sed 's/^/#   /'; }
+tap_done
