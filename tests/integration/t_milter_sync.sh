@@ -7,10 +7,13 @@
 # by the route address whose token is in the store), that malformed
 # controls and controls without Message-ID get 550 5.6.0, that strangers'
 # controls and forged sync headers (any letter case) are removed, and
-# that ordinary mail is also addressed to her devices.
+# that ordinary mail is also addressed to her devices, and (with the real
+# postlink-syncd holding a control for a message not yet seen) that the
+# target then carries X-Postlink-State.
 set -u
 . "${abs_top_srcdir:-.}/tests/integration/tap.sh"
 . "$abs_top_srcdir/tests/harness/harness.sh"
+. "$abs_top_srcdir/tests/harness/sync.sh"
 
 # mt_run SCRIPT [-D name=value]...: run a miltertest script; its "ok - " /
 # "not ok - " lines become TAP results, "# " lines diagnostics; it must
@@ -41,39 +44,26 @@ DB_DUMP=$(command -v db5.3_dump || command -v db_dump) ||
     { tap_fail "db5.3_dump installed (Debian package db5.3-util)"; tap_done; exit 1; }
 h_init || exit 1
 
-D=$POSTLINK_DOMAIN P=$H_DIR/postlink
+D=$POSTLINK_DOMAIN
 ALICE=alice@$D PHONE=alice-phone@devices.test LAPTOP=alice-laptop@devices.test
-mkdir -p "$P" && chmod 0711 "$P"
-export POSTLINK_CONF=$P/postlink.conf POSTLINKCTL=$abs_top_builddir/ctl/postlinkctl
-cat >"$POSTLINK_CONF" <<CONF
-# postlink.conf for t_milter_sync.sh (generated)
-db_home = $P/db
-enabled_domains = $D
-sync_milter_socket = unix:$P/sync-milter.sock
-sync_peers = 127.0.0.2
-sync_hostname = mail.$D
-CONF
-"$POSTLINKCTL" init >"$P/init.log" 2>&1 &&
-    "$POSTLINKCTL" device add "$ALICE" "$PHONE" >/dev/null &&
+# hs_setup writes postlink.conf (sync_peers 127.0.0.2) and makes the store;
+# its Postfix wiring stays unused: no Postfix here.
+hs_setup >/dev/null && "$POSTLINKCTL" device add "$ALICE" "$PHONE" >/dev/null &&
     "$POSTLINKCTL" device add "$ALICE" "$LAPTOP" >/dev/null
 tap_check "store made and alice's two devices registered with postlinkctl" \
     jq_true 'length == 2' "$("$POSTLINKCTL" device list "$ALICE" --json 2>/dev/null)"
+hs_start_milter && hs_start_syncd ||
+    { tap_fail "postlink-sync and postlink-syncd start"; tail -n 5 "$H_SYNC"/*.log | sed 's/^/# /'; tap_done; exit 1; }
+tap_ok "postlink-sync and postlink-syncd start"
 
-h_spawn milter "$P/milter.log" "$abs_top_builddir/milters/sync/postlink-sync" -f
-MILTER_PID=$H_LAST_PID
-end=$(( $(h__ms) + 10000 ))
-until [ -S "$P/sync-milter.sock" ] || ! h__alive "$MILTER_PID" || [ "$(h__ms)" -ge $end ]; do sleep 0.02; done
-if ! tap_check "postlink-sync listens on its socket" test -S "$P/sync-milter.sock"; then
-    sed 's/^/# /' "$P/milter.log"; tap_done; exit 1
-fi
+mt_run sync.lua -D sock="unix:$H_SYNC/sync-milter.sock" -D dbhome="$POSTLINK_DB_HOME" -D domain="$D" \
+    -D phone="$PHONE" -D laptop="$LAPTOP" -D peer="${HS_PEER_ADDR:-127.0.0.2}" -D db_dump="$DB_DUMP" \
+    -D postlinkctl="$POSTLINKCTL" -D swaks="$(command -v swaks)" -D lmtp="$H_SYNC/syncd.sock"
 
-mt_run sync.lua -D sock="unix:$P/sync-milter.sock" -D dbhome="$P/db" -D domain="$D" \
-    -D phone="$PHONE" -D laptop="$LAPTOP" -D peer=127.0.0.2 -D db_dump="$DB_DUMP"
-
-tap_check "postlink-sync is still running after all of it" h__alive "$MILTER_PID"
+tap_check "postlink-sync is still running after all of it" h__alive "$HS_MILTER_PID"
 tap_check "its log names the routed control" \
-    grep -q "postlink-sync: control <ctl\.[0-9.]*@devices.test> read 1 target(s) from=<$PHONE> user=$ALICE: to postlink-syncd" "$P/milter.log"
+    grep -q "postlink-sync: control <ctl\.[0-9.]*@devices.test> read 1 target(s) from=<$PHONE> user=$ALICE: to postlink-syncd" "$H_SYNC/milter.log"
 tap_check "and the stripped headers of the stranger's control" \
-    grep -q "removed 3 postlink sync header(s) from=<mallory@elsewhere.test> auth=-: session is not authenticated" "$P/milter.log"
-[ "$TAP_FAILED" = 0 ] || { echo "# milter log:"; tail -n 40 "$P/milter.log" | sed 's/^/#   /'; }
+    grep -q "removed 3 postlink sync header(s) from=<mallory@elsewhere.test> auth=-: session is not authenticated" "$H_SYNC/milter.log"
+[ "$TAP_FAILED" = 0 ] || { echo "# milter log:"; tail -n 40 "$H_SYNC/milter.log" | sed 's/^/#   /'; }
 tap_done

@@ -164,4 +164,17 @@ function M.new_keys(before, after)
     return k
 end
 
+-- Run a shell command; its output (stdout and stderr) and whether it
+-- exited 0.
+function M.run(cmd)
+    local p = io.popen(cmd .. " 2>&1")
+    local out = p:read("*a")
+    local ok = p:close()
+    return out, ok == true
+end
+function M.run_ok(cmd)
+    local _, ok = M.run(cmd)
+    return ok
+end
+
 return M

@@ -2,7 +2,8 @@
 -- (run by tests/integration/t_milter_sync.sh, which starts the milter and
 -- sets up the store).  Globals from -D: lib (mtlib.lua), sock, dbhome,
 -- domain (enabled_domains), phone and laptop (alice's registered
--- devices), peer (an address in sync_peers), db_dump.
+-- devices), peer (an address in sync_peers), db_dump, postlinkctl,
+-- swaks, lmtp (postlink-syncd's LMTP socket).
 --   route: alice's control from her device, on her SASL session (or from
 --          a sync peer), to her own address: the recipient is replaced
 --          by a route address under sync_transport_domain whose token is
@@ -13,6 +14,9 @@
 --          its sync headers are removed; forged X-Postlink-State /
 --          X-Postlink-Forwarded in any letter case are removed.
 --   devices: ordinary mail to alice is also addressed to her devices.
+--   release: a routed control that postlink-syncd holds because its
+--          target has not arrived yet is released when the target comes
+--          through the milter, which adds X-Postlink-State to it.
 local t = dofile(lib)
 mt.set_timeout(10)
 
@@ -39,7 +43,9 @@ local function route_addr(user, token)
 end
 
 -- A control that the milter should route; checks the route it recorded.
+-- Returns the route address ("<...>"), or nil.
 local function expect_routed(what, msg, user, sender)
+    local routed
     local before = t.db_table(dbhome, "route")
     local conn, stage, reply = t.send(sock, msg)
     t.reply_is(stage, reply, SMFIR_CONTINUE, what .. ": accepted")
@@ -52,8 +58,8 @@ local function expect_routed(what, msg, user, sender)
         if not t.ok(u == user and s == sender, what .. ": the route is for " .. user .. " sent by " .. sender) then
             t.diag("route " .. new[1] .. " = " .. after[new[1]])
         end
-        t.has(conn, what .. ": the route address with that token is added", MT_RCPTADD,
-              route_addr(user, new[1]))
+        routed = route_addr(user, new[1])
+        t.has(conn, what .. ": the route address with that token is added", MT_RCPTADD, routed)
         t.hasnt(conn, what .. ": (a route address with another token is not)", MT_RCPTADD,
                 route_addr(user, string.rep("0", #new[1])))
     else
@@ -63,6 +69,7 @@ local function expect_routed(what, msg, user, sender)
     t.hasnt(conn, what .. ": the devices are not added (postlink-syncd fans out)", MT_RCPTADD,
             "<" .. laptop .. ">")
     mt.disconnect(conn)
+    return routed
 end
 
 -- A control that must be refused with the given text; nothing routed.
@@ -238,6 +245,44 @@ do -- nobody may write to the route domain
     t.ok(stage == "rcpt" and i == 2 and reply == SMFIR_REPLYCODE,
          "a recipient under " .. transport .. " is refused at RCPT")
     mt.disconnect(conn)
+end
+
+
+-- ---- release ----------------------------------------------------------------
+do
+    local target = "<" .. t.unique("later") .. "@elsewhere.test>"
+    local h = control_headers("<" .. phone .. ">", "read", target)
+    local routed = expect_routed("control for a message that has not arrived yet", {
+        auth = alice, from = "<" .. phone .. ">", rcpt = {"<" .. alice .. ">"}, headers = h,
+    }, alice, phone)
+    local w = "that control handed to postlink-syncd over LMTP"
+    if t.ok(routed ~= nil, w .. ": (route address known)") then
+        local cmd = string.format("%s --socket '%s' --protocol LMTP --timeout 20 --from '%s' --to '%s'",
+                                  swaks, lmtp, phone, routed:sub(2, -2))
+        for _, x in ipairs(h) do cmd = cmd .. string.format(" --header '%s: %s'", x[1], x[2]) end
+        local out = t.run(cmd .. " --body 'read it'")
+        if not t.ok(out:find("250 2.0.0 read applied=0 pending=1", 1, true), w .. ": held (250 ... pending=1)") then
+            t.diag(out)
+        end
+    end
+    t.ok(t.run_ok(postlinkctl .. " pending list " .. alice ..
+                  " --json | jq -e 'map(select(.target == \"" .. target .. "\")) | length == 1'"),
+         "postlinkctl pending list shows it held for " .. target)
+    local conn, stage, reply = t.send(sock, {
+        ip = "127.0.0.9", from = "<" .. stranger .. ">", rcpt = {"<" .. alice .. ">"},
+        headers = {{"From", "<" .. stranger .. ">"}, {"To", "<" .. alice .. ">"}, {"Message-ID", target}},
+    })
+    w = "the target arriving for alice"
+    t.reply_is(stage, reply, SMFIR_CONTINUE, w .. ": delivered")
+    t.has(conn, w .. ": carries X-Postlink-State: read", MT_HDRADD, "X-Postlink-State", "read")
+    t.has(conn, w .. ": and goes to her devices", MT_RCPTADD, "<" .. laptop .. ">")
+    mt.disconnect(conn)
+    t.ok(t.run_ok(postlinkctl .. " state show " .. alice .. " '" .. target ..
+                  "' --json | jq -e '.[0].states == [\"read\"]'"),
+         "postlinkctl state show: " .. target .. " is read")
+    t.ok(t.run_ok(postlinkctl .. " pending list " .. alice ..
+                  " --json | jq -e 'map(select(.target == \"" .. target .. "\")) | length == 0'"),
+         "and no longer held")
 end
 
 t.done()
