@@ -18,11 +18,11 @@ set -u
 
 # mt_run SCRIPT [-D name=value]...: run a miltertest script; its "ok - " /
 # "not ok - " lines become TAP results, "# " lines diagnostics; it must
-# end with "done" and exit 0.
+# end with "done" and exit 0.  MT_VERBOSE=-vv shows the milter protocol.
 mt_run() {
     local script=$1 out rc line done=0
     shift
-    out=$(miltertest -s "$abs_top_srcdir/tests/milter/$script" \
+    out=$(miltertest ${MT_VERBOSE-} -s "$abs_top_srcdir/tests/milter/$script" \
         -D lib="$abs_top_srcdir/tests/milter/mtlib.lua" "$@" 2>"$H_DIR/$script.stderr")
     rc=$?
     while IFS= read -r line; do
