@@ -2,14 +2,16 @@
 # t_milter_sync.sh -- the postlink-sync milter's decisions at the milter
 # level, without Postfix: miltertest(8) plays the MTA (tests/milter/
 # sync.lua with tests/milter/mtlib.lua) against the real postlink-sync on
-# a temp postlink.conf and store.  Alice has two registered devices; it
-# checks that her control is routed to postlink-syncd (recipient replaced
-# by the route address whose token is in the store), that malformed
-# controls and controls without Message-ID get 550 5.6.0, that strangers'
-# controls and forged sync headers (any letter case) are removed, and
-# that ordinary mail is also addressed to her devices, and (with the real
-# postlink-syncd holding a control for a message not yet seen) that the
-# target then carries X-Postlink-State.
+# a temp postlink.conf and store, with postlink-syncd and postlink-policyd
+# beside it.  Alice has two registered devices.  It checks that her
+# control from her SASL session, a sync peer's address or a sync peer's
+# certificate (the record postlink-policyd makes, used once) is routed to
+# postlink-syncd (recipient replaced by the route address whose token is
+# in the store); that malformed controls and controls without Message-ID
+# get 550 5.6.0; that strangers' controls and forged sync headers (any
+# letter case) are removed; that ordinary mail is also addressed to her
+# devices; and that a control postlink-syncd holds for a message not yet
+# seen is released by it (X-Postlink-State on the target).
 set -u
 . "${abs_top_srcdir:-.}/tests/integration/tap.sh"
 . "$abs_top_srcdir/tests/harness/harness.sh"
@@ -93,7 +95,7 @@ mt_run sync.lua -D sock="unix:$H_SYNC/sync-milter.sock" -D dbhome="$POSTLINK_DB_
 tap_check "postlink-sync is still running after all of it" h__alive "$HS_MILTER_PID"
 tap_check "its log names the routed control" \
     grep -q "postlink-sync: control <ctl\.[0-9.]*@devices.test> read 1 target(s) from=<$PHONE> user=$ALICE: to postlink-syncd" "$H_SYNC/milter.log"
-tap_check "and the stripped headers of the stranger's control" \
+tap_check "and the headers stripped from the stranger's control" \
     grep -q "removed 3 postlink sync header(s) from=<mallory@elsewhere.test> auth=-: session is not authenticated" "$H_SYNC/milter.log"
 [ "$TAP_FAILED" = 0 ] || { echo "# milter log:"; tail -n 40 "$H_SYNC/milter.log" | sed 's/^/#   /'; }
 tap_done

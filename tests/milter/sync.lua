@@ -23,7 +23,6 @@ local t = dofile(lib)
 mt.set_timeout(10)
 
 t.main(function()
-
     local transport = "sync.postlink.invalid"
     local alice, bob = "alice@" .. domain, "bob@" .. domain
     local stranger = "mallory@elsewhere.test"

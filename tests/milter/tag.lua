@@ -22,7 +22,6 @@ local t = dofile(lib)
 mt.set_timeout(10)
 
 t.main(function()
-
     local alice, bob, carol, dave = "alice@" .. domain, "bob@" .. domain, "carol@" .. domain, "dave@" .. domain
     local stranger = "mallory@elsewhere.test"
     local body = "See you at noon.\r\nAlice\r\n"
