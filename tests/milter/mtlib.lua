@@ -79,7 +79,9 @@ end
 -- connection stays open so mt.eom_check/mt.getheader can look at the end
 -- of message actions; close it with mt.disconnect.
 function M.send(sock, msg)
-    local conn = mt.connect(sock)
+    -- the socket file exists a moment before the milter listens on it:
+    -- retry a refused connection (every 0.05 s, for up to 10 s)
+    local conn = mt.connect(sock, 200, 0.05)
     if conn == nil then error("cannot connect to " .. sock) end
     must(mt.negotiate(conn, nil, nil, nil), "negotiate")
     if not mt.test_option(conn, SMFIP_NOCONNECT) then
