@@ -93,6 +93,8 @@ mt_run sync.lua -D sock="unix:$H_SYNC/sync-milter.sock" -D dbhome="$POSTLINK_DB_
     -D cert_qid="$CERT_QID" -D cert_client=127.0.0.9
 
 tap_check "postlink-sync is still running after all of it" h__alive "$HS_MILTER_PID"
+tap_check "no sanitizer report in the daemons' logs (a build with --enable-sanitizers)" \
+    eval '! grep -qE "runtime error|Sanitizer" "$H_SYNC"/milter.log "$H_SYNC"/syncd.log "$H_SYNC"/policyd.log'
 tap_check "its log names the routed control" \
     grep -q "postlink-sync: control <ctl\.[0-9.]*@devices.test> read 1 target(s) from=<$PHONE> user=$ALICE: to postlink-syncd" "$H_SYNC/milter.log"
 tap_check "and the headers stripped from the stranger's control" \

@@ -63,6 +63,8 @@ tap_ok "postlink-tag starts"
 mt_run tag.lua -D sock="unix:$H_TAG/tag-milter.sock" -D domain="$D" -D xdomain="$X" -D xmpp_jid="$HX_JID"
 
 tap_check "postlink-tag is still running after all of it" h__alive "$HX_TAG_PID"
+tap_check "no sanitizer report in its log (a build with --enable-sanitizers)" \
+    eval '! grep -qE "runtime error|Sanitizer" "$H_TAG"/tag.log'
 tap_check "its log says why the replayed mail showed nothing" \
     grep -q "valid tag mail-id=[a-z2-7]* but no presence: replayed to someone who was not a recipient" "$H_TAG/tag.log"
 [ "$TAP_FAILED" = 0 ] || { echo "# milter log:"; tail -n 40 "$H_TAG/tag.log" | sed 's/^/#   /'; }
