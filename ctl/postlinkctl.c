@@ -21,7 +21,7 @@ struct verb {
 static const struct verb verbs[] = {
     {"init", "init", "create db_home and the store (schema upgrade included)", ctl_init},
     {"status", "status [--json]", "store health, sizes, checkpoints, write probe", ctl_status},
-    {"db", "db check|backup DIR|recover [--json]",
+    {"db", "db check|recover|backup DIR [--json]",
      "verify a hot backup, make a hot backup, run recovery and checkpoint", ctl_db},
     {"device", "device add|del USER ADDRESS [--name N]",
      "register or remove a device of USER (message-state sync)", ctl_device},

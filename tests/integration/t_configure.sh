@@ -15,15 +15,17 @@ X"
 try libdb5.3-dev ac_cv_header_db_h=no
 try libmilter-dev ac_cv_lib_milter_smfi_main=no
 try libcmocka-dev PKG_CONFIG=/bin/false
-# a pkg-config that knows everything but libcurl (then libstrophe, libcrypto, GMime)
+# a pkg-config that knows everything but libcurl (then libstrophe, libcrypto, GMime, jansson)
 printf '#!/bin/sh\ncase "$*" in *libcurl*) exit 1 ;; esac\nexec pkg-config "$@"\n' >"$T/pkgconf"
 chmod +x "$T/pkgconf"
 try libcurl4-openssl-dev PKG_CONFIG="$T/pkgconf"
 sed 's/libcurl/libstrophe/' "$T/pkgconf" >"$T/pkgconf-strophe"
 sed 's/libcurl/libcrypto/' "$T/pkgconf" >"$T/pkgconf-crypto"
 sed 's/libcurl/gmime-3.0/' "$T/pkgconf" >"$T/pkgconf-gmime"
+sed 's/libcurl/jansson/' "$T/pkgconf" >"$T/pkgconf-jansson"
 chmod +x "$T"/pkgconf-*
 try libstrophe-dev PKG_CONFIG="$T/pkgconf-strophe"
 try libssl-dev PKG_CONFIG="$T/pkgconf-crypto"
 try libgmime-3.0-dev PKG_CONFIG="$T/pkgconf-gmime"
+try libjansson-dev PKG_CONFIG="$T/pkgconf-jansson"
 tap_done
