@@ -93,8 +93,32 @@ tap_check "unknown parameter named with file:line" grep -qF "$T/bad.conf:3: unkn
 tap_check "bad value named with file:line" grep -qF "$T/bad.conf:4: parameter db_lock_timeout" <<<"$out"
 "$CTL" -c "$T/bad.conf" status >/dev/null 2>&1; rc=$?
 tap_check "other commands refuse a broken configuration (exit 78)" test $rc = 78
-out=$("$CTL" -c "$T/missing.conf" check-config 2>&1)
-tap_check "a named configuration file that is missing is an error" grep -q "cannot open" <<<"$out"
+out=$("$CTL" -c "$T/missing.conf" check-config 2>&1); rc=$?
+tap_check "a named configuration file that is missing is an error (exit 78, names it)" \
+    sh -c "test $rc = 78 && grep -qF '$T/missing.conf: cannot open' <<'X'
+$out
+X"
+out=$(POSTLINK_CONF=$T/missing-env.conf "$CTL" status 2>&1); rc=$?
+tap_check "so is a missing \$POSTLINK_CONF, for status too (exit 78, names it)" \
+    sh -c "test $rc = 78 && grep -qF '$T/missing-env.conf: cannot open' <<'X'
+$out
+X"
+# the build's default file (postlinkctl -h names it), missing on a test machine
+def=$("$CTL" -h | sed -n 's/^.*else \(\/.*postlink\.conf\)\.$/\1/p')
+if [ -n "$def" ] && [ ! -e "$def" ]; then
+    out=$(env -u POSTLINK_CONF "$CTL" check-config 2>&1); rc=$?
+    tap_check "check-config without the default file $def: exit 78 naming it, not \"OK\"" \
+        sh -c "test $rc = 78 && grep -qF '$def: cannot open' <<'X'
+$out
+X
+! grep -q 'configuration OK' <<'X'
+$out
+X"
+    env -u POSTLINK_CONF "$CTL" device list >/dev/null 2>&1; rc=$?
+    tap_check "device list without the default file: exit 78" test $rc = 78
+else
+    tap_ok "# SKIP the default configuration file '$def' exists here"
+fi
 
 out=$("$CTL" --help 2>&1); rc=$?
 tap_check "--help lists the commands" grep -q "check-config" <<<"$out"
