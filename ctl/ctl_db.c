@@ -2,6 +2,7 @@
  * create, verify, copy and recover the shared store while daemons run. */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <pwd.h>
@@ -53,27 +54,59 @@ int ctl_open_store(struct ctl *ctl, pl_store **sp)
     return CTL_OK;
 }
 
+/* Nonzero when the directory has no entries but . and .. */
+static int dir_is_empty(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int empty = 1;
+
+    if (d == NULL)
+        return 0;
+    while (empty && (e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            empty = 0;
+    closedir(d);
+    return empty;
+}
+
 int ctl_init(struct ctl *ctl, int argc, char **argv)
 {
     const char *home = pl_conf_str(ctl->conf, "db_home");
     const char *user = pl_conf_str(ctl->conf, "postlink_user");
     struct passwd *pw = NULL;
+    struct stat st;
     pl_store *s;
-    int rc;
+    int rc, created = 0;
 
     (void)argv;
     if (argc > 1) {
         fprintf(stderr, "postlinkctl: init takes no arguments\n");
         return CTL_USAGE;
     }
-    if (mkdir(home, 0750) < 0 && errno != EEXIST) {
+    if (geteuid() == 0 && (pw = getpwnam(user)) == NULL) {
+        fprintf(stderr, "postlinkctl: postlink_user \"%s\" does not exist: create it "
+                "(useradd --system %s) or set postlink_user\n", user, user);
+        return CTL_FAIL;
+    }
+    if (mkdir(home, 0750) == 0)
+        created = 1;
+    else if (errno != EEXIST) {
         fprintf(stderr, "postlinkctl: cannot create %s: %s\n", home, strerror(errno));
         return CTL_FAIL;
     }
-    if (geteuid() == 0) {
-        if ((pw = getpwnam(user)) == NULL) {
-            fprintf(stderr, "postlinkctl: postlink_user \"%s\" does not exist: create it "
-                    "(useradd --system %s) or set postlink_user\n", user, user);
+    if (stat(home, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "postlinkctl: db_home %s is not a directory\n", home);
+        return CTL_FAIL;
+    }
+    if (pw != NULL && st.st_uid != pw->pw_uid) {
+        /* Only a directory made here or an empty one is given away: a
+         * mistyped db_home must not hand a system directory to postlink. */
+        if (!created && !dir_is_empty(home)) {
+            struct passwd *owner = getpwuid(st.st_uid);
+            fprintf(stderr, "postlinkctl: db_home %s already holds files and belongs to %s, "
+                    "not postlink_user %s: not changing its owner (check db_home, or chown "
+                    "it yourself)\n", home, owner ? owner->pw_name : "another user", user);
             return CTL_FAIL;
         }
         if (chown(home, pw->pw_uid, pw->pw_gid) < 0) {

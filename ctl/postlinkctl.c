@@ -73,8 +73,11 @@ int main(int argc, char **argv)
             ctl.conf_path = optarg;
             break;
         case 'o':
-            if (noverrides < 64)
-                overrides[noverrides++] = optarg;
+            if (noverrides == 64) {
+                fprintf(stderr, "postlinkctl: more than 64 -o options\n");
+                return CTL_USAGE;
+            }
+            overrides[noverrides++] = optarg;
             break;
         case 'v':
             pl_log_verbose(1);
