@@ -9,8 +9,8 @@
 
 #include "address.h"
 #include "ctl.h"
-#include "device.h"
 #include "ctl_json.h"
+#include "device.h"
 #include "strutil.h"
 
 static int usage(void)

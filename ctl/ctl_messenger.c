@@ -10,8 +10,8 @@
 
 #include "address.h"
 #include "ctl.h"
-#include "messenger.h"
 #include "ctl_json.h"
+#include "messenger.h"
 #include "strutil.h"
 
 static int usage(void)

@@ -9,8 +9,8 @@
 
 #include "address.h"
 #include "ctl.h"
-#include "header.h"
 #include "ctl_json.h"
+#include "header.h"
 #include "strutil.h"
 #include "sync.h"
 
