@@ -56,10 +56,21 @@ CTL=$TOP/build/ctl/postlinkctl
 
 step "start the sink, Dovecot and Prosody, write postlink.conf, create the store, start Postfix and postlink"
 h_init || { bad "harness"; exit 1; }
-if h_start_sink && h_start_dovecot && hs_setup && hx_start_prosody && hx_setup && h_start_postfix &&
-    hs_start && hx_start_xmppd && hx_start_tag; then
+# postlink-syncd sets each state on the message in the user's own mailbox
+# too (imap_url), logged in to Dovecot as a master user for that user
+IMAP_MASTER_PASS=demo-master-$RANDOM$RANDOM
+h_dovecot_master_user "$IMAP_MASTER_PASS"
+mkdir -p "$H_DIR/secret" && printf '%s\n' "$IMAP_MASTER_PASS" >"$H_DIR/secret/imap-pass" &&
+    chmod 0600 "$H_DIR/secret/imap-pass"
+imap_conf() {
+    HS_CONF_EXTRA="imap_url = $POSTLINK_DOMAIN=imap://127.0.0.1:$POSTLINK_IMAP_PORT
+imap_password_file = $H_DIR/secret/imap-pass"
+}
+if h_start_sink && h_start_dovecot && imap_conf && hs_setup && hx_start_prosody && hx_setup &&
+    h_start_postfix && hs_start && hx_start_xmppd && hx_start_tag; then
     ok "Postfix MX-style port $POSTLINK_SMTP_PORT (strangers), submission port $POSTLINK_SUBMISSION_PORT (SASL)"
     ok "Dovecot IMAP $POSTLINK_IMAP_PORT, POP3 $POSTLINK_POP3_PORT; mail leaving the relay lands in $POSTLINK_SINK_DIR"
+    ok "postlink sets message states in the IMAP mailboxes of $POSTLINK_DOMAIN too (imap_url, Dovecot master user)"
     ok "Prosody (XMPP) on $POSTLINK_XMPP_PORT for $POSTLINK_XMPP_DOMAIN"
     ok "postlink-sync, postlink-syncd, postlink-tag and postlink-xmppd running; postlink.conf is $POSTLINK_CONF"
 else

@@ -2,6 +2,7 @@
  * create, verify, copy and recover the shared store while daemons run. */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <pwd.h>
@@ -13,9 +14,9 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "ctl_json.h"
 #include "privs.h"
 #include "store_conf.h"
-#include "strutil.h"
 
 int ctl_open_store(struct ctl *ctl, pl_store **sp)
 {
@@ -53,27 +54,59 @@ int ctl_open_store(struct ctl *ctl, pl_store **sp)
     return CTL_OK;
 }
 
+/* Nonzero when the directory has no entries but . and .. */
+static int dir_is_empty(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int empty = 1;
+
+    if (d == NULL)
+        return 0;
+    while (empty && (e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            empty = 0;
+    closedir(d);
+    return empty;
+}
+
 int ctl_init(struct ctl *ctl, int argc, char **argv)
 {
     const char *home = pl_conf_str(ctl->conf, "db_home");
     const char *user = pl_conf_str(ctl->conf, "postlink_user");
     struct passwd *pw = NULL;
+    struct stat st;
     pl_store *s;
-    int rc;
+    int rc, created = 0;
 
     (void)argv;
     if (argc > 1) {
         fprintf(stderr, "postlinkctl: init takes no arguments\n");
         return CTL_USAGE;
     }
-    if (mkdir(home, 0750) < 0 && errno != EEXIST) {
+    if (geteuid() == 0 && (pw = getpwnam(user)) == NULL) {
+        fprintf(stderr, "postlinkctl: postlink_user \"%s\" does not exist: create it "
+                "(useradd --system %s) or set postlink_user\n", user, user);
+        return CTL_FAIL;
+    }
+    if (mkdir(home, 0750) == 0)
+        created = 1;
+    else if (errno != EEXIST) {
         fprintf(stderr, "postlinkctl: cannot create %s: %s\n", home, strerror(errno));
         return CTL_FAIL;
     }
-    if (geteuid() == 0) {
-        if ((pw = getpwnam(user)) == NULL) {
-            fprintf(stderr, "postlinkctl: postlink_user \"%s\" does not exist: create it "
-                    "(useradd --system %s) or set postlink_user\n", user, user);
+    if (stat(home, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "postlinkctl: db_home %s is not a directory\n", home);
+        return CTL_FAIL;
+    }
+    if (pw != NULL && st.st_uid != pw->pw_uid) {
+        /* Only a directory made here or an empty one is given away: a
+         * mistyped db_home must not hand a system directory to postlink. */
+        if (!created && !dir_is_empty(home)) {
+            struct passwd *owner = getpwuid(st.st_uid);
+            fprintf(stderr, "postlinkctl: db_home %s already holds files and belongs to %s, "
+                    "not postlink_user %s: not changing its owner (check db_home, or chown "
+                    "it yourself)\n", home, owner ? owner->pw_name : "another user", user);
             return CTL_FAIL;
         }
         if (chown(home, pw->pw_uid, pw->pw_gid) < 0) {
@@ -96,19 +129,16 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
     return remove(path);
 }
 
-struct report { int problems; int json; struct pl_strbuf msgs; };
+struct report { int problems; int json; json_t *msgs; };
 
 static void report_problem(void *ctx, const char *msg)
 {
     struct report *r = ctx;
     r->problems++;
-    if (r->json) {
-        if (r->msgs.len)
-            pl_strbuf_addc(&r->msgs, ',');
-        pl_strbuf_json(&r->msgs, msg);
-    } else {
+    if (r->json)
+        json_array_append_new(r->msgs, ctl_json_string(msg));
+    else
         fprintf(stderr, "postlinkctl: %s\n", msg);
-    }
 }
 
 static size_t count_tables(pl_store *s)
@@ -122,7 +152,7 @@ static size_t count_tables(pl_store *s)
 /* Back up into dir and verify the copy. */
 static int backup_and_verify(pl_store *s, const char *dir, int json, const char *what)
 {
-    struct report r = {0, json, {0}};
+    struct report r = {0, json, json ? json_array() : NULL};
     char err[512];
     int rc;
 
@@ -137,30 +167,32 @@ static int backup_and_verify(pl_store *s, const char *dir, int json, const char 
     }
 
     if (rc != PL_OK) {
-        if (json)
-            printf("{\"ok\":false,\"error\":");
-        report_problem(&r, err);
         if (json) {
-            struct pl_strbuf b = {0};
-            pl_strbuf_json(&b, err);
-            printf("%s}\n", b.s);
-            pl_strbuf_free(&b);
+            json_t *out = json_object();
+            json_decref(r.msgs);
+            fprintf(stderr, "postlinkctl: %s\n", err);
+            json_object_set_new(out, "ok", json_false());
+            json_object_set_new(out, "error", ctl_json_string(err));
+            ctl_json_print(out);
+        } else {
+            report_problem(&r, err);
         }
-        pl_strbuf_free(&r.msgs);
         return rc == PL_TEMP ? CTL_TEMP : CTL_FAIL;
     }
     rc = pl_store_verify_offline(dir, report_problem, &r);
     if (json) {
-        printf("{\"ok\":%s,\"schema_version\":%d,\"tables\":%zu,\"problems\":[%s]}\n",
-               rc == PL_OK ? "true" : "false", pl_store_schema_version(s),
-               count_tables(s),
-               r.msgs.s ? r.msgs.s : "");
+        json_t *out = json_object();
+        json_object_set_new(out, "ok", json_boolean(rc == PL_OK));
+        json_object_set_new(out, "schema_version", json_integer(pl_store_schema_version(s)));
+        json_object_set_new(out, "tables", json_integer((json_int_t)count_tables(s)));
+        json_object_set_new(out, "problems", r.msgs);
+        if (ctl_json_print(out) < 0)
+            rc = PL_ERR;
     } else if (rc == PL_OK) {
         printf("%s: OK, every table of a hot backup taken now verified\n", what);
     } else {
         printf("%s: FAILED, %d problem(s)\n", what, r.problems);
     }
-    pl_strbuf_free(&r.msgs);
     return rc == PL_OK ? CTL_OK : CTL_FAIL;
 }
 
@@ -190,10 +222,14 @@ static int db_recover(struct ctl *ctl, pl_store *s)
         fprintf(stderr, "postlinkctl: recovery did not complete; try again\n");
         return CTL_TEMP;
     }
-    if (ctl->json)
-        printf("{\"ok\":true,\"log_files\":%llu,\"last_checkpoint\":%lld}\n",
-               (unsigned long long)st.log_files, (long long)st.last_checkpoint);
-    else
+    if (ctl->json) {
+        json_t *out = json_object();
+        json_object_set_new(out, "ok", json_true());
+        json_object_set_new(out, "log_files", json_integer((json_int_t)st.log_files));
+        json_object_set_new(out, "last_checkpoint", json_integer((json_int_t)st.last_checkpoint));
+        if (ctl_json_print(out) < 0)
+            return CTL_FAIL;
+    } else
         printf("%s: recovered (dead processes cleaned up), checkpointed, %llu log file(s) kept\n",
                pl_store_home(s), (unsigned long long)st.log_files);
     return CTL_OK;
@@ -217,7 +253,7 @@ int ctl_db(struct ctl *ctl, int argc, char **argv)
     }
     if (sub == NULL || (strcmp(sub, "check") && strcmp(sub, "backup") && strcmp(sub, "recover")) ||
         (strcmp(sub, "backup") == 0) != (dir != NULL)) {
-        fprintf(stderr, "usage: postlinkctl db check [--json] | db backup DIR | db recover [--json]\n");
+        fprintf(stderr, "usage: postlinkctl db check|recover [--json] | db backup DIR [--json]\n");
         return CTL_USAGE;
     }
     if (dir != NULL && dir[0] != '/') {

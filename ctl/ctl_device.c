@@ -9,6 +9,7 @@
 
 #include "address.h"
 #include "ctl.h"
+#include "ctl_json.h"
 #include "device.h"
 #include "strutil.h"
 
@@ -30,28 +31,56 @@ static int check_addr(const char *what, const char *addr)
     return 0;
 }
 
-struct out { int json, n; struct pl_strbuf buf; };
+/* device list: the rows of one transaction (it may be retried, so the
+ * output is collected and printed only after it committed). */
+struct out { const char *user; int json; json_t *list; struct pl_strbuf text; };
 
-static int print_device(void *ctx, const struct pl_device *d)
+static int add_device(void *ctx, const struct pl_device *d)
 {
     struct out *o = ctx;
     if (o->json) {
-        pl_strbuf_adds(&o->buf, o->n ? ",{\"user\":" : "{\"user\":");
-        pl_strbuf_json(&o->buf, d->user);
-        pl_strbuf_adds(&o->buf, ",\"address\":");
-        pl_strbuf_json(&o->buf, d->address);
-        pl_strbuf_adds(&o->buf, ",\"name\":");
-        pl_strbuf_json(&o->buf, d->name);
-        pl_strbuf_addf(&o->buf, ",\"created\":%lld}", (long long)d->created);
+        json_t *j = json_object();
+        json_object_set_new(j, "user", ctl_json_string(d->user));
+        json_object_set_new(j, "address", ctl_json_string(d->address));
+        json_object_set_new(j, "name", ctl_json_string(d->name));
+        json_object_set_new(j, "created", json_integer((json_int_t)d->created));
+        if (json_array_append_new(o->list, j) < 0)
+            return PL_ERR;
     } else {
         char when[32];
         time_t t = (time_t)d->created;
         struct tm tm;
         strftime(when, sizeof(when), "%Y-%m-%d %H:%M", localtime_r(&t, &tm));
-        printf("%-32s %-32s %s  %s\n", d->user, d->address, when, d->name);
+        pl_strbuf_addf(&o->text, "%-32s %-32s %s  %s\n", d->user, d->address, when, d->name);
     }
-    o->n++;
     return 0;
+}
+
+static int list_fn(pl_txn *t, void *ctx)
+{
+    struct out *o = ctx;
+    json_array_clear(o->list);
+    pl_strbuf_free(&o->text);
+    return pl_device_list_txn(t, o->user, add_device, o);
+}
+
+static int list_devices(struct ctl *ctl, pl_store *s, const char *user)
+{
+    struct out o = {user, ctl->json, json_array(), {0}};
+    int rc;
+
+    if (o.list == NULL)
+        return PL_ERR;
+    rc = pl_store_run(s, PL_TXN_NOSYNC, list_fn, &o);
+    if (rc > 0)
+        rc = PL_OK;
+    if (rc == PL_OK && o.json && ctl_json_print(json_incref(o.list)) < 0)
+        rc = PL_ERR;
+    else if (rc == PL_OK && !o.json && o.text.s)
+        fputs(o.text.s, stdout);
+    json_decref(o.list);
+    pl_strbuf_free(&o.text);
+    return rc;
 }
 
 int ctl_device(struct ctl *ctl, int argc, char **argv)
@@ -104,15 +133,11 @@ int ctl_device(struct ctl *ctl, int argc, char **argv)
         else if (rc == PL_OK)
             printf("%s: removed device %s\n", args[0], args[1]);
     } else {
-        struct out o = {ctl->json, 0, {0}};
         if (args[0] != NULL && check_addr("USER", args[0]) < 0) {
             pl_store_close(s);
             return CTL_USAGE;
         }
-        rc = pl_device_list(s, args[0], print_device, &o);
-        if (rc == PL_OK && o.json)
-            printf("[%s]\n", o.buf.s ? o.buf.s : "");
-        pl_strbuf_free(&o.buf);
+        rc = list_devices(ctl, s, args[0]);
     }
     pl_store_close(s);
     if (rc == PL_DEVICE_EXISTS)

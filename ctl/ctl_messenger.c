@@ -10,6 +10,7 @@
 
 #include "address.h"
 #include "ctl.h"
+#include "ctl_json.h"
 #include "messenger.h"
 #include "strutil.h"
 
@@ -42,7 +43,9 @@ static int share_fn(pl_txn *t, void *ctx)
     return pl_mlink_set_share(t, op->addr, op->share);
 }
 
-struct out { pl_txn *t; int json, n; struct pl_strbuf buf; };
+/* The rows of one transaction (it may be retried, so output is collected
+ * and printed only after it committed). */
+struct out { pl_txn *t; int json, n; json_t *list; struct pl_strbuf text; };
 
 static int print_link(void *ctx, const struct pl_mlink *l)
 {
@@ -52,17 +55,19 @@ static int print_link(void *ctx, const struct pl_mlink *l)
 
     pl_presence_get(o->t, l->jid, &p, &upd);
     if (o->json) {
-        pl_strbuf_adds(&o->buf, o->n ? ",{\"address\":" : "{\"address\":");
-        pl_strbuf_json(&o->buf, l->addr);
-        pl_strbuf_adds(&o->buf, ",\"jid\":");
-        pl_strbuf_json(&o->buf, l->jid);
-        pl_strbuf_addf(&o->buf, ",\"share\":%s,\"subscription\":", l->share ? "true" : "false");
-        pl_strbuf_json(&o->buf, l->sub);
-        pl_strbuf_addf(&o->buf, ",\"presence\":\"%s\",\"presence_updated\":%lld,\"created\":%lld}",
-                       pl_presence_name(p), (long long)upd, (long long)l->created);
+        json_t *j = json_object();
+        json_object_set_new(j, "address", ctl_json_string(l->addr));
+        json_object_set_new(j, "jid", ctl_json_string(l->jid));
+        json_object_set_new(j, "share", json_boolean(l->share));
+        json_object_set_new(j, "subscription", ctl_json_string(l->sub));
+        json_object_set_new(j, "presence", ctl_json_string(pl_presence_name(p)));
+        json_object_set_new(j, "presence_updated", json_integer((json_int_t)upd));
+        json_object_set_new(j, "created", json_integer((json_int_t)l->created));
+        if (json_array_append_new(o->list, j) < 0)
+            return PL_ERR;
     } else {
-        printf("%-32s %-32s share=%-3s subscription=%-10s presence=%s\n", l->addr, l->jid,
-               l->share ? "on" : "off", l->sub, pl_presence_name(p));
+        pl_strbuf_addf(&o->text, "%-32s %-32s share=%-3s subscription=%-10s presence=%s\n",
+                       l->addr, l->jid, l->share ? "on" : "off", l->sub, pl_presence_name(p));
     }
     o->n++;
     return 0;
@@ -73,7 +78,8 @@ static int list_fn(pl_txn *t, void *ctx)
     struct out *o = ctx;
     o->t = t;
     o->n = 0;
-    pl_strbuf_free(&o->buf);
+    json_array_clear(o->list);
+    pl_strbuf_free(&o->text);
     return pl_mlink_list(t, print_link, o);
 }
 
@@ -144,11 +150,14 @@ int ctl_messenger(struct ctl *ctl, int argc, char **argv)
         else if (rc == PL_OK)
             printf("%s: presence sharing %s\n", args[0], op.share ? "on" : "off");
     } else {
-        struct out o = {NULL, ctl->json, 0, {0}};
-        rc = pl_store_run(s, PL_TXN_SYNC, list_fn, &o);
-        if (rc == PL_OK && o.json)
-            printf("[%s]\n", o.buf.s ? o.buf.s : "");
-        pl_strbuf_free(&o.buf);
+        struct out o = {NULL, ctl->json, 0, json_array(), {0}};
+        rc = o.list ? pl_store_run(s, PL_TXN_SYNC, list_fn, &o) : PL_ERR;
+        if (rc == PL_OK && o.json && ctl_json_print(json_incref(o.list)) < 0)
+            rc = PL_ERR;
+        else if (rc == PL_OK && !o.json && o.text.s)
+            fputs(o.text.s, stdout);
+        json_decref(o.list);
+        pl_strbuf_free(&o.text);
     }
     pl_store_close(s);
     return rc == PL_OK ? CTL_OK : rc == PL_TEMP ? CTL_TEMP : CTL_FAIL;

@@ -9,11 +9,14 @@
 
 #include "address.h"
 #include "ctl.h"
+#include "ctl_json.h"
 #include "header.h"
 #include "strutil.h"
 #include "sync.h"
 
-struct out { int json, n; struct pl_strbuf buf; int want_expired; };
+/* The rows of one transaction (it may be retried, so output is collected
+ * and printed only after it committed). */
+struct out { int json, n; json_t *list; struct pl_strbuf text; int want_expired; };
 
 static void when(char *buf, size_t len, int64_t t)
 {
@@ -31,25 +34,25 @@ static int print_state(void *ctx, const struct pl_msg_state *m)
     char states[64], at[32];
     pl_state_format(m->flags, states, sizeof(states));
     if (o->json) {
-        pl_strbuf_adds(&o->buf, o->n ? ",{\"user\":" : "{\"user\":");
-        pl_strbuf_json(&o->buf, m->user);
-        pl_strbuf_adds(&o->buf, ",\"message_id\":");
-        pl_strbuf_json(&o->buf, m->msgid);
-        pl_strbuf_adds(&o->buf, ",\"states\":[");
-        for (unsigned bit = 1, k = 0; bit <= PL_ST_DELETED; bit <<= 1) {
+        json_t *j = json_object(), *st = json_array();
+        json_object_set_new(j, "user", ctl_json_string(m->user));
+        json_object_set_new(j, "message_id", ctl_json_string(m->msgid));
+        for (unsigned bit = 1; bit <= PL_ST_DELETED; bit <<= 1) {
             char one[16];
             if (!(m->flags & bit))
                 continue;
             pl_state_format(bit, one, sizeof(one));
-            pl_strbuf_adds(&o->buf, k++ ? "," : "");
-            pl_strbuf_json(&o->buf, one);
+            json_array_append_new(st, ctl_json_string(one));
         }
-        pl_strbuf_addf(&o->buf, "],\"version\":%lld,\"arrived\":%lld}", (long long)m->version,
-                       (long long)m->arrived);
+        json_object_set_new(j, "states", st);
+        json_object_set_new(j, "version", json_integer((json_int_t)m->version));
+        json_object_set_new(j, "arrived", json_integer((json_int_t)m->arrived));
+        if (json_array_append_new(o->list, j) < 0)
+            return PL_ERR;
     } else {
         when(at, sizeof(at), m->arrived);
-        printf("%-40s %-28s v%-6lld arrived %s\n", m->msgid, *states ? states : "-",
-               (long long)m->version, at);
+        pl_strbuf_addf(&o->text, "%-40s %-28s v%-6lld arrived %s\n", m->msgid,
+                       *states ? states : "-", (long long)m->version, at);
     }
     o->n++;
     return 0;
@@ -62,23 +65,22 @@ static int print_pending(void *ctx, const struct pl_pending_info *p)
     if (p->expired != o->want_expired)
         return 0;
     if (o->json) {
-        pl_strbuf_adds(&o->buf, o->n ? ",{\"user\":" : "{\"user\":");
-        pl_strbuf_json(&o->buf, p->user);
-        pl_strbuf_adds(&o->buf, ",\"target\":");
-        pl_strbuf_json(&o->buf, p->target);
-        pl_strbuf_adds(&o->buf, ",\"state\":");
-        pl_strbuf_json(&o->buf, p->word);
-        pl_strbuf_adds(&o->buf, ",\"sender\":");
-        pl_strbuf_json(&o->buf, p->sender);
-        pl_strbuf_adds(&o->buf, ",\"control\":");
-        pl_strbuf_json(&o->buf, p->ctl_msgid);
-        pl_strbuf_addf(&o->buf, ",\"expired\":%s,\"date\":%lld,\"expires\":%lld}",
-                       p->expired ? "true" : "false", (long long)p->date, (long long)p->expires);
+        json_t *j = json_object();
+        json_object_set_new(j, "user", ctl_json_string(p->user));
+        json_object_set_new(j, "target", ctl_json_string(p->target));
+        json_object_set_new(j, "state", ctl_json_string(p->word));
+        json_object_set_new(j, "sender", ctl_json_string(p->sender));
+        json_object_set_new(j, "control", ctl_json_string(p->ctl_msgid));
+        json_object_set_new(j, "expired", json_boolean(p->expired));
+        json_object_set_new(j, "date", json_integer((json_int_t)p->date));
+        json_object_set_new(j, "expires", json_integer((json_int_t)p->expires));
+        if (json_array_append_new(o->list, j) < 0)
+            return PL_ERR;
     } else {
         when(a, sizeof(a), p->date);
         when(b, sizeof(b), p->expires);
-        printf("%-28s %-36s %-9s from %s, dated %s, %s %s\n", p->user, p->target, p->word,
-               p->sender, a, p->expired ? "expired" : "expires", b);
+        pl_strbuf_addf(&o->text, "%-28s %-36s %-9s from %s, dated %s, %s %s\n", p->user,
+                       p->target, p->word, p->sender, a, p->expired ? "expired" : "expires", b);
     }
     o->n++;
     return 0;
@@ -91,7 +93,8 @@ static int query_fn(pl_txn *t, void *ctx)
 {
     struct q *q = ctx;
     q->o->n = 0;
-    pl_strbuf_free(&q->o->buf);
+    json_array_clear(q->o->list);
+    pl_strbuf_free(&q->o->text);
     if (q->purge)
         return pl_sync_purge(t, q->user, &q->purged);
     if (q->pending)
@@ -111,9 +114,12 @@ static int user_ok(const char *user)
 static int finish(int rc, struct ctl *ctl, struct out *o, pl_store *s)
 {
     pl_store_close(s);
-    if (rc == PL_OK && ctl->json)
-        printf("[%s]\n", o->buf.s ? o->buf.s : "");
-    pl_strbuf_free(&o->buf);
+    if (rc == PL_OK && ctl->json && ctl_json_print(json_incref(o->list)) < 0)
+        rc = PL_ERR;
+    else if (rc == PL_OK && !ctl->json && o->text.s)
+        fputs(o->text.s, stdout);
+    json_decref(o->list);
+    pl_strbuf_free(&o->text);
     return rc == PL_OK ? CTL_OK : rc == PL_TEMP ? CTL_TEMP : CTL_FAIL;
 }
 
@@ -123,7 +129,7 @@ int ctl_state(struct ctl *ctl, int argc, char **argv)
     const char *args[2] = {NULL, NULL};
     char user[320], msgid[PL_MSGID_MAX + 1];
     int nargs = 0, rc;
-    struct out o = {0, 0, {0}, 0};
+    struct out o = {0, 0, NULL, {0}, 0};
     struct q q = {NULL, NULL, &o, 0, 0, 0, 0};
     pl_store *s;
 
@@ -154,14 +160,16 @@ int ctl_state(struct ctl *ctl, int argc, char **argv)
     o.json = ctl->json;
     if ((rc = ctl_open_store(ctl, &s)) != CTL_OK)
         return rc;
+    o.list = json_array();
     rc = pl_store_run(s, PL_TXN_NOSYNC, query_fn, &q);
     if (rc == PL_NOTFOUND) {
-        pl_store_close(s);
         fprintf(stderr, "postlinkctl: %s has no message %s\n", user, q.msgid);
+        finish(PL_ERR, ctl, &o, s);
         return CTL_FAIL;
     }
     if (!ctl->json && rc == PL_OK)
-        printf("# %s: %d message(s), version %lld\n", user, o.n, (long long)q.version);
+        pl_strbuf_addf(&o.text, "# %s: %d message(s), version %lld\n", user, o.n,
+                       (long long)q.version);
     return finish(rc, ctl, &o, s);
 }
 
@@ -170,7 +178,7 @@ int ctl_pending(struct ctl *ctl, int argc, char **argv)
 {
     const char *sub = argc > 1 ? argv[1] : "", *uarg = NULL;
     char user[320];
-    struct out o = {0, 0, {0}, 0};
+    struct out o = {0, 0, NULL, {0}, 0};
     struct q q = {NULL, NULL, &o, 1, 0, 0, 0};
     pl_store *s;
     int rc, bad = 0;
@@ -200,14 +208,15 @@ int ctl_pending(struct ctl *ctl, int argc, char **argv)
     o.json = ctl->json;
     if ((rc = ctl_open_store(ctl, &s)) != CTL_OK)
         return rc;
+    o.list = json_array();
     rc = pl_store_run(s, q.purge ? PL_TXN_SYNC : PL_TXN_NOSYNC, query_fn, &q);
     if (q.purge) {
-        pl_store_close(s);
         if (rc == PL_OK)
-            printf("purged %u expired pending control(s)\n", q.purged);
-        return rc == PL_OK ? CTL_OK : rc == PL_TEMP ? CTL_TEMP : CTL_FAIL;
+            pl_strbuf_addf(&o.text, "purged %u expired pending control(s)\n", q.purged);
+        ctl->json = 0;               /* purge has no JSON output */
+        return finish(rc, ctl, &o, s);
     }
     if (!ctl->json && rc == PL_OK && o.n == 0)
-        printf("# no %s controls\n", o.want_expired ? "expired" : "pending");
+        pl_strbuf_addf(&o.text, "# no %s controls\n", o.want_expired ? "expired" : "pending");
     return finish(rc, ctl, &o, s);
 }

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
-#include "strutil.h"
+#include "ctl_json.h"
 
 static double now_ms(void)
 {
@@ -29,11 +29,11 @@ static int probe_fn(pl_txn *t, void *ctx)
 int ctl_status(struct ctl *ctl, int argc, char **argv)
 {
     struct pl_store_stats st;
-    struct pl_strbuf out = {0};
+    json_t *out = NULL, *tables = NULL;
     pl_store *s;
     char key[64];
     double t0, probe_ms;
-    int rc, probe_rc;
+    int rc, probe_rc, out_rc = CTL_OK;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) {
@@ -56,10 +56,12 @@ int ctl_status(struct ctl *ctl, int argc, char **argv)
     }
 
     if (ctl->json) {
-        pl_strbuf_adds(&out, "{\"db_home\":");
-        pl_strbuf_json(&out, pl_store_home(s));
-        pl_strbuf_addf(&out, ",\"schema_version\":%d,\"schema_current\":%d,\"tables\":{",
-                       st.schema_version, pl_store_schema_current());
+        out = json_object();
+        tables = json_object();
+        json_object_set_new(out, "db_home", ctl_json_string(pl_store_home(s)));
+        json_object_set_new(out, "schema_version", json_integer(st.schema_version));
+        json_object_set_new(out, "schema_current", json_integer(pl_store_schema_current()));
+        json_object_set_new(out, "tables", tables);
     } else {
         printf("db_home:          %s\n", pl_store_home(s));
         printf("schema version:   %d (this postlink: %d)\n", st.schema_version,
@@ -70,29 +72,29 @@ int ctl_status(struct ctl *ctl, int argc, char **argv)
         uint64_t n = 0;
         pl_store_count(s, *t, &n);
         if (ctl->json)
-            pl_strbuf_addf(&out, "%s\"%s\":%llu", t == pl_store_tables(s) ? "" : ",", *t,
-                           (unsigned long long)n);
+            json_object_set_new(tables, *t, json_integer((json_int_t)n));
         else
             printf(" %s=%llu", *t, (unsigned long long)n);
     }
     if (ctl->json) {
-        pl_strbuf_addf(&out, "},\"log_files\":%llu,\"log_bytes\":%llu,\"last_checkpoint\":%lld,"
-                       "\"txn_active\":%llu,\"txn_commits\":%llu,\"txn_aborts\":%llu,"
-                       "\"deadlocks\":%llu,\"lock_timeouts\":%llu,\"cache_hit_pct\":%llu,"
-                       "\"write_probe\":{\"ok\":%s,\"ms\":%.2f},\"enabled_domains\":[",
-                       (unsigned long long)st.log_files, (unsigned long long)st.log_bytes,
-                       (long long)st.last_checkpoint, (unsigned long long)st.txn_active,
-                       (unsigned long long)st.txn_commits, (unsigned long long)st.txn_aborts,
-                       (unsigned long long)st.deadlocks, (unsigned long long)st.lock_timeouts,
-                       (unsigned long long)st.cache_hit_pct, probe_rc == PL_OK ? "true" : "false",
-                       probe_ms);
-        for (const char *const *d = pl_conf_list(ctl->conf, "enabled_domains"); *d; d++) {
-            if (d != pl_conf_list(ctl->conf, "enabled_domains"))
-                pl_strbuf_addc(&out, ',');
-            pl_strbuf_json(&out, *d);
-        }
-        pl_strbuf_adds(&out, "]}");
-        puts(out.s);
+        json_t *domains = json_array(), *probe = json_object();
+        json_object_set_new(out, "log_files", json_integer((json_int_t)st.log_files));
+        json_object_set_new(out, "log_bytes", json_integer((json_int_t)st.log_bytes));
+        json_object_set_new(out, "last_checkpoint", json_integer((json_int_t)st.last_checkpoint));
+        json_object_set_new(out, "txn_active", json_integer((json_int_t)st.txn_active));
+        json_object_set_new(out, "txn_commits", json_integer((json_int_t)st.txn_commits));
+        json_object_set_new(out, "txn_aborts", json_integer((json_int_t)st.txn_aborts));
+        json_object_set_new(out, "deadlocks", json_integer((json_int_t)st.deadlocks));
+        json_object_set_new(out, "lock_timeouts", json_integer((json_int_t)st.lock_timeouts));
+        json_object_set_new(out, "cache_hit_pct", json_integer((json_int_t)st.cache_hit_pct));
+        json_object_set_new(probe, "ok", json_boolean(probe_rc == PL_OK));
+        json_object_set_new(probe, "ms", json_real((double)(long long)(probe_ms * 100 + 0.5) / 100));
+        json_object_set_new(out, "write_probe", probe);
+        for (const char *const *d = pl_conf_list(ctl->conf, "enabled_domains"); *d; d++)
+            json_array_append_new(domains, ctl_json_string(*d));
+        json_object_set_new(out, "enabled_domains", domains);
+        if (ctl_json_print(out) < 0)
+            out_rc = CTL_FAIL;
     } else {
         char when[64] = "never";
         if (st.last_checkpoint > 0) {
@@ -116,7 +118,6 @@ int ctl_status(struct ctl *ctl, int argc, char **argv)
             printf(" %s", *d);
         printf("\n");
     }
-    pl_strbuf_free(&out);
     pl_store_close(s);
-    return probe_rc == PL_OK ? CTL_OK : CTL_FAIL;
+    return probe_rc == PL_OK ? out_rc : CTL_FAIL;
 }

@@ -21,7 +21,7 @@ struct verb {
 static const struct verb verbs[] = {
     {"init", "init", "create db_home and the store (schema upgrade included)", ctl_init},
     {"status", "status [--json]", "store health, sizes, checkpoints, write probe", ctl_status},
-    {"db", "db check|backup DIR|recover [--json]",
+    {"db", "db check|recover|backup DIR [--json]",
      "verify a hot backup, make a hot backup, run recovery and checkpoint", ctl_db},
     {"device", "device add|del USER ADDRESS [--name N]",
      "register or remove a device of USER (message-state sync)", ctl_device},
@@ -60,24 +60,24 @@ int main(int argc, char **argv)
     };
     struct ctl ctl = {0};
     const char *overrides[64];
-    int noverrides = 0, ch, explicit_conf = 0;
+    int noverrides = 0, ch;
 
     pl_log_open("postlinkctl", PL_LOG_STDERR, -1);
     ctl.conf_path = getenv("POSTLINK_CONF");
-    if (ctl.conf_path != NULL && *ctl.conf_path)
-        explicit_conf = 1;
-    else
+    if (ctl.conf_path == NULL || *ctl.conf_path == '\0')
         ctl.conf_path = PL_DEFAULT_CONF;
 
     while ((ch = getopt_long(argc, argv, "+c:o:vhV", longopts, NULL)) != -1) {
         switch (ch) {
         case 'c':
             ctl.conf_path = optarg;
-            explicit_conf = 1;
             break;
         case 'o':
-            if (noverrides < 64)
-                overrides[noverrides++] = optarg;
+            if (noverrides == 64) {
+                fprintf(stderr, "postlinkctl: more than 64 -o options\n");
+                return CTL_USAGE;
+            }
+            overrides[noverrides++] = optarg;
             break;
         case 'v':
             pl_log_verbose(1);
@@ -105,8 +105,9 @@ int main(int argc, char **argv)
     }
 
     ctl.conf = pl_conf_new(pl_conf_params);
-    /* An explicitly named file must exist; the default may be absent. */
-    pl_conf_load(ctl.conf, ctl.conf_path, !explicit_conf);
+    /* The file must exist, the default one too: a missing file is a
+     * configuration error (exit 78, naming the path), never "all defaults". */
+    pl_conf_load(ctl.conf, ctl.conf_path, 0);
     for (int i = 0; i < noverrides; i++) {
         char *eq = strchr(overrides[i], '=');
         if (eq == NULL) {

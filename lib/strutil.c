@@ -134,19 +134,3 @@ void pl_strtrim_right(char *s)
     while (n > 0 && isspace((unsigned char)s[n - 1]))
         s[--n] = '\0';
 }
-
-void pl_strbuf_json(struct pl_strbuf *b, const char *s)
-{
-    pl_strbuf_addc(b, '"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            pl_strbuf_addc(b, '\\');
-            pl_strbuf_addc(b, (char)*p);
-        } else if (*p < 0x20) {
-            pl_strbuf_addf(b, "\\u%04x", *p);
-        } else {
-            pl_strbuf_addc(b, (char)*p);
-        }
-    }
-    pl_strbuf_addc(b, '"');
-}

@@ -25,7 +25,5 @@ void pl_strvec_add(struct pl_strvec *v, const char *s);
 void pl_strvec_free(struct pl_strvec *v);
 
 void pl_strtrim_right(char *s);
-/* JSON string literal of s (quotes included) appended to b. */
-void pl_strbuf_json(struct pl_strbuf *b, const char *s);
 
 #endif

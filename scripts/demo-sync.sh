@@ -1,10 +1,31 @@
 # demo-sync.sh -- the message-state sync story of ./demo.sh (sourced by it):
 # alice has three devices; ordinary mail reaches all of them; her phone
-# marks a message read and the other two receive the control; her desk
+# marks a message read and the other two receive the control, and her own
+# IMAP mailbox shows it \Seen to any mail client; her desk
 # marks a message saved before it has arrived, and the state rides on the
 # message when it does.
 U=$POSTLINK_DEMO_USER
 PHONE=alice-phone@devices.example DESK=alice-desk@devices.example PAGER=alice-pager@pager.example
+# imap_talk MESSAGE-ID: find that message in alice's INBOX and fetch its
+# FLAGS over IMAP, logged in as alice like her own mail client (curl);
+# prints the commands (->) and Dovecot's answers (<-)
+imap_talk() {
+    local url="imap://127.0.0.1:$POSTLINK_IMAP_PORT/INBOX" id=${1#<} out n
+    id=${id%>}
+    out=$(curl -s --max-time 10 --user "$U:$POSTLINK_DEMO_PASS" "$url" -X "SEARCH HEADER Message-ID \"$id\"" | tr -d '\r')
+    printf -- '-> SEARCH HEADER Message-ID "%s"\n' "$id"
+    printf '%s\n' "$out" | sed '/^$/d; s/^/<- /'
+    n=$(awk '/^\* SEARCH/ {print $3; exit}' <<<"$out")
+    [ -n "$n" ] || return 1
+    printf -- '-> FETCH %s FLAGS\n' "$n"
+    curl -s --max-time 10 --user "$U:$POSTLINK_DEMO_PASS" "$url" -X "FETCH $n FLAGS" | tr -d '\r' | sed 's/^/<- /'
+}
+imap_flags() { imap_talk "$1" | grep '^<- \* [0-9]* FETCH'; }
+# imap_wait_flag MESSAGE-ID FLAG: until alice's IMAP client sees FLAG on it (15 s)
+imap_wait_flag() {
+    local end=$((SECONDS + 15))
+    until imap_flags "$1" | grep -qF "$2"; do [ $SECONDS -ge $end ] && return 1; sleep 0.2; done
+}
 sink_to() { hs_sink_grep "$1" | xargs -r grep -h '^X-Envelope-To:' | tr -d '\r<>' | sed 's/X-Envelope-To: */    | to /'; }
 
 step "register alice's three devices"
@@ -19,6 +40,12 @@ hs_send "$POSTLINK_SMTP_PORT" stranger@elsewhere.example "$U" --header "Message-
     --header "Subject: lunch?" >/dev/null
 if h_wait_maildir_files alice 1 15 && hs_wait_sink_grep "$M1" 1 15; then
     ok "in alice's mailbox, and at the sink for:"; sink_to "$M1"
+    imap_talk "$M1" | show
+    if imap_flags "$M1" | grep -q 'FLAGS' && ! imap_flags "$M1" | grep -qF '\Seen'; then
+        ok "alice's IMAP client sees it, not yet read (no \\Seen)"
+    else
+        bad "alice's IMAP client does not see it unread"
+    fi
 else
     bad "the message did not reach everything"
 fi
@@ -35,6 +62,16 @@ else
     bad "no copies of the control"
 fi
 "$CTL" state show "$U" "$M1" | show
+
+step "alice opens her mailbox over IMAP on another computer: the message is \\Seen there too"
+if imap_wait_flag "$M1" '\Seen'; then
+    imap_talk "$M1" | show
+    grep -F "imap: $U" "$H_SYNC/syncd.log" | tail -1 | sed 's/^.*imap: /postlink-syncd log: imap: /' | show
+    ok "postlink-syncd set \\Seen on alice's copy (imap_url); any IMAP client sees it read"
+else
+    imap_talk "$M1" | show
+    bad "alice's IMAP mailbox does not show the message \\Seen"
+fi
 
 step "alice saves a message on her desk before it has reached the relay"
 M2="<demo-m2.$$@elsewhere.example>" C2="<demo-c2.$$@devices.example>"

@@ -26,6 +26,17 @@ out=$("$CTL" init 2>&1)
 tap_check "init creates the store" grep -q "schema version" <<<"$out"
 tap_check "init gives db_home to postlink_user" test "$(stat -c %U "$T/db")" = postlink
 
+mkdir -p "$T/system" && echo keep >"$T/system/important"
+out=$("$CTL" -o db_home="$T/system" init 2>&1); rc=$?
+tap_check "init refuses to give a non-empty directory of another account to postlink_user" \
+    sh -c "test $rc = 1 && test \"\$(stat -c %U '$T/system' '$T/system/important' | sort -u)\" = root && grep -q 'not changing its owner' <<'X'
+$out
+X"
+mkdir -p "$T/empty"
+"$CTL" -o db_home="$T/empty" init >/dev/null 2>&1; rc=$?
+tap_check "init takes an empty directory made beforehand and gives it to postlink_user" \
+    sh -c "test $rc = 0 && test \"\$(stat -c %U '$T/empty')\" = postlink"
+
 # Writers run as the owner of db_home, as daemons would; so does the
 # backup, whose target directory must be writable by postlink_user.
 # (The build tree may sit where postlink cannot reach: copy the writer.)
@@ -93,8 +104,32 @@ tap_check "unknown parameter named with file:line" grep -qF "$T/bad.conf:3: unkn
 tap_check "bad value named with file:line" grep -qF "$T/bad.conf:4: parameter db_lock_timeout" <<<"$out"
 "$CTL" -c "$T/bad.conf" status >/dev/null 2>&1; rc=$?
 tap_check "other commands refuse a broken configuration (exit 78)" test $rc = 78
-out=$("$CTL" -c "$T/missing.conf" check-config 2>&1)
-tap_check "a named configuration file that is missing is an error" grep -q "cannot open" <<<"$out"
+out=$("$CTL" -c "$T/missing.conf" check-config 2>&1); rc=$?
+tap_check "a named configuration file that is missing is an error (exit 78, names it)" \
+    sh -c "test $rc = 78 && grep -qF '$T/missing.conf: cannot open' <<'X'
+$out
+X"
+out=$(POSTLINK_CONF=$T/missing-env.conf "$CTL" status 2>&1); rc=$?
+tap_check "so is a missing \$POSTLINK_CONF, for status too (exit 78, names it)" \
+    sh -c "test $rc = 78 && grep -qF '$T/missing-env.conf: cannot open' <<'X'
+$out
+X"
+# the build's default file (postlinkctl -h names it), missing on a test machine
+def=$("$CTL" -h | sed -n 's/^.*else \(\/.*postlink\.conf\)\.$/\1/p')
+if [ -n "$def" ] && [ ! -e "$def" ]; then
+    out=$(env -u POSTLINK_CONF "$CTL" check-config 2>&1); rc=$?
+    tap_check "check-config without the default file $def: exit 78 naming it, not \"OK\"" \
+        sh -c "test $rc = 78 && grep -qF '$def: cannot open' <<'X'
+$out
+X
+! grep -q 'configuration OK' <<'X'
+$out
+X"
+    env -u POSTLINK_CONF "$CTL" device list >/dev/null 2>&1; rc=$?
+    tap_check "device list without the default file: exit 78" test $rc = 78
+else
+    tap_diag "not checked: the default configuration file '$def' exists on this machine"
+fi
 
 out=$("$CTL" --help 2>&1); rc=$?
 tap_check "--help lists the commands" grep -q "check-config" <<<"$out"
