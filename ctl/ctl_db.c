@@ -32,6 +32,14 @@ int ctl_open_store(struct ctl *ctl, pl_store **sp)
         fprintf(stderr, "postlinkctl: %s\n", err);
         return CTL_FAIL;
     }
+    if (geteuid() == 0) {
+        /* Files made as root (by a recovery, say) would lock the daemons,
+         * which run as postlink_user, out of the store. */
+        fprintf(stderr, "postlinkctl: db_home %s belongs to root: give it to postlink_user "
+                "(chown -R %s %s, or \"postlinkctl init\" on a new directory)\n", home,
+                pl_conf_str(ctl->conf, "postlink_user"), home);
+        return CTL_FAIL;
+    }
     if (access(home, R_OK | W_OK | X_OK) < 0) {
         int saved = errno;
         struct passwd *pw = getpwuid(geteuid());

@@ -146,4 +146,11 @@ for p in db_home db_cache_size db_log_file_size db_checkpoint_interval db_lock_t
 done
 tap_check "postlink.conf(5) documents every parameter${missing:+ (missing:$missing)}" test -z "$missing"
 
+mkdir -p "$T/rootdb"
+out=$("$CTL" -o db_home="$T/rootdb" status 2>&1); rc=$?
+tap_check "a db_home that belongs to root is refused (the daemons run as postlink_user): exit $rc" \
+    sh -c "[ $rc = 1 ] && grep -q 'belongs to root' <<'EOF_'
+$out
+EOF_"
+tap_check "... and postlinkctl created nothing in it" test -z "$(ls -A "$T/rootdb")"
 tap_done
