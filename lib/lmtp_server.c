@@ -687,6 +687,7 @@ int pl_unix_listen(const char *path, int world, char *err, size_t errlen)
 {
     struct sockaddr_un sa;
     struct stat st;
+    mode_t old_mask;
     int fd, e;
 
     memset(&sa, 0, sizeof(sa));
@@ -714,13 +715,14 @@ int pl_unix_listen(const char *path, int world, char *err, size_t errlen)
         set_err(err, errlen, "socket: %s", strerror(errno));
         return -1;
     }
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+    /* the mode from the umask at bind(), not a chmod by path afterwards
+     * (which would follow a symlink put there meanwhile) */
+    old_mask = umask(world ? 0111 : 0117);
+    e = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old_mask);
+    if (e != 0) {
         set_err(err, errlen, "bind %s: %s", path, strerror(errno));
         goto fail;
-    }
-    if (chmod(path, world ? 0666 : 0660) != 0) {
-        set_err(err, errlen, "chmod %s: %s", path, strerror(errno));
-        goto fail_unlink;
     }
     if (listen(fd, LMTP_LISTEN_BACKLOG) != 0) {
         set_err(err, errlen, "listen %s: %s", path, strerror(errno));

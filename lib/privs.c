@@ -13,9 +13,12 @@
 #include "lmtp_server.h"
 #include "privs.h"
 
-static int become(uid_t uid, gid_t gid, const char *name, char *err, size_t errlen)
+static int become(uid_t uid, gid_t gid, const char *name, const char *user, char *err,
+                  size_t errlen)
 {
-    if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
+    /* the account's supplementary groups too (e.g. one that may read TLS keys) */
+    int groups = user ? initgroups(user, gid) : setgroups(1, &gid);
+    if (groups < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
         snprintf(err, errlen, "cannot switch to %s (uid %ld): %s", name, (long)uid, strerror(errno));
         return -1;
     }
@@ -36,7 +39,7 @@ int pl_privs_drop(const char *user, char *err, size_t errlen)
         snprintf(err, errlen, "unknown account \"%s\" (postlink_user)", user);
         return -1;
     }
-    return become(pw->pw_uid, pw->pw_gid, user, err, errlen);
+    return become(pw->pw_uid, pw->pw_gid, user, user, err, errlen);
 }
 
 int pl_privs_drop_to_owner(const char *path, char *err, size_t errlen)
@@ -45,33 +48,35 @@ int pl_privs_drop_to_owner(const char *path, char *err, size_t errlen)
 
     if (geteuid() != 0 || stat(path, &st) < 0 || st.st_uid == 0)
         return 0;
-    return become(st.st_uid, st.st_gid, path, err, errlen);
+    return become(st.st_uid, st.st_gid, path, NULL, err, errlen);
 }
 
-int pl_socket_for_postfix(const char *sock, const char *owner_path, char *err, size_t errlen)
+int pl_socket_for_postfix(const char *sock, const char *user, char *err, size_t errlen)
 {
     struct stat st;
     struct group *gr = getgrnam("postfix");
-    uid_t uid = (uid_t)-1;
+    struct passwd *pw = geteuid() == 0 && user && *user ? getpwnam(user) : NULL;
+    uid_t uid = pw ? pw->pw_uid : (uid_t)-1;
     gid_t gid = gr ? gr->gr_gid : (gid_t)-1;
 
-    if (geteuid() == 0 && stat(owner_path, &st) == 0)
-        uid = st.st_uid;
-    if ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(sock, uid, gid) != 0) {
-        snprintf(err, errlen, "chown %s: %s", sock, strerror(errno));
+    /* Never follow a symlink as root: whoever can write the directory could
+     * otherwise hand any file to postlink_user.  The mode comes from the
+     * umask at bind() (pl_unix_listen, pl_milter_open), not from chmod. */
+    if (lstat(sock, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+        snprintf(err, errlen, "%s is not the socket just made (replaced?): not touching it", sock);
         return -1;
     }
-    if (chmod(sock, 0660) != 0) {
-        snprintf(err, errlen, "chmod %s: %s", sock, strerror(errno));
+    if ((uid != (uid_t)-1 || gid != (gid_t)-1) && lchown(sock, uid, gid) != 0) {
+        snprintf(err, errlen, "chown %s: %s", sock, strerror(errno));
         return -1;
     }
     return 0;
 }
 
-int pl_listen_for_postfix(const char *path, const char *owner_path, char *err, size_t errlen)
+int pl_listen_for_postfix(const char *path, const char *user, char *err, size_t errlen)
 {
     int fd = pl_unix_listen(path, 0, err, errlen);
-    if (fd >= 0 && pl_socket_for_postfix(path, owner_path, err, errlen) != 0) {
+    if (fd >= 0 && pl_socket_for_postfix(path, user, err, errlen) != 0) {
         close(fd);
         return -1;
     }

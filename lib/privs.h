@@ -11,12 +11,13 @@ int pl_privs_drop(const char *user, char *err, size_t errlen);
 /* If running as root and `path` belongs to another account, become it. */
 int pl_privs_drop_to_owner(const char *path, char *err, size_t errlen);
 
-/* Make a unix socket Postfix can use: owner of owner_path (when root),
- * group "postfix" if that group exists, mode 0660.  Returns 0 or -1. */
-int pl_socket_for_postfix(const char *sock, const char *owner_path, char *err, size_t errlen);
+/* Make a unix socket Postfix can use: owner `user` (when root), group
+ * "postfix" if that group exists; never through a symlink.  The socket
+ * must have been made with mode 0660 already.  Returns 0 or -1. */
+int pl_socket_for_postfix(const char *sock, const char *user, char *err, size_t errlen);
 
 /* Listen on a unix socket at path (replacing a stale one), made as above.
  * Returns the fd, or -1 with a message in err. */
-int pl_listen_for_postfix(const char *path, const char *owner_path, char *err, size_t errlen);
+int pl_listen_for_postfix(const char *path, const char *user, char *err, size_t errlen);
 
 #endif

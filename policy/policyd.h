@@ -11,7 +11,7 @@
 #include "store.h"
 
 struct policyd {
-    const pl_conf *conf;
+    const pl_conf *_Atomic conf;       /* replaced by SIGHUP */
     pl_store *store;
     struct pl_peers peers;
     int verbose;

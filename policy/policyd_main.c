@@ -20,7 +20,7 @@
 /* Postfix closes an idle policy connection after 300 s
  * (smtpd_policy_service_max_idle); wait a little longer than that. */
 #define IDLE_S 330
-#define MAX_CONNS 200          /* one per smtpd process that asks */
+#define MAX_CONNS 1000         /* one per smtpd process that asks (each may idle 300 s) */
 
 struct policyd pd;
 static pl_listener *policy_listener;
@@ -83,7 +83,7 @@ static int policyd_open(void)
 {
     char err[512];
     const struct pl_cfg *cfg = pl_server_cfg();
-    if ((policy_listener = pl_listener_open(cfg->policy_socket, cfg->db_home, err,
+    if ((policy_listener = pl_listener_open(cfg->policy_socket, cfg->postlink_user, err,
                                             sizeof(err))) == NULL) {
         msg_error("%s", err);
         return -1;

@@ -82,7 +82,7 @@ static int inet_listen(const char *spec, char *err, size_t errlen)
     return fd;
 }
 
-pl_listener *pl_listener_open(const char *endpoint, const char *owner_path, char *err,
+pl_listener *pl_listener_open(const char *endpoint, const char *user, char *err,
                               size_t errlen)
 {
     pl_listener *l;
@@ -98,7 +98,7 @@ pl_listener *pl_listener_open(const char *endpoint, const char *owner_path, char
             return NULL;
         }
         fd = pl_unix_listen(path, 0, err, errlen);
-        if (fd >= 0 && pl_socket_for_postfix(path, owner_path, err, errlen) != 0) {
+        if (fd >= 0 && pl_socket_for_postfix(path, user, err, errlen) != 0) {
             close(fd);
             fd = -1;
         }
@@ -246,24 +246,32 @@ static void *accept_main(void *arg)
 int pl_listener_start(pl_listener *l, const char *what, unsigned max_conns, pl_conn_fn fn,
                       void *ctx)
 {
+    int rc = 0;
     l->what = what;
     l->max_conns = max_conns ? max_conns : 1;
     l->fn = fn;
     l->ctx = ctx;
-    if (pthread_create(&l->th, NULL, accept_main, l) != 0) {
-        msg_error("%s: cannot start the accept thread", what);
-        return -1;
+    pthread_mutex_lock(&l->mu);
+    if (!l->stopped) {                 /* a stop that came first wins */
+        if (pthread_create(&l->th, NULL, accept_main, l) == 0) {
+            l->running = 1;
+        } else {
+            msg_error("%s: cannot start the accept thread", what);
+            rc = -1;
+        }
     }
-    l->running = 1;
-    return 0;
+    pthread_mutex_unlock(&l->mu);
+    return rc;
 }
 
 void pl_listener_stop(pl_listener *l)
 {
-    int first;
+    int first, running;
     pthread_mutex_lock(&l->mu);
     first = !l->stopped;
     l->stopped = 1;
+    running = l->running;
+    l->running = 0;
     pthread_cond_broadcast(&l->cv);
     pthread_mutex_unlock(&l->mu);
     if (!first)
@@ -271,9 +279,8 @@ void pl_listener_stop(pl_listener *l)
     if (write(l->wake[1], "x", 1) < 0)
         msg_warn("%s: cannot wake the accept thread: %s", l->what ? l->what : l->endpoint,
                  strerror(errno));
-    if (l->running)
+    if (running)
         pthread_join(l->th, NULL);
-    l->running = 0;
     close(l->fd);
     l->fd = -1;
     if (l->unix_path && unlink(l->unix_path) < 0 && errno != ENOENT)

@@ -15,9 +15,9 @@ typedef struct pl_listener pl_listener;
 typedef void (*pl_conn_fn)(int fd, void *ctx);
 
 /* Open the socket (as root, before privileges are dropped): "/path" or
- * "unix:/path" (replacing a stale socket; owner of owner_path, group
- * postfix, mode 0660), or "inet:port@host".  NULL with a message in err. */
-pl_listener *pl_listener_open(const char *endpoint, const char *owner_path, char *err,
+ * "unix:/path" (replacing a stale socket; owner user, group postfix, mode
+ * 0660), or "inet:port@host".  NULL with a message in err. */
+pl_listener *pl_listener_open(const char *endpoint, const char *user, char *err,
                               size_t errlen);
 
 /* Start accepting in a thread of its own; at most max_conns connections

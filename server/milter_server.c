@@ -8,13 +8,15 @@
  * call resolves to it (the executable's definition comes first in the
  * dynamic linker's lookup) and parks that thread for good.  postlink
  * itself uses sigwaitinfo(), never sigwait().  A stop refuses new
- * sessions (Postfix then applies milter_default_action = tempfail), lets
- * the live ones finish within shutdown_timeout, then calls smfi_stop().  The milter tests send
+ * sessions and transactions (Postfix then applies milter_default_action = tempfail), lets
+ * the transactions in progress finish within shutdown_timeout, then calls
+ * smfi_stop() and waits for the threads still inside a callback.  The milter tests send
  * SIGHUP and SIGTERM to both milters and check that each does what the
  * server says. */
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -26,15 +28,20 @@
 #include "milter_server.h"
 #include "privs.h"
 #include "server.h"
+#include "strutil.h"
 
-static struct smfiDesc wrapped;
-static sfsistat (*inner_negotiate)(SMFICTX *, unsigned long, unsigned long, unsigned long,
-                                   unsigned long, unsigned long *, unsigned long *,
-                                   unsigned long *, unsigned long *);
-static sfsistat (*inner_close)(SMFICTX *);
-static atomic_uint live;
-static atomic_int draining;
+static struct smfiDesc inner, wrapped;
+static atomic_int draining;    /* a stop was asked for: no new sessions or transactions */
+static atomic_int nr_mail;     /* the filter negotiated "no reply" for MAIL */
+static atomic_uint in_callback;
 static const char *sock_name;
+
+/* Sessions inside a transaction (MAIL .. end of message or abort): the
+ * ones a stop waits for.  A session idle between transactions is not
+ * waited for; Postfix applies milter_default_action to its next one. */
+static pthread_mutex_t txn_mu = PTHREAD_MUTEX_INITIALIZER;
+static SMFICTX **txn;
+static size_t ntxn, txn_cap;
 
 int sigwait(const sigset_t *set, int *sig);
 int sigwait(const sigset_t *set, int *sig)
@@ -45,57 +52,159 @@ int sigwait(const sigset_t *set, int *sig)
         sleep(3600);           /* libmilter's signal thread: see the top of the file */
 }
 
-unsigned pl_milter_live(void) { return atomic_load(&live); }
-
-static sfsistat count_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
-                                unsigned long f2, unsigned long f3, unsigned long *pf0,
-                                unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+static void txn_begin(SMFICTX *ctx)
 {
+    pthread_mutex_lock(&txn_mu);
+    for (size_t i = 0; i < ntxn; i++)
+        if (txn[i] == ctx) {
+            pthread_mutex_unlock(&txn_mu);
+            return;
+        }
+    if (ntxn == txn_cap) {
+        txn_cap = txn_cap ? txn_cap * 2 : 64;
+        txn = pl_xrealloc(txn, txn_cap * sizeof(*txn));
+    }
+    txn[ntxn++] = ctx;
+    pthread_mutex_unlock(&txn_mu);
+}
+
+static void txn_end(SMFICTX *ctx)
+{
+    pthread_mutex_lock(&txn_mu);
+    for (size_t i = 0; i < ntxn; i++)
+        if (txn[i] == ctx) {
+            txn[i] = txn[--ntxn];
+            break;
+        }
+    pthread_mutex_unlock(&txn_mu);
+}
+
+unsigned pl_milter_live(void)
+{
+    size_t n;
+    pthread_mutex_lock(&txn_mu);
+    n = ntxn;
+    pthread_mutex_unlock(&txn_mu);
+    return (unsigned)n;
+}
+
+/* Every callback the filter has is called through one of these, which
+ * count the threads inside the filter's code (the store and the
+ * filter's settings must outlive them). */
+#define ENTER() atomic_fetch_add(&in_callback, 1)
+#define LEAVE(r) (atomic_fetch_sub(&in_callback, 1), (r))
+
+static sfsistat w_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
+                            unsigned long f3, unsigned long *pf0, unsigned long *pf1,
+                            unsigned long *pf2, unsigned long *pf3)
+{
+    sfsistat r;
     if (atomic_load(&draining))
         return SMFIS_REJECT;   /* stopping: Postfix applies milter_default_action */
-    atomic_fetch_add(&live, 1);
-    if (inner_negotiate)
-        return inner_negotiate(ctx, f0, f1, f2, f3, pf0, pf1, pf2, pf3);
+    ENTER();
+    r = inner.xxfi_negotiate(ctx, f0, f1, f2, f3, pf0, pf1, pf2, pf3);
+    if (r == SMFIS_CONTINUE)
+        atomic_store(&nr_mail, (*pf1 & SMFIP_NR_MAIL) != 0);
+    return LEAVE(r);
+}
+static sfsistat w_connect(SMFICTX *c, char *h, _SOCK_ADDR *a)
+{ ENTER(); return LEAVE(inner.xxfi_connect(c, h, a)); }
+static sfsistat w_helo(SMFICTX *c, char *h)
+{ ENTER(); return LEAVE(inner.xxfi_helo(c, h)); }
+static sfsistat w_envfrom(SMFICTX *c, char **argv)
+{
+    if (atomic_load(&draining) && !atomic_load(&nr_mail))
+        return SMFIS_TEMPFAIL; /* stopping: the client tries this one again later */
+    txn_begin(c);
+    ENTER();
+    return LEAVE(inner.xxfi_envfrom(c, argv));
+}
+static sfsistat w_envrcpt(SMFICTX *c, char **argv)
+{ ENTER(); return LEAVE(inner.xxfi_envrcpt(c, argv)); }
+static sfsistat w_header(SMFICTX *c, char *f, char *v)
+{ ENTER(); return LEAVE(inner.xxfi_header(c, f, v)); }
+static sfsistat w_eoh(SMFICTX *c)
+{ ENTER(); return LEAVE(inner.xxfi_eoh(c)); }
+static sfsistat w_body(SMFICTX *c, unsigned char *b, size_t n)
+{ ENTER(); return LEAVE(inner.xxfi_body(c, b, n)); }
+static sfsistat w_eom(SMFICTX *c)
+{
+    sfsistat r;
+    ENTER();
+    r = inner.xxfi_eom(c);
+    txn_end(c);
+    return LEAVE(r);
+}
+static sfsistat w_abort(SMFICTX *c)
+{
+    sfsistat r;
+    ENTER();
+    r = inner.xxfi_abort(c);
+    txn_end(c);
+    return LEAVE(r);
+}
+static sfsistat w_close(SMFICTX *c)
+{
+    sfsistat r = SMFIS_CONTINUE;
+    ENTER();
+    if (inner.xxfi_close)
+        r = inner.xxfi_close(c);
+    txn_end(c);
+    return LEAVE(r);
+}
+static sfsistat w_unknown(SMFICTX *c, const char *cmd)
+{ ENTER(); return LEAVE(inner.xxfi_unknown(c, cmd)); }
+static sfsistat w_data(SMFICTX *c)
+{ ENTER(); return LEAVE(inner.xxfi_data(c)); }
+static sfsistat default_negotiate(SMFICTX *c, unsigned long f0, unsigned long f1,
+                                  unsigned long f2, unsigned long f3, unsigned long *pf0,
+                                  unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+{
+    (void)c; (void)f0; (void)f1; (void)f2; (void)f3;
+    (void)pf0; (void)pf1; (void)pf2; (void)pf3;
     return SMFIS_ALL_OPTS;
 }
 
-static sfsistat count_close(SMFICTX *ctx)
+static void wrap(const struct smfiDesc *desc)
 {
-    sfsistat r = inner_close ? inner_close(ctx) : SMFIS_CONTINUE;
-    unsigned n = atomic_load(&live);
-    /* a session that ended before negotiation was never counted */
-    while (n > 0 && !atomic_compare_exchange_weak(&live, &n, n - 1))
-        ;
-    return r;
+    inner = *desc;
+    wrapped = *desc;
+    if (inner.xxfi_negotiate == NULL)
+        inner.xxfi_negotiate = default_negotiate;
+    wrapped.xxfi_negotiate = w_negotiate;
+    wrapped.xxfi_close = w_close;                 /* always: it ends a transaction */
+#define W(f) if (inner.xxfi_##f) wrapped.xxfi_##f = w_##f
+    W(connect); W(helo); W(envfrom); W(envrcpt); W(header); W(eoh); W(body); W(eom);
+    W(abort); W(unknown); W(data);
+#undef W
 }
 
-/* In the signal thread: refuse new sessions, give the live ones
- * shutdown_timeout, then stop libmilter.  (smfi_stop() first would not
- * do: libmilter's worker pool stops serving sessions in progress once it
- * is told to stop.) */
+static void sleep_100ms(void)
+{
+    struct timespec ts = {0, 100 * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* In the signal thread: refuse new sessions and transactions, give the
+ * transactions in progress shutdown_timeout, then stop libmilter.
+ * (smfi_stop() first would not do: libmilter's worker pool stops serving
+ * sessions in progress once it is told to stop.) */
 static void stop_milter(void)
 {
     unsigned waited = 0, bound = (unsigned)pl_server_cfg()->shutdown_timeout * 10;
     atomic_store(&draining, 1);
-    while (atomic_load(&live) > 0 && waited < bound) {
-        struct timespec ts = {0, 100 * 1000000L};
-        nanosleep(&ts, NULL);
-        waited++;
-    }
+    while (pl_milter_live() > 0 && waited++ < bound)
+        sleep_100ms();
     (void)smfi_stop();
 }
 
-int pl_milter_open(struct smfiDesc *desc, const char *socket, const char *owner_path)
+int pl_milter_open(struct smfiDesc *desc, const char *socket, const char *user)
 {
     char err[512];
 
-    wrapped = *desc;
-    inner_negotiate = desc->xxfi_negotiate;
-    inner_close = desc->xxfi_close;
-    wrapped.xxfi_negotiate = count_negotiate;
-    wrapped.xxfi_close = count_close;
+    wrap(desc);
     sock_name = socket;
-    umask(007);
+    umask(0117);               /* the socket is made 0660 (privs.h: no chmod by path) */
     if (smfi_setconn((char *)socket) != MI_SUCCESS || smfi_register(wrapped) != MI_SUCCESS) {
         msg_error("cannot set up the milter on %s", socket);
         return -1;
@@ -105,7 +214,7 @@ int pl_milter_open(struct smfiDesc *desc, const char *socket, const char *owner_
         return -1;
     }
     if (strncmp(socket, "unix:", 5) == 0 &&
-        pl_socket_for_postfix(socket + 5, owner_path, err, sizeof(err)) != 0) {
+        pl_socket_for_postfix(socket + 5, user, err, sizeof(err)) != 0) {
         msg_error("%s", err);
         return -1;
     }
@@ -115,6 +224,7 @@ int pl_milter_open(struct smfiDesc *desc, const char *socket, const char *owner_
 
 int pl_milter_run(void)
 {
+    unsigned waited = 0;
     int rc;
 
     smfi_settimeout(60);
@@ -124,11 +234,18 @@ int pl_milter_run(void)
                   : "an error");
         return 1;
     }
-    /* Sessions still open had shutdown_timeout (stop_milter); Postfix
-     * applies milter_default_action to what they had not finished. */
-    if (atomic_load(&live) > 0)
-        msg_warn("%u milter session(s) still busy after %lld s (shutdown_timeout): cut",
-                 atomic_load(&live), pl_server_cfg()->shutdown_timeout);
+    if (pl_milter_live() > 0)
+        msg_warn("%u milter transaction(s) still busy after %lld s (shutdown_timeout): cut; "
+                 "Postfix applies milter_default_action", pl_milter_live(),
+                 pl_server_cfg()->shutdown_timeout);
+    /* A worker thread may still be inside a callback it started before the
+     * stop: the store and the filter's settings must outlive it. */
+    while (atomic_load(&in_callback) > 0 && waited++ < 50)
+        sleep_100ms();
+    if (atomic_load(&in_callback) > 0) {
+        msg_error("%u thread(s) still inside the filter after the stop", atomic_load(&in_callback));
+        return 75;
+    }
     if (strncmp(sock_name, "unix:", 5) == 0)
         (void)unlink(sock_name + 5);
     return 0;

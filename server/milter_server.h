@@ -10,17 +10,17 @@
 
 #include <libmilter/mfapi.h>
 
-/* Register the filter and open its socket (unix:/path given to the owner
- * of owner_path, group postfix, mode 0660; or inet:port@host).  desc is
- * kept: its negotiate and close callbacks are wrapped to count sessions.
- * Returns 0, or -1 after logging why. */
-int pl_milter_open(struct smfiDesc *desc, const char *socket, const char *owner_path);
+/* Register the filter and open its socket (unix:/path given to user,
+ * group postfix, mode 0660; or inet:port@host).  Every callback of desc
+ * is called through a wrapper that counts transactions in progress and
+ * threads inside the filter.  Returns 0, or -1 after logging why. */
+int pl_milter_open(struct smfiDesc *desc, const char *socket, const char *user);
 
 /* smfi_main(); after a stop, wait for live sessions (shutdown_timeout).
  * Returns the exit status. */
 int pl_milter_run(void);
 
-/* Sessions in progress. */
+/* Transactions (MAIL .. end of message) in progress. */
 unsigned pl_milter_live(void);
 
 #endif

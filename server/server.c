@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +34,7 @@ static int noverrides, foreground, verbose, check_only, allow_root;
 static _Atomic(pl_conf *) cur_conf;
 static _Atomic(const struct pl_cfg *) cur_cfg;
 static struct { pl_conf **v; size_t n; } retired;   /* replaced by reloads; freed at exit */
+static pthread_mutex_t reload_mu = PTHREAD_MUTEX_INITIALIZER;   /* reload vs. exit */
 static pl_store *store;
 static atomic_int stopping;
 static pthread_mutex_t stop_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -242,8 +244,10 @@ static void *signal_main(void *arg)
         if (sig < 0)
             continue;
         if (sig == SIGHUP) {
+            pthread_mutex_lock(&reload_mu);
             if (!atomic_load(&stopping))
                 reload();
+            pthread_mutex_unlock(&reload_mu);
         } else {
             request_stop(sig == SIGTERM ? "SIGTERM" : "SIGINT");
         }
@@ -290,6 +294,17 @@ static int drop_privileges(const struct pl_cfg *cfg)
 
 /* ---- the life of a process --------------------------------------------- */
 
+/* libmilter retries accept() at once when out of descriptors: make that
+ * unlikely by using the hard limit (the units set LimitNOFILE). */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 /* The number of connections that did not finish in time. */
 static unsigned drain_listeners(unsigned timeout_s)
 {
@@ -315,6 +330,7 @@ int pl_server_main(const struct pl_service *service, int argc, char **argv)
     sigaddset(&handled, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &handled, NULL);
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
 
     pl_log_open(svc->name, PL_LOG_STDERR, -1);
     parse_options(argc, argv);
@@ -338,21 +354,35 @@ int pl_server_main(const struct pl_service *service, int argc, char **argv)
         return 71;
     if ((rc = drop_privileges(pl_server_cfg())) != 0)
         return rc;
+    if (access(conf_path, R_OK) != 0)
+        msg_warn("%s is not readable by %s: SIGHUP will not be able to re-read it (%s)",
+                 conf_path, pl_server_cfg()->postlink_user, strerror(errno));
+    /* From here on a SIGTERM is handled, even while the store opens. */
+    if (pthread_create(&sig_th, NULL, signal_main, NULL) != 0) {
+        msg_error("cannot start the signal thread");
+        return 71;
+    }
+    pthread_detach(sig_th);
     if (svc->needs_store) {
         if ((rc = pl_store_open_conf(&store, conf, err, sizeof(err))) != PL_OK) {
             msg_error("cannot open the store in %s: %s", pl_server_cfg()->db_home, err);
             return rc == PL_TEMP ? 75 : 71;
         }
     }
-    if (pthread_create(&sig_th, NULL, signal_main, NULL) != 0) {
-        msg_error("cannot start the signal thread");
+    if (atomic_load(&stopping)) {            /* stopped while starting */
         pl_store_close(store);
-        return 71;
+        msg_info("%s stopped", svc->name);
+        return 0;
     }
-    pthread_detach(sig_th);
     rc = svc->run();
     if (!atomic_load(&stopping))
         request_stop(rc == 0 ? "the service ended" : "a fatal error");
+    if (rc == 75) {
+        /* threads may still be inside the store (milter_server.c) */
+        msg_error("%s: exiting without closing the store (the next process to open it "
+                  "recovers it)", svc->name);
+        return 75;
+    }
     if (drain_listeners((unsigned)pl_server_cfg()->shutdown_timeout) > 0) {
         /* Threads still inside the store: closing it would pull it from
          * under them.  Leaving it open makes the others recover it. */
@@ -368,9 +398,12 @@ int pl_server_main(const struct pl_service *service, int argc, char **argv)
     pl_store_close(store);
     store = NULL;
     msg_info("%s stopped", svc->name);
+    pthread_mutex_lock(&reload_mu);          /* no reload half done */
     for (size_t i = 0; i < retired.n; i++)
         pl_conf_free(retired.v[i]);
     free(retired.v);
+    retired.v = NULL;
+    retired.n = 0;
     return rc;
 }
 

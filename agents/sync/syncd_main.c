@@ -105,7 +105,7 @@ static int syncd_open(void)
 {
     char err[512];
     const struct pl_cfg *cfg = pl_server_cfg();
-    if ((lmtp_listener = pl_listener_open(cfg->sync_lmtp_socket, cfg->db_home, err,
+    if ((lmtp_listener = pl_listener_open(cfg->sync_lmtp_socket, cfg->postlink_user, err,
                                           sizeof(err))) == NULL) {
         msg_error("%s", err);
         return -1;

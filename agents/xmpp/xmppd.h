@@ -46,7 +46,7 @@ void chat_send(const char *to, const char *body);
 /* Make the socket (as root, owned like db_home, group postfix, 0660),
  * then, after dropping privileges, serve it in a thread.  0 or -1
  * (message logged). */
-int lookup_listen(const char *path, const char *db_home);
+int lookup_listen(const char *path, const char *user);
 int lookup_run(void);
 
 

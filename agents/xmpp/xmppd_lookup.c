@@ -60,10 +60,10 @@ static void serve_conn(int fd, void *ctx)
     (void)serve_one((void *)(intptr_t)fd);
 }
 
-int lookup_listen(const char *path, const char *db_home)
+int lookup_listen(const char *path, const char *user)
 {
     char err[512];
-    if ((listener = pl_listener_open(path, db_home, err, sizeof(err))) == NULL) {
+    if ((listener = pl_listener_open(path, user, err, sizeof(err))) == NULL) {
         msg_error("%s", err);
         return -1;
     }

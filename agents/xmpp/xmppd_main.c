@@ -149,7 +149,7 @@ static int xmppd_configure(const pl_conf *conf, const struct pl_cfg *cfg, int re
 static int xmppd_open(void)
 {
     const struct pl_cfg *cfg = pl_server_cfg();
-    return lookup_listen(cfg->xmpp_lookup_socket, cfg->db_home);
+    return lookup_listen(cfg->xmpp_lookup_socket, cfg->postlink_user);
 }
 
 static int xmppd_run(void)

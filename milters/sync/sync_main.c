@@ -34,7 +34,7 @@ static int sync_configure(const pl_conf *conf, const struct pl_cfg *cfg, int rel
 static int sync_open(void)
 {
     const struct pl_cfg *cfg = pl_server_cfg();
-    return pl_milter_open(&sync_filter_desc, cfg->sync_milter_socket, cfg->db_home);
+    return pl_milter_open(&sync_filter_desc, cfg->sync_milter_socket, cfg->postlink_user);
 }
 
 static int sync_run(void)

@@ -42,7 +42,7 @@ static int tag_configure(const pl_conf *conf, const struct pl_cfg *cfg, int relo
 static int tag_open(void)
 {
     const struct pl_cfg *cfg = pl_server_cfg();
-    return pl_milter_open(&tag_filter_desc, cfg->tag_milter_socket, cfg->db_home);
+    return pl_milter_open(&tag_filter_desc, cfg->tag_milter_socket, cfg->postlink_user);
 }
 
 static int tag_run(void)
