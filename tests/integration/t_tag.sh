@@ -102,39 +102,61 @@ hx_client carol -a -m "$HX_JID=$MAILID"
 hx_wait_file "$H_DIR/xmpp-carol.log" "^MSG $HX_JID" 1
 tap_check "carol, who was not a recipient, learns nothing" \
     grep -q "no mail of yours matches" "$H_DIR/xmpp-carol.log"
-sleep 1
-tap_check "and alice hears nothing about her" test "$(grep -c "^MSG $HX_JID" "$H_DIR/xmpp-alice.log")" = "$n"
 
+# bob's next request is the marker: postlink-xmppd answered carol before it
+# read bob's, and tells alice about bob after anything it told her about carol
 MQ=$(send_as alice "bob@$D" "=?UTF-8?Q?Caf=C3=A9_on_Friday?=")
 Q=$(hdr "$(mailbox_file bob "$MQ")" X-Mail-Id)
 hx_client_stop bob
 hx_client bob -a -m "$HX_JID=$Q"
-hx_wait_file "$H_DIR/xmpp-alice.log" "^MSG $HX_JID" $((n + 1))
+hx_wait_file "$H_DIR/xmpp-alice.log" "^MSG $HX_JID.*Caf" 1
 tap_check "an encoded subject (RFC 2047) reaches alice decoded, by GMime" \
     grep -q "^MSG $HX_JID.*\"Café on Friday\"" "$H_DIR/xmpp-alice.log"
+tap_check "and alice heard nothing about carol before it (one message since: bob's)" \
+    eval 'test "$(grep -c "^MSG $HX_JID" "$H_DIR/xmpp-alice.log")" = $((n + 1)) && ! grep -q "^MSG $HX_JID.*carol" "$H_DIR/xmpp-alice.log"'
 
 M5=$(send_as alice "bob@$D" "Team meeting" --to "bob@$D,carol@$D,dave@$D" --header "To: bob@$D, carol@$D")
 G=$(hdr "$(mailbox_file carol "$M5")" X-Mail-Id)
+MD=$(send_as alice "dave@$D" "Only for dave")
+GD=$(hdr "$(mailbox_file dave "$MD")" X-Mail-Id)
 "$POSTLINKCTL" messenger link "dave@$D" "dave@$X" >/dev/null
-hx_client dave -a -J -m "$HX_JID=hello" -m "$HX_JID=hello again"   # dave got it as Bcc
-hx_wait_file "$H_DIR/xmpp-dave.log" "^MSG $HX_JID" 1
-sleep 1
+# dave got M5 as Bcc; his third message (a real request) is the marker that
+# postlink-xmppd has read the second; on SIGUSR1 he asks about his own mail
+hx_client dave -a -J -m "$HX_JID=hello" -m "$HX_JID=hello again" -m "$HX_JID=$G" -u "$HX_JID=$GD"
+hx_wait_file "$H_DIR/xmpp-dave.log" "^MSG $HX_JID.* has been told" 1
 tap_check "two chatty messages in a row get one answer (no ping-pong with robots)" \
-    test "$(grep -c "^MSG $HX_JID" "$H_DIR/xmpp-dave.log")" = 1
+    test "$(grep -c "^MSG $HX_JID.*send the mail-id" "$H_DIR/xmpp-dave.log")" = 1
 tap_check "dave (Bcc) is linked and online, so only the Bcc rule can keep him out" presence_is "dave@$X" online
-hx_client_stop alice; hx_client alice -a -J
-hx_client_stop carol; hx_client carol -a -J
+# alice, carol and bob join the rooms they are invited to and each says
+# hello once all four (postlink-xmppd included) are in
+hx_client_stop alice; hx_client alice -a -J -G "hello from alice" -N 4
+hx_client_stop carol; hx_client carol -a -J -G "hello from carol" -N 4
 hx_client_stop bob
-hx_client bob -a -J -m "$HX_JID=group $G"
+hx_client bob -a -J -G "hello from bob" -N 4 -m "$HX_JID=group $G"
 R="chat-[a-z2-7]{26}@$HX_MUC_DOMAIN"
 tap_check "\"group <mail-id>\" for a mail to bob and carol invites alice to a room with a random name" \
     hx_wait_file "$H_DIR/xmpp-alice.log" "^INVITE $R "
 tap_check "and carol, who is online" hx_wait_file "$H_DIR/xmpp-carol.log" "^INVITE $R "
+tap_check "and bob, who asked" hx_wait_file "$H_DIR/xmpp-bob.log" "^INVITE $R "
 tap_check "the invitation says what the chat is about" \
     hx_wait_file "$H_DIR/xmpp-alice.log" "^INVITE $R $HX_JID.* opened this chat about the mail \"Team meeting\""
 room=$(grep -oE "^INVITE $R" "$H_DIR/xmpp-alice.log" | tail -1 | cut -d' ' -f2)
 tap_check "the room's name does not give the mail-id away" eval '! has "$room" "$G"'
-sleep 1
+for u in alice bob carol; do
+    tap_check "$u enters the room (join accepted, not registration-required)" \
+        eval 'hx_wait_file "$H_DIR/xmpp-$u.log" "^(JOINED|JOINERR) $room" && grep -q "^JOINED $room" "$H_DIR/xmpp-$u.log"'
+done
+for u in alice bob carol; do
+    for o in alice bob carol; do
+        [ "$u" = "$o" ] && continue
+        tap_check "$u hears $o in the room" hx_wait_file "$H_DIR/xmpp-$u.log" "^GROUPCHAT $room/$o hello from $o"
+    done
+done
+tap_check "postlink-xmppd confirmed each membership before inviting (3 of 3)" \
+    hx_wait_file "$H_TAG/xmppd.log" "room $room for bob@$X: 3 of 3 member\(s\) confirmed and invited"
+# the marker for dave: his request after every invitation went out is answered
+hx_client_sync dave
+hx_wait_file "$H_DIR/xmpp-dave.log" "^MSG $HX_JID.* has been told" 2
 tap_check "dave, a Bcc recipient, is not invited" eval '! grep -q "^INVITE" "$H_DIR/xmpp-dave.log"'
 tap_check "and the invitations do not say who else got the mail" eval '! grep "^INVITE" "$H_DIR/xmpp-carol.log" | grep -q "dave@"'
 
