@@ -115,6 +115,8 @@ int tag_incoming(SMFICTX *ctx, struct tag_msg *m, const char *qid, char *mailid,
         why = "no single valid Message-ID";
     else if (!pl_mailid_ok(m->mailid))
         why = "malformed X-Mail-Id";
+    else if (m->n_bound > TAG_BOUND_MAX)
+        why = "too many Subject/To/Cc/Date fields";
     else if (tag_input(m, m->jabber_id, m->mailid, &in),
              pl_tag_verify(&tm.keys, m->tag, &in, &t, &key, &why) != 0)
         ;

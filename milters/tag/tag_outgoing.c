@@ -62,6 +62,11 @@ int tag_outgoing(SMFICTX *ctx, struct tag_msg *m, const char *qid, char *mailid,
         msg_qid(LOG_INFO, qid, "postlink-tag: not tagged: no (single, valid) Message-ID");
         return 0;
     }
+    if (m->n_bound > TAG_BOUND_MAX) {
+        msg_qid(LOG_INFO, qid, "postlink-tag: not tagged: more than %d Subject/To/Cc/Date fields",
+                TAG_BOUND_MAX);
+        return 0;
+    }
     snprintf(msgid, sizeof(msgid), "%s", m->msgid);
     if (pl_mailid_new(mailid, 64) != PL_OK)
         return -1;

@@ -244,6 +244,11 @@ f=$(mailbox_file bob "X-Replay: two")
 tap_check "replayed to bob (a recipient) together with dave (not one): no presence for either" \
     eval 'test -n "$f" && test "$(nhdr "$f" X-Messenger-Presence)" = 0'
 
+many=(); for i in $(seq 1001); do many+=(--add-header "Cc: c$i@elsewhere.example"); done
+M12=$(send_as alice "bob@$D" "Many Cc" "${many[@]}")
+f=$(mailbox_file bob "$M12")
+tap_check "a mail with more Subject/To/Cc/Date fields than a tag binds (1000) is not tagged" \
+    eval 'test -n "$f" && test "$(nhdr "$f" X-Mail-Id)" = 0 && grep -q "not tagged: more than 1000" "$H_TAG/tag.log"'
 M9=$(send_as alice "bob@$D" "Two senders" --add-header "From: mallory@$D")
 f=$(mailbox_file bob "$M9")
 tap_check "a mail with two From fields is not tagged" eval 'test -n "$f" && test "$(nhdr "$f" X-Mail-Id)" = 0' 
