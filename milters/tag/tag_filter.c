@@ -224,10 +224,12 @@ static sfsistat on_eom(SMFICTX *ctx)
 
     if (m == NULL)
         return SMFIS_TEMPFAIL;
-    if (m->body == NULL)
-        m->body = pl_bodyhash_new();             /* an empty body, or not needed */
-    if (pl_bodyhash_final(m->body, m->bh) != 0)
-        return tempfail(ctx, qid, "cannot hash the body");
+    if (m->body_wanted >= 0) {                   /* (0: the body is empty) */
+        if (m->body == NULL)
+            m->body = pl_bodyhash_new();
+        if (pl_bodyhash_final(m->body, m->bh) != 0)
+            return tempfail(ctx, qid, "cannot hash the body");
+    }
     if (m->n_presence + m->n_chat > 0) {
         msg_qid(LOG_INFO, qid, "postlink-tag: removed %u X-Messenger-Presence/Chat field(s) "
                 "written by the sender", m->n_presence + m->n_chat);

@@ -213,11 +213,11 @@ replay() {
     swaks --server 127.0.0.1 --port "$MX" --from "alice@$D" --to "$2" --data "@$H_DIR/replay-$1.eml" \
         --timeout 20 >/dev/null 2>&1
 }
-replay same "bob@$D"
+replay same "bob@$D" '1i x-messenger-presence: away\nX-MESSENGER-CHAT: <xmpp:evil@example.com>\nx-Messenger-Presence: offline\nX-messenger-chat: <xmpp:evil@example.com>'
 f=$(mailbox_file bob "X-Replay: same")
-tap_check "an unchanged copy of alice's mail to bob shows what the original showed" \
-    eval 'test -n "$f" && test "$(nhdr "$f" X-Messenger-Presence)" = 1 && test "$(hdr "$f" X-Messenger-Presence)" = online &&
-          test "$(hdr "$f" X-Messenger-Chat)" = "$CHAT"'
+tap_check "an unchanged copy of alice's mail to bob (with forged presence fields in any case) shows what the original showed, once" \
+    eval 'test -n "$f" && test "$(nhdr "$f" X-Messenger-Presence)$(nhdr "$f" X-Messenger-Chat)" = 11 &&
+          test "$(hdr "$f" X-Messenger-Presence)" = online && test "$(hdr "$f" X-Messenger-Chat)" = "$CHAT"'
 replay subject "bob@$D" 's/^Subject: Lunch on Friday/Subject: Wire the money today/'
 f=$(mailbox_file bob "X-Replay: subject")
 tap_check "her headers with another Subject, to bob: no X-Messenger-Presence/Chat, tag removed" \
