@@ -132,29 +132,42 @@ void pl_tagkeys_free(struct pl_tagkeys *k)
     memset(k, 0, sizeof(*k));
 }
 
-static int mac(const struct pl_tagkey *key, int64_t t, const char *account, const char *mailid,
-               const char *msgid, const char *from, unsigned char *out, unsigned *outlen)
+/* The bound fields, in the order the signature takes them. */
+static const char *const bound[] = {"subject:", "to:", "cc:", "date:"};
+
+static int mac(const struct pl_tagkey *key, int64_t t, const struct pl_tagin *in,
+               unsigned char *out, unsigned *outlen)
 {
-    char input[4096];
-    int n = snprintf(input, sizeof(input), "v=1\nk=%s\nt=%" PRId64 "\na=%s\nm=%s\ni=%s\nf=%s\n",
-                     key->id, t, account, mailid, msgid, from);
-    if (n < 0 || (size_t)n >= sizeof(input))
-        return -1;
-    return HMAC(EVP_sha256(), key->secret, (int)key->len, (const unsigned char *)input, (size_t)n,
-                out, outlen) ? 0 : -1;
+    struct pl_strbuf b = {0};
+    int ok;
+
+    pl_strbuf_addf(&b, "v=2\nk=%s\nt=%" PRId64 "\na=%s\nm=%s\ni=%s\nf=%s\n", key->id, t,
+                   in->account, in->mailid, in->msgid, in->from);
+    for (size_t f = 0; f < sizeof(bound) / sizeof(bound[0]); f++)
+        for (size_t i = 0; i < in->nhdrs; i++)
+            if (strncmp(in->hdrs[i], bound[f], strlen(bound[f])) == 0) {
+                pl_strbuf_adds(&b, in->hdrs[i]);
+                pl_strbuf_addc(&b, '\n');
+            }
+    pl_strbuf_addf(&b, "bh=%s\n", in->bh);
+    ok = HMAC(EVP_sha256(), key->secret, (int)key->len, (const unsigned char *)b.s, b.len, out,
+              outlen) != NULL;
+    pl_strbuf_free(&b);
+    return ok ? 0 : -1;
 }
 
-int pl_tag_make(const struct pl_tagkeys *k, int64_t t, const char *account, const char *mailid,
-                const char *msgid, const char *from, char *out, size_t outlen)
+int pl_tag_make(const struct pl_tagkeys *k, int64_t t, const struct pl_tagin *in, char *out,
+                size_t outlen)
 {
     unsigned char m[EVP_MAX_MD_SIZE], b64[EVP_MAX_MD_SIZE * 2];
     unsigned mlen = 0;
     int n;
 
-    if (k->signer == NULL || mac(k->signer, t, account, mailid, msgid, from, m, &mlen) != 0)
+    if (k->signer == NULL || strlen(in->bh) != PL_BODYHASH_B64 || mac(k->signer, t, in, m, &mlen) != 0)
         return -1;
     EVP_EncodeBlock(b64, m, (int)mlen);
-    n = snprintf(out, outlen, "v=1; k=%s; t=%" PRId64 "; s=%s", k->signer->id, t, (char *)b64);
+    n = snprintf(out, outlen, "v=2; k=%s; t=%" PRId64 "; bh=%s; s=%s", k->signer->id, t, in->bh,
+                 (char *)b64);
     return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
 
@@ -179,18 +192,24 @@ static int item(const char *value, const char *name, char *out, size_t outlen)
     return -1;
 }
 
-int pl_tag_verify(const struct pl_tagkeys *k, const char *value, const char *account,
-                  const char *mailid, const char *msgid, const char *from, int64_t *t,
-                  const struct pl_tagkey **key, const char **why)
+#define SIG_B64 44                     /* base64 of 32 bytes, one "=" of padding */
+
+int pl_tag_verify(const struct pl_tagkeys *k, const char *value, const struct pl_tagin *in,
+                  int64_t *t, const struct pl_tagkey **key, const char **why)
 {
-    char v[8], id[32], ts[24], s[128];
+    char v[8], id[32], ts[24], s[128], bh[128];
     unsigned char want[EVP_MAX_MD_SIZE], wantb64[64], got[128];
     unsigned wlen = 0;
     const struct pl_tagkey *kk = NULL;
+    struct pl_tagin signed_in;
     char *end;
 
-    if (strlen(value) > 512 || item(value, "v", v, sizeof(v)) != 0 || strcmp(v, "1") != 0 ||
-        item(value, "k", id, sizeof(id)) != 0 || item(value, "t", ts, sizeof(ts)) != 0 ||
+    if (strlen(value) > 512 || item(value, "v", v, sizeof(v)) != 0)
+        return *why = "malformed tag", -1;
+    if (strcmp(v, "1") == 0)
+        return *why = "tag version 1 (binds neither body nor Subject/To/Cc/Date): refused", -1;
+    if (strcmp(v, "2") != 0 || item(value, "k", id, sizeof(id)) != 0 ||
+        item(value, "t", ts, sizeof(ts)) != 0 || item(value, "bh", bh, sizeof(bh)) != 0 ||
         item(value, "s", s, sizeof(s)) != 0)
         return *why = "malformed tag", -1;
     *t = strtoll(ts, &end, 10);
@@ -201,13 +220,21 @@ int pl_tag_verify(const struct pl_tagkeys *k, const char *value, const char *acc
             kk = &k->v[i];
     if (kk == NULL)
         return *why = "unknown key", -1;
-    if (strlen(s) != 44 || s[43] != '=' ||
-        EVP_DecodeBlock(got, (const unsigned char *)s, 44) != 33)
+    if (strlen(s) != SIG_B64 || s[SIG_B64 - 1] != '=' ||
+        EVP_DecodeBlock(got, (const unsigned char *)s, SIG_B64) != 33)
         return *why = "malformed signature", -1;     /* 32 bytes + 1 of padding */
-    /* compare the canonical base64 text, so exactly one spelling verifies */
-    if (mac(kk, *t, account, mailid, msgid, from, want, &wlen) != 0 || wlen != 32 ||
-        EVP_EncodeBlock(wantb64, want, 32) != 44 || CRYPTO_memcmp(wantb64, s, 44) != 0)
+    if (strlen(bh) != PL_BODYHASH_B64)
+        return *why = "malformed body hash", -1;
+    /* the signature over the tag's own bh=, the canonical base64 text
+     * compared in full and in constant time (exactly one spelling
+     * verifies); then that bh= against this body */
+    signed_in = *in;
+    signed_in.bh = bh;
+    if (mac(kk, *t, &signed_in, want, &wlen) != 0 || wlen != 32 ||
+        EVP_EncodeBlock(wantb64, want, 32) != SIG_B64 || CRYPTO_memcmp(wantb64, s, SIG_B64) != 0)
         return *why = "bad signature", -1;
+    if (strlen(in->bh) != PL_BODYHASH_B64 || CRYPTO_memcmp(bh, in->bh, PL_BODYHASH_B64) != 0)
+        return *why = "the body changed since it was tagged", -1;
     *key = kk;
     return 0;
 }

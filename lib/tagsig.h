@@ -1,8 +1,17 @@
 /* tagsig.h -- the X-Postlink-Tag signature (capability 4):
- *   X-Postlink-Tag: v=1; k=<key id>; t=<unix time>; s=<base64 HMAC-SHA256>
- * over "v=1\nk=<id>\nt=<t>\na=<account>\nm=<mail-id>\ni=<message-id>\nf=<from>\n"
+ *   X-Postlink-Tag: v=2; k=<key id>; t=<unix time>; bh=<base64 SHA-256 of
+ *                   the body>; s=<base64 HMAC-SHA256>
+ * over, one per line ending in LF,
+ *   v=2 / k=<id> / t=<t> / a=<account> / m=<mail-id> / i=<message-id> /
+ *   f=<from> / every Subject, To, Cc and Date field in their canonical form
+ *   "name:value" (tagcanon.h), Subject fields first, then To, Cc, Date, each
+ *   name's fields in the order of the message (none if it has none) /
+ *   bh=<body hash>
  * (account: the bare JID of Jabber-ID, lower case; message-id with its
- * angle brackets; from: the From address, lower case).
+ * angle brackets; from: the From address, lower case; the body hashed
+ * canonically, tagcanon.h).  So the tag binds what the recipient reads:
+ * another Subject, To, Cc, Date or body shows nothing.  Version 1 tags
+ * (no body, no Subject/To/Cc/Date) are refused.
  * Keys come from tag_keys_file, one per line "<id> <hex secret> [flag]":
  * flag "sign" is this site's current key (one only), no flag an older key
  * of this site (verify only, for rotation), "peer" a trusted peer site's
@@ -12,6 +21,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "tagcanon.h"
 
 enum pl_tagkey_kind { PL_TAGKEY_OLD, PL_TAGKEY_SIGN, PL_TAGKEY_PEER };
 
@@ -34,14 +45,22 @@ int pl_tagkeys_load(struct pl_tagkeys *k, const char *path, char *err, size_t er
 int pl_tagkeys_parse(struct pl_tagkeys *k, const char *text, const char *name, char *err, size_t errlen);
 void pl_tagkeys_free(struct pl_tagkeys *k);
 
+/* What a tag binds: the fields of the mail it is in. */
+struct pl_tagin {
+    const char *account, *mailid, *msgid, *from;
+    char *const *hdrs;          /* canonical fields (pl_tag_hdr_canon) in the order of
+                                 * the message; only Subject, To, Cc, Date count */
+    size_t nhdrs;
+    const char *bh;             /* the body's hash (pl_bodyhash_final) */
+};
+
 /* The header value for a mail, signed with the signing key; 0 or -1. */
-int pl_tag_make(const struct pl_tagkeys *k, int64_t t, const char *account, const char *mailid,
-                const char *msgid, const char *from, char *out, size_t outlen);
+int pl_tag_make(const struct pl_tagkeys *k, int64_t t, const struct pl_tagin *in, char *out,
+                size_t outlen);
 
 /* Check a header value against the mail's fields.  0 with the time and the
  * key that signed it, or -1 with the reason in *why. */
-int pl_tag_verify(const struct pl_tagkeys *k, const char *value, const char *account,
-                  const char *mailid, const char *msgid, const char *from, int64_t *t,
-                  const struct pl_tagkey **key, const char **why);
+int pl_tag_verify(const struct pl_tagkeys *k, const char *value, const struct pl_tagin *in,
+                  int64_t *t, const struct pl_tagkey **key, const char **why);
 
 #endif

@@ -8,8 +8,9 @@
  * <mail-id>" opens a room on xmpp_muc_service instead: a new room with a
  * random name, members only, hidden, not kept, no history; the sender, the
  * requester and every recipient named in To/Cc (never a Bcc recipient) who
- * is online become members and are invited; the room is told the subject
- * and date only.  Anything else, an unknown or too old mail-id, a sender
+ * is online become members, one muc#admin request each (Prosody reads only
+ * the first item of a request), and each is invited once the server has
+ * confirmed that membership; the room is told the subject and date only.  Anything else, an unknown or too old mail-id, a sender
  * who is no longer linked, or a requester who is not a recipient all get
  * the same answer, so nobody learns which mail-ids exist.  Answers are
  * rate-limited (REPLY_GAP) so that two robots cannot ping-pong. */
@@ -166,26 +167,171 @@ static void invite(const char *room, const char *to, const char *reason)
     send_release(m);
 }
 
-/* A private room (XEP-0045): join (creating it), configure it members
- * only, hidden, temporary, without history; make the invitees members;
- * say what it is about; invite. */
+/* ---- group rooms ------------------------------------------------------------
+ * A private room (XEP-0045), step by step, each step on the server's answer
+ * to the one before: join (creating it) and configure it members only,
+ * hidden, temporary, without history; on success, say what it is about and
+ * make each invitee a member with a request of its own (retried up to
+ * MEMBER_TRIES times); invite each one whose membership the server
+ * confirmed (one who was not could not enter: registration-required). */
+
+#define MEMBER_TRIES 3
+
+struct room;
+struct member { struct room *room; size_t i; int tries, done; };
+struct room {
+    char jid[PL_JID_MAX + 64], mailid[PL_MAILID_LEN + 1], requester[PL_JID_MAX];
+    char *about;
+    struct pl_strvec who;
+    struct member *m;
+    size_t left, invited;
+};
+
+static void room_free(struct room *rm)
+{
+    pl_strvec_free(&rm->who);
+    free(rm->m);
+    free(rm->about);
+    free(rm);
+}
+
+/* The defined condition of an error stanza ("timeout" for none). */
+static const char *condition(xmpp_stanza_t *st)
+{
+    xmpp_stanza_t *e = xmpp_stanza_get_child_by_name(st, "error");
+    for (xmpp_stanza_t *c = e ? xmpp_stanza_get_children(e) : NULL; c; c = xmpp_stanza_get_next(c))
+        if (xmpp_stanza_get_name(c) && strcmp(xmpp_stanza_get_name(c), "text") != 0)
+            return xmpp_stanza_get_name(c);
+    return "unknown error";
+}
+
+/* An answer from the room itself (not someone guessing the id). */
+static int from_room(xmpp_stanza_t *st, const struct room *rm)
+{
+    const char *from = xmpp_stanza_get_from(st);
+    char bare[PL_JID_MAX + 64];
+    if (from == NULL)
+        return 0;
+    pl_jid_canon(from, bare, sizeof(bare));
+    return strcmp(bare, rm->jid) == 0;
+}
+
+static void member_send(struct member *mb);
+
+static void member_resolved(struct member *mb)
+{
+    struct room *rm = mb->room;
+    mb->done = 1;
+    if (--rm->left > 0)
+        return;
+    msg_info("mail-id %s: room %s for %s: %zu of %zu member(s) confirmed and invited", rm->mailid,
+             rm->jid, rm->requester, rm->invited, rm->who.n);
+    room_free(rm);
+}
+
+static int on_member(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
+{
+    struct member *mb = ud;
+    struct room *rm = mb->room;
+    const char *type = xmpp_stanza_get_type(st), *who = rm->who.v[mb->i];
+    (void)conn;
+    if (!from_room(st, rm))
+        return 1;                          /* keep waiting for the room's answer */
+    if (type && strcmp(type, "result") == 0) {
+        invite(rm->jid, who, rm->about);
+        rm->invited++;
+        member_resolved(mb);
+    } else if (mb->tries < MEMBER_TRIES) {
+        msg_warn("mail-id %s: room %s refused %s as a member (%s); trying again", rm->mailid, rm->jid,
+                 who, condition(st));
+        member_send(mb);
+    } else {
+        msg_warn("mail-id %s: room %s refused %s as a member (%s) %d times: not invited", rm->mailid,
+                 rm->jid, who, condition(st), mb->tries);
+        member_resolved(mb);
+    }
+    return 0;
+}
+
+static void member_send(struct member *mb)
+{
+    struct room *rm = mb->room;
+    char id[PL_JID_MAX + 96];
+    xmpp_stanza_t *st, *q, *item;
+
+    snprintf(id, sizeof(id), "member-%s-%zu-%d", rm->jid, mb->i, ++mb->tries);
+    st = xmpp_iq_new(xd.ctx, "set", id);
+    xmpp_stanza_set_to(st, rm->jid);
+    q = child(st, "query", "http://jabber.org/protocol/muc#admin");
+    item = child(q, "item", NULL);
+    xmpp_stanza_set_attribute(item, "affiliation", "member");
+    xmpp_stanza_set_attribute(item, "jid", rm->who.v[mb->i]);
+    xmpp_id_handler_add(xd.conn, on_member, id, mb);
+    send_release(st);
+}
+
+static int on_config(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
+{
+    struct room *rm = ud;
+    const char *type = xmpp_stanza_get_type(st);
+    xmpp_stanza_t *m;
+    (void)conn;
+    if (!from_room(st, rm))
+        return 1;
+    if (type == NULL || strcmp(type, "result") != 0) {
+        msg_warn("mail-id %s: room %s could not be configured members only (%s): nobody invited",
+                 rm->mailid, rm->jid, condition(st));
+        chat_send(rm->requester, "postlink: the room could not be opened; try again later.");
+        room_free(rm);
+        return 0;
+    }
+    m = xmpp_message_new(xd.ctx, "groupchat", rm->jid, NULL);
+    xmpp_message_set_body(m, rm->about);
+    send_release(m);
+    rm->m = pl_xcalloc(rm->who.n, sizeof(*rm->m));
+    rm->left = rm->who.n;
+    for (size_t i = 0; i < rm->who.n; i++) {
+        rm->m[i].room = rm;
+        rm->m[i].i = i;
+        member_send(&rm->m[i]);
+    }
+    return 0;
+}
+
 static void open_room(struct req *r, const char *about)
 {
-    char name[PL_MAILID_LEN + 1], room[PL_JID_MAX + 64], to[PL_JID_MAX + 80];
+    char name[PL_MAILID_LEN + 1], to[PL_JID_MAX + 80], id[PL_JID_MAX + 80];
     xmpp_stanza_t *st, *q, *form;
-    struct pl_strvec who = {0};
+    struct room *rm;
 
     if (pl_mailid_new(name, sizeof(name)) != PL_OK)
         return;
-    snprintf(room, sizeof(room), "chat-%s@%s", name, xd.muc_service);
-    snprintf(to, sizeof(to), "%s/postlink", room);
+    rm = pl_xcalloc(1, sizeof(*rm));
+    snprintf(rm->jid, sizeof(rm->jid), "chat-%s@%s", name, xd.muc_service);
+    pl_jid_canon(rm->jid, rm->jid, sizeof(rm->jid));
+    snprintf(rm->mailid, sizeof(rm->mailid), "%s", r->mailid);
+    snprintf(rm->requester, sizeof(rm->requester), "%s", r->requester);
+    rm->about = pl_xstrdup(about);
+    pl_strvec_add(&rm->who, r->m.jid);
+    if (strcmp(r->requester, r->m.jid) != 0)
+        pl_strvec_add(&rm->who, r->requester);
+    for (size_t i = 0; i < r->rjids.n; i++) {
+        int dup = 0;
+        for (size_t j = 0; j < rm->who.n; j++)
+            dup |= strcmp(rm->who.v[j], r->rjids.v[i]) == 0;
+        if (!dup && roster_available(r->rjids.v[i]))
+            pl_strvec_add(&rm->who, r->rjids.v[i]);
+    }
+
+    snprintf(to, sizeof(to), "%s/postlink", rm->jid);
     st = xmpp_presence_new(xd.ctx);
     xmpp_stanza_set_to(st, to);
     child(st, "x", "http://jabber.org/protocol/muc");
     send_release(st);
 
-    st = xmpp_iq_new(xd.ctx, "set", "room-config");
-    xmpp_stanza_set_to(st, room);
+    snprintf(id, sizeof(id), "config-%s", rm->jid);
+    st = xmpp_iq_new(xd.ctx, "set", id);
+    xmpp_stanza_set_to(st, rm->jid);
     q = child(st, "query", "http://jabber.org/protocol/muc#owner");
     form = child(q, "x", "jabber:x:data");
     xmpp_stanza_set_type(form, "submit");
@@ -195,32 +341,10 @@ static void open_room(struct req *r, const char *about)
     field(form, "muc#roomconfig_persistentroom", "0");
     field(form, "muc#roomconfig_historylength", "0");
     field(form, "muc#roomconfig_whois", "moderators");
+    xmpp_id_handler_add(xd.conn, on_config, id, rm);
     send_release(st);
-
-    pl_strvec_add(&who, r->m.jid);
-    pl_strvec_add(&who, r->requester);
-    for (size_t i = 0; i < r->rjids.n; i++)
-        if (strcmp(r->rjids.v[i], r->m.jid) != 0 && strcmp(r->rjids.v[i], r->requester) != 0 &&
-            roster_available(r->rjids.v[i]))
-            pl_strvec_add(&who, r->rjids.v[i]);
-    st = xmpp_iq_new(xd.ctx, "set", "room-members");
-    xmpp_stanza_set_to(st, room);
-    q = child(st, "query", "http://jabber.org/protocol/muc#admin");
-    for (size_t i = 0; i < who.n; i++) {
-        xmpp_stanza_t *item = child(q, "item", NULL);
-        xmpp_stanza_set_attribute(item, "affiliation", "member");
-        xmpp_stanza_set_attribute(item, "jid", who.v[i]);
-    }
-    send_release(st);
-
-    st = xmpp_message_new(xd.ctx, "groupchat", room, NULL);
-    xmpp_message_set_body(st, about);
-    send_release(st);
-    for (size_t i = 0; i < who.n; i++)
-        invite(room, who.v[i], about);
     msg_info("mail-id %s: room %s for %s with the sender %s and %zu other recipient(s)", r->mailid,
-             room, r->requester, r->m.jid, who.n - 2);
-    pl_strvec_free(&who);
+             rm->jid, r->requester, r->m.jid, rm->who.n - (strcmp(r->requester, r->m.jid) ? 2 : 1));
 }
 
 /* At most one answer per key per REPLY_GAP seconds: the key is the

@@ -1,5 +1,7 @@
 /* tag_filter.c -- the postlink-tag milter's callbacks: collect the header
- * fields capability 4 looks at, and at the end of the message remove any
+ * fields capability 4 looks at, hash the body when a tag is to be made or
+ * checked (only then: other mail skips the body stage after its first
+ * chunk), and at the end of the message remove any
  * X-Messenger-Presence / X-Messenger-Chat (only postlink may write them),
  * then tag the mail of a linked sender (tag_outgoing.c) or check the tag
  * of any other mail (tag_incoming.c), and annotate it for local
@@ -78,11 +80,25 @@ void tag_rcpt_list(const struct tag_msg *m, char *out, size_t len)
     }
 }
 
+void tag_input(const struct tag_msg *m, const char *account, const char *mailid,
+               struct pl_tagin *in)
+{
+    in->account = account;
+    in->mailid = mailid;
+    in->msgid = m->msgid;
+    in->from = m->from;
+    in->hdrs = m->bound.v;
+    in->nhdrs = m->bound.n;
+    in->bh = m->bh;
+}
+
 static void msg_free(struct tag_msg *m)
 {
     if (m) {
         pl_strvec_free(&m->rcpt);
         pl_strvec_free(&m->visible);
+        pl_strvec_free(&m->bound);
+        pl_bodyhash_free(m->body);
         free(m);
     }
 }
@@ -118,6 +134,13 @@ static sfsistat on_header(SMFICTX *ctx, char *name, char *value)
 
     if (m == NULL)
         return SMFIS_TEMPFAIL;
+    if ((strcasecmp(name, "Subject") == 0 || strcasecmp(name, "To") == 0 ||
+         strcasecmp(name, "Cc") == 0 || strcasecmp(name, "Date") == 0) &&
+        m->n_bound++ < TAG_BOUND_MAX) {
+        char *c = pl_tag_hdr_canon(name, value);
+        pl_strvec_add(&m->bound, c);
+        free(c);
+    }
     if (strcasecmp(name, "From") == 0) {
         if (m->n_from++ == 0 && pl_header_addr(value, buf, sizeof(buf)) == 0)
             pl_addr_canon(buf, m->from, sizeof(m->from));
@@ -160,6 +183,31 @@ static sfsistat on_header(SMFICTX *ctx, char *name, char *value)
     return SMFIS_CONTINUE;
 }
 
+/* Postfix offered SMFIP_SKIP (the same for every connection). */
+static _Atomic int can_skip;
+
+/* The body counts only for a tag to make (a sender of this site who
+ * authenticated) or to check (the mail has one). */
+static sfsistat on_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+{
+    struct tag_msg *m = smfi_getpriv(ctx);
+
+    if (m == NULL)
+        return SMFIS_TEMPFAIL;
+    if (m->body_wanted == 0)
+        m->body_wanted = m->n_tag > 0 || (m->auth[0] && pl_conf_domain_enabled(tm.conf,
+                                                           pl_addr_domain(m->auth))) ? 1 : -1;
+    if (m->body_wanted < 0)
+        return can_skip ? SMFIS_SKIP : SMFIS_CONTINUE;
+    if (m->body == NULL)
+        m->body = pl_bodyhash_new();
+    if (pl_bodyhash_update(m->body, chunk, len) != 0) {
+        msg_qid(LOG_WARNING, smfi_getsymval(ctx, "i"), "postlink-tag: cannot hash the body: tempfail");
+        return SMFIS_TEMPFAIL;
+    }
+    return SMFIS_CONTINUE;
+}
+
 static sfsistat tempfail(SMFICTX *ctx, const char *qid, const char *why)
 {
     msg_qid(LOG_WARNING, qid, "postlink-tag: %s: tempfail", why);
@@ -176,6 +224,12 @@ static sfsistat on_eom(SMFICTX *ctx)
 
     if (m == NULL)
         return SMFIS_TEMPFAIL;
+    if (m->body_wanted >= 0) {                   /* (0: the body is empty) */
+        if (m->body == NULL)
+            m->body = pl_bodyhash_new();
+        if (pl_bodyhash_final(m->body, m->bh) != 0)
+            return tempfail(ctx, qid, "cannot hash the body");
+    }
     if (m->n_presence + m->n_chat > 0) {
         msg_qid(LOG_INFO, qid, "postlink-tag: removed %u X-Messenger-Presence/Chat field(s) "
                 "written by the sender", m->n_presence + m->n_chat);
@@ -211,9 +265,12 @@ static sfsistat on_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
     (void)ctx;
     (void)f2;
     (void)f3;
+    /* the body stage stays on (tags bind the body's hash); SMFIP_SKIP lets
+     * mail that needs no hash skip it after the first chunk */
+    can_skip = (f1 & SMFIP_SKIP) != 0;
     *pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS);
-    *pf1 = f1 & (SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOBODY | SMFIP_NOUNKNOWN |
-                 SMFIP_NODATA | SMFIP_NOEOH);
+    *pf1 = f1 & (SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NOEOH |
+                 SMFIP_SKIP);
     *pf2 = 0;
     *pf3 = 0;
     return SMFIS_CONTINUE;
@@ -226,6 +283,7 @@ struct smfiDesc tag_filter_desc = {
     .xxfi_envfrom = on_envfrom,
     .xxfi_envrcpt = on_envrcpt,
     .xxfi_header = on_header,
+    .xxfi_body = on_body,
     .xxfi_eom = on_eom,
     .xxfi_abort = on_abort,
     .xxfi_close = on_close,

@@ -1,6 +1,7 @@
 /* tag_incoming.c -- the tag of mail postlink did not just tag itself.  A
  * tag that does not verify (unknown key, bad signature, fields that do not
- * match, too old, several tags) is removed with its X-Mail-Id; a
+ * match -- Subject, To, Cc, Date or body changed --, too old, several tags,
+ * version 1) is removed with its X-Mail-Id; a
  * Jabber-ID the sender's own program wrote stays, but never yields
  * presence.  A valid tag yields presence only for a mail its sender really
  * sent to these recipients:
@@ -98,6 +99,7 @@ int tag_incoming(SMFICTX *ctx, struct tag_msg *m, const char *qid, char *mailid,
     const char *why = NULL;
     int64_t t = 0, now = (int64_t)time(NULL);
     struct chk c;
+    struct pl_tagin in;
 
     if (m->n_tag == 0 && m->n_mailid == 0)
         return 0;
@@ -113,8 +115,10 @@ int tag_incoming(SMFICTX *ctx, struct tag_msg *m, const char *qid, char *mailid,
         why = "no single valid Message-ID";
     else if (!pl_mailid_ok(m->mailid))
         why = "malformed X-Mail-Id";
-    else if (pl_tag_verify(&tm.keys, m->tag, m->jabber_id, m->mailid, m->msgid, m->from, &t, &key,
-                           &why) != 0)
+    else if (m->n_bound > TAG_BOUND_MAX)
+        why = "too many Subject/To/Cc/Date fields";
+    else if (tag_input(m, m->jabber_id, m->mailid, &in),
+             pl_tag_verify(&tm.keys, m->tag, &in, &t, &key, &why) != 0)
         ;
     else if (t > now + FUTURE_SLACK)
         why = "tag time in the future";

@@ -1,6 +1,7 @@
 /* tag_outgoing.c -- tagging: mail submitted on a session authenticated as
  * a linked sender, whose From is that sender, gets Jabber-ID (RFC 7259),
- * a fresh unguessable X-Mail-Id and the signed X-Postlink-Tag; whatever
+ * a fresh unguessable X-Mail-Id and the signed X-Postlink-Tag (binding
+ * Subject, To, Cc, Date and the body's hash, tagsig.h); whatever
  * the sender's program wrote in those fields is replaced.  The mail-id is
  * recorded with the Message-ID, Subject, Date and recipients, which is
  * what postlink-xmppd tells the sender when a recipient asks to chat.
@@ -36,6 +37,7 @@ int tag_outgoing(SMFICTX *ctx, struct tag_msg *m, const char *qid, char *mailid,
                  int *tagged)
 {
     struct rec_op op;
+    struct pl_tagin in;
     char tag[600], msgid[1000];
 
     *tagged = 0;
@@ -60,11 +62,16 @@ int tag_outgoing(SMFICTX *ctx, struct tag_msg *m, const char *qid, char *mailid,
         msg_qid(LOG_INFO, qid, "postlink-tag: not tagged: no (single, valid) Message-ID");
         return 0;
     }
+    if (m->n_bound > TAG_BOUND_MAX) {
+        msg_qid(LOG_INFO, qid, "postlink-tag: not tagged: more than %d Subject/To/Cc/Date fields",
+                TAG_BOUND_MAX);
+        return 0;
+    }
     snprintf(msgid, sizeof(msgid), "%s", m->msgid);
     if (pl_mailid_new(mailid, 64) != PL_OK)
         return -1;
-    if (pl_tag_make(&tm.keys, (int64_t)time(NULL), op.link.jid, mailid, msgid, m->from, tag,
-                    sizeof(tag)) != 0)
+    tag_input(m, op.link.jid, mailid, &in);
+    if (pl_tag_make(&tm.keys, (int64_t)time(NULL), &in, tag, sizeof(tag)) != 0)
         return -1;
     op.mailid = mailid;
     op.rec.created = (int64_t)time(NULL);

@@ -162,5 +162,14 @@ hx_client_stop() {
     kill "${!v}" 2>/dev/null
     while h__alive "${!v}" && [ "$(h__ms)" -lt $end ]; do sleep 0.05; done
 }
+# hx_client_sync NAME: NAME's client sends its -u messages, then a marker
+# to itself (SIGUSR1); returns once the marker is back (SYNC in its log):
+# whatever the server had queued for NAME before has been logged by then.
+hx_client_sync() {
+    local v=HX_PID_$1 log=$H_DIR/xmpp-$1.log n
+    n=$(grep -c '^SYNC' "$log" 2>/dev/null)
+    kill -USR1 "${!v}" || return 1
+    hx_wait_file "$log" '^SYNC' $(( ${n:-0} + 1 )) 10
+}
 # hx_presence JID [BUDGET-MS]: what the milter would learn (pl-presence).
 hx_presence() { "$abs_top_builddir/tests/tools/pl-presence" "$HX_LOOKUP" "$1" "${2:-500}" 2>/dev/null; }

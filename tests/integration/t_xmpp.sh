@@ -51,9 +51,26 @@ tap_check "once she approves, messenger list shows the subscription" link_is "$A
 tap_check "carol (not logged in to approve) stays pending in messenger list" link_is "$C" '.subscription == "pending"'
 tap_check "messenger list --json carries jid, share and presence" \
     link_is "$A" ".jid == \"$AJ\" and .share == true and .presence == \"online\""
-sleep 5
-tap_check "postlink-xmppd asked alice once, not again on every pass (5 s later: 1 request)" \
-    test "$(grep -c "^SUBSCRIBE $HX_JID" "$H_DIR/xmpp-alice.log")" = 1
+# markers: a roster pass that asks bob (linked now), then later ones that
+# ask dave and erin (each linked once the one before was asked; one thread
+# runs the passes, so the pass that asked dave was over, with everything
+# it sent, when erin was asked); then alice's and bob's own markers, which
+# reach them after anything those passes sent them
+hx_client bob
+"$POSTLINKCTL" messenger link "bob@$POSTLINK_DOMAIN" "bob@$POSTLINK_XMPP_DOMAIN" >/dev/null
+hx_wait_file "$H_DIR/xmpp-bob.log" "^SUBSCRIBE $HX_JID" 1
+for u in dave erin; do
+    "$POSTLINKCTL" messenger link "$u@$POSTLINK_DOMAIN" "$u@$POSTLINK_XMPP_DOMAIN" >/dev/null
+    hx_wait_file "$H_TAG/xmppd.log" "asking $u@$POSTLINK_XMPP_DOMAIN to share presence" 1
+done
+hx_client_sync alice
+hx_client_sync bob
+tap_check "postlink-xmppd asked alice once, not again on every pass (1 request after later passes)" \
+    eval 'test "$(grep -c "^SUBSCRIBE $HX_JID" "$H_DIR/xmpp-alice.log")" = 1 &&
+          test "$(grep -c "asking $AJ to share" "$H_TAG/xmppd.log")" = 1'
+tap_check "and bob, who has not approved, once too (pending is not asked again)" \
+    eval 'test "$(grep -c "^SUBSCRIBE $HX_JID" "$H_DIR/xmpp-bob.log")" = 1 &&
+          test "$(grep -c "asking bob@$POSTLINK_XMPP_DOMAIN to share" "$H_TAG/xmppd.log")" = 1'
 
 # --- presence as the milter sees it ------------------------------------------------
 tap_check "alice's chat program is online: the lookup says online" presence_is "$AJ" online

@@ -40,11 +40,25 @@
 #define H32 "000102030405060708090a0b0c0d0e0f"
 #define H64 "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF"
 #define H128 H64 H64
-/* base64 of HMAC-SHA256 of site-2026's input for the fields above at T0,
- * from "openssl dgst -sha256 -mac HMAC -macopt hexkey:H64 -binary" */
-#define SIG26 "jVwWDiBGjMiyZ+f09DkC6dAs+i+kNwZLssQ0XYqD9fM="
+/* the body and its hash, from "printf BODY | openssl dgst -sha256 -binary | base64" */
+#define BODY "Hi Bob,\r\n\r\nSee you.\r\n"
+#define BH "1Amed8oA9lbVbvcv6jEeD5ebbIb9SrzQGDVCEtKw2Fs="
+#define SUBJ "subject:Lunch on Friday"
+#define TO "to:bob@example.com"
+#define CC "cc:carol@example.com"
+#define DATEH "date:" DATE
 #define KEYS "# postlink tag keys\n\nsite-2025 " H32 "\n  site-2026\t" H64 \
     " sign   # current\r\npeer.example " H128 " peer\n"
+
+/* The fields of the mail the tests sign: canonical Subject, To, Cc, Date
+ * (in the order of a message that has Date first) and BODY's hash. */
+static char *hdrs0[] = {DATEH, SUBJ, TO, CC};
+
+static struct pl_tagin input(void)
+{
+    struct pl_tagin in = {ACC, MID, MSGID, FROM, hdrs0, 4, BH};
+    return in;
+}
 
 /* ---- the keys file -------------------------------------------------------- */
 
@@ -78,7 +92,10 @@ static void test_keys_parse(void **state)
     parse_ok(&k, "a " H32 "\nb " H32 " peer\n");          /* verifying only */
     assert_int_equal(k.n, 2);
     assert_null(k.signer);
-    assert_int_equal(pl_tag_make(&k, T0, ACC, MID, MSGID, FROM, out, sizeof(out)), -1);
+    {
+        struct pl_tagin in = input();
+        assert_int_equal(pl_tag_make(&k, T0, &in, out, sizeof(out)), -1);
+    }
     pl_tagkeys_free(&k);
     parse_ok(&k, "abcdefghijabcdefghijabcdefghija " H32 "\nZ_9.- " H128 " sign\n");   /* limits */
     assert_int_equal(k.n, 2);
@@ -119,40 +136,53 @@ static void test_keys_errors(void **state)
 
 static void test_tag_known_hmac(void **state)
 {
-    static const char input[] = "v=1\nk=site-2026\nt=1795424400\na=" ACC "\nm=" MID "\ni=" MSGID
-                                "\nf=" FROM "\n";
+    static const char text[] = "v=2\nk=site-2026\nt=1795424400\na=" ACC "\nm=" MID "\ni=" MSGID
+                               "\nf=" FROM "\n" SUBJ "\n" TO "\n" CC "\n" DATEH "\nbh=" BH "\n";
     unsigned char secret[32], md[EVP_MAX_MD_SIZE], sig[128];
     unsigned mdlen = 0;
     char want[256], out[256];
     struct pl_tagkeys k;
+    struct pl_tagin in = input();
     (void)state;
     for (int i = 0; i < 32; i++)
         secret[i] = (unsigned char)strtoul((char[]){H64[2 * i], H64[2 * i + 1], 0}, NULL, 16);
-    assert_non_null(HMAC(EVP_sha256(), secret, 32, (const unsigned char *)input, strlen(input), md, &mdlen));
+    assert_non_null(HMAC(EVP_sha256(), secret, 32, (const unsigned char *)text, strlen(text), md, &mdlen));
     assert_int_equal(mdlen, 32);
     EVP_EncodeBlock(sig, md, (int)mdlen);
-    assert_string_equal((char *)sig, SIG26);
-    snprintf(want, sizeof(want), "v=1; k=site-2026; t=%lld; s=%s", T0, (char *)sig);
+    snprintf(want, sizeof(want), "v=2; k=site-2026; t=%lld; bh=%s; s=%s", T0, BH, (char *)sig);
     parse_ok(&k, KEYS);
-    assert_int_equal(pl_tag_make(&k, T0, ACC, MID, MSGID, FROM, out, sizeof(out)), 0);
+    assert_int_equal(pl_tag_make(&k, T0, &in, out, sizeof(out)), 0);
     assert_string_equal(out, want);
-    assert_int_equal(pl_tag_make(&k, T0, ACC, MID, MSGID, FROM, out, 40), -1);   /* too small */
+    assert_int_equal(pl_tag_make(&k, T0, &in, out, 100), -1);   /* too small */
+    in.bh = "short";
+    assert_int_equal(pl_tag_make(&k, T0, &in, out, sizeof(out)), -1);
     pl_tagkeys_free(&k);
 }
 
 /* "ok" (and *key) or why pl_tag_verify refused value for these fields. */
-static const char *verify(const struct pl_tagkeys *k, const char *value, const char *acc, const char *mid,
-                          const char *msgid, const char *from, int64_t *t, const struct pl_tagkey **key)
+static const char *verify_in(const struct pl_tagkeys *k, const char *value, const struct pl_tagin *in,
+                             int64_t *t, const struct pl_tagkey **key)
 {
     int64_t t0 = 0;
     const struct pl_tagkey *k0 = NULL;
     const char *why = NULL;
-    int rc = pl_tag_verify(k, value, acc, mid, msgid, from, t ? t : &t0, key ? key : &k0, &why);
+    int rc = pl_tag_verify(k, value, in, t ? t : &t0, key ? key : &k0, &why);
     if (rc == 0)
         return "ok";
     assert_int_equal(rc, -1);
     assert_non_null(why);
     return why;
+}
+
+static const char *verify(const struct pl_tagkeys *k, const char *value, const char *acc, const char *mid,
+                          const char *msgid, const char *from, int64_t *t, const struct pl_tagkey **key)
+{
+    struct pl_tagin in = input();
+    in.account = acc;
+    in.mailid = mid;
+    in.msgid = msgid;
+    in.from = from;
+    return verify_in(k, value, &in, t, key);
 }
 
 #define VERIFY(v) verify(&k, v, ACC, MID, MSGID, FROM, NULL, NULL)
@@ -161,25 +191,33 @@ static void test_tag_verify(void **state)
 {
     static const struct { const char *pre; int n; const char *post, *why; } c[] = {
         /* value: pre, the first n characters of the good signature, post */
-        {"v=1; k=site-2026; t=1795424401; s=", 44, "", "bad signature"},
-        {"v=1; k=site-2027; t=1795424400; s=", 44, "", "unknown key"},
-        {"v=1; k=site-2026; t=1795424400; s=", 40, "", "malformed signature"},
-        {"v=1; k=site-2026; t=1795424400; s=", 43, "!", "malformed signature"},
-        {"v=1; k=site-2026; t=1795424400; s=", 43, "A", "malformed signature"},   /* padding respelled */
+        {"v=2; k=site-2026; t=1795424401; bh=" BH "; s=", 44, "", "bad signature"},
+        {"v=2; k=site-2027; t=1795424400; bh=" BH "; s=", 44, "", "unknown key"},
+        {"v=2; k=site-2026; t=1795424400; bh=" BH "; s=", 40, "", "malformed signature"},
+        {"v=2; k=site-2026; t=1795424400; bh=" BH "; s=", 43, "!", "malformed signature"},
+        {"v=2; k=site-2026; t=1795424400; bh=" BH "; s=", 43, "A", "malformed signature"},   /* padding respelled */
         {"garbage", 0, "", "malformed tag"}, {"", 0, "", "malformed tag"},
-        {"v=2; k=site-2026; t=1795424400; s=", 44, "", "malformed tag"},
-        {"v=1; k=site-2026; s=", 44, "", "malformed tag"},
-        {"v=1; k=site-2026; t=12ab; s=", 44, "", "malformed time"},
-        {"v=1; k=site-2026; t=-5; s=", 44, "", "malformed time"},
-        {"  s=", 44, " ;t=1795424400;\t k=site-2026 ;  v=1 ", "ok"},   /* other order, more space */
+        {"v=3; k=site-2026; t=1795424400; bh=" BH "; s=", 44, "", "malformed tag"},
+        {"v=2; k=site-2026; bh=" BH "; s=", 44, "", "malformed tag"},
+        {"v=2; k=site-2026; t=1795424400; s=", 44, "", "malformed tag"},            /* no bh= */
+        {"v=2; k=site-2026; t=1795424400; bh=AAAA; s=", 44, "", "malformed body hash"},
+        {"v=2; k=site-2026; t=12ab; bh=" BH "; s=", 44, "", "malformed time"},
+        {"v=2; k=site-2026; t=-5; bh=" BH "; s=", 44, "", "malformed time"},
+        /* a bh= for another body, with the good signature: the signature covers bh= */
+        {"v=2; k=site-2026; t=1795424400; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; s=", 44, "",
+         "bad signature"},
+        {"  s=", 44, " ;t=1795424400;\t bh=" BH "; k=site-2026 ;  v=2 ", "ok"},   /* other order, more space */
     };
     struct pl_tagkeys k;
-    char v[256], w[300], *s;
+    char v[256], w[400], *s;
     int64_t t = 0;
     const struct pl_tagkey *key = NULL;
     (void)state;
     parse_ok(&k, KEYS);
-    assert_int_equal(pl_tag_make(&k, T0, ACC, MID, MSGID, FROM, v, sizeof(v)), 0);
+    {
+        struct pl_tagin in = input();
+        assert_int_equal(pl_tag_make(&k, T0, &in, v, sizeof(v)), 0);
+    }
     assert_string_equal(verify(&k, v, ACC, MID, MSGID, FROM, &t, &key), "ok");
     assert_int_equal(t, T0);
     assert_ptr_equal(key, k.signer);
@@ -188,15 +226,167 @@ static void test_tag_verify(void **state)
     assert_string_equal(verify(&k, v, ACC, MID2, MSGID, FROM, 0, 0), "bad signature");
     assert_string_equal(verify(&k, v, ACC, MID, "<m2@example.com>", FROM, 0, 0), "bad signature");
     assert_string_equal(verify(&k, v, ACC, MID, MSGID, "mallory@example.com", 0, 0), "bad signature");
-    s = strstr(v, "s=") + 2;
+    s = strstr(v, "; s=") + 4;
     for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
         snprintf(w, sizeof(w), "%s%.*s%s", c[i].pre, c[i].n, s, c[i].post);
         if (strcmp(VERIFY(w), c[i].why) != 0)
             fail_msg("\"%s\": %s, want %s", w, VERIFY(w), c[i].why);
     }
-    snprintf(w, sizeof(w), "v=1; k=site-2026; t=%lld; s=%c%s", T0, s[0] == 'A' ? 'B' : 'A', s + 1);
-    assert_string_equal(VERIFY(w), "bad signature");    /* first byte's top bits flipped */
     pl_tagkeys_free(&k);
+}
+
+/* Every character of the signature counts (a comparison of a prefix would
+ * accept forged tags): each one changed to every other base64 character,
+ * the last one (which carries only two bits) included, is refused. */
+static void test_tag_every_position(void **state)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    struct pl_tagkeys k;
+    struct pl_tagin in = input();
+    char v[256], w[256], *s;
+    size_t n, refused = 0;
+    (void)state;
+    parse_ok(&k, KEYS);
+    assert_int_equal(pl_tag_make(&k, T0, &in, v, sizeof(v)), 0);
+    s = strstr(v, "; s=") + 4;
+    n = strlen(s);
+    assert_int_equal(n, 44);
+    for (size_t pos = 0; pos < n - 1; pos++)
+        for (const char *c = b64; *c; c++) {
+            if (*c == s[pos])
+                continue;
+            snprintf(w, sizeof(w), "%s", v);
+            w[(size_t)(s - v) + pos] = *c;
+            if (strcmp(verify_in(&k, w, &in, NULL, NULL), "ok") == 0)
+                fail_msg("signature with position %zu changed to '%c' accepted: %s", pos, *c, w);
+            refused++;
+        }
+    assert_int_equal(refused, 43 * 63);
+    snprintf(w, sizeof(w), "%s", v);                 /* the padding itself */
+    w[strlen(w) - 1] = 'A';
+    assert_string_equal(verify_in(&k, w, &in, NULL, NULL), "malformed signature");
+    pl_tagkeys_free(&k);
+}
+
+/* What the recipient reads is bound: Subject, To, Cc, Date and the body.
+ * Each changed, added or removed shows nothing; white space, folding,
+ * letter case of the names and the order of different fields do not matter
+ * (relays change them). */
+static void test_tag_bound_fields(void **state)
+{
+    static const struct { const char *h[6]; const char *why; } c[] = {
+        {{"subject:Lunch on Saturday", TO, CC, DATEH}, "bad signature"},
+        {{SUBJ, "to:mallory@example.com", CC, DATEH}, "bad signature"},
+        {{SUBJ, TO, "cc:mallory@example.com", DATEH}, "bad signature"},
+        {{SUBJ, TO, CC, "date:Tue, 24 Nov 2026 09:00:00 +0000"}, "bad signature"},
+        {{TO, CC, DATEH}, "bad signature"},                               /* Subject removed */
+        {{SUBJ, TO, DATEH}, "bad signature"},                             /* Cc removed */
+        {{SUBJ, TO, CC}, "bad signature"},                                /* Date removed */
+        {{SUBJ, TO, CC, DATEH, "subject:Lunch on Saturday"}, "bad signature"},   /* a second Subject */
+        {{"subject:Lunch on Saturday", SUBJ, TO, CC, DATEH}, "bad signature"},   /* ... before it */
+        {{SUBJ, TO, CC, DATEH, "to:mallory@example.com"}, "bad signature"},
+        {{SUBJ, TO, CC, DATEH, "cc:"}, "bad signature"},                  /* an empty Cc added */
+        {{"subject:Lunch on Friday ", TO, CC, DATEH}, "bad signature"},   /* not canonical */
+        {{SUBJ, TO, CC, DATEH, "x-other:x"}, "ok"},                       /* not bound */
+        {{CC, TO, SUBJ, DATEH}, "ok"},                                    /* other order of fields */
+    };
+    struct pl_tagkeys k;
+    struct pl_tagin in = input();
+    char v[256];
+    (void)state;
+    parse_ok(&k, KEYS);
+    assert_int_equal(pl_tag_make(&k, T0, &in, v, sizeof(v)), 0);
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        struct pl_tagin x = input();
+        size_t n = 0;
+        while (n < 6 && c[i].h[n])
+            n++;
+        x.hdrs = (char *const *)c[i].h;
+        x.nhdrs = n;
+        if (strcmp(verify_in(&k, v, &x, NULL, NULL), c[i].why) != 0)
+            fail_msg("case %zu: %s, want %s", i, verify_in(&k, v, &x, NULL, NULL), c[i].why);
+    }
+    in.bh = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";     /* the empty body's */
+    assert_string_equal(verify_in(&k, v, &in, NULL, NULL), "the body changed since it was tagged");
+    in.bh = "";
+    assert_string_equal(verify_in(&k, v, &in, NULL, NULL), "the body changed since it was tagged");
+    /* the same tag of version 1 is refused, saying why */
+    memcpy(strstr(v, "v=2"), "v=1", 3);
+    in = input();
+    assert_string_equal(verify_in(&k, v, &in, NULL, NULL),
+                        "tag version 1 (binds neither body nor Subject/To/Cc/Date): refused");
+    pl_tagkeys_free(&k);
+}
+
+/* The canonical header field: what relays may change does not matter. */
+static void test_tag_hdr_canon(void **state)
+{
+    static const struct { const char *name, *value, *want; } c[] = {
+        {"Subject", "Lunch on Friday", SUBJ},
+        {"SUBJECT", "  Lunch \t on\r\n Friday \r\n", SUBJ},               /* folded, spaced */
+        {"subject", "Lunch\r\n\ton  Friday", SUBJ},
+        {"To", "Bob <bob@example.com>,\r\n  carol@example.com", "to:Bob <bob@example.com>, carol@example.com"},
+        {"Cc", "", "cc:"}, {"Cc", " \t ", "cc:"},
+        {"Date", "a: b", "date:a: b"},
+        {"Subject", "Lunch on friday", "subject:Lunch on friday"},        /* value case kept */
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        char *got = pl_tag_hdr_canon(c[i].name, c[i].value);
+        if (strcmp(got, c[i].want) != 0)
+            fail_msg("case %zu: \"%s\", want \"%s\"", i, got, c[i].want);
+        free(got);
+    }
+}
+
+/* The hash of body fed in chunks of every size from 1 to its length. */
+static void body_hash(const char *body, char *out)
+{
+    size_t len = strlen(body);
+    char first[PL_BODYHASH_B64 + 1] = "";
+    for (size_t chunk = 1; chunk <= (len ? len : 1); chunk++) {
+        struct pl_bodyhash *b = pl_bodyhash_new();
+        for (size_t o = 0; o < len; o += chunk)
+            assert_int_equal(pl_bodyhash_update(b, body + o, o + chunk > len ? len - o : chunk), 0);
+        assert_int_equal(pl_bodyhash_final(b, out), 0);
+        pl_bodyhash_free(b);
+        if (chunk == 1)
+            snprintf(first, sizeof(first), "%s", out);
+        else if (strcmp(first, out) != 0)
+            fail_msg("chunks of %zu: %s, in bytes: %s", chunk, out, first);
+    }
+}
+
+/* The canonical body: line endings, white space at line ends, runs of it,
+ * empty lines at the end do not change the hash; text does. */
+static void test_tag_body_canon(void **state)
+{
+    static const char *const same[] = {
+        BODY, "Hi Bob,\n\nSee you.\n", "Hi Bob,\r\n\r\nSee you.", "Hi Bob,  \r\n \t\r\nSee you.\t\r\n",
+        "Hi  Bob,\n\nSee\t\tyou.\n\n\n\r\n", "Hi Bob,\r\r\n\r\nSee you.\r\n  \r\n",
+    };
+    static const char *const other[] = {
+        "Hi Bob,\r\nSee you.\r\n", "Hi Bob,\r\n\r\nSee you!\r\n", "Hi Bob,\r\n\r\n See you.\r\n",
+        "HiBob,\r\n\r\nSee you.\r\n", "\r\nHi Bob,\r\n\r\nSee you.\r\n", "Hi Bob,\r\n\r\nSee you.\r\n.\r\n",
+        "hi Bob,\r\n\r\nSee you.\r\n",
+    };
+    char h[PL_BODYHASH_B64 + 1];
+    (void)state;
+    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+        body_hash(same[i], h);
+        if (strcmp(h, BH) != 0)
+            fail_msg("same %zu: %s, want %s", i, h, BH);
+    }
+    for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+        body_hash(other[i], h);
+        if (strcmp(h, BH) == 0)
+            fail_msg("other %zu hashes like the original", i);
+    }
+    /* empty, or only empty lines: the hash of nothing (RFC 6376 relaxed) */
+    body_hash("", h);
+    assert_string_equal(h, "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+    body_hash("\r\n \r\n\n", h);
+    assert_string_equal(h, "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
 }
 
 /* A tag made by another key set whose signer is our key id (secret hex)
@@ -204,14 +394,15 @@ static void test_tag_verify(void **state)
 static void verify_foreign(const char *id, const char *hex, enum pl_tagkey_kind kind)
 {
     struct pl_tagkeys k, other;
+    struct pl_tagin in = input();
     char v[256], text[256];
     int64_t t = 0;
     const struct pl_tagkey *key = NULL;
     parse_ok(&k, KEYS);
     snprintf(text, sizeof(text), "%s %s sign\n", id, hex);
     parse_ok(&other, text);
-    assert_int_equal(pl_tag_make(&other, T0 + 7, ACC, MID, MSGID, FROM, v, sizeof(v)), 0);
-    snprintf(text, sizeof(text), "v=1; k=%s; t=%lld; s=", id, T0 + 7);
+    assert_int_equal(pl_tag_make(&other, T0 + 7, &in, v, sizeof(v)), 0);
+    snprintf(text, sizeof(text), "v=2; k=%s; t=%lld; bh=" BH "; s=", id, T0 + 7);
     assert_memory_equal(v, text, strlen(text));
     assert_string_equal(verify(&k, v, ACC, MID, MSGID, FROM, &t, &key), "ok");
     assert_int_equal(t, T0 + 7);
@@ -584,6 +775,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys_parse), cmocka_unit_test(test_keys_errors),
         cmocka_unit_test(test_tag_known_hmac), cmocka_unit_test(test_tag_verify),
+        cmocka_unit_test(test_tag_every_position), cmocka_unit_test(test_tag_bound_fields),
+        cmocka_unit_test(test_tag_hdr_canon), cmocka_unit_test(test_tag_body_canon),
         cmocka_unit_test(test_tag_old_and_peer), cmocka_unit_test(test_jid),
         STORE(test_mlink), cmocka_unit_test(test_mailid_new), STORE(test_mailid_store),
         cmocka_unit_test(test_mailid_rcpt), STORE(test_presence_cache),
