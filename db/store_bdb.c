@@ -42,6 +42,7 @@ struct pl_txn {
     pl_store *s;
     DB_TXN *txn;                 /* NULL once aborted by a reopen */
     int nolock;                  /* the schema upgrade: caller holds s->use */
+    pthread_t owner;             /* the thread that began it */
     struct pl_txn *prev, *next;  /* in s->txns */
 };
 
@@ -152,7 +153,7 @@ static int open_tables(pl_store *s, char *err, size_t errlen)
 /* Bring the schema up to the target version in one transaction. */
 static int upgrade_schema(pl_store *s, char *err, size_t errlen)
 {
-    pl_txn t = {s, NULL, 1, NULL, NULL};
+    pl_txn t = {.s = s, .nolock = 1};
     int target = s->opts.schema_target, version = 0, rc;
     void *val = NULL;
     size_t vlen;
@@ -303,6 +304,18 @@ static unsigned abort_open_txns(pl_store *s, int forget)
     return n;
 }
 
+/* Open transactions of threads other than the caller. */
+static unsigned others_txns(pl_store *s)
+{
+    unsigned n = 0;
+    pthread_mutex_lock(&s->txns_lock);
+    for (pl_txn *t = s->txns; t != NULL; t = t->next)
+        if (t->txn != NULL && !pthread_equal(t->owner, pthread_self()))
+            n++;
+    pthread_mutex_unlock(&s->txns_lock);
+    return n;
+}
+
 static void txn_link(pl_txn *t)
 {
     pl_store *s = t->s;
@@ -388,7 +401,14 @@ void pl_store_close(pl_store *s)
 
     if (s == NULL)
         return;
+    atomic_store(&s->closing, 1);  /* no new transactions; watch threads end */
     pl_bdb_watch_stop(s);
+    /* Give other threads' transactions stuck_secs to end by themselves
+     * (the caller should have stopped them: after close their handles are
+     * gone); the caller's own are aborted at once. */
+    for (long long give_up = pl_bdb_now() + s->opts.stuck_secs;
+         others_txns(s) > 0 && pl_bdb_now() < give_up;)
+        nanosleep(&(struct timespec){0, 10000000L}, NULL);
     /* Only calls in flight hold the lock, briefly; a thread that never
      * comes back (a test that failed inside a scan callback) must not make
      * close hang. */
@@ -511,12 +531,13 @@ int pl_store_begin(pl_store *s, pl_txn **tp, unsigned flags)
     if (atomic_load(&s->suspect_dead) && pl_bdb_recover_dead(s) != PL_OK)
         return PL_TEMP;
     pthread_rwlock_rdlock(&s->use);
-    if (s->env == NULL || atomic_load(&s->need_reset)) {
+    if (s->env == NULL || atomic_load(&s->need_reset) || atomic_load(&s->closing)) {
         pthread_rwlock_unlock(&s->use);
         return PL_TEMP;
     }
     t = pl_xcalloc(1, sizeof(*t));
     t->s = s;
+    t->owner = pthread_self();
     rc = pl_bdb_map(s, CALL(s, s->env->txn_begin(s->env, NULL, &t->txn, f)), "txn_begin");
     if (rc != PL_OK) {
         pthread_rwlock_unlock(&s->use);
