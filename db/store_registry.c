@@ -114,7 +114,7 @@ int pl_bdb_recover_lock(pl_store *s)
     if (s->recover_fd < 0) {
         char path[4096];
         snprintf(path, sizeof(path), "%s/__postlink.recover", s->home);
-        if ((s->recover_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0660)) < 0) {
+        if ((s->recover_fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0660)) < 0) {
             msg_warn("store: cannot open %s: %m", path);
             return PL_TEMP;
         }
