@@ -203,8 +203,8 @@ fail:
 static int open_env(pl_store *s, int *recovered, char *err, size_t errlen)
 {
     uint64_t cache = s->opts.cache_bytes;
-    pid_t dead;
-    int ret, rc;
+    pid_t dead[8];
+    int ret, rc, ndead;
 
     *recovered = 0;
     if ((ret = db_env_create(&s->env, 0)) != 0) {
@@ -233,9 +233,13 @@ static int open_env(pl_store *s, int *recovered, char *err, size_t errlen)
         return rc;
     }
     pl_bdb_registry_open(s);
-    if ((dead = pl_bdb_registry_dead(s)) > 0) {
-        msg_warn("store: %s: process %ld died while using the store; recovering",
-                 s->home, (long)dead);
+    if ((ndead = pl_bdb_registry_dead_list(s, dead, 8)) > 0) {
+        char pids[128] = "";
+        for (int i = 0; i < ndead; i++)
+            snprintf(pids + strlen(pids), sizeof(pids) - strlen(pids), "%s%ld",
+                     i == 0 ? "" : i == ndead - 1 ? " and " : ", ", (long)dead[i]);
+        msg_warn("store: %s: process%s %s died while using the store; recovering",
+                 s->home, ndead > 1 ? "es" : "", pids);
         *recovered = 1;
     }
     /* Recovery of a long log may take a while: allow six times longer. */

@@ -75,6 +75,7 @@ int pl_bdb_recover_dead(pl_store *s);
  * the pid of a registered process that died, or 0. */
 void pl_bdb_registry_open(pl_store *s);
 pid_t pl_bdb_registry_dead(pl_store *s);
+int pl_bdb_registry_dead_list(pl_store *s, pid_t *dead, int max);   /* how many */
 /* The recovery lock, held around every open of the environment (bounded
  * wait; PL_TEMP if another process holds it for too long). */
 int pl_bdb_recover_lock(pl_store *s);

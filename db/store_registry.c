@@ -64,10 +64,10 @@ void pl_bdb_registry_open(pl_store *s)
         atomic_store(&s->reg_fd, fd);
 }
 
-pid_t pl_bdb_registry_dead(pl_store *s)
+int pl_bdb_registry_dead_list(pl_store *s, pid_t *dead, int max)
 {
     char line[REGISTRY_LINE + 1], again[REGISTRY_LINE];
-    int fd = atomic_load(&s->reg_fd);
+    int fd = atomic_load(&s->reg_fd), n = 0;
     off_t off = 0;
 
     if (fd < 0)
@@ -88,10 +88,16 @@ pid_t pl_bdb_registry_dead(pl_store *s)
          * registering locks before it writes: the same pid still there with
          * nobody holding its byte means the process is gone. */
         if (pread(fd, again, REGISTRY_LINE, off) == REGISTRY_LINE &&
-            memcmp(again, line, REGISTRY_LINE) == 0 && !byte_locked(fd, off))
-            return (pid_t)pid;
+            memcmp(again, line, REGISTRY_LINE) == 0 && !byte_locked(fd, off) && n < max)
+            dead[n++] = (pid_t)pid;
     }
-    return 0;
+    return n;
+}
+
+pid_t pl_bdb_registry_dead(pl_store *s)
+{
+    pid_t dead;
+    return pl_bdb_registry_dead_list(s, &dead, 1) > 0 ? dead : 0;
 }
 
 static void sleep_ms(long ms)
