@@ -464,8 +464,14 @@ static int reopen_locked(pl_store *s)
             msg_debug("store: %s: %u calls failed and %u open transactions were aborted "
                       "during recovery", s->home, failed, aborted);
     } else {
+        /* retried every 200 ms by the janitor: say it every 10 s */
+        static atomic_llong last_warned;
+        long long now = pl_bdb_now(), then = atomic_load(&last_warned);
         atomic_store(&s->need_reset, 1);
-        msg_warn("store: reopen failed, will retry: %s", err);
+        if (now - then >= 10 && atomic_compare_exchange_strong(&last_warned, &then, now))
+            msg_warn("store: reopen failed, will retry: %s", err);
+        else
+            msg_debug("store: reopen failed, will retry: %s", err);
     }
     return rc;
 }
