@@ -42,8 +42,13 @@ struct pl_store_opts {
 /* Open (creating, upgrading the schema and recovering as needed). On
  * failure returns PL_ERR/PL_TEMP and a message in err. */
 int pl_store_open(pl_store **sp, const struct pl_store_opts *opts, char *err, size_t errlen);
+/* Close.  Other threads' transactions get stuck_secs to end; those still
+ * open then (and the caller's own) are aborted and freed, with a warning:
+ * stop the threads that use the store first. */
 void pl_store_close(pl_store *s);
 
+/* A transaction the store had to abort meanwhile (the environment was
+ * reopened after a crash) makes its next operation or commit PL_TEMP. */
 int pl_store_begin(pl_store *s, pl_txn **tp, unsigned flags);
 int pl_txn_commit(pl_txn *t);
 void pl_txn_abort(pl_txn *t);

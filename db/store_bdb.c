@@ -2,12 +2,23 @@
  * environment shared by separate processes: open (with recovery and schema
  * upgrade), transactions, records, housekeeping.
  *
- * Crash handling (see also store_watch.c): every process opens the
- * environment with DB_REGISTER | DB_RECOVER, so the first process to open
- * it after another one died runs recovery, which panics the environment
- * for everybody else.  A panicked environment turns every call into
- * PL_TEMP; the store then closes and reopens itself (joining the recovered
- * environment) without the caller doing anything but retry or tempfail. */
+ * Crash handling (see also store_watch.c and store_registry.c): every
+ * process opens the environment with DB_REGISTER | DB_RECOVER, holding
+ * postlink's recovery lock, so the first process to open it after another
+ * one died runs recovery -- and logs that one line -- which panics the
+ * environment for everybody else.  A panicked environment turns every call
+ * into PL_TEMP; the store then aborts the transactions still open, closes
+ * and reopens itself (waiting for the recoverer, joining the recovered
+ * environment, one info line) without the caller doing anything but retry
+ * or tempfail.  The library's own "PANIC: ... run recovery" message, one
+ * per failed call, is counted, not logged.
+ *
+ * Locking: the read side of s->use is held for each call into the library
+ * (begin, each table operation, commit, abort), the write side to close or
+ * reopen the environment.  Open transactions are listed in s->txns; a
+ * reopen aborts them (their next operation or commit returns PL_TEMP), and
+ * pl_store_close aborts and frees them, so it cannot hang on a transaction
+ * somebody forgot. */
 #include "config.h"
 
 #include <errno.h>
@@ -29,10 +40,13 @@
 
 struct pl_txn {
     pl_store *s;
-    DB_TXN *txn;
+    DB_TXN *txn;                 /* NULL once aborted by a reopen */
+    int nolock;                  /* the schema upgrade: caller holds s->use */
+    pthread_t owner;             /* the thread that began it */
+    struct pl_txn *prev, *next;  /* in s->txns */
 };
 
-static int open_env(pl_store *s, char *err, size_t errlen);
+static int open_env(pl_store *s, int *recovered, char *err, size_t errlen);
 static void close_env(pl_store *s);
 
 long long pl_bdb_now(void)
@@ -40,31 +54,6 @@ long long pl_bdb_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec;
-}
-
-/* ---- per-thread "inside the library" marks for the guard ---------------- */
-
-static _Thread_local int op_slot = -1;
-static atomic_int next_slot;
-
-void pl_bdb_op_enter_long(pl_store *s, unsigned factor)
-{
-    long long idle = 0, deadline = pl_bdb_now() + (long long)s->opts.stuck_secs * factor;
-    if (op_slot < 0)
-        op_slot = atomic_fetch_add(&next_slot, 1) % PL_OP_SLOTS;
-    /* nested calls keep the outer deadline */
-    atomic_compare_exchange_strong(&s->op_deadline[op_slot], &idle, deadline);
-}
-
-void pl_bdb_op_enter(pl_store *s)
-{
-    pl_bdb_op_enter_long(s, 1);
-}
-
-void pl_bdb_op_leave(pl_store *s)
-{
-    if (op_slot >= 0)
-        atomic_store(&s->op_deadline[op_slot], 0);
 }
 
 #define CALL(s, expr) (pl_bdb_op_enter(s), pl_bdb_leave_ret((s), (expr)))
@@ -93,11 +82,9 @@ int pl_bdb_map(pl_store *s, int ret, const char *what)
         atomic_store(&s->check_dead, 1);
         return PL_TEMP;
     case DB_RUNRECOVERY:
-        if (!atomic_exchange(&s->need_reset, 1)) {
-            atomic_store(&s->reset_since, pl_bdb_now());
-            msg_warn("store: %s: the environment was recovered after a process died; "
-                     "reopening", what);
-        }
+        /* The recoverer has said so; pl_bdb_reset says when we are back. */
+        if (!atomic_exchange(&s->need_reset, 1))
+            msg_debug("store: %s: the environment is being recovered; reopening", what);
         return PL_TEMP;
     case EBUSY:
     case EAGAIN:
@@ -109,10 +96,17 @@ int pl_bdb_map(pl_store *s, int ret, const char *what)
     }
 }
 
+/* Every call into a panicked environment makes the library say "PANIC:
+ * fatal region error detected; run recovery" once more: counted here and
+ * reported once by pl_bdb_reset, which is what a panic leads to. */
 static void errcall(const DB_ENV *env, const char *pfx, const char *msg)
 {
-    (void)env;
+    pl_store *s = env->app_private;
     (void)pfx;
+    if (s != NULL && (strstr(msg, "PANIC") != NULL || strstr(msg, "run recovery") != NULL)) {
+        atomic_fetch_add(&s->panic_msgs, 1);
+        return;
+    }
     msg_warn("berkeley db: %s", msg);
 }
 
@@ -159,7 +153,7 @@ static int open_tables(pl_store *s, char *err, size_t errlen)
 /* Bring the schema up to the target version in one transaction. */
 static int upgrade_schema(pl_store *s, char *err, size_t errlen)
 {
-    pl_txn t = {s, NULL};
+    pl_txn t = {.s = s, .nolock = 1};
     int target = s->opts.schema_target, version = 0, rc;
     void *val = NULL;
     size_t vlen;
@@ -204,15 +198,20 @@ fail:
     return rc < 0 ? rc : PL_ERR;
 }
 
-static int open_env(pl_store *s, char *err, size_t errlen)
+/* With the write lock held.  *recovered: this process found a dead one in
+ * the registry and so ran recovery. */
+static int open_env(pl_store *s, int *recovered, char *err, size_t errlen)
 {
     uint64_t cache = s->opts.cache_bytes;
-    int ret, rc;
+    pid_t dead[8];
+    int ret, rc, ndead;
 
+    *recovered = 0;
     if ((ret = db_env_create(&s->env, 0)) != 0) {
         snprintf(err, errlen, "db_env_create: %s", db_strerror(ret));
         return PL_ERR;
     }
+    s->env->app_private = s;
     s->env->set_errcall(s->env, errcall);
     s->env->set_cachesize(s->env, (u_int32_t)(cache >> 30), (u_int32_t)(cache & 0x3fffffff), 1);
     s->env->set_lg_max(s->env, s->opts.log_file_bytes);
@@ -225,10 +224,30 @@ static int open_env(pl_store *s, char *err, size_t errlen)
     s->env->set_lk_max_objects(s->env, 20000);
     s->env->set_lk_max_lockers(s->env, 4000);
     s->env->set_tx_max(s->env, 1000);
+    /* One process at a time opens the environment; if a registered
+     * process is dead, this open recovers it, and this process says so. */
+    if ((rc = pl_bdb_recover_lock(s)) != PL_OK) {
+        snprintf(err, errlen, "another process is recovering the store in %s", s->home);
+        s->env->close(s->env, 0);
+        s->env = NULL;
+        return rc;
+    }
+    pl_bdb_registry_open(s);
+    if ((ndead = pl_bdb_registry_dead_list(s, dead, 8)) > 0) {
+        char pids[128] = "";
+        for (int i = 0; i < ndead; i++)
+            snprintf(pids + strlen(pids), sizeof(pids) - strlen(pids), "%s%ld",
+                     i == 0 ? "" : i == ndead - 1 ? " and " : ", ", (long)dead[i]);
+        msg_warn("store: %s: process%s %s died while using the store; recovering",
+                 s->home, ndead > 1 ? "es" : "", pids);
+        *recovered = 1;
+    }
     /* Recovery of a long log may take a while: allow six times longer. */
     pl_bdb_op_enter_long(s, 6);
     ret = s->env->open(s->env, s->home, ENV_FLAGS, 0660);
     pl_bdb_op_leave(s);
+    pl_bdb_recover_unlock(s);
+    pl_bdb_registry_open(s);       /* the first open creates it */
     if (ret != 0) {
         snprintf(err, errlen, "cannot open the Berkeley DB environment in %s: %s", s->home,
                  db_strerror(ret));
@@ -266,12 +285,73 @@ static void close_env(pl_store *s)
     pl_bdb_op_leave(s);
 }
 
+/* Abort the transactions still open (the write lock is held, so none of
+ * them is inside a call).  With forget, free them too (closing: their
+ * owners must not use them again).  Returns how many were listed. */
+static unsigned abort_open_txns(pl_store *s, int forget)
+{
+    unsigned n = 0;
+
+    pthread_mutex_lock(&s->txns_lock);
+    for (pl_txn *t = s->txns, *next; t != NULL; t = next) {
+        next = t->next;
+        n++;
+        if (t->txn != NULL && s->env != NULL)
+            (void)CALL(s, t->txn->abort(t->txn));
+        t->txn = NULL;
+        if (forget)
+            free(t);
+    }
+    if (forget)
+        s->txns = NULL;
+    pthread_mutex_unlock(&s->txns_lock);
+    return n;
+}
+
+/* Open transactions of threads other than the caller. */
+static unsigned others_txns(pl_store *s)
+{
+    unsigned n = 0;
+    pthread_mutex_lock(&s->txns_lock);
+    for (pl_txn *t = s->txns; t != NULL; t = t->next)
+        if (t->txn != NULL && !pthread_equal(t->owner, pthread_self()))
+            n++;
+    pthread_mutex_unlock(&s->txns_lock);
+    return n;
+}
+
+static void txn_link(pl_txn *t)
+{
+    pl_store *s = t->s;
+    pthread_mutex_lock(&s->txns_lock);
+    t->prev = NULL;
+    t->next = s->txns;
+    if (s->txns != NULL)
+        s->txns->prev = t;
+    s->txns = t;
+    pthread_mutex_unlock(&s->txns_lock);
+}
+
+static void txn_unlink(pl_txn *t)
+{
+    pl_store *s = t->s;
+    pthread_mutex_lock(&s->txns_lock);
+    if (t->prev != NULL)
+        t->prev->next = t->next;
+    else
+        s->txns = t->next;
+    if (t->next != NULL)
+        t->next->prev = t->prev;
+    pthread_mutex_unlock(&s->txns_lock);
+}
+
 int pl_store_open(pl_store **sp, const struct pl_store_opts *opts, char *err, size_t errlen)
 {
     pl_store *s = pl_xcalloc(1, sizeof(*s));
-    int rc;
+    int rc, recovered;
 
-    s->reg_fd = -1;
+    atomic_store(&s->reg_fd, -1);
+    s->recover_fd = -1;
     s->opts = *opts;
     if (s->opts.cache_bytes == 0) s->opts.cache_bytes = 8 << 20;
     if (s->opts.log_file_bytes == 0) s->opts.log_file_bytes = 1 << 20;
@@ -284,6 +364,8 @@ int pl_store_open(pl_store **sp, const struct pl_store_opts *opts, char *err, si
     s->opts.home = s->home;
     pthread_rwlock_init(&s->use, NULL);
     pthread_mutex_init(&s->maint, NULL);
+    pthread_mutex_init(&s->env_lock, NULL);
+    pthread_mutex_init(&s->txns_lock, NULL);
     atomic_store(&s->last_maint, pl_bdb_now());
 
     if (mkdir(s->home, 0750) < 0 && errno != EEXIST) {
@@ -292,15 +374,21 @@ int pl_store_open(pl_store **sp, const struct pl_store_opts *opts, char *err, si
     } else {
         pl_bdb_watch_start(s);          /* the guard watches the open too */
         pthread_rwlock_wrlock(&s->use);
-        rc = open_env(s, err, errlen);
+        pthread_mutex_lock(&s->env_lock);
+        rc = open_env(s, &recovered, err, errlen);
+        pthread_mutex_unlock(&s->env_lock);
         pthread_rwlock_unlock(&s->use);
     }
     if (rc != PL_OK) {
         pl_bdb_watch_stop(s);
         if (s->reg_fd >= 0)
             close(s->reg_fd);
+        if (s->recover_fd >= 0)
+            close(s->recover_fd);
         pthread_rwlock_destroy(&s->use);
         pthread_mutex_destroy(&s->maint);
+        pthread_mutex_destroy(&s->env_lock);
+        pthread_mutex_destroy(&s->txns_lock);
         free(s->home);
         free(s);
         return rc;
@@ -311,44 +399,128 @@ int pl_store_open(pl_store **sp, const struct pl_store_opts *opts, char *err, si
 
 void pl_store_close(pl_store *s)
 {
+    struct timespec deadline;
+    unsigned open_txns;
+    int locked;
+
     if (s == NULL)
         return;
+    atomic_store(&s->closing, 1);  /* no new transactions; watch threads end */
     pl_bdb_watch_stop(s);
-    pthread_rwlock_wrlock(&s->use);
+    /* Give other threads' transactions stuck_secs to end by themselves
+     * (the caller should have stopped them: after close their handles are
+     * gone); the caller's own are aborted at once. */
+    for (long long give_up = pl_bdb_now() + s->opts.stuck_secs;
+         others_txns(s) > 0 && pl_bdb_now() < give_up;)
+        nanosleep(&(struct timespec){0, 10000000L}, NULL);
+    /* Only calls in flight hold the lock, briefly; a thread that never
+     * comes back (a test that failed inside a scan callback) must not make
+     * close hang. */
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += (time_t)s->opts.stuck_secs * 2;
+    locked = pthread_rwlock_timedwrlock(&s->use, &deadline) == 0;
+    if (!locked)
+        msg_error("store: %s: a thread is still inside a store call; closing anyway", s->home);
+    if ((open_txns = abort_open_txns(s, 1)) > 0)
+        msg_warn("store: %s: closed with %u transaction%s still open; aborted", s->home,
+                 open_txns, open_txns == 1 ? "" : "s");
     if (s->env != NULL && !atomic_load(&s->need_reset))
         (void)CALL(s, s->env->txn_checkpoint(s->env, 0, 0, 0));
+    pthread_mutex_lock(&s->env_lock);
     close_env(s);
+    pthread_mutex_unlock(&s->env_lock);
     if (s->reg_fd >= 0)
-        close(s->reg_fd);          /* only now: see registry_dead_process() */
-    pthread_rwlock_unlock(&s->use);
+        close(s->reg_fd);          /* only now: see pl_bdb_registry_dead() */
+    if (s->recover_fd >= 0)
+        close(s->recover_fd);
+    if (locked)
+        pthread_rwlock_unlock(&s->use);
     pthread_rwlock_destroy(&s->use);
     pthread_mutex_destroy(&s->maint);
+    pthread_mutex_destroy(&s->env_lock);
+    pthread_mutex_destroy(&s->txns_lock);
     free(s->home);
     free(s);
 }
 
-int pl_bdb_reset(pl_store *s)
+/* Close and reopen, with the write lock held. */
+static int reopen_locked(pl_store *s)
+{
+    unsigned failed = atomic_exchange(&s->panic_msgs, 0), aborted;
+    char err[512];
+    int rc, recovered;
+
+    aborted = abort_open_txns(s, 0);
+    pthread_mutex_lock(&s->env_lock);
+    close_env(s);
+    rc = open_env(s, &recovered, err, sizeof(err));
+    pthread_mutex_unlock(&s->env_lock);
+    failed += atomic_exchange(&s->panic_msgs, 0);
+    if (rc == PL_OK) {
+        atomic_fetch_add(&s->reopens, 1);
+        if (!recovered)
+            msg_info("store: %s: environment reopened after recovery", s->home);
+        if (failed > 0 || aborted > 0)
+            msg_debug("store: %s: %u calls failed and %u open transactions were aborted "
+                      "during recovery", s->home, failed, aborted);
+    } else {
+        /* retried every 200 ms by the janitor: say it every 10 s */
+        static atomic_llong last_warned;
+        long long now = pl_bdb_now(), then = atomic_load(&last_warned);
+        atomic_store(&s->need_reset, 1);
+        if (now - then >= 10 && atomic_compare_exchange_strong(&last_warned, &then, now))
+            msg_warn("store: reopen failed, will retry: %s", err);
+        else
+            msg_debug("store: reopen failed, will retry: %s", err);
+    }
+    return rc;
+}
+
+/* Bounded: a thread that is still inside the library holds its read lock;
+ * the guard deals with a thread that never comes back.  The janitor waits
+ * only briefly: while it waits it does not run the lock detector, and a
+ * thread of this process in a lock wait (holding its read lock) may be
+ * waiting for exactly that.  Such a thread then does the work itself once
+ * it is out (pl_store_begin). */
+static int timed_wrlock(pl_store *s)
 {
     struct timespec deadline;
-    char err[512];
+    long ms = pthread_equal(pthread_self(), s->janitor) ? 100 : 1000;
+
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_nsec += ms * 1000000L;
+    deadline.tv_sec += deadline.tv_nsec / 1000000000L;
+    deadline.tv_nsec %= 1000000000L;
+    return pthread_rwlock_timedwrlock(&s->use, &deadline) == 0 ? PL_OK : PL_TEMP;
+}
+
+int pl_bdb_reset(pl_store *s)
+{
     int rc = PL_OK;
 
-    /* Bounded: a thread that is still inside the library holds its read
-     * lock; the guard deals with a thread that never comes back. */
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += 1;
-    if (pthread_rwlock_timedwrlock(&s->use, &deadline) != 0)
+    if (timed_wrlock(s) != PL_OK)
+        return PL_TEMP;
+    if (atomic_load(&s->need_reset) || s->env == NULL)
+        rc = reopen_locked(s);
+    pthread_rwlock_unlock(&s->use);
+    return rc;
+}
+
+int pl_bdb_recover_dead(pl_store *s)
+{
+    int rc = PL_OK;
+
+    if (timed_wrlock(s) != PL_OK)
         return PL_TEMP;
     if (atomic_load(&s->need_reset) || s->env == NULL) {
-        close_env(s);
-        rc = open_env(s, err, sizeof(err));
-        if (rc == PL_OK) {
-            atomic_fetch_add(&s->reopens, 1);
-            msg_info("store: %s: environment reopened", s->home);
-        } else {
-            atomic_store(&s->need_reset, 1);
-            msg_warn("store: reopen failed, will retry: %s", err);
-        }
+        rc = reopen_locked(s);
+    } else if (atomic_load(&s->suspect_dead) && (rc = pl_bdb_recover_lock(s)) == PL_OK) {
+        /* Somebody else may have recovered while we waited for the lock:
+         * then our environment is panicked, and the next call finds out. */
+        if (pl_bdb_registry_dead(s) > 0)
+            rc = reopen_locked(s);
+        atomic_store(&s->suspect_dead, 0);
+        pl_bdb_recover_unlock(s);
     }
     pthread_rwlock_unlock(&s->use);
     return rc;
@@ -366,27 +538,56 @@ int pl_store_begin(pl_store *s, pl_txn **tp, unsigned flags)
     *tp = NULL;
     if (atomic_load(&s->need_reset) && pl_bdb_reset(s) != PL_OK)
         return PL_TEMP;
+    if (atomic_load(&s->suspect_dead) && pl_bdb_recover_dead(s) != PL_OK)
+        return PL_TEMP;
     pthread_rwlock_rdlock(&s->use);
-    if (s->env == NULL || atomic_load(&s->need_reset)) {
+    if (s->env == NULL || atomic_load(&s->need_reset) || atomic_load(&s->closing)) {
         pthread_rwlock_unlock(&s->use);
         return PL_TEMP;
     }
     t = pl_xcalloc(1, sizeof(*t));
     t->s = s;
+    t->owner = pthread_self();
     rc = pl_bdb_map(s, CALL(s, s->env->txn_begin(s->env, NULL, &t->txn, f)), "txn_begin");
     if (rc != PL_OK) {
         pthread_rwlock_unlock(&s->use);
         free(t);
         return rc;
     }
+    txn_link(t);
+    pthread_rwlock_unlock(&s->use);
     *tp = t;
     return PL_OK;
+}
+
+/* Around each call on t: the environment stays as it is meanwhile; a
+ * transaction a reopen has aborted is PL_TEMP. */
+static int txn_enter(pl_txn *t)
+{
+    if (!t->nolock)
+        pthread_rwlock_rdlock(&t->s->use);
+    if (t->txn == NULL) {
+        if (!t->nolock)
+            pthread_rwlock_unlock(&t->s->use);
+        return PL_TEMP;
+    }
+    return PL_OK;
+}
+
+static void txn_leave(pl_txn *t)
+{
+    if (!t->nolock)
+        pthread_rwlock_unlock(&t->s->use);
 }
 
 int pl_txn_commit(pl_txn *t)
 {
     pl_store *s = t->s;
-    int rc = pl_bdb_map(s, CALL(s, t->txn->commit(t->txn, 0)), "commit");
+    int rc;
+
+    pthread_rwlock_rdlock(&s->use);
+    rc = t->txn == NULL ? PL_TEMP : pl_bdb_map(s, CALL(s, t->txn->commit(t->txn, 0)), "commit");
+    txn_unlink(t);
     pthread_rwlock_unlock(&s->use);
     free(t);
     pl_store_maintain(s, 0);
@@ -399,7 +600,10 @@ void pl_txn_abort(pl_txn *t)
     if (t == NULL)
         return;
     s = t->s;
-    (void)pl_bdb_map(s, CALL(s, t->txn->abort(t->txn)), "abort");
+    pthread_rwlock_rdlock(&s->use);
+    if (t->txn != NULL)
+        (void)pl_bdb_map(s, CALL(s, t->txn->abort(t->txn)), "abort");
+    txn_unlink(t);
     pthread_rwlock_unlock(&s->use);
     free(t);
 }
@@ -416,11 +620,19 @@ int pl_store_put(pl_txn *t, const char *table, const void *key, size_t klen,
 {
     DB *db;
     DBT k, v;
-    if (lookup(t->s, table, &db) != PL_OK)
+    int rc;
+
+    if ((rc = txn_enter(t)) != PL_OK)
+        return rc;
+    if (lookup(t->s, table, &db) != PL_OK) {
+        txn_leave(t);
         return PL_ERR;
+    }
     dbt_set(&k, key, klen);
     dbt_set(&v, val, vlen);
-    return pl_bdb_map(t->s, CALL(t->s, db->put(db, t->txn, &k, &v, 0)), "put");
+    rc = pl_bdb_map(t->s, CALL(t->s, db->put(db, t->txn, &k, &v, 0)), "put");
+    txn_leave(t);
+    return rc;
 }
 
 int pl_store_get(pl_txn *t, const char *table, const void *key, size_t klen,
@@ -433,12 +645,17 @@ int pl_store_get(pl_txn *t, const char *table, const void *key, size_t klen,
     *val = NULL;
     if (vlen != NULL)
         *vlen = 0;
-    if (lookup(t->s, table, &db) != PL_OK)
+    if ((rc = txn_enter(t)) != PL_OK)
+        return rc;
+    if (lookup(t->s, table, &db) != PL_OK) {
+        txn_leave(t);
         return PL_ERR;
+    }
     dbt_set(&k, key, klen);
     memset(&v, 0, sizeof(v));
     v.flags = DB_DBT_MALLOC;
     rc = pl_bdb_map(t->s, CALL(t->s, db->get(db, t->txn, &k, &v, for_update ? DB_RMW : 0)), "get");
+    txn_leave(t);
     if (rc != PL_OK)
         return rc;
     *val = pl_xrealloc(v.data, v.size + 1);
@@ -452,10 +669,18 @@ int pl_store_del(pl_txn *t, const char *table, const void *key, size_t klen)
 {
     DB *db;
     DBT k;
-    if (lookup(t->s, table, &db) != PL_OK)
+    int rc;
+
+    if ((rc = txn_enter(t)) != PL_OK)
+        return rc;
+    if (lookup(t->s, table, &db) != PL_OK) {
+        txn_leave(t);
         return PL_ERR;
+    }
     dbt_set(&k, key, klen);
-    return pl_bdb_map(t->s, CALL(t->s, db->del(db, t->txn, &k, 0)), "del");
+    rc = pl_bdb_map(t->s, CALL(t->s, db->del(db, t->txn, &k, 0)), "del");
+    txn_leave(t);
+    return rc;
 }
 
 int pl_store_scan(pl_txn *t, const char *table, const void *prefix, size_t plen,
@@ -467,10 +692,18 @@ int pl_store_scan(pl_txn *t, const char *table, const void *prefix, size_t plen,
     int ret, rc = PL_OK;
     u_int32_t op = plen ? DB_SET_RANGE : DB_FIRST;
 
-    if (lookup(t->s, table, &db) != PL_OK)
-        return PL_ERR;
-    if ((rc = pl_bdb_map(t->s, CALL(t->s, db->cursor(db, t->txn, &c, 0)), "cursor")) != PL_OK)
+    /* The read lock is held across the callbacks, which may call
+     * put/get/del on t (the lock is taken again, recursively). */
+    if ((rc = txn_enter(t)) != PL_OK)
         return rc;
+    if (lookup(t->s, table, &db) != PL_OK) {
+        txn_leave(t);
+        return PL_ERR;
+    }
+    if ((rc = pl_bdb_map(t->s, CALL(t->s, db->cursor(db, t->txn, &c, 0)), "cursor")) != PL_OK) {
+        txn_leave(t);
+        return rc;
+    }
     memset(&k, 0, sizeof(k));
     memset(&v, 0, sizeof(v));
     k.flags = v.flags = DB_DBT_REALLOC;
@@ -492,6 +725,7 @@ int pl_store_scan(pl_txn *t, const char *table, const void *prefix, size_t plen,
         rc = pl_bdb_map(t->s, ret, "cursor close");
     free(k.data);
     free(v.data);
+    txn_leave(t);
     return rc;
 }
 

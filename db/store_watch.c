@@ -5,13 +5,13 @@
  *   the lock detector, so every 200 ms it runs it (DB_LOCK_EXPIRE): a lock
  *   held by a dead process then blocks others for db_lock_timeout at most.
  *   Every second (and at once after a lock wait timed out) it reads the
- *   environment's process registry (__db.register, written by DB_REGISTER:
- *   fixed 25-byte lines, a pid or "X" for a free slot) and, if a registered
- *   process no longer exists, reopens the store: the reopen runs recovery,
- *   which panics the environment for all the others, who reopen in turn.
- *   We read the registry instead of calling DB_ENV->failchk because
- *   failchk can block forever in 5.3 (it destroys condition variables a
- *   dead process was waiting on).
+ *   environment's process registry (store_registry.c) and, if a registered
+ *   process died, takes the recovery lock, looks again and, if it is still
+ *   there, reopens the store: the reopen runs recovery, which panics the
+ *   environment for all the others, who reopen in turn (quietly: only the
+ *   recoverer logs the death).  We read the registry instead of calling
+ *   DB_ENV->failchk because failchk can block forever in 5.3 (it destroys
+ *   condition variables a dead process was waiting on).
  *
  * guard: a process killed while holding one of the library's own mutexes
  *   (they are not robust) leaves every thread that waits for that mutex
@@ -35,59 +35,6 @@
 #include "log.h"
 #include "store_bdb_int.h"
 
-#define REGISTRY_LINE 25
-
-/* A process is dead if it does not exist or is a zombie. */
-static int process_alive(pid_t pid)
-{
-    char path[64], buf[256];
-    FILE *fp;
-    char *p;
-
-    if (kill(pid, 0) < 0 && errno == ESRCH)
-        return 0;
-    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-    if ((fp = fopen(path, "r")) == NULL)
-        return 1;
-    p = fgets(buf, sizeof(buf), fp);
-    fclose(fp);
-    if (p != NULL && (p = strrchr(buf, ')')) != NULL && p[1] == ' ' && p[2] == 'Z')
-        return 0;
-    return 1;
-}
-
-/* The pid of a registered process that died, or 0.  The registry is read
- * through a descriptor kept open until the store is closed: closing a
- * descriptor of a file releases every fcntl lock the process holds on it,
- * which would make this process look dead to the next one that opens the
- * environment. */
-static pid_t registry_dead_process(pl_store *s)
-{
-    char line[REGISTRY_LINE + 1];
-    off_t off = 0;
-
-    if (s->reg_fd < 0) {
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/__db.register", s->home);
-        if ((s->reg_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-            return 0;
-    }
-    while (pread(s->reg_fd, line, REGISTRY_LINE, off) == REGISTRY_LINE) {
-        char *end;
-        long pid;
-        off += REGISTRY_LINE;
-        line[REGISTRY_LINE] = '\0';
-        if (line[0] == 'X')
-            continue;
-        pid = strtol(line, &end, 10);
-        if (pid <= 0 || end == line || pid == (long)getpid())
-            continue;
-        if (!process_alive((pid_t)pid))
-            return (pid_t)pid;
-    }
-    return 0;
-}
-
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -102,7 +49,7 @@ static void *janitor_main(void *arg)
     while (!atomic_load(&s->closing)) {
         sleep_ms(200);
         tick++;
-        pthread_rwlock_rdlock(&s->use);
+        pthread_mutex_lock(&s->env_lock);
         if (s->env != NULL) {
             int panicked = atomic_load(&s->need_reset);
             pl_bdb_op_enter(s);
@@ -117,16 +64,12 @@ static void *janitor_main(void *arg)
             if (ret != 0 && !panicked)
                 (void)pl_bdb_map(s, ret, "lock detector");
         }
-        pthread_rwlock_unlock(&s->use);
+        pthread_mutex_unlock(&s->env_lock);
 
-        if ((tick % 5 == 0 || atomic_exchange(&s->check_dead, 0)) && !atomic_load(&s->need_reset)) {
-            pid_t dead = registry_dead_process(s);
-            if (dead > 0) {
-                msg_warn("store: %s: process %ld died while using the store; recovering",
-                         s->home, (long)dead);
-                atomic_store(&s->reset_since, pl_bdb_now());
-                atomic_store(&s->need_reset, 1);
-            }
+        if ((tick % 5 == 0 || atomic_exchange(&s->check_dead, 0)) &&
+            !atomic_load(&s->need_reset) && pl_bdb_registry_dead(s) > 0) {
+            atomic_store(&s->suspect_dead, 1);
+            (void)pl_bdb_recover_dead(s);
         }
         if (atomic_load(&s->need_reset))
             (void)pl_bdb_reset(s);
@@ -142,15 +85,12 @@ static void *guard_main(void *arg)
         long long now;
         sleep_ms(250);
         now = pl_bdb_now();
-        for (int i = 0; i < PL_OP_SLOTS; i++) {
-            long long deadline = atomic_load(&s->op_deadline[i]);
-            if (deadline != 0 && now > deadline) {
-                msg_error("store: %s: a thread has been blocked in Berkeley DB past its "
-                          "deadline, on a mutex left by a process that died inside the "
-                          "library; exiting so that a fresh process recovers the store",
-                          s->home);
-                _exit(75);
-            }
+        if (pl_bdb_op_overdue(s, now) > 0) {
+            msg_error("store: %s: a thread has been blocked in Berkeley DB past its "
+                      "deadline, on a mutex left by a process that died inside the "
+                      "library; exiting so that a fresh process recovers the store",
+                      s->home);
+            _exit(75);
         }
     }
     return NULL;

@@ -2,7 +2,9 @@
  * log removal, and two processes writing the same keys concurrently. */
 #include "config.h"
 
+#include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -266,6 +268,105 @@ static void test_two_process_writers(void **state)
     testdir_remove(dir);
 }
 
+/* Closing the store with transactions still open -- what a unit test that
+ * fails half-way leaves behind for its teardown -- aborts them and returns,
+ * also when the failure jumped out of a scan callback (which is inside a
+ * store call).  Each case runs in a child, so that a hang is a bounded
+ * failure here rather than a hung suite. */
+static sigjmp_buf scan_escape;
+
+static int escape_visit(void *ctx, const void *k, size_t kl, const void *v, size_t vl)
+{
+    (void)ctx; (void)k; (void)kl; (void)v; (void)vl;
+    siglongjmp(scan_escape, 1);        /* as a failed cmocka assertion does */
+}
+
+static void close_with_open_txn(const char *dir, int from_scan)
+{
+    struct pl_store_opts o = {0};
+    char err[256];
+    pl_store *s;
+    pl_txn *t, *t2;
+
+    o.home = dir;
+    o.stuck_secs = 1;
+    if (pl_store_open(&s, &o, err, sizeof(err)) != PL_OK ||
+        pl_store_begin(s, &t, PL_TXN_SYNC) != PL_OK ||
+        pl_store_put(t, "meta", "uncommitted", 11, "1", 1) != PL_OK ||
+        pl_store_begin(s, &t2, PL_TXN_NOSYNC) != PL_OK)
+        _exit(3);
+    if (from_scan && sigsetjmp(scan_escape, 0) == 0) {
+        (void)pl_store_scan(t2, "probe", "", 0, escape_visit, NULL);
+        _exit(4);                      /* the callback never returns */
+    }
+    pl_store_close(s);                 /* t and t2 still open */
+    _exit(0);
+}
+
+static void check_close(int from_scan)
+{
+    char dir[64], log[128], line[512], err[256];
+    struct pl_store_opts o = {0};
+    int status = 0, fd, warned = 0;
+    pid_t pid, got = 0;
+    pl_store *s;
+    FILE *fp;
+    char *v;
+    int rc;
+
+    assert_non_null(testdir_new(dir, sizeof(dir)));
+    snprintf(log, sizeof(log), "%s/close.log", dir);
+    o.home = dir;
+    assert_int_equal(pl_store_open(&s, &o, err, sizeof(err)), PL_OK);
+    assert_int_equal(pl_store_run(s, PL_TXN_SYNC, fill, &(int){1}), PL_OK);
+    pl_store_close(s);
+    if ((pid = fork()) == 0) {
+        if ((fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644)) >= 0) {
+            dup2(fd, 2);
+            close(fd);
+        }
+        close_with_open_txn(dir, from_scan);
+    }
+    assert_true(pid > 0);
+    for (int waited = 0; waited < 300 && (got = waitpid(pid, &status, WNOHANG)) == 0; waited++)
+        usleep(100000);
+    if (got == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        fail_msg("pl_store_close with open transactions did not return in 30 s");
+    }
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    /* the administrator is told, and nothing uncommitted was kept */
+    assert_non_null(fp = fopen(log, "r"));
+    while (fgets(line, sizeof(line), fp) != NULL)
+        if (strstr(line, "closed with 2 transactions still open; aborted") != NULL)
+            warned++;
+    fclose(fp);
+    assert_int_equal(warned, 1);
+    assert_int_equal(pl_store_open(&s, &o, err, sizeof(err)), PL_OK);
+    v = get(s, "meta", "uncommitted", &rc);
+    assert_int_equal(rc, PL_NOTFOUND);
+    free(v);
+    v = get(s, "probe", "fill/000001", &rc);
+    assert_int_equal(rc, PL_OK);
+    free(v);
+    pl_store_close(s);
+    testdir_remove(dir);
+}
+
+static void test_close_aborts_open_txns(void **state)
+{
+    (void)state;
+    check_close(0);
+}
+
+static void test_close_after_escape_from_scan(void **state)
+{
+    (void)state;
+    check_close(1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -276,6 +377,8 @@ int main(void)
         cmocka_unit_test(test_schema_upgrade),
         cmocka_unit_test(test_logs_are_removed),
         cmocka_unit_test(test_two_process_writers),
+        cmocka_unit_test(test_close_aborts_open_txns),
+        cmocka_unit_test(test_close_after_escape_from_scan),
     };
     pl_log_open("test_store", PL_LOG_STDERR, -1);
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
