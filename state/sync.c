@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "address.h"
 #include "device.h"
 #include "log.h"
 #include "outbox.h"
@@ -58,7 +59,7 @@ static int stamp_cmp(const struct stamp *a, const struct stamp *b)
     return 0;
 }
 
-/* Keys never exceed KEYMAX: users (<= 320) and Message-IDs (<= 250) are
+/* Keys never exceed KEYMAX: users (<= PL_ADDR_MAX) and Message-IDs (<= 250) are
  * bounded by their parsers; the clamp only keeps a bug from over-reading. */
 static size_t clamp(int n)
 {
@@ -456,7 +457,7 @@ struct held {
     int expired;
     struct stamp st;
     int64_t expires;
-    char word[16], sender[300];
+    char word[16], sender[PL_ADDR_SIZE];
     char *ctl_msgid;
 };
 
@@ -468,7 +469,7 @@ static int parse_held(const char *v, size_t vl, struct held *h)
 
     memcpy(buf, v, n);
     buf[n] = '\0';
-    if (sscanf(buf, "%c %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %15s %299s", &flag,
+    if (sscanf(buf, "%c %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %15s %" PL_ADDR_MAX_S "s", &flag,
                &h->expires, &h->st.date, &h->st.cver, &h->st.seq, h->word, h->sender) != 7)
         return -1;
     h->expired = flag == 'E';
