@@ -6,6 +6,8 @@
 # h_start_postfix, then hs_start.
 #   HS_CONF_EXTRA   more postlink.conf lines (e.g. "pending_ttl = 3s")
 #   HS_PEER_ADDR    the address trusted as a sync peer (default 127.0.0.2)
+#   HS_REINJECT_REJECT  addresses the re-injection listener refuses at RCPT
+#                   (5xx), e.g. a device whose copies must fail for good
 
 hs_setup() {
     H_SYNC=$H_DIR/postlink
@@ -13,6 +15,11 @@ hs_setup() {
     chmod 0711 "$H_SYNC"
     H_REINJECT_PORT=$(h_free_port) || return 1
     export H_SYNC H_REINJECT_PORT
+    local a
+    : >"$H_SYNC/reinject-reject"
+    for a in ${HS_REINJECT_REJECT-}; do
+        printf '%s 550 5.1.1 refused by the test harness\n' "$a" >>"$H_SYNC/reinject-reject"
+    done
     export POSTLINK_CONF=$H_SYNC/postlink.conf POSTLINK_DB_HOME=$H_SYNC/db
     export POSTLINKCTL=$abs_top_builddir/ctl/postlinkctl
     cat >"$POSTLINK_CONF" <<CONF
@@ -36,7 +43,7 @@ transport_maps = inline:{ sync.postlink.invalid=lmtp:unix:$H_SYNC/syncd.sock }"
 127.0.0.1:$H_REINJECT_PORT inet n - n - - smtpd
   -o syslog_name=postfix/reinject -o smtpd_milters= -o mynetworks=127.0.0.0/8
   -o smtpd_relay_restrictions=permit_mynetworks,reject
-  -o smtpd_recipient_restrictions=permit_mynetworks,reject"
+  -o smtpd_recipient_restrictions=check_recipient_access,texthash:$H_SYNC/reinject-reject,permit_mynetworks,reject"
     "$POSTLINKCTL" init >"$H_SYNC/init.log" 2>&1 ||
         { h__say "postlinkctl init failed:"; cat "$H_SYNC/init.log" >&2; return 1; }
 }
