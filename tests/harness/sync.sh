@@ -103,6 +103,27 @@ hs_send() {
 # port, authenticated as $POSTLINK_DEMO_USER with USER-PASS.
 hs_msgid() { printf '<%s.%s@%s>' "$1" "$RANDOM$RANDOM" "test.invalid"; }
 
+# hs_marker USER PASS DEVICE: a marker that proves postlink-syncd's outbox
+# has moved on: a resync (it changes no state) from DEVICE, whose answer
+# travels the way fan-out copies do (outbox, re-injection listener, sink);
+# waits until it is at the sink.  Its Message-ID in HS_MARKER.
+hs_marker() {
+    HS_MARKER=$(hs_msgid marker)
+    hs_send "$POSTLINK_SUBMISSION_PORT" "$3" "$1" --auth-user "$1" --auth-password "$2" \
+        --header "Message-Id: $HS_MARKER" --add-header "X-Control: resync" \
+        --add-header "X-Control-Since: 999999999" >/dev/null
+    hs_wait_sink_grep "In-Reply-To: $HS_MARKER" 1
+}
+
+# hs_wait_log FILE PATTERN [TIMEOUT]: until FILE has a line matching PATTERN.
+hs_wait_log() {
+    local end=$(( $(h__ms) + ${3:-15} * 1000 ))
+    until grep -q -- "$2" "$1" 2>/dev/null; do
+        [ "$(h__ms)" -ge $end ] && { h__say "timeout waiting for '$2' in $1"; return 1; }
+        sleep 0.05
+    done
+}
+
 # hs_sink_grep PATTERN: sink files (by name) containing PATTERN.
 hs_sink_grep() { grep -l -- "$1" "$POSTLINK_SINK_DIR"/* 2>/dev/null; }
 
