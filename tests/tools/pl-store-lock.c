@@ -7,7 +7,11 @@
  * retries (e.g. postlink-syncd must then answer 4xx, never 250).
  *
  * usage: pl-store-lock -h DB_HOME -t TABLE -k KEY [-v VALUE] [-s SECONDS]
- *   (-s 10 by default; ends early, still aborting, on SIGTERM or SIGINT) */
+ *                      [-T LOCK_TIMEOUT_MS]
+ *   (-s 10 by default; ends early, still aborting, on SIGTERM or SIGINT)
+ * Berkeley DB applies the lock timeout of the last process that opened the
+ * environment to all of them: -T should match db_lock_timeout (default
+ * 2000 ms, the store's default too). */
 #include "config.h"
 
 #include <signal.h>
@@ -31,7 +35,8 @@ static void on_signal(int sig)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: pl-store-lock -h DB_HOME -t TABLE -k KEY [-v VALUE] [-s SECONDS]\n");
+    fprintf(stderr, "usage: pl-store-lock -h DB_HOME -t TABLE -k KEY [-v VALUE] [-s SECONDS] "
+            "[-T LOCK_TIMEOUT_MS]\n");
     return 64;
 }
 
@@ -48,13 +53,14 @@ int main(int argc, char **argv)
     size_t vl = 0;
     int c, rc;
 
-    while ((c = getopt(argc, argv, "h:t:k:v:s:")) != -1) {
+    while ((c = getopt(argc, argv, "h:t:k:v:s:T:")) != -1) {
         switch (c) {
         case 'h': home = optarg; break;
         case 't': table = optarg; break;
         case 'k': key = optarg; break;
         case 'v': value = optarg; break;
         case 's': secs = atol(optarg); break;
+        case 'T': o.lock_timeout_ms = (unsigned)atol(optarg); break;
         default: return usage();
         }
     }
