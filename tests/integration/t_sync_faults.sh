@@ -41,10 +41,6 @@ state_is() {
     until jq_true "$2" "$(state_json "$1")"; do [ $SECONDS -ge $end ] && return 1; sleep 0.1; done
 }
 sink_rcpts() { hs_sink_grep "$1" | xargs -r grep -h '^X-Envelope-To:' | sed 's/^X-Envelope-To: *//; s/[<>\r]//g' | sort | tr '\n' ' '; }
-wait_log() {   # wait_log FILE PATTERN [TIMEOUT]
-    local end=$((SECONDS + ${3:-15}))
-    until grep -q -- "$2" "$1" 2>/dev/null; do [ $SECONDS -ge $end ] && return 1; sleep 0.1; done
-}
 in_queue() { postqueue -c "$PF" -p 2>/dev/null | grep -q 'sync.postlink.invalid'; }
 
 # --- one device refused at RCPT: the others still get their copies --------
@@ -57,7 +53,7 @@ hs_wait_sink_grep "Message-I[Dd]: $C1" 2
 tap_check "the desk and the pager get their copy though $BROKEN is refused ($(sink_rcpts "Message-I[Dd]: $C1"))" \
     test "$(sink_rcpts "Message-I[Dd]: $C1")" = "$DESK $PAGER "
 tap_check "postlink-syncd logs the refused device's copy as dropped" \
-    wait_log "$H_SYNC/syncd.log" "to <$BROKEN> dropped, refused for good: .*550"
+    hs_wait_log "$H_SYNC/syncd.log" "to <$BROKEN> dropped, refused for good: .*550"
 tap_check "and the state is applied" state_is "$M1" '.[0].states == ["read"]'
 
 # --- a tempfail after the seen stage releases nothing ----------------------
@@ -98,11 +94,11 @@ LOCK_OUT=$H_DIR/store-lock.out
     >"$LOCK_OUT" 2>&1 &
 LOCK_PID=$!
 h_register lock "$LOCK_PID"
-tap_check "the test tool holds a write lock on alice's version record" wait_log "$LOCK_OUT" '^locked'
+tap_check "the test tool holds a write lock on alice's version record" hs_wait_log "$LOCK_OUT" '^locked'
 out=$(send_ctl "$PHONE" read "$C3" "$M3")
 tap_check "Postfix accepts the control (250)" grep -q '<-  250 .*queued' <<<"$out"
 tap_check "postlink-syncd answers Postfix 4xx when the store stays busy (deferred)" \
-    wait_log "$H_DIR/postfix/maillog" "sync.postlink.invalid>.*status=deferred.*451 4.3.0 postlink state store busy" 60
+    hs_wait_log "$H_DIR/postfix/maillog" "sync.postlink.invalid>.*status=deferred.*451 4.3.0 postlink state store busy" 60
 tap_check "Postfix still holds the control" in_queue
 tap_check "the control is not applied meanwhile" jq_true '.[0].states == [] and .[0].version == 0' "$(state_json "$M3")"
 kill -TERM "$LOCK_PID"

@@ -30,10 +30,6 @@ state_is() {
     local end=$((SECONDS + 15))
     until jq_true "$2" "$(state_json "$1")"; do [ $SECONDS -ge $end ] && return 1; sleep 0.1; done
 }
-wait_log() {   # wait_log FILE PATTERN [TIMEOUT]
-    local end=$((SECONDS + ${3:-15}))
-    until grep -q -- "$2" "$1" 2>/dev/null; do [ $SECONDS -ge $end ] && return 1; sleep 0.1; done
-}
 rep() { local i; for ((i = 0; i < $2; i++)); do printf %s "$1"; done; }
 
 # --- over-long addresses: refused, never cut --------------------------------
@@ -73,7 +69,7 @@ out=$(hs_send "$SUB" "$PHONE" "$U" "${auth[@]}" --header "Message-Id: $C1" \
 tap_check "a control with a ${#line}-character X-Control-Target line is accepted (250)" \
     grep -q '<-  250 .*queued' <<<"$out"
 tap_check "postlink-syncd applies it: all 40 targets held until they arrive" \
-    wait_log "$H_SYNC/syncd.log" "control $C1 read .* pending=40 "
+    hs_wait_log "$H_SYNC/syncd.log" "control $C1 read .* pending=40 "
 tap_check "postlinkctl pending list shows the 40 targets" \
     jq_true "length == 40 and (map(.target) | sort) == ($(printf '%s\n' "${targets[@]}" | jq -R . | jq -s -c 'sort'))" \
     "$("$POSTLINKCTL" pending list "$U" --json)"
@@ -111,7 +107,7 @@ for i in 1 2; do
     tap_check "the control with a Message-ID, sent #$i, is accepted (250)" grep -q '<-  250 .*queued' <<<"$out"
 done
 tap_check "postlink-syncd counts the second as a duplicate" \
-    wait_log "$H_SYNC/syncd.log" "control $C2 read .* duplicate=1 "
+    hs_wait_log "$H_SYNC/syncd.log" "control $C2 read .* duplicate=1 "
 tap_check "the state version went up once (read, version 1)" \
     jq_true '.[0].states == ["read"] and .[0].version == 1' "$(state_json "$M1")"
 tap_done
