@@ -34,12 +34,19 @@ const char *pl_addr_check(const char *addr)
     return NULL;
 }
 
-void pl_addr_canon(const char *addr, char *out, size_t outlen)
+int pl_addr_canon(const char *addr, char *out, size_t outlen)
 {
-    size_t i;
-    for (i = 0; addr[i] && i + 1 < outlen; i++)
+    size_t n = strlen(addr);
+
+    if (outlen == 0)
+        return -1;
+    if (n >= outlen) {
+        out[0] = '\0';
+        return -1;
+    }
+    for (size_t i = 0; i <= n; i++)          /* the NUL too; addr may be out */
         out[i] = (char)tolower((unsigned char)addr[i]);
-    out[i] = '\0';
+    return 0;
 }
 
 const char *pl_addr_domain(const char *addr)
@@ -48,19 +55,23 @@ const char *pl_addr_domain(const char *addr)
     return at ? at + 1 : "";
 }
 
-void pl_addr_from_smtp(const char *arg, char *out, size_t outlen)
+int pl_addr_from_smtp(const char *arg, char *out, size_t outlen)
 {
     size_t n;
+
+    if (outlen == 0)
+        return -1;
+    out[0] = '\0';
     while (*arg == ' ')
         arg++;
     if (*arg == '<')
         arg++;
     n = strcspn(arg, ">");
-    if (n >= outlen)
-        n = outlen - 1;
+    while (n > 0 && arg[n - 1] == '.')       /* Postfix drops trailing dots */
+        n--;
+    if (n > PL_ADDR_MAX || n >= outlen)
+        return -1;
     memcpy(out, arg, n);
     out[n] = '\0';
-    while (n > 0 && out[n - 1] == '.')
-        out[--n] = '\0';
-    pl_addr_canon(out, out, outlen);
+    return pl_addr_canon(out, out, outlen);
 }

@@ -12,21 +12,31 @@
 
 struct op { const char *user, *address, *name; int existed; };
 
+#define KEYSIZE (2 * PL_ADDR_SIZE + 1)
+
+/* "<user>\n<address>" lower-cased; 0 when either is longer than an
+ * address can be (no such device: never a key cut short). */
 static size_t make_key(char *key, size_t len, const char *user, const char *address)
 {
-    char u[256], a[256];
-    pl_addr_canon(user, u, sizeof(u));
-    pl_addr_canon(address ? address : "", a, sizeof(a));
-    return (size_t)snprintf(key, len, "%s\n%s", u, a);
+    char u[PL_ADDR_SIZE], a[PL_ADDR_SIZE];
+    int n;
+    if (pl_addr_canon(user, u, sizeof(u)) != 0 || pl_addr_canon(address ? address : "", a, sizeof(a)) != 0)
+        return 0;
+    n = snprintf(key, len, "%s\n%s", u, a);
+    return n < 0 || (size_t)n >= len ? 0 : (size_t)n;
 }
 
 static int add_fn(pl_txn *t, void *ctx)
 {
     struct op *op = ctx;
-    char key[520], val[320];
+    char key[KEYSIZE], val[512];
     size_t klen = make_key(key, sizeof(key), op->user, op->address);
     void *old = NULL;
-    int rc = pl_store_get(t, "device", key, klen, &old, NULL, 1);
+    int rc;
+
+    if (klen == 0)
+        return PL_ERR;
+    rc = pl_store_get(t, "device", key, klen, &old, NULL, 1);
 
     free(old);
     if (rc == PL_OK) {
@@ -49,9 +59,9 @@ int pl_device_add(pl_store *s, const char *user, const char *address, const char
 static int del_fn(pl_txn *t, void *ctx)
 {
     struct op *op = ctx;
-    char key[520];
+    char key[KEYSIZE];
     size_t klen = make_key(key, sizeof(key), op->user, op->address);
-    return pl_store_del(t, "device", key, klen);
+    return klen == 0 ? PL_NOTFOUND : pl_store_del(t, "device", key, klen);
 }
 
 int pl_device_del(pl_store *s, const char *user, const char *address)
@@ -65,7 +75,7 @@ struct visit { pl_device_fn fn; void *ctx; };
 static int visit_fn(void *ctx, const void *k, size_t kl, const void *v, size_t vl)
 {
     struct visit *vis = ctx;
-    char key[520], val[320], *nl, *sp;
+    char key[KEYSIZE], val[512], *nl, *sp;
     struct pl_device d;
 
     snprintf(key, sizeof(key), "%.*s", (int)kl, (const char *)k);
@@ -85,10 +95,10 @@ struct list { const char *user; struct visit vis; };
 static int list_fn(pl_txn *t, void *ctx)
 {
     struct list *l = ctx;
-    char prefix[260];
+    char prefix[KEYSIZE];
     size_t plen = 0;
-    if (l->user != NULL)
-        plen = make_key(prefix, sizeof(prefix), l->user, NULL);   /* "<user>\n" */
+    if (l->user != NULL && (plen = make_key(prefix, sizeof(prefix), l->user, NULL)) == 0)
+        return PL_OK;                                               /* no such user */
     return pl_store_scan(t, "device", prefix, plen, visit_fn, &l->vis);
 }
 
@@ -101,10 +111,14 @@ int pl_device_list_txn(pl_txn *t, const char *user, pl_device_fn fn, void *ctx)
 
 int pl_device_is(pl_txn *t, const char *user, const char *address)
 {
-    char key[520];
+    char key[KEYSIZE];
     size_t klen = make_key(key, sizeof(key), user, address);
     void *v = NULL;
-    int rc = pl_store_get(t, "device", key, klen, &v, NULL, 0);
+    int rc;
+
+    if (klen == 0)
+        return PL_NOTFOUND;
+    rc = pl_store_get(t, "device", key, klen, &v, NULL, 0);
     free(v);
     return rc;
 }

@@ -82,7 +82,8 @@ int pl_mlink_get(pl_txn *t, const char *addr, struct pl_mlink *out)
     size_t vl = 0;
     int rc;
 
-    pl_addr_canon(addr, a, sizeof(a));
+    if (pl_addr_canon(addr, a, sizeof(a)) != 0)
+        return PL_NOTFOUND;                 /* longer than any address: no link */
     if ((rc = pl_store_get(t, "mlink", a, strlen(a), &v, &vl, 0)) != PL_OK)
         return rc;
     rc = parse_link(a, v, vl, out);
@@ -111,7 +112,8 @@ int pl_mlink_add(pl_txn *t, const char *addr, const char *jid, int64_t now)
     int rc;
 
     memset(&l, 0, sizeof(l));
-    pl_addr_canon(addr, l.addr, sizeof(l.addr));
+    if (pl_addr_canon(addr, l.addr, sizeof(l.addr)) != 0)
+        return PL_ERR;                      /* never store a cut address */
     pl_jid_canon(jid, l.jid, sizeof(l.jid));
     if ((rc = pl_mlink_get(t, l.addr, &old)) == PL_OK)
         return strcmp(old.jid, l.jid) == 0 ? PL_OK : PL_MLINK_OTHER;

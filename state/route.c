@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "address.h"
 #include "route.h"
 #include "sync.h"
 
@@ -29,9 +30,9 @@ static int token_ok(const char *token)
 
 int pl_route_add(pl_txn *t, const char *token, const char *user, const char *sender, int64_t now)
 {
-    char v[700];
+    char v[64 + 2 * PL_ADDR_SIZE];
     int n = snprintf(v, sizeof(v), "%" PRId64 " %s %s", now, user, sender);
-    if (!token_ok(token) || n < 0 || (size_t)n >= sizeof(v) || strchr(user, ' ') || strchr(sender, ' '))
+    if (!token_ok(token) || strlen(user) > PL_ADDR_MAX || strlen(sender) > PL_ADDR_MAX || n < 0 || (size_t)n >= sizeof(v) || strchr(user, ' ') || strchr(sender, ' '))
         return PL_ERR;
     return pl_store_put(t, "route", token, PL_ROUTE_TOKEN_LEN, v, (size_t)n);
 }
@@ -39,7 +40,7 @@ int pl_route_add(pl_txn *t, const char *token, const char *user, const char *sen
 int pl_route_get(pl_txn *t, const char *token, char *user, size_t ulen, char *sender, size_t slen)
 {
     void *v = NULL;
-    char u[400], s[400];
+    char u[PL_ADDR_SIZE], s[PL_ADDR_SIZE];
     long long created;
     int rc;
 
@@ -47,8 +48,11 @@ int pl_route_get(pl_txn *t, const char *token, char *user, size_t ulen, char *se
         return PL_NOTFOUND;
     if ((rc = pl_store_get(t, "route", token, PL_ROUTE_TOKEN_LEN, &v, NULL, 0)) != PL_OK)
         return rc;
-    rc = sscanf(v, "%lld %399s %399s", &created, u, s) == 3 ? PL_OK : PL_NOTFOUND;
+    rc = sscanf(v, "%lld %" PL_ADDR_MAX_S "s %" PL_ADDR_MAX_S "s", &created, u, s) == 3
+         ? PL_OK : PL_NOTFOUND;
     free(v);
+    if (rc == PL_OK && (strlen(u) >= ulen || strlen(s) >= slen))
+        rc = PL_NOTFOUND;                        /* never hand out a cut address */
     if (rc == PL_OK) {
         snprintf(user, ulen, "%s", u);
         snprintf(sender, slen, "%s", s);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "address.h"
 #include "device.h"
 #include "log.h"
 #include "outbox.h"
@@ -58,7 +59,7 @@ static int stamp_cmp(const struct stamp *a, const struct stamp *b)
     return 0;
 }
 
-/* Keys never exceed KEYMAX: users (<= 320) and Message-IDs (<= 250) are
+/* Keys never exceed KEYMAX: users (<= PL_ADDR_MAX) and Message-IDs (<= 250) are
  * bounded by their parsers; the clamp only keeps a bug from over-reading. */
 static size_t clamp(int n)
 {
@@ -229,8 +230,8 @@ static void add_msgid(struct pl_strbuf *b, const struct pl_sync_opts *o, const c
                        o->now, u->seq, o->hostname);
 }
 
-/* Queue one copy of a control (word on targets) from sender to the user's
- * other devices.  Returns PL_OK also when there is nobody to send to. */
+/* Queue a copy of a control (word on targets) from sender for each of the
+ * user's other devices, one outbox entry each.  Returns PL_OK also when there is nobody to send to. */
 static int fan_out(struct applier *a, const char *sender, enum pl_ctl_word w,
                    const char *const *targets, size_t n, const char *ctl_msgid,
                    int64_t date, const char *const *ex, size_t nex)
@@ -258,10 +259,14 @@ static int fan_out(struct applier *a, const char *sender, enum pl_ctl_word w,
                    a->o->hostname, a->user, sender, a->u->version);
     pl_strbuf_adds(&b, "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n");
     pl_strbuf_addf(&b, "%s marked %zu message(s) %s.\r\n", sender, n, pl_ctl_word_name(w));
-    rc = pl_outbox_add_smtp(a->t, a->tag, a->user, (const char *const *)l.v.v, l.v.n, b.s, b.len, &id);
-    if (rc == PL_OK) {
-        note_outbox(a->r, id);
-        a->r->copies += (unsigned)l.v.n;
+    /* one entry per device: each copy is delivered, retried or given up
+     * on its own, so one device that refuses it costs the others nothing */
+    for (size_t i = 0; i < l.v.n && rc == PL_OK; i++) {
+        const char *one[1] = {l.v.v[i]};
+        if ((rc = pl_outbox_add_smtp(a->t, a->tag, a->user, one, 1, b.s, b.len, &id)) == PL_OK) {
+            note_outbox(a->r, id);
+            a->r->copies++;
+        }
     }
     pl_strbuf_free(&b);
     pl_strvec_free(&l.v);
@@ -456,7 +461,7 @@ struct held {
     int expired;
     struct stamp st;
     int64_t expires;
-    char word[16], sender[300];
+    char word[16], sender[PL_ADDR_SIZE];
     char *ctl_msgid;
 };
 
@@ -468,7 +473,7 @@ static int parse_held(const char *v, size_t vl, struct held *h)
 
     memcpy(buf, v, n);
     buf[n] = '\0';
-    if (sscanf(buf, "%c %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %15s %299s", &flag,
+    if (sscanf(buf, "%c %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %15s %" PL_ADDR_MAX_S "s", &flag,
                &h->expires, &h->st.date, &h->st.cver, &h->st.seq, h->word, h->sender) != 7)
         return -1;
     h->expired = flag == 'E';

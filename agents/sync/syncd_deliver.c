@@ -64,7 +64,7 @@ static int decode_rcpt(const char *rcpt, char *user, size_t len, char *token, si
     return pl_addr_check(user) == NULL ? 0 : -1;
 }
 
-struct route_q { const char *token; char user[320], sender[320]; };
+struct route_q { const char *token; char user[PL_ADDR_SIZE], sender[PL_ADDR_SIZE]; };
 
 static int route_q_fn(pl_txn *t, void *ctx)
 {
@@ -75,7 +75,7 @@ static int route_q_fn(pl_txn *t, void *ctx)
 /* The user and the sending device the milter vetted for this recipient. */
 static int lookup_route(const char *rcpt, char *user, size_t ulen, char *sender, size_t slen)
 {
-    char u[320], token[PL_ROUTE_TOKEN_LEN + 2];
+    char u[PL_ADDR_SIZE + PL_ROUTE_TOKEN_LEN + 2], token[PL_ROUTE_TOKEN_LEN + 2];
     struct route_q q;
     int rc;
 
@@ -93,7 +93,7 @@ static int lookup_route(const char *rcpt, char *user, size_t ulen, char *sender,
 
 const char *syncd_check_rcpt(void *ctx, const char *rcpt)
 {
-    char user[320], sender[320];
+    char user[PL_ADDR_SIZE], sender[PL_ADDR_SIZE];
     int rc;
     (void)ctx;
     if ((rc = lookup_route(rcpt, user, sizeof(user), sender, sizeof(sender))) == PL_NOTFOUND) {
@@ -138,7 +138,7 @@ static void deliver_one(const char *rcpt, const struct pl_headers *hs,
 {
     struct apply_op op;
     struct pl_strvec ex = {0};
-    char user[320], sender[320], tag[700];
+    char user[PL_ADDR_SIZE], sender[PL_ADDR_SIZE], tag[PL_ADDR_SIZE + PL_MSGID_MAX + 2];
     const char *v;
     unsigned left;
     int rc;

@@ -186,9 +186,22 @@ static int finish_fn(pl_txn *t, void *ctx)
     return rc == PL_NOTFOUND ? PL_OK : rc;
 }
 
+/* "<a>, <b>" (SMTP: one device since each copy has its own entry; entries
+ * queued by older versions may list several) or the IMAP user. */
+static void job_rcpts(const struct job *j, char *out, size_t outlen)
+{
+    struct pl_strbuf b = {0};
+    if (j->kind != PL_OB_SMTP)
+        pl_strbuf_addf(&b, "imap:%s", j->user);
+    for (size_t i = 0; j->kind == PL_OB_SMTP && i < j->rcpts.n; i++)
+        pl_strbuf_addf(&b, "%s<%s>", i ? ", " : "", j->rcpts.v[i]);
+    snprintf(out, outlen, "%s", b.s ? b.s : "");
+    pl_strbuf_free(&b);
+}
+
 static int carry_out(struct job *j, int64_t now)
 {
-    char err[512] = "";
+    char err[512] = "", to[512];
     struct finish f = {j->id, 1, 0};
     int rc;
 
@@ -199,20 +212,21 @@ static int carry_out(struct job *j, int64_t now)
     else
         rc = do_imap(j, err, sizeof(err));
     syncd_crash_point("injected");
+    job_rcpts(j, to, sizeof(to));
     if (rc == PL_OUT_PERM) {
-        msg_warn("outbox %" PRIu64 " (%s) dropped, refused for good: %s", j->id, j->tag, err);
+        msg_warn("outbox %" PRIu64 " (%s) to %s dropped, refused for good: %s", j->id, j->tag,
+                 to, err);
     } else if (rc == PL_OUT_TEMP) {
         if ((int64_t)(j->attempts + 1) * sd.retry_time >= sd.max_age) {
-            msg_warn("outbox %" PRIu64 " (%s) dropped after %u attempts: %s", j->id, j->tag,
-                     j->attempts + 1, err);
+            msg_warn("outbox %" PRIu64 " (%s) to %s dropped after %u attempts: %s", j->id, j->tag,
+                     to, j->attempts + 1, err);
         } else {
-            msg_info("outbox %" PRIu64 " (%s) deferred: %s", j->id, j->tag, err);
+            msg_info("outbox %" PRIu64 " (%s) to %s deferred: %s", j->id, j->tag, to, err);
             f.drop = 0;
             f.next = now + sd.retry_time;
         }
     } else if (j->kind == PL_OB_SMTP) {
-        msg_info("outbox %" PRIu64 ": copy for %s handed to Postfix (%zu recipient(s))", j->id,
-                 j->tag, j->rcpts.n);
+        msg_info("outbox %" PRIu64 ": copy for %s to %s handed to Postfix", j->id, j->tag, to);
     }
     if (pl_store_run(sd.store, PL_TXN_SYNC, finish_fn, &f) != PL_OK)
         return -1;

@@ -14,6 +14,7 @@
  *     of the recipient's registered devices. */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include <strings.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -35,8 +37,9 @@
 #include "sync.h"
 #include "sync_milter.h"
 
-#define ADDRMAX 320
+#define ADDRMAX PL_ADDR_SIZE
 #define MAX_SYNC_HEADERS 200     /* more in one message is abuse: 550 */
+#define SMTP_LINE_MAX 998        /* RFC 5322 2.1.1; Postfix's smtp/lmtp_line_length_limit */
 
 struct msg {
     char sender[ADDRMAX];            /* canonical MAIL FROM, "" for <> */
@@ -45,6 +48,7 @@ struct msg {
     struct pl_strvec rcpt;           /* canonical, no <> */
     struct pl_headers hs;            /* only the fields postlink looks at */
     size_t nsync;                    /* sync header fields seen */
+    size_t target_line;              /* longest X-Control-Target line as sent */
     int peer_cert;                   /* sent by a sync peer known by its certificate */
 };
 
@@ -71,13 +75,17 @@ static int is_agent_rcpt(const char *addr)
     return strcasecmp(pl_addr_domain(addr), sm.transport_domain) == 0;
 }
 
-void sync_agent_rcpt(const char *user, const char *token, char *out, size_t outlen)
+int sync_agent_rcpt(const char *user, const char *token, char *out, size_t outlen)
 {
     char local[ADDRMAX], *at;
+    int n;
+    if (strlen(user) >= sizeof(local))
+        return -1;
     snprintf(local, sizeof(local), "%s", user);
     if ((at = strrchr(local, '@')) != NULL)
         *at = '=';
-    snprintf(out, outlen, "<%s+%s@%s>", local, token, sm.transport_domain);
+    n = snprintf(out, outlen, "<%s+%s@%s>", local, token, sm.transport_domain);
+    return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
 
 struct devq { const char *user, *addr; int is; };
@@ -118,6 +126,22 @@ static sfsistat tempfail(SMFICTX *ctx, const char *qid, const char *why)
     return SMFIS_TEMPFAIL;
 }
 
+/* The longest physical line of a header field as the client folded it
+ * ("Name: " counts on the first line; CR is not counted). */
+static size_t longest_line(const char *name, const char *value)
+{
+    size_t best = 0, cur = strlen(name) + 2;
+    for (const char *p = value; *p; p++) {
+        if (*p == '\n') {
+            best = cur > best ? cur : best;
+            cur = 0;
+        } else if (*p != '\r') {
+            cur++;
+        }
+    }
+    return cur > best ? cur : best;
+}
+
 /* ---- callbacks before the end of the message ---------------------------- */
 
 static sfsistat on_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
@@ -146,9 +170,15 @@ static sfsistat on_envfrom(SMFICTX *ctx, char **argv)
         return SMFIS_TEMPFAIL;
     msg_free(c->m);
     c->m = pl_xcalloc(1, sizeof(*c->m));
-    pl_addr_from_smtp(argv[0] ? argv[0] : "", c->m->sender, ADDRMAX);
-    if (auth && *auth)
-        pl_addr_canon(auth, c->m->auth, ADDRMAX);
+    if (pl_addr_from_smtp(argv[0] ? argv[0] : "", c->m->sender, ADDRMAX) != 0) {
+        msg_info("postlink-sync: %s: refused sender of %zu characters (more than %d)",
+                 c->addr, strlen(argv[0] ? argv[0] : ""), PL_ADDR_MAX);
+        smfi_setreply(ctx, "501", "5.1.7", "sender address longer than RFC 5321 allows (254 characters)");
+        return SMFIS_REJECT;
+    }
+    if (auth && *auth && pl_addr_canon(auth, c->m->auth, ADDRMAX) != 0)
+        msg_warn("postlink-sync: %s: SASL login of %zu characters is no postlink user: "
+                 "treated as unauthenticated", c->addr, strlen(auth));
     return SMFIS_CONTINUE;
 }
 
@@ -159,7 +189,12 @@ static sfsistat on_envrcpt(SMFICTX *ctx, char **argv)
 
     if (c == NULL || c->m == NULL)
         return SMFIS_TEMPFAIL;
-    pl_addr_from_smtp(argv[0] ? argv[0] : "", addr, sizeof(addr));
+    if (pl_addr_from_smtp(argv[0] ? argv[0] : "", addr, sizeof(addr)) != 0) {
+        msg_info("postlink-sync: %s: refused recipient of %zu characters (more than %d)",
+                 c->addr, strlen(argv[0] ? argv[0] : ""), PL_ADDR_MAX);
+        smfi_setreply(ctx, "501", "5.1.3", "recipient address longer than RFC 5321 allows (254 characters)");
+        return SMFIS_REJECT;
+    }
     if (is_agent_rcpt(addr)) {
         msg_info("postlink-sync: %s: refused recipient %s in the reserved domain %s",
                  c->addr, addr, sm.transport_domain);
@@ -180,6 +215,11 @@ static sfsistat on_header(SMFICTX *ctx, char *name, char *value)
     if (pl_is_sync_header(name)) {
         if (++c->m->nsync <= MAX_SYNC_HEADERS)       /* count the rest, keep nothing */
             pl_headers_add(&c->m->hs, name, value);
+        if (strcasecmp(name, "X-Control-Target") == 0) {
+            size_t len = longest_line(name, value);
+            if (len > c->m->target_line)
+                c->m->target_line = len;
+        }
         return SMFIS_CONTINUE;
     }
     for (const char *const *k = kept_headers; *k; k++)
@@ -343,16 +383,62 @@ static sfsistat reject(SMFICTX *ctx, const struct msg *m, const struct route *r,
     return SMFIS_REJECT;
 }
 
+/* Did Postfix make this Message-ID up because the client sent none?  For
+ * clients in local_header_rewrite_clients Postfix's cleanup adds
+ * "Message-Id: <YYYYMMDDhhmmss.QUEUEID@myhostname>" (or <QUEUEID@myhostname>
+ * with enable_long_queue_ids) before the milter sees the headers, so the
+ * milter cannot tell it by its position; it tells it by the queue id, which
+ * a client cannot know before it sends the message. */
+static int msgid_by_postfix(SMFICTX *ctx, const char *msgid, const char *qid)
+{
+    const char *host = smfi_getsymval(ctx, "j"), *local = msgid + 1, *at;
+    size_t qlen, llen, i;
+
+    if (qid == NULL || *qid == '\0' || msgid[0] != '<' || (at = strrchr(msgid, '@')) == NULL)
+        return 0;
+    if (host && *host && (strncasecmp(at + 1, host, strlen(host)) != 0 ||
+                          strcmp(at + 1 + strlen(host), ">") != 0))
+        return 0;
+    qlen = strlen(qid);
+    llen = (size_t)(at - local);
+    if (llen == qlen)
+        return strncmp(local, qid, qlen) == 0;
+    if (llen != 15 + qlen || local[14] != '.' || strncmp(local + 15, qid, qlen) != 0)
+        return 0;
+    for (i = 0; i < 14 && local[i] >= '0' && local[i] <= '9'; i++)
+        ;
+    return i == 14;
+}
+
+/* Postfix's LMTP and SMTP clients break a line longer than 998 characters,
+ * inside a Message-ID if need be, and postlink-syncd (or the device) could
+ * no longer read the targets: each target gets a field of its own. */
+static int targets_one_per_field(SMFICTX *ctx, const struct msg *m, const struct pl_control *ctl)
+{
+    for (size_t i = pl_headers_count(&m->hs, "X-Control-Target"); i > 0; i--)
+        if (smfi_chgheader(ctx, "X-Control-Target", (int)i, NULL) != MI_SUCCESS)
+            return -1;
+    for (size_t i = 0; i < ctl->ntargets; i++)
+        if (smfi_addheader(ctx, "X-Control-Target", ctl->targets[i]) != MI_SUCCESS)
+            return -1;
+    return 0;
+}
+
 static sfsistat route_control(SMFICTX *ctx, const struct msg *m, const struct route *r,
                               const char *qid)
 {
     struct pl_control ctl;
     struct route_op op;
-    char err[256], agent[ADDRMAX + 64], token[PL_ROUTE_TOKEN_LEN + 1];
+    char err[256], agent[ADDRMAX + PL_ROUTE_TOKEN_LEN + PL_ADDR_DOMAIN_MAX + 8], token[PL_ROUTE_TOKEN_LEN + 1];
     int rc = pl_control_parse(&m->hs, sm.max_targets, &ctl, err, sizeof(err)), own;
 
     if (rc == PL_CTL_BAD)
         return reject(ctx, m, r, qid, "550", "5.6.0", err);
+    if (ctl.msgid[0] != '\0' && msgid_by_postfix(ctx, ctl.msgid, qid)) {
+        msg_qid(LOG_INFO, qid, "postlink-sync: the control's Message-ID %s was added by Postfix",
+                ctl.msgid);
+        ctl.msgid[0] = '\0';
+    }
     if (ctl.msgid[0] == '\0') {
         pl_control_free(&ctl);
         return reject(ctx, m, r, qid, "550", "5.6.0",
@@ -373,11 +459,22 @@ static sfsistat route_control(SMFICTX *ctx, const struct msg *m, const struct ro
         pl_control_free(&ctl);
         return tempfail(ctx, qid, "cannot record the route to postlink-syncd");
     }
-    sync_agent_rcpt(r->user, token, agent, sizeof(agent));
+    if (sync_agent_rcpt(r->user, token, agent, sizeof(agent)) != 0) {
+        pl_control_free(&ctl);
+        return tempfail(ctx, qid, "sync_transport_domain too long for a recipient address");
+    }
     if ((r->intercept && smfi_delrcpt(ctx, (char *)r->rcpt_raw) != MI_SUCCESS) ||
         smfi_addrcpt(ctx, agent) != MI_SUCCESS) {
         pl_control_free(&ctl);
         return tempfail(ctx, qid, "cannot change recipients");
+    }
+    if (m->target_line > SMTP_LINE_MAX) {
+        if (targets_one_per_field(ctx, m, &ctl) != 0) {
+            pl_control_free(&ctl);
+            return tempfail(ctx, qid, "cannot rewrite X-Control-Target");
+        }
+        msg_qid(LOG_INFO, qid, "postlink-sync: X-Control-Target line of %zu characters: "
+                "%zu target(s) rewritten one per field", m->target_line, ctl.ntargets);
     }
     msg_qid(LOG_INFO, qid, "postlink-sync: control %s %s %zu target(s) from=<%s> user=%s%s: to postlink-syncd",
             ctl.msgid, pl_ctl_word_name(ctl.word), ctl.ntargets, r->sender, r->user,
@@ -386,16 +483,29 @@ static sfsistat route_control(SMFICTX *ctx, const struct msg *m, const struct ro
     return SMFIS_CONTINUE;
 }
 
-struct seen_op {
-    const char *user, *msgid;
+/* Ordinary mail: for each enabled recipient the message is recorded as
+ * seen (releasing and fanning out the controls held for it) and the
+ * recipient's devices are added.  All of it is one transaction, left open
+ * while the milter changes the message and committed only when nothing
+ * can fail any more: a tempfail (which Postfix may never see retried)
+ * leaves every held control pending. */
+struct seen_user {
+    const char *user;
     struct pl_sync_opts o;
     unsigned flags, released;
     struct pl_strvec devices;
+    size_t added;                    /* devices added as recipients */
+};
+
+struct seen_op {
+    const char *msgid;
+    struct seen_user *u;
+    size_t n;
 };
 
 static int add_device(void *ctx, const struct pl_device *d)
 {
-    pl_strvec_add(&((struct seen_op *)ctx)->devices, d->address);
+    pl_strvec_add(&((struct seen_user *)ctx)->devices, d->address);
     return 0;
 }
 
@@ -403,13 +513,60 @@ static int seen_fn(pl_txn *t, void *ctx)
 {
     struct seen_op *op = ctx;
     int rc = PL_OK;
-    pl_strvec_free(&op->devices);
-    op->flags = op->released = 0;
-    if (op->msgid[0])
-        rc = pl_sync_seen(t, &op->o, op->user, op->msgid, &op->flags, &op->released);
-    if (rc == PL_OK)
-        rc = pl_device_list_txn(t, op->user, add_device, op);
+    for (size_t i = 0; i < op->n && rc == PL_OK; i++) {
+        struct seen_user *u = &op->u[i];
+        pl_strvec_free(&u->devices);
+        u->flags = u->released = 0;
+        if (op->msgid[0])
+            rc = pl_sync_seen(t, &u->o, u->user, op->msgid, &u->flags, &u->released);
+        if (rc == PL_OK)
+            rc = pl_device_list_txn(t, u->user, add_device, u);
+    }
     return rc;
+}
+
+/* Run fn in a transaction and leave it open (*tp) for the caller to commit
+ * or abort; retried like pl_store_run while the store says PL_TEMP. */
+static int txn_prepare(pl_txn **tp, pl_store_txn_fn fn, void *ctx)
+{
+    for (int attempt = 0; attempt < 10; attempt++) {
+        int rc = pl_store_begin(sm.store, tp, PL_TXN_SYNC);
+        if (rc == PL_OK) {
+            if ((rc = fn(*tp, ctx)) == PL_OK)
+                return PL_OK;
+            pl_txn_abort(*tp);
+            *tp = NULL;
+        }
+        if (rc != PL_TEMP)
+            return rc;
+        usleep((useconds_t)(1000 * (1 + attempt * attempt) + rand() % 1000));
+    }
+    return PL_TEMP;
+}
+
+/* Test hook: $POSTLINK_TEST_FAIL_AFTER_SEEN names a file holding a
+ * Message-ID.  The next message with that Message-ID fails (tempfail) after
+ * the seen stage, as a failing smfi_addrcpt/smfi_addheader would, and the
+ * file is removed, so that the resent message passes.  Logged loudly. */
+static int test_fail_after_seen(const char *msgid, const char *qid)
+{
+    const char *f = getenv("POSTLINK_TEST_FAIL_AFTER_SEEN");
+    char buf[PL_MSGID_MAX + 2] = "";
+    FILE *fp;
+
+    if (f == NULL || *f == '\0' || (fp = fopen(f, "r")) == NULL)
+        return 0;
+    if (fgets(buf, sizeof(buf), fp) == NULL)
+        buf[0] = '\0';
+    fclose(fp);
+    pl_strtrim_right(buf);
+    if (strcmp(buf, msgid) != 0)
+        return 0;
+    if (unlink(f) != 0)
+        msg_warn("postlink-sync: TEST HOOK: cannot remove %s: %s", f, strerror(errno));
+    msg_qid(LOG_WARNING, qid, "postlink-sync: TEST HOOK POSTLINK_TEST_FAIL_AFTER_SEEN: "
+            "failing %s after the seen stage", msgid);
+    return 1;
 }
 
 static int has_rcpt(const struct msg *m, const char *addr)
@@ -420,60 +577,90 @@ static int has_rcpt(const struct msg *m, const char *addr)
     return 0;
 }
 
-/* Ordinary mail: record as seen, release held controls, add the devices. */
+static void seen_free(struct seen_op *op)
+{
+    for (size_t i = 0; i < op->n; i++)
+        pl_strvec_free(&op->u[i].devices);
+    free(op->u);
+}
+
+static sfsistat ordinary_fail(SMFICTX *ctx, pl_txn *t, struct seen_op *op, const char *qid,
+                              const char *why)
+{
+    pl_txn_abort(t);
+    seen_free(op);
+    return tempfail(ctx, qid, why);
+}
+
 static sfsistat ordinary(SMFICTX *ctx, struct msg *m, const char *qid)
 {
     char msgid[PL_MSGID_MAX + 1] = "", state[64], buf[ADDRMAX + 2];
     const char *mv = pl_headers_get(&m->hs, "Message-ID", 0);
-    size_t nusers = 0, nrcpt = m->rcpt.n;
-    unsigned same_flags = 0, any_released = 0;
-    int mixed = 0;
+    size_t nrcpt = m->rcpt.n;
+    unsigned same_flags = 0;
+    int mixed = 0, rc;
+    struct seen_op op = {msgid, NULL, 0};
+    pl_txn *t = NULL;
 
     if (mv == NULL || pl_msgid_parse(mv, msgid, sizeof(msgid), NULL) != 0)
         msgid[0] = '\0';
+    op.u = pl_xcalloc(nrcpt + 1, sizeof(*op.u));
     for (size_t i = 0; i < nrcpt; i++) {
-        struct seen_op op = {m->rcpt.v[i], msgid, {0, 0, NULL, 0}, 0, 0, {0}};
-        size_t added = 0;
-        if (!enabled(op.user))
+        struct seen_user *u = &op.u[op.n];
+        if (!enabled(m->rcpt.v[i]))
             continue;
-        op.o.now = time(NULL);
-        op.o.pending_ttl = sm.pending_ttl;
-        op.o.hostname = sm.hostname;
-        op.o.imap = pl_conf_map_lookup(sm.conf, "imap_url", pl_addr_domain(op.user)) != NULL;
-        if (pl_store_run(sm.store, PL_TXN_SYNC, seen_fn, &op) != PL_OK) {
-            pl_strvec_free(&op.devices);
-            return tempfail(ctx, qid, "cannot record the message as seen");
-        }
-        if (nusers++ == 0)
-            same_flags = op.flags;
-        else if (same_flags != op.flags)
+        u->user = m->rcpt.v[i];
+        u->o.now = time(NULL);
+        u->o.pending_ttl = sm.pending_ttl;
+        u->o.hostname = sm.hostname;
+        u->o.imap = pl_conf_map_lookup(sm.conf, "imap_url", pl_addr_domain(u->user)) != NULL;
+        op.n++;
+    }
+    if (op.n == 0) {
+        seen_free(&op);
+        return SMFIS_CONTINUE;
+    }
+    if ((rc = txn_prepare(&t, seen_fn, &op)) != PL_OK) {
+        seen_free(&op);
+        return tempfail(ctx, qid, "cannot record the message as seen");
+    }
+    for (size_t i = 0; i < op.n; i++) {
+        struct seen_user *u = &op.u[i];
+        if (i == 0)
+            same_flags = u->flags;
+        else if (same_flags != u->flags)
             mixed = 1;
-        any_released += op.released;
-        for (size_t d = 0; d < op.devices.n; d++) {
-            const char *dev = op.devices.v[d];
+        for (size_t d = 0; d < u->devices.n; d++) {
+            const char *dev = u->devices.v[d];
             if (strcmp(dev, m->sender) == 0 || has_rcpt(m, dev))
                 continue;
             snprintf(buf, sizeof(buf), "<%s>", dev);
-            if (smfi_addrcpt(ctx, buf) != MI_SUCCESS) {
-                pl_strvec_free(&op.devices);
-                return tempfail(ctx, qid, "cannot add a device recipient");
-            }
+            if (smfi_addrcpt(ctx, buf) != MI_SUCCESS)
+                return ordinary_fail(ctx, t, &op, qid, "cannot add a device recipient");
             pl_strvec_add(&m->rcpt, dev);
-            added++;
+            u->added++;
         }
-        if (msgid[0] || added)
-            msg_qid(LOG_INFO, qid, "postlink-sync: user=%s message-id=%s state=%u released=%u devices=%zu",
-                    op.user, msgid[0] ? msgid : "-", op.flags, op.released, added);
-        pl_strvec_free(&op.devices);
     }
-    if (nusers > 0 && same_flags != 0 && !mixed) {
+    if (msgid[0] && test_fail_after_seen(msgid, qid))
+        return ordinary_fail(ctx, t, &op, qid, "test hook");
+    if (same_flags != 0 && !mixed) {
         pl_state_format(same_flags, state, sizeof(state));
         if (smfi_addheader(ctx, "X-Postlink-State", state) != MI_SUCCESS)
-            return tempfail(ctx, qid, "cannot add X-Postlink-State");
+            return ordinary_fail(ctx, t, &op, qid, "cannot add X-Postlink-State");
     } else if (mixed) {
         msg_qid(LOG_INFO, qid, "postlink-sync: recipients hold different states; no X-Postlink-State");
     }
-    (void)any_released;
+    /* the last step: Postfix discards the changes above if this tempfails */
+    if (pl_txn_commit(t) != PL_OK) {
+        seen_free(&op);
+        return tempfail(ctx, qid, "cannot record the message as seen");
+    }
+    for (size_t i = 0; i < op.n; i++)
+        if (msgid[0] || op.u[i].added)
+            msg_qid(LOG_INFO, qid, "postlink-sync: user=%s message-id=%s state=%u released=%u devices=%zu",
+                    op.u[i].user, msgid[0] ? msgid : "-", op.u[i].flags, op.u[i].released,
+                    op.u[i].added);
+    seen_free(&op);
     return SMFIS_CONTINUE;
 }
 

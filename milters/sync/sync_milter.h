@@ -25,7 +25,8 @@ extern struct sync_milter sm;
 extern struct smfiDesc sync_filter_desc;
 
 /* The recipient that routes a control for user to postlink-syncd:
- * "<local=domain+TOKEN@sync_transport_domain>" (state/route.h). */
-void sync_agent_rcpt(const char *user, const char *token, char *out, size_t outlen);
+ * "<local=domain+TOKEN@sync_transport_domain>" (state/route.h); -1 if it
+ * does not fit into outlen. */
+int sync_agent_rcpt(const char *user, const char *token, char *out, size_t outlen);
 
 #endif

@@ -122,7 +122,12 @@ static sfsistat on_envrcpt(SMFICTX *ctx, char **argv)
     char addr[TAG_ADDRMAX];
     if (m == NULL)
         return SMFIS_TEMPFAIL;
-    pl_addr_from_smtp(argv[0] ? argv[0] : "", addr, sizeof(addr));
+    if (pl_addr_from_smtp(argv[0] ? argv[0] : "", addr, sizeof(addr)) != 0) {
+        msg_info("postlink-tag: refused recipient of %zu characters (more than %d)",
+                 strlen(argv[0] ? argv[0] : ""), PL_ADDR_MAX);
+        smfi_setreply(ctx, "501", "5.1.3", "recipient address longer than RFC 5321 allows (254 characters)");
+        return SMFIS_REJECT;
+    }
     pl_strvec_add(&m->rcpt, addr);
     return SMFIS_CONTINUE;
 }

@@ -6,6 +6,8 @@
 # h_start_postfix, then hs_start.
 #   HS_CONF_EXTRA   more postlink.conf lines (e.g. "pending_ttl = 3s")
 #   HS_PEER_ADDR    the address trusted as a sync peer (default 127.0.0.2)
+#   HS_REINJECT_REJECT  addresses the re-injection listener refuses at RCPT
+#                   (5xx), e.g. a device whose copies must fail for good
 
 hs_setup() {
     H_SYNC=$H_DIR/postlink
@@ -13,6 +15,11 @@ hs_setup() {
     chmod 0711 "$H_SYNC"
     H_REINJECT_PORT=$(h_free_port) || return 1
     export H_SYNC H_REINJECT_PORT
+    local a
+    : >"$H_SYNC/reinject-reject"
+    for a in ${HS_REINJECT_REJECT-}; do
+        printf '%s 550 5.1.1 refused by the test harness\n' "$a" >>"$H_SYNC/reinject-reject"
+    done
     export POSTLINK_CONF=$H_SYNC/postlink.conf POSTLINK_DB_HOME=$H_SYNC/db
     export POSTLINKCTL=$abs_top_builddir/ctl/postlinkctl
     cat >"$POSTLINK_CONF" <<CONF
@@ -36,7 +43,7 @@ transport_maps = inline:{ sync.postlink.invalid=lmtp:unix:$H_SYNC/syncd.sock }"
 127.0.0.1:$H_REINJECT_PORT inet n - n - - smtpd
   -o syslog_name=postfix/reinject -o smtpd_milters= -o mynetworks=127.0.0.0/8
   -o smtpd_relay_restrictions=permit_mynetworks,reject
-  -o smtpd_recipient_restrictions=permit_mynetworks,reject"
+  -o smtpd_recipient_restrictions=check_recipient_access,texthash:$H_SYNC/reinject-reject,permit_mynetworks,reject"
     "$POSTLINKCTL" init >"$H_SYNC/init.log" 2>&1 ||
         { h__say "postlinkctl init failed:"; cat "$H_SYNC/init.log" >&2; return 1; }
 }
@@ -95,6 +102,27 @@ hs_send() {
 # sent by DEVICE (envelope sender) to USER's own address on the submission
 # port, authenticated as $POSTLINK_DEMO_USER with USER-PASS.
 hs_msgid() { printf '<%s.%s@%s>' "$1" "$RANDOM$RANDOM" "test.invalid"; }
+
+# hs_marker USER PASS DEVICE: a marker that proves postlink-syncd's outbox
+# has moved on: a resync (it changes no state) from DEVICE, whose answer
+# travels the way fan-out copies do (outbox, re-injection listener, sink);
+# waits until it is at the sink.  Its Message-ID in HS_MARKER.
+hs_marker() {
+    HS_MARKER=$(hs_msgid marker)
+    hs_send "$POSTLINK_SUBMISSION_PORT" "$3" "$1" --auth-user "$1" --auth-password "$2" \
+        --header "Message-Id: $HS_MARKER" --add-header "X-Control: resync" \
+        --add-header "X-Control-Since: 999999999" >/dev/null
+    hs_wait_sink_grep "In-Reply-To: $HS_MARKER" 1
+}
+
+# hs_wait_log FILE PATTERN [TIMEOUT]: until FILE has a line matching PATTERN.
+hs_wait_log() {
+    local end=$(( $(h__ms) + ${3:-15} * 1000 ))
+    until grep -q -- "$2" "$1" 2>/dev/null; do
+        [ "$(h__ms)" -ge $end ] && { h__say "timeout waiting for '$2' in $1"; return 1; }
+        sleep 0.05
+    done
+}
 
 # hs_sink_grep PATTERN: sink files (by name) containing PATTERN.
 hs_sink_grep() { grep -l -- "$1" "$POSTLINK_SINK_DIR"/* 2>/dev/null; }

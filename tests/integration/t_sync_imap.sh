@@ -57,7 +57,10 @@ ctl unread "$M"
 tap_check "unread -> \\Seen removed (\\Answered stays)" wait_flags "$M" '^R[^S]*$'
 M2=$(hs_msgid imap-late)
 ctl saved "$M2"
-sleep 1
+pending() { "$POSTLINKCTL" pending list "$U" --json | jq -e 'length == 1' >/dev/null; }
+end=$((SECONDS + 15))
+until pending || [ $SECONDS -ge $end ]; do sleep 0.1; done
+tap_check "the control for a message not seen yet is held" pending
 hs_send "$POSTLINK_SMTP_PORT" friend@elsewhere.example "$U" --header "Message-Id: $M2" >/dev/null
 h_wait_maildir_files alice 2
 saved2() { wait_flags "$M2" "$letter"; }

@@ -52,18 +52,42 @@ static int collect(void *ctx, const struct pl_device *d)
 
 static void test_address_from_smtp(void **state)
 {
-    char out[64];
+    char out[PL_ADDR_SIZE], big[2 * PL_ADDR_SIZE], arg[2 * PL_ADDR_SIZE + 64];
     (void)state;
-    pl_addr_from_smtp("<Alice@Example.COM>", out, sizeof(out));
+    assert_int_equal(pl_addr_from_smtp("<Alice@Example.COM>", out, sizeof(out)), 0);
     assert_string_equal(out, "alice@example.com");
-    pl_addr_from_smtp("  <bob@example.com.>", out, sizeof(out));      /* Postfix drops the dot */
+    assert_int_equal(pl_addr_from_smtp("  <bob@example.com.>", out, sizeof(out)), 0);  /* Postfix drops the dot */
     assert_string_equal(out, "bob@example.com");
-    pl_addr_from_smtp("carol@example.com..", out, sizeof(out));
+    assert_int_equal(pl_addr_from_smtp("carol@example.com..", out, sizeof(out)), 0);
     assert_string_equal(out, "carol@example.com");
-    pl_addr_from_smtp("<>", out, sizeof(out));                       /* the null sender */
+    assert_int_equal(pl_addr_from_smtp("<>", out, sizeof(out)), 0);   /* the null sender */
     assert_string_equal(out, "");
-    pl_addr_from_smtp("<averyveryveryverylongaddress@example.com>", out, 10);
-    assert_string_equal(out, "averyvery");
+    /* too long for the caller's buffer: refused, never cut */
+    assert_int_equal(pl_addr_from_smtp("<averyveryveryverylongaddress@example.com>", out, 10), -1);
+    assert_string_equal(out, "");
+    /* finding 5: a 320-byte local part in the reserved domain used to come
+     * back cut to its first bytes, with an empty domain */
+    memset(big, 'a', 320);
+    big[320] = '\0';
+    snprintf(arg, sizeof(arg), "<%s@sync.postlink.invalid>", big);
+    assert_int_equal(pl_addr_from_smtp(arg, out, sizeof(out)), -1);
+    assert_string_equal(out, "");
+    /* RFC 5321's limit exactly: 254 characters fit, 255 do not */
+    memset(big, 'b', 64);
+    big[64] = '@';
+    memset(big + 65, 'd', PL_ADDR_MAX - 65);
+    big[PL_ADDR_MAX] = '\0';
+    snprintf(arg, sizeof(arg), "<%s>", big);
+    assert_int_equal(pl_addr_from_smtp(arg, out, sizeof(out)), 0);
+    assert_int_equal(strlen(out), PL_ADDR_MAX);
+    assert_string_equal(pl_addr_domain(out), big + 65);
+    snprintf(arg, sizeof(arg), "<%sd>", big);
+    assert_int_equal(pl_addr_from_smtp(arg, out, sizeof(out)), -1);
+    /* even into a bigger buffer (the tag milter's) */
+    assert_int_equal(pl_addr_from_smtp(arg, big, sizeof(big)), -1);
+    /* pl_addr_canon does not cut either */
+    assert_int_equal(pl_addr_canon("Alice@Example.COM", out, 8), -1);
+    assert_string_equal(out, "");
 }
 
 static void test_registry(void **state)
