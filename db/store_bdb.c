@@ -647,6 +647,7 @@ int pl_store_get(pl_txn *t, const char *table, const void *key, size_t klen,
         *vlen = 0;
     if ((rc = txn_enter(t)) != PL_OK)
         return rc;
+    pl_bdb_test_stuck(t->s);
     if (lookup(t->s, table, &db) != PL_OK) {
         txn_leave(t);
         return PL_ERR;

@@ -88,4 +88,7 @@ void pl_bdb_watch_stop(pl_store *s);
 /* Monotonic seconds. */
 long long pl_bdb_now(void);
 
+/* Test hook (store_ops.c): $POSTLINK_TEST_STUCK_FILE. */
+void pl_bdb_test_stuck(pl_store *s);
+
 #endif

@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "store_bdb_int.h"
@@ -67,6 +68,34 @@ static struct op_mark *mark_self(void)
     pthread_mutex_unlock(&marks_lock);
     pthread_setspecific(marks_key, m);
     return my_mark = m;
+}
+
+/* Test hook: when the file named by $POSTLINK_TEST_STUCK_FILE exists, the
+ * next record read (pl_store_get) removes it and blocks for good inside
+ * the library's mark, as a thread
+ * waiting on a mutex left by a process that died inside the library
+ * would (tests/integration/t_stuck_daemon.sh). */
+static const char *stuck_file;
+static pthread_once_t stuck_once = PTHREAD_ONCE_INIT;
+
+static void stuck_init(void)
+{
+    stuck_file = getenv("POSTLINK_TEST_STUCK_FILE");
+    if (stuck_file != NULL && *stuck_file == '\0')
+        stuck_file = NULL;
+    if (stuck_file != NULL)
+        msg_warn("TEST HOOK POSTLINK_TEST_STUCK_FILE=%s is set: not for production", stuck_file);
+}
+
+void pl_bdb_test_stuck(pl_store *s)
+{
+    pthread_once(&stuck_once, stuck_init);
+    if (stuck_file != NULL && unlink(stuck_file) == 0) {
+        pl_bdb_op_enter(s);
+        msg_warn("TEST HOOK POSTLINK_TEST_STUCK_FILE: this thread now blocks inside a store call");
+        for (;;)
+            sleep(3600);
+    }
 }
 
 void pl_bdb_op_enter_long(pl_store *s, unsigned factor)

@@ -2,7 +2,8 @@
 # and bob link their XMPP accounts; alice's mail to bob carries her
 # Jabber-ID, a mail-id and a signed tag, and bob's copy says she is online
 # (then offline); bob follows the chat link and alice's chat program hears
-# who wants to chat about which mail; a stranger's forged tag is stripped.
+# who wants to chat about which mail; a stranger's forged tag is stripped,
+# and a real tag copied onto another message shows nothing.
 XD=$POSTLINK_XMPP_DOMAIN
 tag_send() {                   # tag_send SUBJECT: alice to bob over submission; prints the Message-ID
     local id="<demo-tag.$RANDOM$RANDOM@$POSTLINK_DOMAIN>"
@@ -67,10 +68,28 @@ step "a stranger forges alice's Jabber-ID, a tag and a presence header: no prese
 S="<demo-forged.$RANDOM@elsewhere.example>"
 swaks --server 127.0.0.1 --port "$POSTLINK_SMTP_PORT" --from "$POSTLINK_DEMO_USER" --to "bob@$POSTLINK_DOMAIN" \
     --header "Subject: trust me" --header "Message-Id: $S" --add-header "Jabber-ID: alice@$XD" \
-    --add-header "X-Mail-Id: $MAILID" --add-header "X-Postlink-Tag: v=1; k=k1; t=$(date +%s); s=forged" \
+    --add-header "X-Mail-Id: $MAILID" \
+    --add-header "X-Postlink-Tag: v=2; k=k1; t=$(date +%s); bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; s=forged" \
     --add-header "X-Messenger-Presence: online" >/dev/null 2>&1
 if f=$(bob_copy "$S") && ! grep -qiE '^(X-Postlink-Tag|X-Messenger-Presence):' "$f"; then
     tag_headers "$f"; ok "tag and presence stripped; the Jabber-ID his program wrote stays, but shows nothing"
 else
     bad "the forgery survived"
+fi
+
+step "someone who saw alice's first mail copies its tag onto a new Subject and body: nothing is shown"
+R="<demo-replay.$RANDOM@elsewhere.example>"
+F1=$(bob_copy "$T1")
+if [ -n "$F1" ]; then
+    hdr() { grep -i "^$1:" "$F1" | head -1 | sed 's/^[^:]*: *//' | tr -d '\r'; }
+    swaks --server 127.0.0.1 --port "$POSTLINK_SMTP_PORT" --from "$POSTLINK_DEMO_USER" --to "bob@$POSTLINK_DOMAIN" \
+        --header "Subject: send the money to this account" --header "Message-Id: $R" \
+        --header "Date: $(hdr Date)" --header "To: $(hdr To)" --header "From: $(hdr From)" \
+        --add-header "Jabber-ID: $(hdr Jabber-ID)" --add-header "X-Mail-Id: $(hdr X-Mail-Id)" \
+        --add-header "X-Postlink-Tag: $(hdr X-Postlink-Tag)" --body "a different body" >/dev/null 2>&1
+fi
+if [ -n "$F1" ] && f=$(bob_copy "$R") && ! grep -qiE '^X-Messenger-(Presence|Chat):' "$f"; then
+    tag_headers "$f"; ok "the tag signs Subject, To, Cc, Date and the body: a changed copy shows no presence"
+else
+    bad "a changed copy of a tagged mail still showed presence"
 fi

@@ -19,6 +19,7 @@
 #include "outbox.h"
 #include "strutil.h"
 #include "sync.h"
+#include "server.h"
 #include "syncd.h"
 
 #define BATCH 64
@@ -266,6 +267,12 @@ unsigned syncd_flush(const char *tag)
     left = c->waiting;
     for (size_t i = 0; i < c->n; i++) {
         struct job *j = &c->jobs[i];
+        /* housekeeping stops between jobs on a stop: each one may take a
+         * while (an SMTP or IMAP server), and the rest waits in the store */
+        if (tag == NULL && pl_server_stopping()) {
+            job_free(j);
+            continue;
+        }
         if (claim(j->id)) {           /* else another thread is on it: still waiting */
             int rc = still_there(j->id);
             if (rc == PL_NOTFOUND || (rc == PL_OK && carry_out(j, c->now) == 0)) {

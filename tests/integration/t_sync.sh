@@ -53,7 +53,7 @@ tap_check "the store knows the message arrived, no state yet" \
 C1=$(hs_msgid c1)
 out=$(send_ctl "$PHONE" read "$C1" "$M1")
 tap_check "the phone's control is accepted (250)" grep -q '<-  250 .*queued' <<<"$out"
-hs_wait_sink_grep "X-Postlink-Forwarded" 1
+hs_wait_sink_grep "X-Postlink-Forwarded" 2
 tap_check "its copy goes to the desk and the pager, not back to the phone" \
     test "$(sink_rcpts "X-Postlink-Forwarded: by mail.postlink.test; user=$U; from=$PHONE")" = "$DESK $PAGER "
 f=$(hs_sink_grep "X-Postlink-Forwarded" | head -1)
@@ -136,7 +136,7 @@ hs_send "$MX" "$PAGER" "$U" --local-interface 127.0.0.2 --header "Message-Id: $C
     --header "Date: $(date -R -d '+2 minutes')" \
     --add-header "X-Control: read" --add-header "X-Control-Target: $M1" \
     --add-header "X-Postlink-Forwarded: by upper.example; user=alice@upper.example" >/dev/null
-hs_wait_sink_grep "Message-I[Dd]: $C9" 1
+hs_wait_sink_grep "Message-I[Dd]: $C9" 2
 tap_check "a control from a sync peer (127.0.0.2) is applied" state_is "$M1" '.[0].states == ["read"]'
 tap_check "and fanned out to the other devices" test "$(sink_rcpts "Message-I[Dd]: $C9")" = "$DESK $PHONE "
 
