@@ -66,6 +66,12 @@ static inline int pl_bdb_leave_ret(pl_store *s, int ret)
 
 /* ---- error mapping ------------------------------------------------------ */
 
+void pl_bdb_mark_reset(pl_store *s)
+{
+    if (!atomic_exchange(&s->need_reset, 1))
+        atomic_fetch_add(&s->reset_epoch, 1);
+}
+
 int pl_bdb_map(pl_store *s, int ret, const char *what)
 {
     switch (ret) {
@@ -83,8 +89,9 @@ int pl_bdb_map(pl_store *s, int ret, const char *what)
         return PL_TEMP;
     case DB_RUNRECOVERY:
         /* The recoverer has said so; pl_bdb_reset says when we are back. */
-        if (!atomic_exchange(&s->need_reset, 1))
+        if (!atomic_load(&s->need_reset))
             msg_debug("store: %s: the environment is being recovered; reopening", what);
+        pl_bdb_mark_reset(s);
         return PL_TEMP;
     case EBUSY:
     case EAGAIN:
@@ -405,8 +412,8 @@ void pl_store_close(pl_store *s)
 
     if (s == NULL)
         return;
-    atomic_store(&s->closing, 1);  /* no new transactions; watch threads end */
-    pl_bdb_watch_stop(s);
+    atomic_store(&s->closing, 1);  /* no new transactions; the janitor ends */
+    pl_bdb_janitor_stop(s);        /* the guard watches the close itself */
     /* Give other threads' transactions stuck_secs to end by themselves
      * (the caller should have stopped them: after close their handles are
      * gone); the caller's own are aborted at once. */
@@ -419,8 +426,13 @@ void pl_store_close(pl_store *s)
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += (time_t)s->opts.stuck_secs * 2;
     locked = pthread_rwlock_timedwrlock(&s->use, &deadline) == 0;
-    if (!locked)
-        msg_error("store: %s: a thread is still inside a store call; closing anyway", s->home);
+    if (!locked) {
+        /* Freeing the store under it would be worse than leaving it: the
+         * process is about to exit, and the next opener recovers. */
+        msg_error("store: %s: a thread is still inside a store call; leaving the store open",
+                  s->home);
+        return;
+    }
     if ((open_txns = abort_open_txns(s, 1)) > 0)
         msg_warn("store: %s: closed with %u transaction%s still open; aborted", s->home,
                  open_txns, open_txns == 1 ? "" : "s");
@@ -433,8 +445,8 @@ void pl_store_close(pl_store *s)
         close(s->reg_fd);          /* only now: see pl_bdb_registry_dead() */
     if (s->recover_fd >= 0)
         close(s->recover_fd);
-    if (locked)
-        pthread_rwlock_unlock(&s->use);
+    pl_bdb_watch_stop(s);          /* the guard, last */
+    pthread_rwlock_unlock(&s->use);
     pthread_rwlock_destroy(&s->use);
     pthread_mutex_destroy(&s->maint);
     pthread_mutex_destroy(&s->env_lock);
@@ -467,7 +479,7 @@ static int reopen_locked(pl_store *s)
         /* retried every 200 ms by the janitor: say it every 10 s */
         static atomic_llong last_warned;
         long long now = pl_bdb_now(), then = atomic_load(&last_warned);
-        atomic_store(&s->need_reset, 1);
+        pl_bdb_mark_reset(s);
         if (now - then >= 10 && atomic_compare_exchange_strong(&last_warned, &then, now))
             msg_warn("store: reopen failed, will retry: %s", err);
         else
@@ -566,7 +578,9 @@ static int txn_enter(pl_txn *t)
 {
     if (!t->nolock)
         pthread_rwlock_rdlock(&t->s->use);
-    if (t->txn == NULL) {
+    /* a panicked environment: nothing more in it (the janitor may have
+     * switched the library's panic checks off for a moment, see below) */
+    if (t->txn == NULL || (!t->nolock && atomic_load(&t->s->need_reset))) {
         if (!t->nolock)
             pthread_rwlock_unlock(&t->s->use);
         return PL_TEMP;
@@ -585,8 +599,29 @@ int pl_txn_commit(pl_txn *t)
     pl_store *s = t->s;
     int rc;
 
+    unsigned epoch = atomic_load(&s->reset_epoch);
+
     pthread_rwlock_rdlock(&s->use);
-    rc = t->txn == NULL ? PL_TEMP : pl_bdb_map(s, CALL(s, t->txn->commit(t->txn, 0)), "commit");
+    if (t->txn == NULL) {
+        rc = PL_TEMP;
+    } else if (atomic_load(&s->need_reset)) {
+        /* Never commit into a panicked environment: with the janitor's
+         * DB_NOPANIC on, the library would let it through into the region
+         * another process already recovered, and the commit would be lost
+         * although it said yes. */
+        (void)CALL(s, t->txn->abort(t->txn));
+        t->txn = NULL;
+        rc = PL_TEMP;
+    } else {
+        rc = pl_bdb_map(s, CALL(s, t->txn->commit(t->txn, 0)), "commit");
+        if (rc == PL_OK && (atomic_load(&s->need_reset) || atomic_load(&s->reset_epoch) != epoch)) {
+            /* it overlapped a recovery: it may not have reached the
+             * recovered environment, so it must not be reported as done */
+            msg_warn("store: %s: a commit overlapped a recovery of the environment; "
+                     "reported as a temporary failure (the caller retries)", s->home);
+            rc = PL_TEMP;
+        }
+    }
     txn_unlink(t);
     pthread_rwlock_unlock(&s->use);
     free(t);

@@ -33,6 +33,10 @@ struct pl_store {
     char *home;
     int schema_version;
     atomic_int need_reset;       /* reopen: environment panicked or a process died */
+    atomic_uint reset_epoch;     /* +1 each time need_reset goes from 0 to 1: a
+                                    commit that saw it change may have written
+                                    into an environment already recovered */
+    atomic_int guard_stop;       /* the guard watches until the very end of close */
     atomic_int check_dead;       /* a lock wait timed out: look for dead processes now */
     atomic_int suspect_dead;     /* the registry shows a dead process: whichever
                                     thread gets the write lock first recovers */
@@ -84,11 +88,16 @@ void pl_bdb_recover_unlock(pl_store *s);
 /* The crash-detection threads (store_watch.c). */
 int pl_bdb_watch_start(pl_store *s);
 void pl_bdb_watch_stop(pl_store *s);
+/* Stop only the janitor; the guard goes on until pl_bdb_watch_stop. */
+void pl_bdb_janitor_stop(pl_store *s);
 
 /* Monotonic seconds. */
 long long pl_bdb_now(void);
 
 /* Test hook (store_ops.c): $POSTLINK_TEST_STUCK_FILE. */
 void pl_bdb_test_stuck(pl_store *s);
+
+/* Set need_reset (and bump reset_epoch when it was clear). */
+void pl_bdb_mark_reset(pl_store *s);
 
 #endif

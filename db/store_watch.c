@@ -81,7 +81,7 @@ static void *guard_main(void *arg)
 {
     pl_store *s = arg;
 
-    while (!atomic_load(&s->closing)) {
+    while (!atomic_load(&s->guard_stop)) {
         long long now;
         sleep_ms(250);
         now = pl_bdb_now();
@@ -104,21 +104,31 @@ int pl_bdb_watch_start(pl_store *s)
     }
     if (pthread_create(&s->janitor, NULL, janitor_main, s) != 0) {
         msg_warn("store: cannot start the janitor thread");
-        atomic_store(&s->closing, 1);
+        atomic_store(&s->guard_stop, 1);
         pthread_join(s->guard, NULL);
-        atomic_store(&s->closing, 0);
+        atomic_store(&s->guard_stop, 0);
         return PL_ERR;
     }
     s->threads_running = 1;
     return PL_OK;
 }
 
-void pl_bdb_watch_stop(pl_store *s)
+void pl_bdb_janitor_stop(pl_store *s)
 {
     if (!s->threads_running)
         return;
     atomic_store(&s->closing, 1);
     pthread_join(s->janitor, NULL);
+    s->threads_running = 2;          /* the guard still runs */
+}
+
+void pl_bdb_watch_stop(pl_store *s)
+{
+    if (!s->threads_running)
+        return;
+    if (s->threads_running == 1)
+        pl_bdb_janitor_stop(s);
+    atomic_store(&s->guard_stop, 1);
     pthread_join(s->guard, NULL);
     s->threads_running = 0;
 }

@@ -339,8 +339,12 @@ static void check_close(int from_scan)
     assert_int_equal(WEXITSTATUS(status), 0);
     /* the administrator is told, and nothing uncommitted was kept */
     assert_non_null(fp = fopen(log, "r"));
+    /* a thread gone from inside a store call (a longjmp out of a scan
+     * callback) keeps its lock: close must not free the store under it,
+     * so it says so and leaves it to the next opener's recovery */
     while (fgets(line, sizeof(line), fp) != NULL)
-        if (strstr(line, "closed with 2 transactions still open; aborted") != NULL)
+        if (strstr(line, from_scan ? "still inside a store call; leaving the store open"
+                                   : "closed with 2 transactions still open; aborted") != NULL)
             warned++;
     fclose(fp);
     assert_int_equal(warned, 1);
