@@ -46,6 +46,7 @@ struct lmtp_msg {
     char *s;
     size_t len, cap;
     int toobig;                            /* more than max_msg_bytes: s freed */
+    int cut;                               /* keep_head_only: the rest was read, not kept */
     int nomem;                             /* allocation failed: s freed */
 };
 
@@ -54,6 +55,7 @@ struct lmtp_conn {
     const struct pl_lmtp_server_opts *o;
     char host[256];
     size_t max_msg, max_rcpts;
+    int keep_head;
     int timeout_ms;
     int dead;                              /* a write failed: stop */
     int errors;                            /* protocol errors so far */
@@ -240,15 +242,22 @@ static void msg_free(struct lmtp_msg *m)
 
 /* Appends to the message unless it is already refused; never holds more
  * than max bytes. */
-static void msg_add(struct lmtp_msg *m, const char *s, size_t n, size_t max)
+static void msg_add(struct lmtp_msg *m, const char *s, size_t n, size_t max, int keep_head)
 {
-    if (m->toobig || m->nomem || n == 0)
+    if (m->toobig || m->nomem || m->cut || n == 0)
         return;
     if (n > max - m->len) {
-        m->toobig = 1;
-        msg_free(m);
-        return;
+        if (keep_head) {               /* keep what fits, read and drop the rest */
+            n = max - m->len;
+            m->cut = 1;
+        } else {
+            m->toobig = 1;
+            msg_free(m);
+            return;
+        }
     }
+    if (n == 0)
+        return;
     if (m->len + n > m->cap) {
         size_t cap = m->cap ? m->cap : (LMTP_MSG_FIRST < max ? LMTP_MSG_FIRST : max);
         char *p;
@@ -294,7 +303,7 @@ static int read_data(struct lmtp_conn *c, struct lmtp_msg *m)
                 break;
             case D_MID:
                 nl = memchr(s, '\n', (size_t)(e - s));
-                msg_add(m, s, (size_t)((nl ? nl + 1 : e) - s), c->max_msg);
+                msg_add(m, s, (size_t)((nl ? nl + 1 : e) - s), c->max_msg, c->keep_head);
                 s = nl ? nl + 1 : e;
                 if (nl != NULL)
                     st = D_BOL;
@@ -314,7 +323,7 @@ static int read_data(struct lmtp_conn *c, struct lmtp_msg *m)
                     c->ibeg = (size_t)(s + 1 - c->in);
                     return IO_OK;
                 }
-                msg_add(m, "\r", 1, c->max_msg);
+                msg_add(m, "\r", 1, c->max_msg, c->keep_head);
                 st = D_MID;
                 break;
             }
@@ -373,7 +382,7 @@ static void do_data(struct lmtp_conn *c, int *fatal)
         char (*replies)[PL_LMTP_REPLY_MAX] = pl_xcalloc(c->nrcpts, sizeof(*replies));
         struct pl_lmtp_envelope env = {
             .sender = c->sender, .rcpts = (const char *const *)c->rcpts,
-            .nrcpts = c->nrcpts, .msg = m.s ? m.s : "", .msglen = m.len,
+            .nrcpts = c->nrcpts, .msg = m.s ? m.s : "", .msglen = m.len, .truncated = m.cut,
         };
         for (size_t i = 0; i < c->nrcpts; i++)
             snprintf(replies[i], PL_LMTP_REPLY_MAX, "451 4.3.0 No reply from delivery agent");
@@ -502,7 +511,7 @@ static void do_mail(struct lmtp_conn *c, const char *args)
                 else
                     v = v * 10 + (unsigned)(args[i] - '0');
             }
-            if (big || v > c->max_msg) {
+            if (!c->keep_head && (big || v > c->max_msg)) {
                 reply(c, "552 5.3.4 Message size exceeds fixed maximum message size");
                 free(addr);
                 return;
@@ -579,7 +588,10 @@ static int command(struct lmtp_conn *c, size_t len)
             reply(c, "250-PIPELINING");
             reply(c, "250-ENHANCEDSTATUSCODES");
             reply(c, "250-8BITMIME");
-            reply(c, "250 SIZE %zu", c->max_msg);
+            if (c->keep_head)
+                reply(c, "250 SIZE");  /* RFC 1870: no fixed maximum */
+            else
+                reply(c, "250 SIZE %zu", c->max_msg);
         }
     } else if (is_cmd(line, "MAIL", &args)) {
         do_mail(c, args);
@@ -634,6 +646,7 @@ void pl_lmtp_serve(int fd, const struct pl_lmtp_server_opts *o)
     c->fd = fd;
     c->o = o;
     c->max_msg = o->max_msg_bytes ? o->max_msg_bytes : LMTP_DEF_MSG;
+    c->keep_head = o->keep_head_only;
     c->max_rcpts = o->max_rcpts ? o->max_rcpts : LMTP_DEF_RCPTS;
     c->timeout_ms = idle > INT_MAX / 1000 ? INT_MAX : (int)idle * 1000;
     if (o->hostname != NULL && *o->hostname != '\0')

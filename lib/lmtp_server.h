@@ -16,6 +16,7 @@ struct pl_lmtp_envelope {
     size_t nrcpts;
     const char *msg;             /* the message, dot-unstuffed, CRLF kept as sent */
     size_t msglen;
+    int truncated;               /* keep_head_only: msg is the first msglen bytes */
 };
 
 /* Called once per DATA.  Fill replies[i] (for rcpts[i]) with a complete
@@ -31,6 +32,9 @@ typedef const char *(*pl_lmtp_rcpt_fn)(void *ctx, const char *rcpt);
 struct pl_lmtp_server_opts {
     const char *hostname;        /* for the greeting and LHLO reply */
     size_t max_msg_bytes;        /* 0 = 10 MB; larger DATA gets 552 */
+    int keep_head_only;          /* instead: accept any size, hand over the first
+                                    max_msg_bytes (env->truncated set) -- for
+                                    agents that read only the header */
     size_t max_rcpts;            /* 0 = 1000 */
     unsigned idle_timeout_s;     /* 0 = 300: close an idle connection */
     pl_lmtp_deliver_fn deliver;

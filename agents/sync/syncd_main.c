@@ -118,7 +118,11 @@ static int syncd_run(void)
 {
     sd.store = pl_server_store();
     lmtp_opts.hostname = sd.hostname;
+    /* A control is applied from its header alone: accept any size that
+     * Postfix accepted (else a control with a large body would be
+     * acknowledged at SMTP time and bounced here) and keep the first MB. */
     lmtp_opts.max_msg_bytes = 1024 * 1024;
+    lmtp_opts.keep_head_only = 1;
     lmtp_opts.deliver = syncd_deliver;
     lmtp_opts.check_rcpt = syncd_check_rcpt;
     if (pthread_create(&house, NULL, housekeeping, NULL) != 0) {

@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
@@ -388,16 +389,27 @@ static sfsistat reject(SMFICTX *ctx, const struct msg *m, const struct route *r,
  * "Message-Id: <YYYYMMDDhhmmss.QUEUEID@myhostname>" (or <QUEUEID@myhostname>
  * with enable_long_queue_ids) before the milter sees the headers, so the
  * milter cannot tell it by its position; it tells it by the queue id, which
- * a client cannot know before it sends the message. */
+ * a client cannot know before it sends the message (a wrong guess only
+ * refuses its own control).  A Message-ID that a peer site's Postfix added
+ * carries that site's queue id and is not recognised here: controls from
+ * peers must carry their device's own Message-ID (postlink-sync(8)). */
 static int msgid_by_postfix(SMFICTX *ctx, const char *msgid, const char *qid)
 {
-    const char *host = smfi_getsymval(ctx, "j"), *local = msgid + 1, *at;
+    const char *local = msgid + 1, *at;
     size_t qlen, llen, i;
+    static atomic_int warned;
 
-    if (qid == NULL || *qid == '\0' || msgid[0] != '<' || (at = strrchr(msgid, '@')) == NULL)
-        return 0;
-    if (host && *host && (strncasecmp(at + 1, host, strlen(host)) != 0 ||
-                          strcmp(at + 1 + strlen(host), ">") != 0))
+    (void)ctx;
+    if (qid == NULL || *qid == '\0') {
+        /* cannot tell: fail closed (Postfix sends macro i by default) */
+        if (!atomic_exchange(&warned, 1))
+            msg_warn("postlink-sync: Postfix sends no queue id (macro i) at end of message: "
+                     "controls are refused; keep i in milter_end_of_data_macros");
+        return 1;
+    }
+    /* By the queue id alone: cleanup writes its own myhostname, which
+     * need not be the one this smtpd (macro j) has. */
+    if (msgid[0] != '<' || (at = strrchr(msgid, '@')) == NULL)
         return 0;
     qlen = strlen(qid);
     llen = (size_t)(at - local);

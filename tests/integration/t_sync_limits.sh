@@ -9,13 +9,19 @@
 #     break it inside a Message-ID and postlink-syncd applies it;
 #   - a control without a Message-ID of its own is refused (550 5.6.0),
 #     also when Postfix added one (local_header_rewrite_clients); the same
-#     control with a Message-ID sent twice changes the state once.
+#     control with a Message-ID sent twice changes the state once -- with
+#     a submission listener whose myhostname differs from cleanup's;
+#   - a control with a body larger than postlink-syncd keeps (1 MB) is
+#     applied, not acknowledged and then bounced.
 set -u
 . "${abs_top_srcdir:-.}/tests/integration/tap.sh"
 . "$abs_top_srcdir/tests/harness/harness.sh"
 . "$abs_top_srcdir/tests/harness/sync.sh"
 
 h_init || exit 1
+# smtpd on the submission port names itself differently from cleanup, which
+# writes the Message-ID it adds with main.cf's myhostname
+H_SUBMISSION_OPTS="-o myhostname=submit.postlink.test"
 h_start_sink && h_start_dovecot && hs_setup && h_start_postfix && hs_start || {
     tap_fail "harness starts"; tap_done; exit 1; }
 tap_ok "harness starts"
@@ -110,4 +116,15 @@ tap_check "postlink-syncd counts the second as a duplicate" \
     hs_wait_log "$H_SYNC/syncd.log" "control $C2 read .* duplicate=1 "
 tap_check "the state version went up once (read, version 1)" \
     jq_true '.[0].states == ["read"] and .[0].version == 1' "$(state_json "$M1")"
+# --- a control with a big body ------------------------------------------------
+M3=$(hs_msgid bigtarget) C3=$(hs_msgid bigctl)
+hs_send "$MX" friend@elsewhere.example "$U" --header "Message-Id: $M3" >/dev/null
+h_wait_maildir_files alice 2
+head -c 1500000 /dev/zero | tr '\0' 'x' | fold -w 76 >"$H_DIR/big.body"
+out=$(hs_send "$SUB" "$PHONE" "$U" "${auth[@]}" --header "Message-Id: $C3" \
+    --add-header "X-Control: saved" --add-header "X-Control-Target: $M3" --body "$H_DIR/big.body")
+tap_check "a control with a 1.5 MB body is accepted (250)" grep -q '<-  250 .*queued' <<<"$out"
+tap_check "... and applied by postlink-syncd (saved), not bounced" state_is "$M3" \
+    '.[0].states == ["saved"]'
+tap_check "... and Postfix bounced nothing" sh -c "! grep -q 'status=bounced' '$H_DIR/postfix/maillog'"
 tap_done

@@ -469,6 +469,38 @@ static void test_oversize(void **state)
     srv_end(s);
 }
 
+/* keep_head_only: any size is accepted, the first max_msg_bytes handed over */
+static void test_keep_head_only(void **state)
+{
+    struct srv *s = srv_new();
+    char big[1000];
+    (void)state;
+    s->o.max_msg_bytes = 100;
+    s->o.keep_head_only = 1;
+    srv_run(s);
+    expect(s, "220 " HOST " LMTP postlink");
+    sends(s, "LHLO client.example\r\n");
+    expect(s, "250-" HOST);
+    expect(s, "250-PIPELINING");
+    expect(s, "250-ENHANCEDSTATUSCODES");
+    expect(s, "250-8BITMIME");
+    expect(s, "250 SIZE");             /* no fixed maximum (RFC 1870) */
+    sends(s, "MAIL FROM:<a@example.com> SIZE=20000\r\nRCPT TO:<b@sync.example>\r\nDATA\r\n");
+    expect(s, "250 2.1.0");
+    expect(s, "250 2.1.5");
+    expect(s, "354 ");
+    for (size_t i = 0; i < sizeof(big); i += 50)
+        memcpy(big + i, "0123456789012345678901234567890123456789012345678\n", 50);
+    for (int i = 0; i < 20; i++)
+        sendn(s, big, sizeof(big));
+    sends(s, ".\r\n");
+    expect(s, "250 2.0.0 <b@sync.example>");
+    assert_int_equal(s->rec.calls, 1);
+    assert_int_equal(s->rec.msglen, 100);
+    quit(s);
+    srv_end(s);
+}
+
 static void test_check_rcpt(void **state)
 {
     struct srv *s = srv_new();
@@ -733,6 +765,7 @@ int main(void)
         cmocka_unit_test(test_bad_sequence),
         cmocka_unit_test(test_unknown_and_syntax),
         cmocka_unit_test(test_oversize),
+        cmocka_unit_test(test_keep_head_only),
         cmocka_unit_test(test_check_rcpt),
         cmocka_unit_test(test_max_rcpts),
         cmocka_unit_test(test_quit),
