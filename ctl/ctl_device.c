@@ -51,7 +51,16 @@ static int add_device(void *ctx, const struct pl_device *d)
         time_t t = (time_t)d->created;
         struct tm tm;
         strftime(when, sizeof(when), "%Y-%m-%d %H:%M", localtime_r(&t, &tm));
-        pl_strbuf_addf(&o->text, "%-32s %-32s %s  %s\n", d->user, d->address, when, d->name);
+        /* a name is free text: control characters are shown as \xNN, never
+         * sent raw to the administrator's terminal */
+        pl_strbuf_addf(&o->text, "%-32s %-32s %s  ", d->user, d->address, when);
+        for (const unsigned char *c = (const unsigned char *)d->name; *c; c++) {
+            if (*c < 0x20 || *c == 0x7f || *c == '\\')
+                pl_strbuf_addf(&o->text, "\\x%02x", *c);
+            else
+                pl_strbuf_addc(&o->text, (char)*c);
+        }
+        pl_strbuf_addc(&o->text, '\n');
     }
     return 0;
 }

@@ -127,7 +127,7 @@ static int finish(int rc, struct ctl *ctl, struct out *o, pl_store *s)
 int ctl_state(struct ctl *ctl, int argc, char **argv)
 {
     const char *args[2] = {NULL, NULL};
-    char user[320], msgid[PL_MSGID_MAX + 1];
+    char user[PL_ADDR_SIZE], msgid[PL_MSGID_MAX + 1];
     int nargs = 0, rc;
     struct out o = {0, 0, NULL, {0}, 0};
     struct q q = {NULL, NULL, &o, 0, 0, 0, 0};
@@ -147,7 +147,10 @@ int ctl_state(struct ctl *ctl, int argc, char **argv)
     }
     if (!user_ok(args[0]))
         return CTL_USAGE;
-    pl_addr_canon(args[0], user, sizeof(user));
+    if (pl_addr_canon(args[0], user, sizeof(user)) != 0) {
+        fprintf(stderr, "postlinkctl: USER \"%s\": longer than %d characters\n", args[0], PL_ADDR_MAX);
+        return CTL_USAGE;
+    }
     q.user = user;
     if (args[1]) {
         const char *why = NULL;
@@ -177,7 +180,7 @@ int ctl_state(struct ctl *ctl, int argc, char **argv)
 int ctl_pending(struct ctl *ctl, int argc, char **argv)
 {
     const char *sub = argc > 1 ? argv[1] : "", *uarg = NULL;
-    char user[320];
+    char user[PL_ADDR_SIZE];
     struct out o = {0, 0, NULL, {0}, 0};
     struct q q = {NULL, NULL, &o, 1, 0, 0, 0};
     pl_store *s;
@@ -201,7 +204,10 @@ int ctl_pending(struct ctl *ctl, int argc, char **argv)
     if (uarg) {
         if (!user_ok(uarg))
             return CTL_USAGE;
-        pl_addr_canon(uarg, user, sizeof(user));
+        if (pl_addr_canon(uarg, user, sizeof(user)) != 0) {
+            fprintf(stderr, "postlinkctl: USER \"%s\": longer than %d characters\n", uarg, PL_ADDR_MAX);
+            return CTL_USAGE;
+        }
         q.user = user;
     }
     q.purge = strcmp(sub, "purge") == 0;

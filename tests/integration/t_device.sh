@@ -48,4 +48,8 @@ $out
 X"
 json=$("$CTL" device list alice@postlink.test --json 2>/dev/null)
 tap_check "alice has one device left" jq_true 'length == 1' "$json"
+"$CTL" device add carol@postlink.test carol-tv@postlink.test --name "$(printf 'TV \033[2J\033]0;owned\007 set')" >/dev/null 2>&1
+out=$("$CTL" device list carol@postlink.test 2>/dev/null)
+tap_check "device list shows control characters in a name as \\xNN" grep -qF 'TV \x1b[2J\x1b]0;owned\x07 set' <<<"$out"
+tap_check "... and never sends them raw to the terminal" test "$(printf '%s' "$out" | tr -cd '\033\007' | wc -c)" = 0
 tap_done
