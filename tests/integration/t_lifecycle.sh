@@ -10,7 +10,8 @@
 #     process keeps running -- libmilter alone would stop on SIGHUP);
 #   - SIGTERM of each daemon while mail flows: exit status 0, "stopping"
 #     and "stopped" logged, no other postlink process runs recovery, and
-#     every message Postfix accepted is delivered.
+#     every message Postfix accepted is delivered;
+#   - SIGKILL of one: exactly one survivor recovers the store and says so.
 set -u
 H_USERS="alice bob" HX_USERS="alice bob postlink"
 . "${abs_top_srcdir:-.}/tests/integration/tap.sh"
@@ -142,4 +143,20 @@ tap_check "... and each reached alice's device once ($(hs_sink_grep 'Subject: lo
 tap_check "no postlink process ran recovery for a stopped one" \
     sh -c "! grep -l 'died while using the store\|recovering\|PANIC' $LOGS"
 tap_check "no process logged that connections were cut" sh -c "! grep -l 'still busy' $LOGS"
+
+# --- SIGKILL: exactly one recovery, announced once ---------------------------
+# A process killed outright leaves the store to be recovered: one of the
+# survivors does it and says so once; the others reopen quietly.
+kill -KILL "$HS_SYNCD_PID"; wait "$HS_SYNCD_PID" 2>/dev/null
+end=$((SECONDS + 20))
+until grep -q 'died while using the store' $LOGS 2>/dev/null || [ $SECONDS -ge $end ]; do sleep 0.1; done
+hs_start_syncd || tap_fail "postlink-syncd starts again"
+M=$(hs_msgid after-kill)
+hs_send "$POSTLINK_SMTP_PORT" friend@elsewhere.example "$U" --header "Message-Id: $M" >/dev/null
+tap_check "mail flows again through both milters after the recovery" hs_wait_sink_grep "$M" 1 20
+n_died=$(cat $LOGS | grep -c 'died while using the store')
+tap_check "after SIGKILL of postlink-syncd exactly one survivor recovered the store and said so ($n_died)" \
+    test "$n_died" = 1
+tap_check "... and no process logged a PANIC flood (0 lines with PANIC)" \
+    test "$(cat $LOGS | grep -c PANIC)" = 0
 tap_done
