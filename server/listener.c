@@ -142,7 +142,8 @@ static void *conn_main(void *arg)
     l->live--;
     pthread_cond_broadcast(&l->cv);
     pthread_mutex_unlock(&l->mu);
-    close(c->fd);
+    if (c->fd >= 0)
+        close(c->fd);
     free(c);
     return NULL;
 }
@@ -211,11 +212,15 @@ static void *accept_main(void *arg)
         c->fd = fd;
         c->l = l;
         if ((c->fd_for_serve = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
-            msg_warn("%s: cannot serve a connection: %s", l->what, strerror(errno));
-            close(fd);
-            free(c);
-            sleep_ms(50);
-            continue;
+            /* Out of descriptors for the copy the drain uses: serve it
+             * anyway, without one (a stop waits for it to end by itself). */
+            if (time(NULL) - last_emfile >= 60) {
+                msg_warn("%s: %s: serving a connection without a drain handle; backing off",
+                         l->what, strerror(errno));
+                last_emfile = time(NULL);
+            }
+            c->fd_for_serve = fd;
+            c->fd = -1;
         }
         pthread_mutex_lock(&l->mu);
         c->next = l->conns;
@@ -233,7 +238,8 @@ static void *accept_main(void *arg)
                 c->next->prev = NULL;
             l->live--;
             pthread_mutex_unlock(&l->mu);
-            close(c->fd_for_serve);
+            if (c->fd >= 0)
+                close(c->fd_for_serve);
             close(fd);
             free(c);
             sleep_ms(50);
@@ -290,7 +296,8 @@ void pl_listener_stop(pl_listener *l)
 static void shut_all(pl_listener *l, int how)
 {
     for (struct conn *c = l->conns; c; c = c->next)
-        shutdown(c->fd, how);
+        if (c->fd >= 0)
+            shutdown(c->fd, how);
 }
 
 static unsigned wait_live(pl_listener *l, unsigned secs)
