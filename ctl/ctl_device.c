@@ -83,13 +83,7 @@ static int list_devices(struct ctl *ctl, pl_store *s, const char *user)
     rc = pl_store_run(s, PL_TXN_NOSYNC, list_fn, &o);
     if (rc > 0)
         rc = PL_OK;
-    if (rc == PL_OK && o.json && ctl_json_print(json_incref(o.list)) < 0)
-        rc = PL_ERR;
-    else if (rc == PL_OK && !o.json && o.text.s)
-        fputs(o.text.s, stdout);
-    json_decref(o.list);
-    pl_strbuf_free(&o.text);
-    return rc;
+    return ctl_json_output(rc, o.json, o.list, &o.text);
 }
 
 int ctl_device(struct ctl *ctl, int argc, char **argv)

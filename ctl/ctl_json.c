@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ctl_json.h"
+#include "store.h"
 #include "strutil.h"
 
 /* Length of the well-formed UTF-8 sequence at p (Unicode table 3-7), or 0
@@ -81,5 +82,16 @@ int ctl_json_print(json_t *v)
         rc = -1;
     }
     json_decref(v);
+    return rc;
+}
+
+int ctl_json_output(int rc, int json, json_t *rows, struct pl_strbuf *text)
+{
+    if (rc == PL_OK && json && ctl_json_print(json_incref(rows)) < 0)
+        rc = PL_ERR;
+    else if (rc == PL_OK && !json && text->s)
+        fputs(text->s, stdout);
+    json_decref(rows);
+    pl_strbuf_free(text);
     return rc;
 }

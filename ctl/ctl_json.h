@@ -17,4 +17,10 @@ json_t *ctl_json_string(const char *s);
  * output cannot be written. */
 int ctl_json_print(json_t *v);
 
+/* A listing command's output, once its transaction committed (rc PL_OK):
+ * the rows as JSON (--json) or the text; then both are released.  Returns
+ * rc, or PL_ERR when the output cannot be written. */
+struct pl_strbuf;
+int ctl_json_output(int rc, int json, json_t *rows, struct pl_strbuf *text);
+
 #endif

@@ -152,12 +152,7 @@ int ctl_messenger(struct ctl *ctl, int argc, char **argv)
     } else {
         struct out o = {NULL, ctl->json, 0, json_array(), {0}};
         rc = o.list ? pl_store_run(s, PL_TXN_SYNC, list_fn, &o) : PL_ERR;
-        if (rc == PL_OK && o.json && ctl_json_print(json_incref(o.list)) < 0)
-            rc = PL_ERR;
-        else if (rc == PL_OK && !o.json && o.text.s)
-            fputs(o.text.s, stdout);
-        json_decref(o.list);
-        pl_strbuf_free(&o.text);
+        rc = ctl_json_output(rc, o.json, o.list, &o.text);
     }
     pl_store_close(s);
     return rc == PL_OK ? CTL_OK : rc == PL_TEMP ? CTL_TEMP : CTL_FAIL;

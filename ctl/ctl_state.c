@@ -114,12 +114,7 @@ static int user_ok(const char *user)
 static int finish(int rc, struct ctl *ctl, struct out *o, pl_store *s)
 {
     pl_store_close(s);
-    if (rc == PL_OK && ctl->json && ctl_json_print(json_incref(o->list)) < 0)
-        rc = PL_ERR;
-    else if (rc == PL_OK && !ctl->json && o->text.s)
-        fputs(o->text.s, stdout);
-    json_decref(o->list);
-    pl_strbuf_free(&o->text);
+    rc = ctl_json_output(rc, ctl->json, o->list, &o->text);
     return rc == PL_OK ? CTL_OK : rc == PL_TEMP ? CTL_TEMP : CTL_FAIL;
 }
 

@@ -15,31 +15,8 @@
 set -u
 . "${abs_top_srcdir:-.}/tests/integration/tap.sh"
 . "$abs_top_srcdir/tests/harness/harness.sh"
+. "$abs_top_srcdir/tests/milter/mt.sh"
 . "$abs_top_srcdir/tests/harness/sync.sh"
-
-# mt_run SCRIPT [-D name=value]...: run a miltertest script; its "ok - " /
-# "not ok - " lines become TAP results, "# " lines diagnostics; it must
-# end with "done" and exit 0.  MT_VERBOSE=-vv shows the milter protocol.
-mt_run() {
-    local script=$1 out rc line done=0
-    shift
-    out=$(miltertest ${MT_VERBOSE-} -s "$abs_top_srcdir/tests/milter/$script" \
-        -D lib="$abs_top_srcdir/tests/milter/mtlib.lua" "$@" 2>"$H_DIR/$script.stderr")
-    rc=$?
-    while IFS= read -r line; do
-        case $line in
-        "ok - "*) tap_ok "${line#ok - }" ;;
-        "not ok - "*) tap_fail "${line#not ok - }" ;;
-        "# "*) echo "$line" ;;
-        done) done=1 ;;
-        *) tap_diag "$script: $line" ;;
-        esac
-    done <<<"$out"
-    if [ $rc = 0 ] && [ $done = 1 ]; then tap_ok "$script ran to its end"; else
-        tap_fail "$script ran to its end (miltertest exit $rc)"
-        sed "s/^/# $script: /" "$H_DIR/$script.stderr"
-    fi
-}
 
 command -v miltertest >/dev/null || { tap_fail "miltertest installed (Debian package miltertest)"; tap_done; exit 1; }
 DB_DUMP=$(command -v db5.3_dump || command -v db_dump) ||
