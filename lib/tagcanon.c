@@ -21,8 +21,12 @@ char *pl_tag_hdr_canon(const char *name, const char *value)
     struct pl_strbuf b = {0};
     int space = 0, text = 0;
 
-    for (const char *p = name; *p; p++)
-        pl_strbuf_addc(&b, (char)tolower((unsigned char)*p));
+    size_t nl = strlen(name);
+
+    while (nl > 0 && is_wsp((unsigned char)name[nl - 1]))
+        nl--;                                /* "Subject :" (obsolete syntax) */
+    for (size_t i = 0; i < nl; i++)
+        pl_strbuf_addc(&b, (char)tolower((unsigned char)name[i]));
     pl_strbuf_addc(&b, ':');
     for (const char *p = value; *p; p++) {
         if (*p == '\n' || (*p == '\r' && p[1] == '\n'))

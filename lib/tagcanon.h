@@ -3,7 +3,8 @@
  * that what relays may change (line endings, folding, runs of white space,
  * white space at line ends, empty lines at the end) does not matter, and
  * what a reader sees does:
- *   header field: "name:value", the name in lower case, the value unfolded
+ *   header field: "name:value", the name in lower case without white
+ *     space before the colon (obsolete "Subject :"), the value unfolded
  *     (every CR LF and LF removed), every run of SP and HTAB as one SP,
  *     none at either end;
  *   body: every line (ended by LF, CR LF, or the end of the body) with the

@@ -141,8 +141,12 @@ static const char *const bound[] = {
 
 int pl_tag_bound(const char *name)
 {
+    size_t n = strlen(name);
+
+    while (n > 0 && (name[n - 1] == ' ' || name[n - 1] == '\t'))
+        n--;                                   /* "Reply-To :" (obsolete syntax) */
     for (size_t f = 0; f < sizeof(bound) / sizeof(bound[0]); f++)
-        if (strcasecmp(name, bound[f]) == 0)
+        if (n == strlen(bound[f]) && strncasecmp(name, bound[f], n) == 0)
             return 1;
     return 0;
 }

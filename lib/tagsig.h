@@ -52,7 +52,8 @@ int pl_tagkeys_load(struct pl_tagkeys *k, const char *path, char *err, size_t er
 int pl_tagkeys_parse(struct pl_tagkeys *k, const char *text, const char *name, char *err, size_t errlen);
 void pl_tagkeys_free(struct pl_tagkeys *k);
 
-/* Nonzero if a tag binds header fields of this name (any letter case). */
+/* Nonzero if a tag binds header fields of this name (any letter case,
+ * white space before the colon ignored). */
 int pl_tag_bound(const char *name);
 
 /* What a tag binds: the fields of the mail it is in. */

@@ -244,6 +244,13 @@ tap_check "her mail with an added Reply-To, to bob: no X-Messenger-Presence/Chat
     eval 'test -n "$f" && grep -q "^Reply-To: <mallory@evil.example>" "$f" &&
           test "$(nhdr "$f" X-Messenger-Presence)$(nhdr "$f" X-Messenger-Chat)$(nhdr "$f" X-Postlink-Tag)" = 000'
 tap_check "the milter logged why (bad signature)" logged_since "from=<alice@$D>: bad signature"
+# (Postfix hands the milter this name as "Reply-To" and delivers it so; the
+# white space before the colon is dropped by postlink-tag too, test_tag)
+replay replyto2 "bob@$D" '1i Reply-To : <mallory@evil.example>'
+f=$(mailbox_file bob "X-Replay: replyto2")
+tap_check "the same with white space before the colon (obsolete \"Reply-To :\", delivered respelled by Postfix): no X-Messenger-Presence/Chat" \
+    eval 'test -n "$f" && grep -qi "^Reply-To *: *<mallory@evil.example>" "$f" &&
+          test "$(nhdr "$f" X-Messenger-Presence)$(nhdr "$f" X-Messenger-Chat)$(nhdr "$f" X-Postlink-Tag)" = 000'
 replay fromname "bob@$D" "1,/^\r\?\$/ s/^From: .*/From: \"Alice (new bank details: IBAN XX00 EVIL)\" <alice@$D>/"
 f=$(mailbox_file bob "X-Replay: fromname")
 tap_check "her mail with another From display name (same address), to bob: no X-Messenger-Presence/Chat" \

@@ -424,6 +424,7 @@ static void test_tag_hdr_canon(void **state)
         {"Subject", "Lunch\ron Friday", "subject:Lunch\ron Friday"},      /* a lone CR is text */
         {"Subject", "Lunch \r on\r\n Friday", "subject:Lunch \r on Friday"},
         {"From", "\"Alice\"\r\n\t<alice@example.com>", "from:\"Alice\" <alice@example.com>"},
+        {"Reply-To \t", "<mallory@evil.example>", "reply-to:<mallory@evil.example>"},   /* "Reply-To :" */
     };
     (void)state;
     for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
@@ -431,6 +432,20 @@ static void test_tag_hdr_canon(void **state)
         if (strcmp(got, c[i].want) != 0)
             fail_msg("case %zu: \"%s\", want \"%s\"", i, got, c[i].want);
         free(got);
+    }
+    /* the names the milter keeps for a tag */
+    {
+        static const char *const yes[] = {"From", "REPLY-TO", "sender", "Subject", "To", "Cc", "Date",
+            "In-Reply-To", "References", "MIME-Version", "Content-Type", "content-transfer-encoding",
+            "Reply-To ", "Content-Type\t \t"};
+        static const char *const no[] = {"X-Reply-To", "Reply-To-X", "Reply-T", "Resent-From", " From",
+            "X-Postlink-Tag", "Message-ID", "Jabber-ID", "", "Reply To"};
+        for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+            if (!pl_tag_bound(yes[i]))
+                fail_msg("\"%s\" not bound", yes[i]);
+        for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+            if (pl_tag_bound(no[i]))
+                fail_msg("\"%s\" bound", no[i]);
     }
 }
 
