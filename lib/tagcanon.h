@@ -1,15 +1,18 @@
-/* tagcanon.h -- the canonical forms an X-Postlink-Tag (v=2) binds, in the
+/* tagcanon.h -- the canonical forms an X-Postlink-Tag (v=3) binds, in the
  * spirit of DKIM's "relaxed" canonicalisation (RFC 6376 3.4.2, 3.4.4), so
  * that what relays may change (line endings, folding, runs of white space,
  * white space at line ends, empty lines at the end) does not matter, and
  * what a reader sees does:
- *   header field: "name:value", the name in lower case, the value unfolded
- *     (CR and LF removed), every run of SP, HTAB and CR as one SP, none at
- *     either end;
+ *   header field: "name:value", the name in lower case without white
+ *     space before the colon (obsolete "Subject :"), the value unfolded
+ *     (every CR LF and LF removed), every run of SP and HTAB as one SP,
+ *     none at either end;
  *   body: every line (ended by LF, CR LF, or the end of the body) with the
- *     white space (SP, HTAB, CR) at its end removed and every other run of
- *     it as one SP, ended by CR LF; empty lines at the end of the body
+ *     white space (SP, HTAB) at its end removed and every other run of it
+ *     as one SP, ended by CR LF; empty lines at the end of the body
  *     removed; the result hashed with SHA-256 (an empty body hashes "").
+ * A CR not followed by LF is text in both (v=2 took it for white space, so
+ * "a\rb" read like "a b"; a reader's program may show it as a line break).
  * The body arrives in chunks (a milter's body callback): the hash is kept
  * incrementally. */
 #ifndef PL_TAGCANON_H

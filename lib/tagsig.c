@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -132,8 +133,23 @@ void pl_tagkeys_free(struct pl_tagkeys *k)
     memset(k, 0, sizeof(*k));
 }
 
-/* The bound fields, in the order the signature takes them. */
-static const char *const bound[] = {"subject:", "to:", "cc:", "date:"};
+/* The bound names, in the order the signature takes them. */
+static const char *const bound[] = {
+    "from", "reply-to", "sender", "subject", "to", "cc", "date", "in-reply-to", "references",
+    "mime-version", "content-type", "content-transfer-encoding",
+};
+
+int pl_tag_bound(const char *name)
+{
+    size_t n = strlen(name);
+
+    while (n > 0 && (name[n - 1] == ' ' || name[n - 1] == '\t'))
+        n--;                                   /* "Reply-To :" (obsolete syntax) */
+    for (size_t f = 0; f < sizeof(bound) / sizeof(bound[0]); f++)
+        if (n == strlen(bound[f]) && strncasecmp(name, bound[f], n) == 0)
+            return 1;
+    return 0;
+}
 
 static int mac(const struct pl_tagkey *key, int64_t t, const struct pl_tagin *in,
                unsigned char *out, unsigned *outlen)
@@ -141,14 +157,21 @@ static int mac(const struct pl_tagkey *key, int64_t t, const struct pl_tagin *in
     struct pl_strbuf b = {0};
     int ok;
 
-    pl_strbuf_addf(&b, "v=2\nk=%s\nt=%" PRId64 "\na=%s\nm=%s\ni=%s\nf=%s\n", key->id, t,
+    pl_strbuf_addf(&b, "v=3\nk=%s\nt=%" PRId64 "\na=%s\nm=%s\ni=%s\nf=%s\n", key->id, t,
                    in->account, in->mailid, in->msgid, in->from);
-    for (size_t f = 0; f < sizeof(bound) / sizeof(bound[0]); f++)
+    for (size_t f = 0; f < sizeof(bound) / sizeof(bound[0]); f++) {
+        size_t len = strlen(bound[f]), n = 0;
         for (size_t i = 0; i < in->nhdrs; i++)
-            if (strncmp(in->hdrs[i], bound[f], strlen(bound[f])) == 0) {
+            if (strncmp(in->hdrs[i], bound[f], len) == 0 && in->hdrs[i][len] == ':') {
                 pl_strbuf_adds(&b, in->hdrs[i]);
                 pl_strbuf_addc(&b, '\n');
+                n++;
             }
+        if (n == 0) {                          /* signed as absent */
+            pl_strbuf_adds(&b, bound[f]);
+            pl_strbuf_addc(&b, '\n');
+        }
+    }
     pl_strbuf_addf(&b, "bh=%s\n", in->bh);
     ok = HMAC(EVP_sha256(), key->secret, (int)key->len, (const unsigned char *)b.s, b.len, out,
               outlen) != NULL;
@@ -166,7 +189,7 @@ int pl_tag_make(const struct pl_tagkeys *k, int64_t t, const struct pl_tagin *in
     if (k->signer == NULL || strlen(in->bh) != PL_BODYHASH_B64 || mac(k->signer, t, in, m, &mlen) != 0)
         return -1;
     EVP_EncodeBlock(b64, m, (int)mlen);
-    n = snprintf(out, outlen, "v=2; k=%s; t=%" PRId64 "; bh=%s; s=%s", k->signer->id, t, in->bh,
+    n = snprintf(out, outlen, "v=3; k=%s; t=%" PRId64 "; bh=%s; s=%s", k->signer->id, t, in->bh,
                  (char *)b64);
     return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
@@ -208,7 +231,10 @@ int pl_tag_verify(const struct pl_tagkeys *k, const char *value, const struct pl
         return *why = "malformed tag", -1;
     if (strcmp(v, "1") == 0)
         return *why = "tag version 1 (binds neither body nor Subject/To/Cc/Date): refused", -1;
-    if (strcmp(v, "2") != 0 || item(value, "k", id, sizeof(id)) != 0 ||
+    if (strcmp(v, "2") == 0)
+        return *why = "tag version 2 (binds neither the whole From nor Reply-To, Sender, "
+                      "MIME and thread fields): refused", -1;
+    if (strcmp(v, "3") != 0 || item(value, "k", id, sizeof(id)) != 0 ||
         item(value, "t", ts, sizeof(ts)) != 0 || item(value, "bh", bh, sizeof(bh)) != 0 ||
         item(value, "s", s, sizeof(s)) != 0)
         return *why = "malformed tag", -1;

@@ -1,17 +1,24 @@
 /* tagsig.h -- the X-Postlink-Tag signature (capability 4):
- *   X-Postlink-Tag: v=2; k=<key id>; t=<unix time>; bh=<base64 SHA-256 of
+ *   X-Postlink-Tag: v=3; k=<key id>; t=<unix time>; bh=<base64 SHA-256 of
  *                   the body>; s=<base64 HMAC-SHA256>
  * over, one per line ending in LF,
- *   v=2 / k=<id> / t=<t> / a=<account> / m=<mail-id> / i=<message-id> /
- *   f=<from> / every Subject, To, Cc and Date field in their canonical form
- *   "name:value" (tagcanon.h), Subject fields first, then To, Cc, Date, each
- *   name's fields in the order of the message (none if it has none) /
+ *   v=3 / k=<id> / t=<t> / a=<account> / m=<mail-id> / i=<message-id> /
+ *   f=<from address> / then, for each bound name in this order: from,
+ *   reply-to, sender, subject, to, cc, date, in-reply-to, references,
+ *   mime-version, content-type, content-transfer-encoding: every field of
+ *   that name in its canonical form "name:value" (tagcanon.h) in the order
+ *   of the message, or, if the mail has none, the name alone ("reply-to",
+ *   no colon: signed as absent, so adding one later breaks the tag) /
  *   bh=<body hash>
  * (account: the bare JID of Jabber-ID, lower case; message-id with its
- * angle brackets; from: the From address, lower case; the body hashed
- * canonically, tagcanon.h).  So the tag binds what the recipient reads:
- * another Subject, To, Cc, Date or body shows nothing.  Version 1 tags
- * (no body, no Subject/To/Cc/Date) are refused.
+ * angle brackets; from address: the From address, lower case; the body
+ * hashed canonically, tagcanon.h).  So the tag binds what the recipient
+ * reads and whom a reply goes to: the From display name, Reply-To, Sender,
+ * Subject, To, Cc, Date, the thread (In-Reply-To, References), how the
+ * body is rendered (MIME-Version, Content-Type, Content-Transfer-Encoding)
+ * and the body; any of them changed, added or removed shows nothing.
+ * Version 1 tags (no body, no header fields) and version 2 tags (only
+ * Subject, To, Cc, Date and the bare From address) are refused.
  * Keys come from tag_keys_file, one per line "<id> <hex secret> [flag]":
  * flag "sign" is this site's current key (one only), no flag an older key
  * of this site (verify only, for rotation), "peer" a trusted peer site's
@@ -45,11 +52,15 @@ int pl_tagkeys_load(struct pl_tagkeys *k, const char *path, char *err, size_t er
 int pl_tagkeys_parse(struct pl_tagkeys *k, const char *text, const char *name, char *err, size_t errlen);
 void pl_tagkeys_free(struct pl_tagkeys *k);
 
+/* Nonzero if a tag binds header fields of this name (any letter case,
+ * white space before the colon ignored). */
+int pl_tag_bound(const char *name);
+
 /* What a tag binds: the fields of the mail it is in. */
 struct pl_tagin {
     const char *account, *mailid, *msgid, *from;
     char *const *hdrs;          /* canonical fields (pl_tag_hdr_canon) in the order of
-                                 * the message; only Subject, To, Cc, Date count */
+                                 * the message; only the bound names count */
     size_t nhdrs;
     const char *bh;             /* the body's hash (pl_bodyhash_final) */
 };

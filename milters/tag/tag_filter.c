@@ -139,9 +139,7 @@ static sfsistat on_header(SMFICTX *ctx, char *name, char *value)
 
     if (m == NULL)
         return SMFIS_TEMPFAIL;
-    if ((strcasecmp(name, "Subject") == 0 || strcasecmp(name, "To") == 0 ||
-         strcasecmp(name, "Cc") == 0 || strcasecmp(name, "Date") == 0) &&
-        m->n_bound++ < TAG_BOUND_MAX) {
+    if (pl_tag_bound(name) && m->n_bound++ < TAG_BOUND_MAX) {   /* (the rest: not kept) */
         char *c = pl_tag_hdr_canon(name, value);
         pl_strvec_add(&m->bound, c);
         free(c);

@@ -1,7 +1,8 @@
 /* tag_incoming.c -- the tag of mail postlink did not just tag itself.  A
  * tag that does not verify (unknown key, bad signature, fields that do not
- * match -- Subject, To, Cc, Date or body changed --, too old, several tags,
- * version 1) is removed with its X-Mail-Id; a
+ * match -- From, Reply-To, Sender, Subject, To, Cc, Date, In-Reply-To,
+ * References, a MIME field or the body changed, added or removed --, too
+ * old, several tags, version 1 or 2) is removed with its X-Mail-Id; a
  * Jabber-ID the sender's own program wrote stays, but never yields
  * presence.  A valid tag yields presence only for a mail its sender really
  * sent to these recipients:
@@ -116,7 +117,7 @@ int tag_incoming(SMFICTX *ctx, struct tag_msg *m, const char *qid, char *mailid,
     else if (!pl_mailid_ok(m->mailid))
         why = "malformed X-Mail-Id";
     else if (m->n_bound > TAG_BOUND_MAX)
-        why = "too many Subject/To/Cc/Date fields";
+        why = "more header fields than a tag binds (1000)";
     else if (tag_input(m, m->jabber_id, m->mailid, &in),
              pl_tag_verify(&tm.keys, m->tag, &in, &t, &key, &why) != 0)
         ;

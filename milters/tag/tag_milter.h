@@ -27,7 +27,7 @@ extern struct tag_milter tm;
 extern struct smfiDesc tag_filter_desc;
 
 #define TAG_ADDRMAX 320
-#define TAG_BOUND_MAX 1000           /* Subject, To, Cc and Date fields a tag may bind */
+#define TAG_BOUND_MAX 1000           /* header fields a tag may bind (pl_tag_bound) */
 
 /* One message, as the callbacks saw it. */
 struct tag_msg {
@@ -40,7 +40,7 @@ struct tag_msg {
     char jabber_id[TAG_ADDRMAX];     /* the only Jabber-ID, canonical; "" if none */
     char mailid[64], tag[600];       /* the only X-Mail-Id / X-Postlink-Tag */
     unsigned n_jabber, n_mailid, n_tag, n_presence, n_chat, n_from, n_msgid;
-    struct pl_strvec bound;          /* Subject, To, Cc, Date, canonical (tagcanon.h) */
+    struct pl_strvec bound;          /* the fields a tag binds, canonical (tagcanon.h) */
     unsigned n_bound;                /* how many there were (more than TAG_BOUND_MAX: no tag) */
     struct pl_bodyhash *body;        /* the body's hash, when a tag is made or checked */
     int body_wanted;                 /* 0 not decided yet, 1 hashing, -1 not needed */

@@ -1,7 +1,8 @@
 /* tag_outgoing.c -- tagging: mail submitted on a session authenticated as
  * a linked sender, whose From is that sender, gets Jabber-ID (RFC 7259),
  * a fresh unguessable X-Mail-Id and the signed X-Postlink-Tag (binding
- * Subject, To, Cc, Date and the body's hash, tagsig.h); whatever
+ * From, Reply-To, Sender, Subject, To, Cc, Date, In-Reply-To, References,
+ * the MIME fields and the body's hash, tagsig.h); whatever
  * the sender's program wrote in those fields is replaced.  The mail-id is
  * recorded with the Message-ID, Subject, Date and recipients, which is
  * what postlink-xmppd tells the sender when a recipient asks to chat.
@@ -63,7 +64,8 @@ int tag_outgoing(SMFICTX *ctx, struct tag_msg *m, const char *qid, char *mailid,
         return 0;
     }
     if (m->n_bound > TAG_BOUND_MAX) {
-        msg_qid(LOG_INFO, qid, "postlink-tag: not tagged: more than %d Subject/To/Cc/Date fields",
+        msg_qid(LOG_INFO, qid, "postlink-tag: not tagged: more than %d header fields a tag binds "
+                "(From, Reply-To, Sender, Subject, To, Cc, Date, In-Reply-To, References, MIME)",
                 TAG_BOUND_MAX);
         return 0;
     }

@@ -6,7 +6,10 @@
 # subject; offline and away follow her chat program; bob follows the link
 # and alice's chat program receives the subject from postlink-xmppd; carol,
 # not a recipient, gets nothing; strangers' and replayed tags yield no
-# presence; sharing off; the XMPP server or postlink-xmppd down.
+# presence, nor do replays with another Subject, body, To, an added
+# Reply-To or Content-Type or another From display name; a peer site's
+# v=3 tag shows presence, its v=2 tag does not; sharing off; the XMPP
+# server or postlink-xmppd down.
 set -u
 H_USERS="alice bob carol dave" HX_USERS="alice bob carol dave postlink"
 . "${abs_top_srcdir:-.}/tests/integration/tap.sh"
@@ -57,8 +60,8 @@ tap_check "alice's mail reaches bob" test -n "$f"
 MAILID=$(hdr "$f" X-Mail-Id)
 tap_check "it carries her Jabber-ID (RFC 7259)" test "$(hdr "$f" Jabber-ID)" = "alice@$X"
 tap_check "a mail-id of 26 base32 characters" grep -qE '^[a-z2-7]{26}$' <<<"$MAILID"
-tap_check "and X-Postlink-Tag v=2 signed with this site's key k1, with the body's hash" \
-    grep -qE '^v=2; k=k1; t=[0-9]+; bh=[A-Za-z0-9+/]{43}=; s=[A-Za-z0-9+/]{43}=$' <<<"$(hdr "$f" X-Postlink-Tag)"
+tap_check "and X-Postlink-Tag v=3 signed with this site's key k1, with the body's hash" \
+    grep -qE '^v=3; k=k1; t=[0-9]+; bh=[A-Za-z0-9+/]{43}=; s=[A-Za-z0-9+/]{43}=$' <<<"$(hdr "$f" X-Postlink-Tag)"
 tap_check "bob's copy says alice is online" test "$(hdr "$f" X-Messenger-Presence)" = online
 CHAT=$(hdr "$f" X-Messenger-Chat)
 tap_check "and links to a chat with postlink-xmppd carrying only the mail-id" \
@@ -165,7 +168,7 @@ tap_check "and the invitations do not say who else got the mail" eval '! grep "^
 S1='<stranger1@elsewhere.example>'
 swaks --server 127.0.0.1 --port "$MX" --from "alice@$D" --to "bob@$D" --header "Message-Id: $S1" \
     --add-header "Jabber-ID: alice@$X" --add-header "X-Mail-Id: $MAILID" \
-    --add-header "X-Postlink-Tag: v=2; k=k1; t=$(date +%s); bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; s=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" \
+    --add-header "X-Postlink-Tag: v=3; k=k1; t=$(date +%s); bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; s=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" \
     --add-header "X-Messenger-Presence: online" --add-header "X-Messenger-Chat: <xmpp:evil@example.com>" \
     --add-header "x-messenger-presence: online" --add-header "X-MESSENGER-PRESENCE: away" \
     --add-header "x-Messenger-presence: online" --add-header "x-messenger-chat: <xmpp:evil@example.com>" \
@@ -195,7 +198,7 @@ f=$(mailbox_file bob "$M11")
 tap_check "a linked sender's own program's Jabber-ID/X-Mail-Id/X-Postlink-Tag in any case are replaced: one of each" \
     eval 'test -n "$f" && test "$(nhdr "$f" Jabber-ID)$(nhdr "$f" X-Mail-Id)$(nhdr "$f" X-Postlink-Tag)" = 111 &&
           test "$(hdr "$f" Jabber-ID)" = "alice@$X" && test "$(hdr "$f" X-Mail-Id)" != abcdefghijklmnopqrstuvwxyz &&
-          grep -qE "^v=2; k=k1; " <<<"$(hdr "$f" X-Postlink-Tag)"'
+          grep -qE "^v=3; k=k1; " <<<"$(hdr "$f" X-Postlink-Tag)"'
 tap_check "and only the milter's own X-Messenger-Presence and X-Messenger-Chat reach bob" \
     eval 'test "$(nhdr "$f" X-Messenger-Presence)$(nhdr "$f" X-Messenger-Chat)" = 11 &&
           test "$(hdr "$f" X-Messenger-Presence)" = online &&
@@ -234,6 +237,36 @@ replay to "bob@$D" "s/^To: bob@$D/To: bob@$D, carol@$D/"
 f=$(mailbox_file bob "X-Replay: to")
 tap_check "her headers with another To, to bob: no X-Messenger-Presence/Chat" \
     eval 'test -n "$f" && test "$(nhdr "$f" X-Messenger-Presence)$(nhdr "$f" X-Messenger-Chat)" = 00'
+# fields the recipient's program shows or acts on, bound since v=3
+replay replyto "bob@$D" '1i Reply-To: <mallory@evil.example>'
+f=$(mailbox_file bob "X-Replay: replyto")
+tap_check "her mail with an added Reply-To, to bob: no X-Messenger-Presence/Chat, tag removed" \
+    eval 'test -n "$f" && grep -q "^Reply-To: <mallory@evil.example>" "$f" &&
+          test "$(nhdr "$f" X-Messenger-Presence)$(nhdr "$f" X-Messenger-Chat)$(nhdr "$f" X-Postlink-Tag)" = 000'
+tap_check "the milter logged why (bad signature)" logged_since "from=<alice@$D>: bad signature"
+# (Postfix hands the milter this name as "Reply-To" and delivers it so; the
+# white space before the colon is dropped by postlink-tag too, test_tag)
+replay replyto2 "bob@$D" '1i Reply-To : <mallory@evil.example>'
+f=$(mailbox_file bob "X-Replay: replyto2")
+tap_check "the same with white space before the colon (obsolete \"Reply-To :\", delivered respelled by Postfix): no X-Messenger-Presence/Chat" \
+    eval 'test -n "$f" && grep -qi "^Reply-To *: *<mallory@evil.example>" "$f" &&
+          test "$(nhdr "$f" X-Messenger-Presence)$(nhdr "$f" X-Messenger-Chat)$(nhdr "$f" X-Postlink-Tag)" = 000'
+replay fromname "bob@$D" "1,/^\r\?\$/ s/^From: .*/From: \"Alice (new bank details: IBAN XX00 EVIL)\" <alice@$D>/"
+f=$(mailbox_file bob "X-Replay: fromname")
+tap_check "her mail with another From display name (same address), to bob: no X-Messenger-Presence/Chat" \
+    eval 'test -n "$f" && grep -q "^From: \"Alice (new bank details: IBAN XX00 EVIL)\" <alice@$D>" "$f" &&
+          test "$(nhdr "$f" X-Messenger-Presence)$(nhdr "$f" X-Messenger-Chat)$(nhdr "$f" X-Postlink-Tag)" = 000'
+tap_check "the milter logged why (bad signature)" logged_since "from=<alice@$D>: bad signature"
+replay ctype "bob@$D" '1i Content-Type: text/html; charset=utf-7'
+f=$(mailbox_file bob "X-Replay: ctype")
+tap_check "her mail with an added Content-Type (the same body rendered otherwise), to bob: no X-Messenger-Presence/Chat" \
+    eval 'test -n "$f" && grep -q "^Content-Type: text/html; charset=utf-7" "$f" &&
+          test "$(nhdr "$f" X-Messenger-Presence)$(nhdr "$f" X-Messenger-Chat)$(nhdr "$f" X-Postlink-Tag)" = 000'
+tap_check "the milter logged why (bad signature)" logged_since "from=<alice@$D>: bad signature"
+replay same2 "bob@$D"
+f=$(mailbox_file bob "X-Replay: same2")
+tap_check "and her mail replayed unchanged to bob after them still shows what the original showed" \
+    eval 'test -n "$f" && test "$(hdr "$f" X-Messenger-Presence)" = online && test "$(hdr "$f" X-Messenger-Chat)" = "$CHAT"'
 replay carol "carol@$D"
 f=$(mailbox_file carol "X-Replay: carol")
 tap_check "alice's real mail replayed unchanged to carol (not a recipient) yields no presence" \
@@ -247,15 +280,26 @@ tap_check "replayed to bob (a recipient) together with dave (not one): no presen
 many=(); for i in $(seq 1001); do many+=(--add-header "Cc: c$i@elsewhere.example"); done
 M12=$(send_as alice "bob@$D" "Many Cc" "${many[@]}")
 f=$(mailbox_file bob "$M12")
-tap_check "a mail with more Subject/To/Cc/Date fields than a tag binds (1000) is not tagged" \
+tap_check "a mail with more header fields than a tag binds (1000) is not tagged" \
     eval 'test -n "$f" && test "$(nhdr "$f" X-Mail-Id)" = 0 && grep -q "not tagged: more than 1000" "$H_TAG/tag.log"'
 M9=$(send_as alice "bob@$D" "Two senders" --add-header "From: mallory@$D")
 f=$(mailbox_file bob "$M9")
 tap_check "a mail with two From fields is not tagged" eval 'test -n "$f" && test "$(nhdr "$f" X-Mail-Id)" = 0' 
 
 # a trusted peer site's mail, signed with its key "peer1" as postlink-tag(8)
-# says: peer_tag T ACCOUNT MAILID MSGID FROM SUBJECT TO DATE BODY
+# says: peer_tag T ACCOUNT MAILID MSGID FROM SUBJECT TO DATE BODY (the From
+# field is the bare address; no Reply-To, Sender, Cc, In-Reply-To,
+# References or MIME fields: each signed as absent)
 peer_tag() {
+    local bh sig
+    bh=$(printf '%s\r\n' "$9" | openssl dgst -sha256 -binary | base64)
+    sig=$(printf 'v=3\nk=peer1\nt=%s\na=%s\nm=%s\ni=%s\nf=%s\nfrom:%s\nreply-to\nsender\nsubject:%s\nto:%s\ncc\ndate:%s\nin-reply-to\nreferences\nmime-version\ncontent-type\ncontent-transfer-encoding\nbh=%s\n' \
+        "$1" "$2" "$3" "$4" "$5" "$5" "$6" "$7" "$8" "$bh" |
+        openssl dgst -sha256 -mac HMAC -macopt "hexkey:$HX_KEY_PEER" -binary | base64)
+    printf 'v=3; k=peer1; t=%s; bh=%s; s=%s' "$1" "$bh" "$sig"
+}
+# the same as version 2 signed it (Subject, To, Cc, Date and the bare From address only)
+peer_tag_v2() {
     local bh sig
     bh=$(printf '%s\r\n' "$9" | openssl dgst -sha256 -binary | base64)
     sig=$(printf 'v=2\nk=peer1\nt=%s\na=%s\nm=%s\ni=%s\nf=%s\nsubject:%s\nto:%s\ndate:%s\nbh=%s\n' \
@@ -275,7 +319,7 @@ PM='<peer1@peer.example>' PMID=abcdefghijklmnopqrstuvwxyz PT=$(date +%s)
 PTAG=$(peer_tag "$PT" "ann@chat.peer.example" "$PMID" "$PM" "ann@peer.example" "$PSUBJ" "bob@$D" "$PDATE" "$PBODY")
 peer_mail "$PM" "ann@chat.peer.example" "$PMID" "$PTAG"
 f=$(mailbox_file bob "$PM")
-tap_check "a peer site's valid tag (v=2, relaxed white space in Subject and body) is kept and annotated (presence unknown: not watched here)" \
+tap_check "a peer site's valid tag (v=3, relaxed white space in Subject and body) is kept and annotated (presence unknown: not watched here)" \
     eval 'test -n "$f" && test "$(hdr "$f" X-Postlink-Tag)" = "$PTAG" && test "$(hdr "$f" X-Messenger-Presence)" = unknown'
 tap_check "with a chat link for its mail-id" test "$(hdr "$f" X-Messenger-Chat)" = "<xmpp:$HX_JID?message;body=$PMID>"
 
@@ -287,6 +331,16 @@ f=$(mailbox_file bob "$PM2")
 tap_check "a peer key vouching for alice's account (linked here) shows no presence" \
     eval 'test -n "$f" && test "$(nhdr "$f" X-Messenger-Presence)" = 0'
 tap_check "the milter logged why" grep -q "a peer key signed mail for an account linked here" "$H_TAG/tag.log"
+
+# the peer site still signing version 2: refused, saying why
+PM3='<peer3@peer.example>' PMID3=cdefghijklmnopqrstuvwxyzab
+L=$(wc -l <"$H_TAG/tag.log")
+peer_mail "$PM3" "ann@chat.peer.example" "$PMID3" \
+    "$(peer_tag_v2 "$PT" "ann@chat.peer.example" "$PMID3" "$PM3" "ann@peer.example" "$PSUBJ" "bob@$D" "$PDATE" "$PBODY")"
+f=$(mailbox_file bob "$PM3")
+tap_check "a peer site's tag of version 2 (valid as v=2 signed it) shows no presence and is removed" \
+    eval 'test -n "$f" && test "$(nhdr "$f" X-Messenger-Presence)$(nhdr "$f" X-Postlink-Tag)" = 00'
+tap_check "the milter logged why (version 2 refused)" logged_since "from=<ann@peer.example>: tag version 2 .*: refused"
 
 big=$(head -c 60000 /dev/zero | tr '\0' 'j')
 S2='<stranger2@elsewhere.example>'

@@ -47,16 +47,21 @@
 #define TO "to:bob@example.com"
 #define CC "cc:carol@example.com"
 #define DATEH "date:" DATE
+#define FROMH "from:Alice <alice@example.com>"
+#define MIMEV "mime-version:1.0"
+#define CTYPE "content-type:text/plain; charset=utf-8"
 #define KEYS "# postlink tag keys\n\nsite-2025 " H32 "\n  site-2026\t" H64 \
     " sign   # current\r\npeer.example " H128 " peer\n"
 
-/* The fields of the mail the tests sign: canonical Subject, To, Cc, Date
- * (in the order of a message that has Date first) and BODY's hash. */
-static char *hdrs0[] = {DATEH, SUBJ, TO, CC};
+/* The fields of the mail the tests sign: canonical Date, From, Subject,
+ * To, Cc, MIME-Version, Content-Type (in the order of a message that has
+ * Date first; no Reply-To, Sender, Content-Transfer-Encoding, In-Reply-To
+ * or References) and BODY's hash. */
+static char *hdrs0[] = {DATEH, FROMH, SUBJ, TO, CC, MIMEV, CTYPE};
 
 static struct pl_tagin input(void)
 {
-    struct pl_tagin in = {ACC, MID, MSGID, FROM, hdrs0, 4, BH};
+    struct pl_tagin in = {ACC, MID, MSGID, FROM, hdrs0, 7, BH};
     return in;
 }
 
@@ -136,8 +141,12 @@ static void test_keys_errors(void **state)
 
 static void test_tag_known_hmac(void **state)
 {
-    static const char text[] = "v=2\nk=site-2026\nt=1795424400\na=" ACC "\nm=" MID "\ni=" MSGID
-                               "\nf=" FROM "\n" SUBJ "\n" TO "\n" CC "\n" DATEH "\nbh=" BH "\n";
+    /* every bound name in its fixed order; a name the mail lacks as the
+     * name alone (signed as absent) */
+    static const char text[] = "v=3\nk=site-2026\nt=1795424400\na=" ACC "\nm=" MID "\ni=" MSGID
+                               "\nf=" FROM "\n" FROMH "\nreply-to\nsender\n" SUBJ "\n" TO "\n" CC "\n"
+                               DATEH "\nin-reply-to\nreferences\n" MIMEV "\n" CTYPE
+                               "\ncontent-transfer-encoding\nbh=" BH "\n";
     unsigned char secret[32], md[EVP_MAX_MD_SIZE], sig[128];
     unsigned mdlen = 0;
     char want[256], out[256];
@@ -149,7 +158,7 @@ static void test_tag_known_hmac(void **state)
     assert_non_null(HMAC(EVP_sha256(), secret, 32, (const unsigned char *)text, strlen(text), md, &mdlen));
     assert_int_equal(mdlen, 32);
     EVP_EncodeBlock(sig, md, (int)mdlen);
-    snprintf(want, sizeof(want), "v=2; k=site-2026; t=%lld; bh=%s; s=%s", T0, BH, (char *)sig);
+    snprintf(want, sizeof(want), "v=3; k=site-2026; t=%lld; bh=%s; s=%s", T0, BH, (char *)sig);
     parse_ok(&k, KEYS);
     assert_int_equal(pl_tag_make(&k, T0, &in, out, sizeof(out)), 0);
     assert_string_equal(out, want);
@@ -191,22 +200,22 @@ static void test_tag_verify(void **state)
 {
     static const struct { const char *pre; int n; const char *post, *why; } c[] = {
         /* value: pre, the first n characters of the good signature, post */
-        {"v=2; k=site-2026; t=1795424401; bh=" BH "; s=", 44, "", "bad signature"},
-        {"v=2; k=site-2027; t=1795424400; bh=" BH "; s=", 44, "", "unknown key"},
-        {"v=2; k=site-2026; t=1795424400; bh=" BH "; s=", 40, "", "malformed signature"},
-        {"v=2; k=site-2026; t=1795424400; bh=" BH "; s=", 43, "!", "malformed signature"},
-        {"v=2; k=site-2026; t=1795424400; bh=" BH "; s=", 43, "A", "malformed signature"},   /* padding respelled */
+        {"v=3; k=site-2026; t=1795424401; bh=" BH "; s=", 44, "", "bad signature"},
+        {"v=3; k=site-2027; t=1795424400; bh=" BH "; s=", 44, "", "unknown key"},
+        {"v=3; k=site-2026; t=1795424400; bh=" BH "; s=", 40, "", "malformed signature"},
+        {"v=3; k=site-2026; t=1795424400; bh=" BH "; s=", 43, "!", "malformed signature"},
+        {"v=3; k=site-2026; t=1795424400; bh=" BH "; s=", 43, "A", "malformed signature"},   /* padding respelled */
         {"garbage", 0, "", "malformed tag"}, {"", 0, "", "malformed tag"},
-        {"v=3; k=site-2026; t=1795424400; bh=" BH "; s=", 44, "", "malformed tag"},
-        {"v=2; k=site-2026; bh=" BH "; s=", 44, "", "malformed tag"},
-        {"v=2; k=site-2026; t=1795424400; s=", 44, "", "malformed tag"},            /* no bh= */
-        {"v=2; k=site-2026; t=1795424400; bh=AAAA; s=", 44, "", "malformed body hash"},
-        {"v=2; k=site-2026; t=12ab; bh=" BH "; s=", 44, "", "malformed time"},
-        {"v=2; k=site-2026; t=-5; bh=" BH "; s=", 44, "", "malformed time"},
+        {"v=4; k=site-2026; t=1795424400; bh=" BH "; s=", 44, "", "malformed tag"},
+        {"v=3; k=site-2026; bh=" BH "; s=", 44, "", "malformed tag"},
+        {"v=3; k=site-2026; t=1795424400; s=", 44, "", "malformed tag"},            /* no bh= */
+        {"v=3; k=site-2026; t=1795424400; bh=AAAA; s=", 44, "", "malformed body hash"},
+        {"v=3; k=site-2026; t=12ab; bh=" BH "; s=", 44, "", "malformed time"},
+        {"v=3; k=site-2026; t=-5; bh=" BH "; s=", 44, "", "malformed time"},
         /* a bh= for another body, with the good signature: the signature covers bh= */
-        {"v=2; k=site-2026; t=1795424400; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; s=", 44, "",
+        {"v=3; k=site-2026; t=1795424400; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; s=", 44, "",
          "bad signature"},
-        {"  s=", 44, " ;t=1795424400;\t bh=" BH "; k=site-2026 ;  v=2 ", "ok"},   /* other order, more space */
+        {"  s=", 44, " ;t=1795424400;\t bh=" BH "; k=site-2026 ;  v=3 ", "ok"},   /* other order, more space */
     };
     struct pl_tagkeys k;
     char v[256], w[400], *s;
@@ -274,22 +283,24 @@ static void test_tag_every_position(void **state)
  * (relays change them). */
 static void test_tag_bound_fields(void **state)
 {
-    static const struct { const char *h[6]; const char *why; } c[] = {
-        {{"subject:Lunch on Saturday", TO, CC, DATEH}, "bad signature"},
-        {{SUBJ, "to:mallory@example.com", CC, DATEH}, "bad signature"},
-        {{SUBJ, TO, "cc:mallory@example.com", DATEH}, "bad signature"},
-        {{SUBJ, TO, CC, "date:Tue, 24 Nov 2026 09:00:00 +0000"}, "bad signature"},
-        {{TO, CC, DATEH}, "bad signature"},                               /* Subject removed */
-        {{SUBJ, TO, DATEH}, "bad signature"},                             /* Cc removed */
-        {{SUBJ, TO, CC}, "bad signature"},                                /* Date removed */
-        {{SUBJ, TO, CC, DATEH, "subject:Lunch on Saturday"}, "bad signature"},   /* a second Subject */
-        {{"subject:Lunch on Saturday", SUBJ, TO, CC, DATEH}, "bad signature"},   /* ... before it */
-        {{SUBJ, TO, CC, DATEH, "to:mallory@example.com"}, "bad signature"},
-        {{SUBJ, TO, CC, DATEH, "cc:"}, "bad signature"},                  /* an empty Cc added */
-        {{"subject:Lunch on Friday ", TO, CC, DATEH}, "bad signature"},   /* not canonical */
-        {{SUBJ, TO, CC, DATEH, "x-other:x"}, "ok"},                       /* not bound */
-        {{CC, TO, SUBJ, DATEH}, "ok"},                                    /* other order of fields */
+#define B FROMH, MIMEV, CTYPE                 /* the rest of hdrs0 */
+    static const struct { const char *h[10]; const char *why; } c[] = {
+        {{"subject:Lunch on Saturday", TO, CC, DATEH, B}, "bad signature"},
+        {{SUBJ, "to:mallory@example.com", CC, DATEH, B}, "bad signature"},
+        {{SUBJ, TO, "cc:mallory@example.com", DATEH, B}, "bad signature"},
+        {{SUBJ, TO, CC, "date:Tue, 24 Nov 2026 09:00:00 +0000", B}, "bad signature"},
+        {{TO, CC, DATEH, B}, "bad signature"},                               /* Subject removed */
+        {{SUBJ, TO, DATEH, B}, "bad signature"},                             /* Cc removed */
+        {{SUBJ, TO, CC, B}, "bad signature"},                                /* Date removed */
+        {{SUBJ, TO, CC, DATEH, B, "subject:Lunch on Saturday"}, "bad signature"},   /* a second Subject */
+        {{"subject:Lunch on Saturday", SUBJ, TO, CC, DATEH, B}, "bad signature"},   /* ... before it */
+        {{SUBJ, TO, CC, DATEH, B, "to:mallory@example.com"}, "bad signature"},
+        {{SUBJ, TO, CC, DATEH, B, "cc:"}, "bad signature"},                  /* an empty Cc added */
+        {{"subject:Lunch on Friday ", TO, CC, DATEH, B}, "bad signature"},   /* not canonical */
+        {{SUBJ, TO, CC, DATEH, B, "x-other:x"}, "ok"},                       /* not bound */
+        {{CC, TO, SUBJ, DATEH, CTYPE, MIMEV, FROMH}, "ok"},                  /* other order of fields */
     };
+#undef B
     struct pl_tagkeys k;
     struct pl_tagin in = input();
     char v[256];
@@ -299,7 +310,7 @@ static void test_tag_bound_fields(void **state)
     for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
         struct pl_tagin x = input();
         size_t n = 0;
-        while (n < 6 && c[i].h[n])
+        while (n < 10 && c[i].h[n])
             n++;
         x.hdrs = (char *const *)c[i].h;
         x.nhdrs = n;
@@ -310,11 +321,92 @@ static void test_tag_bound_fields(void **state)
     assert_string_equal(verify_in(&k, v, &in, NULL, NULL), "the body changed since it was tagged");
     in.bh = "";
     assert_string_equal(verify_in(&k, v, &in, NULL, NULL), "the body changed since it was tagged");
-    /* the same tag of version 1 is refused, saying why */
-    memcpy(strstr(v, "v=2"), "v=1", 3);
+    /* the same tag of version 1 or 2 is refused, saying why */
     in = input();
+    memcpy(strstr(v, "v=3"), "v=2", 3);
+    assert_string_equal(verify_in(&k, v, &in, NULL, NULL),
+                        "tag version 2 (binds neither the whole From nor Reply-To, Sender, "
+                        "MIME and thread fields): refused");
+    memcpy(strstr(v, "v=2"), "v=1", 3);
     assert_string_equal(verify_in(&k, v, &in, NULL, NULL),
                         "tag version 1 (binds neither body nor Subject/To/Cc/Date): refused");
+    pl_tagkeys_free(&k);
+}
+
+/* The fields v=3 binds besides Subject, To, Cc, Date: the whole From (its
+ * display name too), Reply-To, Sender, Content-Type,
+ * Content-Transfer-Encoding, MIME-Version, In-Reply-To, References.  Each
+ * one changed, removed, added a second time, or added to a mail that did
+ * not have it (signed as absent) shows nothing. */
+static void test_tag_more_bound_fields(void **state)
+{
+    static const struct { const char *field, *other; } f[] = {
+        {FROMH, "from:\"Alice (new bank details: IBAN XX00 EVIL)\" <alice@example.com>"},
+        {"reply-to:Alice <alice@example.com>", "reply-to:<mallory@evil.example>"},
+        {"sender:alice@example.com", "sender:mallory@evil.example"},
+        {CTYPE, "content-type:text/html; charset=utf-7"},
+        {"content-transfer-encoding:7bit", "content-transfer-encoding:quoted-printable"},
+        {MIMEV, "mime-version:1.1"},
+        {"in-reply-to:<m0@example.com>", "in-reply-to:<m9@evil.example>"},
+        {"references:<m00@example.com> <m0@example.com>", "references:<m00@example.com> <m9@evil.example>"},
+    };
+    enum { NF = sizeof(f) / sizeof(f[0]) };
+    /* the other fields of the mail: Subject, To, Cc, Date */
+    static char *const rest[] = {SUBJ, TO, CC, DATEH};
+    struct pl_tagkeys k;
+    char v[256];
+    (void)state;
+    parse_ok(&k, KEYS);
+    for (size_t i = 0; i < NF; i++) {
+        /* all: every bound field, once each; less: all but field i */
+        char *all[NF + 4], *less[NF + 4], *x[NF + 5];
+        size_t na = 0, nl = 0;
+        struct pl_tagin in = input(), y;
+        for (size_t r = 0; r < 4; r++)
+            all[na++] = less[nl++] = rest[r];
+        for (size_t j = 0; j < NF; j++) {
+            all[na++] = (char *)f[j].field;
+            if (j != i)
+                less[nl++] = (char *)f[j].field;
+        }
+        in.hdrs = all;
+        in.nhdrs = na;
+        assert_int_equal(pl_tag_make(&k, T0, &in, v, sizeof(v)), 0);
+        if (strcmp(verify_in(&k, v, &in, NULL, NULL), "ok") != 0)
+            fail_msg("%s: unchanged mail refused", f[i].field);
+        y = in;
+        memcpy(x, all, sizeof(all));                        /* changed */
+        x[4 + i] = (char *)f[i].other;
+        y.hdrs = x;
+        if (strcmp(verify_in(&k, v, &y, NULL, NULL), "bad signature") != 0)
+            fail_msg("%s changed to %s: %s", f[i].field, f[i].other, verify_in(&k, v, &y, NULL, NULL));
+        y.hdrs = less;                                      /* removed */
+        y.nhdrs = nl;
+        if (strcmp(verify_in(&k, v, &y, NULL, NULL), "bad signature") != 0)
+            fail_msg("%s removed: %s", f[i].field, verify_in(&k, v, &y, NULL, NULL));
+        memcpy(x, all, sizeof(all));                        /* a second one */
+        x[na] = (char *)f[i].other;
+        y.hdrs = x;
+        y.nhdrs = na + 1;
+        if (strcmp(verify_in(&k, v, &y, NULL, NULL), "bad signature") != 0)
+            fail_msg("a second %s added: %s", f[i].other, verify_in(&k, v, &y, NULL, NULL));
+        x[0] = (char *)f[i].field;                          /* the same one before the others */
+        memcpy(x + 1, all, sizeof(all));
+        y.nhdrs = na + 1;
+        if (strcmp(verify_in(&k, v, &y, NULL, NULL), "bad signature") != 0)
+            fail_msg("%s twice: %s", f[i].field, verify_in(&k, v, &y, NULL, NULL));
+        /* a mail without it, tagged: adding it later shows nothing */
+        in.hdrs = less;
+        in.nhdrs = nl;
+        assert_int_equal(pl_tag_make(&k, T0, &in, v, sizeof(v)), 0);
+        if (strcmp(verify_in(&k, v, &in, NULL, NULL), "ok") != 0)
+            fail_msg("without %s: unchanged mail refused", f[i].field);
+        y = in;
+        y.hdrs = all;
+        y.nhdrs = na;
+        if (strcmp(verify_in(&k, v, &y, NULL, NULL), "bad signature") != 0)
+            fail_msg("%s added: %s", f[i].field, verify_in(&k, v, &y, NULL, NULL));
+    }
     pl_tagkeys_free(&k);
 }
 
@@ -329,6 +421,10 @@ static void test_tag_hdr_canon(void **state)
         {"Cc", "", "cc:"}, {"Cc", " \t ", "cc:"},
         {"Date", "a: b", "date:a: b"},
         {"Subject", "Lunch on friday", "subject:Lunch on friday"},        /* value case kept */
+        {"Subject", "Lunch\ron Friday", "subject:Lunch\ron Friday"},      /* a lone CR is text */
+        {"Subject", "Lunch \r on\r\n Friday", "subject:Lunch \r on Friday"},
+        {"From", "\"Alice\"\r\n\t<alice@example.com>", "from:\"Alice\" <alice@example.com>"},
+        {"Reply-To \t", "<mallory@evil.example>", "reply-to:<mallory@evil.example>"},   /* "Reply-To :" */
     };
     (void)state;
     for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
@@ -336,6 +432,20 @@ static void test_tag_hdr_canon(void **state)
         if (strcmp(got, c[i].want) != 0)
             fail_msg("case %zu: \"%s\", want \"%s\"", i, got, c[i].want);
         free(got);
+    }
+    /* the names the milter keeps for a tag */
+    {
+        static const char *const yes[] = {"From", "REPLY-TO", "sender", "Subject", "To", "Cc", "Date",
+            "In-Reply-To", "References", "MIME-Version", "Content-Type", "content-transfer-encoding",
+            "Reply-To ", "Content-Type\t \t"};
+        static const char *const no[] = {"X-Reply-To", "Reply-To-X", "Reply-T", "Resent-From", " From",
+            "X-Postlink-Tag", "Message-ID", "Jabber-ID", "", "Reply To"};
+        for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+            if (!pl_tag_bound(yes[i]))
+                fail_msg("\"%s\" not bound", yes[i]);
+        for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+            if (pl_tag_bound(no[i]))
+                fail_msg("\"%s\" bound", no[i]);
     }
 }
 
@@ -363,12 +473,15 @@ static void test_tag_body_canon(void **state)
 {
     static const char *const same[] = {
         BODY, "Hi Bob,\n\nSee you.\n", "Hi Bob,\r\n\r\nSee you.", "Hi Bob,  \r\n \t\r\nSee you.\t\r\n",
-        "Hi  Bob,\n\nSee\t\tyou.\n\n\n\r\n", "Hi Bob,\r\r\n\r\nSee you.\r\n  \r\n",
+        "Hi  Bob,\n\nSee\t\tyou.\n\n\n\r\n", "Hi Bob,\r\n\r\nSee you.\r\n  \r\n",
     };
     static const char *const other[] = {
         "Hi Bob,\r\nSee you.\r\n", "Hi Bob,\r\n\r\nSee you!\r\n", "Hi Bob,\r\n\r\n See you.\r\n",
         "HiBob,\r\n\r\nSee you.\r\n", "\r\nHi Bob,\r\n\r\nSee you.\r\n", "Hi Bob,\r\n\r\nSee you.\r\n.\r\n",
         "hi Bob,\r\n\r\nSee you.\r\n",
+        /* a CR not followed by LF is text, not white space or a line end */
+        "Hi\rBob,\r\n\r\nSee you.\r\n", "Hi \rBob,\r\n\r\nSee you.\r\n", "Hi Bob,\r\r\n\r\nSee you.\r\n",
+        "Hi Bob,\r\n\r\nSee you.\r", "Hi Bob,\r\n\r\r\nSee you.\r\n", "Hi Bob,\r\n\r\nSee you.\r\n\r",
     };
     char h[PL_BODYHASH_B64 + 1];
     (void)state;
@@ -387,6 +500,17 @@ static void test_tag_body_canon(void **state)
     assert_string_equal(h, "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
     body_hash("\r\n \r\n\n", h);
     assert_string_equal(h, "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+    /* "a\rb" is not "a b" (nor "ab"), in chunks of every size */
+    {
+        char h2[PL_BODYHASH_B64 + 1], h3[PL_BODYHASH_B64 + 1];
+        body_hash("a\rb\r\n", h);
+        body_hash("a b\r\n", h2);
+        body_hash("ab\r\n", h3);
+        assert_string_not_equal(h, h2);
+        assert_string_not_equal(h, h3);
+        body_hash("a\rb", h2);                       /* the last line's end */
+        assert_string_equal(h, h2);
+    }
 }
 
 /* A tag made by another key set whose signer is our key id (secret hex)
@@ -402,7 +526,7 @@ static void verify_foreign(const char *id, const char *hex, enum pl_tagkey_kind 
     snprintf(text, sizeof(text), "%s %s sign\n", id, hex);
     parse_ok(&other, text);
     assert_int_equal(pl_tag_make(&other, T0 + 7, &in, v, sizeof(v)), 0);
-    snprintf(text, sizeof(text), "v=2; k=%s; t=%lld; bh=" BH "; s=", id, T0 + 7);
+    snprintf(text, sizeof(text), "v=3; k=%s; t=%lld; bh=" BH "; s=", id, T0 + 7);
     assert_memory_equal(v, text, strlen(text));
     assert_string_equal(verify(&k, v, ACC, MID, MSGID, FROM, &t, &key), "ok");
     assert_int_equal(t, T0 + 7);
@@ -776,6 +900,7 @@ int main(void)
         cmocka_unit_test(test_keys_parse), cmocka_unit_test(test_keys_errors),
         cmocka_unit_test(test_tag_known_hmac), cmocka_unit_test(test_tag_verify),
         cmocka_unit_test(test_tag_every_position), cmocka_unit_test(test_tag_bound_fields),
+        cmocka_unit_test(test_tag_more_bound_fields),
         cmocka_unit_test(test_tag_hdr_canon), cmocka_unit_test(test_tag_body_canon),
         cmocka_unit_test(test_tag_old_and_peer), cmocka_unit_test(test_jid),
         STORE(test_mlink), cmocka_unit_test(test_mailid_new), STORE(test_mailid_store),
