@@ -69,7 +69,7 @@ S="<demo-forged.$RANDOM@elsewhere.example>"
 swaks --server 127.0.0.1 --port "$POSTLINK_SMTP_PORT" --from "$POSTLINK_DEMO_USER" --to "bob@$POSTLINK_DOMAIN" \
     --header "Subject: trust me" --header "Message-Id: $S" --add-header "Jabber-ID: alice@$XD" \
     --add-header "X-Mail-Id: $MAILID" \
-    --add-header "X-Postlink-Tag: v=2; k=k1; t=$(date +%s); bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; s=forged" \
+    --add-header "X-Postlink-Tag: v=3; k=k1; t=$(date +%s); bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; s=forged" \
     --add-header "X-Messenger-Presence: online" >/dev/null 2>&1
 if f=$(bob_copy "$S") && ! grep -qiE '^(X-Postlink-Tag|X-Messenger-Presence):' "$f"; then
     tag_headers "$f"; ok "tag and presence stripped; the Jabber-ID his program wrote stays, but shows nothing"
@@ -89,7 +89,7 @@ if [ -n "$F1" ]; then
         --add-header "X-Postlink-Tag: $(hdr X-Postlink-Tag)" --body "a different body" >/dev/null 2>&1
 fi
 if [ -n "$F1" ] && f=$(bob_copy "$R") && ! grep -qiE '^X-Messenger-(Presence|Chat):' "$f"; then
-    tag_headers "$f"; ok "the tag signs Subject, To, Cc, Date and the body: a changed copy shows no presence"
+    tag_headers "$f"; ok "the tag signs From, Subject, To, Cc, Date, the MIME and thread fields and the body: a changed copy shows no presence"
 else
     bad "a changed copy of a tagged mail still showed presence"
 fi
