@@ -53,7 +53,7 @@ trs() {                         # trs NAME PASS|FAIL|SKIP
 }
 
 mkdir -p "$OUT/crashes"
-rm -f "$OUT"/fuzz_*.trs
+for t in $sel; do rm -f "$OUT/fuzz_$t.trs"; done
 
 if ! command -v clang >/dev/null; then
     echo "fuzz/run.sh: clang not found (Debian: clang and libclang-rt-14-dev, see scripts/install-deps.sh)" >&2
