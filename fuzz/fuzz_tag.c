@@ -3,7 +3,8 @@
  * against (account, mail-id, Message-ID, From); it is verified against a
  * fixed key set, the whole input is parsed as a tag_keys_file, and a tag
  * made for the same fields must verify while one with any base64
- * character of its signature changed must not. */
+ * character of its signature changed, or checked against a changed
+ * field, must not. */
 #include "config.h"
 
 #include <stdint.h>
@@ -65,6 +66,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (pl_tag_verify(&keys, tag, f[1], f[2], f[3], f[4], &t, &key, &why) != 0 ||
             t != 1795424400 || s == NULL || strlen(s) != 46)
             abort();                          /* our own tag must verify */
+        /* the tag binds every field: one more byte in any of them fails */
+        for (int i = 1; i < 5; i++) {
+            size_t n = strlen(f[i]);
+            char *g = malloc(n + 2);
+            const char *h[5] = {tag, f[1], f[2], f[3], f[4]};
+            if (g == NULL)
+                abort();
+            memcpy(g, f[i], n);
+            memcpy(g + n, "x", 2);
+            h[i] = g;
+            if (pl_tag_verify(&keys, tag, h[1], h[2], h[3], h[4], &t, &key, &why) == 0)
+                abort();
+            free(g);
+        }
         c = s + 2 + (size ? data[0] % 43 : 0);    /* one of the 43 characters before '=' */
         *c = b64[(strchr(b64, *c) - b64 + 1 + (size > 1 ? data[1] % 63 : 0)) % 64];
         if (pl_tag_verify(&keys, tag, f[1], f[2], f[3], f[4], &t, &key, &why) == 0)
