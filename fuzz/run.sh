@@ -10,8 +10,9 @@
 #
 # Each target leaves build-fuzz/fuzz_NAME.log and build-fuzz/fuzz_NAME.trs
 # (":test-result: PASS|FAIL|SKIP", counted by ./test.sh).  Inputs that found
-# new coverage are kept in build-fuzz/corpus/NAME (the committed corpus is
-# only read).  A crash, sanitizer report, leak or hang fails the target and
+# new coverage are kept in build-fuzz/corpus/NAME for the next run, merged
+# down to the ones that matter when there are more than 500 (the committed
+# corpus is only read).  A crash, sanitizer report, leak or hang fails the target and
 # leaves the input in build-fuzz/crashes/NAME-crash-<sha1> (or -leak-,
 # -timeout-, -oom-); replay it with  build-fuzz/fuzz_NAME FILE.
 # Exits non-zero if any target failed or could not be built.
@@ -96,6 +97,15 @@ for t in $sel; do
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$OUT/fuzz_$t.log" | tail -1)
     if [ $rc = 0 ]; then
         trs "$t" PASS
+        # Keep the kept corpus small: replaying thousands of inputs would
+        # eat the next short run.  -merge=1 keeps those that add coverage.
+        if [ "$(ls "$OUT/corpus/$t" | wc -l)" -gt 500 ]; then
+            rm -rf "$OUT/corpus/$t.new" && mkdir "$OUT/corpus/$t.new" &&
+            "$OUT/fuzz_$t" -merge=1 -timeout=10 -max_len="$(max_len "$t")" -close_fd_mask=2 \
+                "$OUT/corpus/$t.new" "$OUT/corpus/$t" > "$OUT/fuzz_$t.merge.log" 2>&1 &&
+            rm -rf "$OUT/corpus/$t" && mv "$OUT/corpus/$t.new" "$OUT/corpus/$t"
+            rm -rf "$OUT/corpus/$t.new"
+        fi
         echo "fuzz_$t: PASS (${runs:-?} inputs in $secs s, corpus $(ls "$OUT/corpus/$t" | wc -l) + $(ls "$TOP/fuzz/corpus/$t" | wc -l) committed)"
     else
         trs "$t" FAIL
