@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh -- install what is missing, build, and run every test: unit tests,
 # the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer,
+# each libFuzzer target for $FUZZ_SECONDS (default 15) s (fuzz/run.sh),
 # and the integration tests against a private Postfix, Dovecot and sink on
 # 127.0.0.1.  Ends with "N passed, N failed, N skipped" counted from the
 # test drivers' result files; exits non-zero if anything failed or skipped.
@@ -34,7 +35,7 @@ build() {                      # build DIR CONFIGURE-ARGS...
     local rc=$?; cd "$TOP"; return $rc
 }
 
-find build build-asan -name '*.trs' -delete 2>/dev/null
+find build build-asan build-fuzz -name '*.trs' -delete 2>/dev/null
 
 stage "install dependencies" ./scripts/install-deps.sh || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 stage "autogen" ./autogen.sh >/dev/null 2>&1 &&
@@ -42,12 +43,13 @@ stage "build (-Wall -Wextra -Werror)" build build &&
 stage "unit tests" make -s -C build check
 stage "build with ASan+UBSan" build build-asan --enable-sanitizers &&
 stage "unit tests under ASan+UBSan" make -s -C build-asan check
+stage "fuzz targets (libFuzzer, ${FUZZ_SECONDS:-15} s each)" ./fuzz/run.sh
 if [ -x build/ctl/postlinkctl ]; then
     stage "integration tests (private Postfix, Dovecot, sink)" make -s -C build check-integration
 fi
 
 # Count what the drivers recorded, test case by test case.
-read -r pass fail skip < <(find build build-asan -name '*.trs' -exec cat {} + 2>/dev/null | awk '
+read -r pass fail skip < <(find build build-asan build-fuzz -name '*.trs' -exec cat {} + 2>/dev/null | awk '
     /^:test-result: PASS/  { p++ }
     /^:test-result: (FAIL|XPASS|ERROR)/ { f++ }
     /^:test-result: (SKIP|XFAIL)/ { s++ }

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,7 +182,15 @@ const char *pl_conf_warning(const pl_conf *c, size_t i) { return c->warnings.v[i
 
 /* ---- expansion and validation ----------------------------------------- */
 
-static int expand(pl_conf *c, size_t idx, const char *in, struct pl_strbuf *out, int depth)
+/* Bounds on one parameter's expansion.  Without them a few short lines,
+ * "a = $b$b$b$b", "b = $c$c$c$c", ... ten levels deep, expand 4^10 times
+ * (or blow up memory) and hang every daemon at start-up (found while
+ * writing fuzz/fuzz_conf). */
+#define CONF_MAX_REFS  1000
+#define CONF_MAX_VALUE (1024 * 1024)
+
+static int expand(pl_conf *c, size_t idx, const char *in, struct pl_strbuf *out, int depth,
+                  unsigned *refs)
 {
     const char *origin = c->e[idx].origin ? c->e[idx].origin : "(default)";
     if (depth > 10) {
@@ -217,6 +226,10 @@ static int expand(pl_conf *c, size_t idx, const char *in, struct pl_strbuf *out,
             }
             p = name + len - 1;
         }
+        if (++*refs > CONF_MAX_REFS || out->len > CONF_MAX_VALUE) {
+            *refs = UINT_MAX;              /* finish() names the parameter */
+            return -1;
+        }
         ref = find(c, name, len);
         if (ref < 0) {
             add_msg(&c->check_errors, origin, "parameter %s: $%.*s is not a postlink.conf parameter",
@@ -224,7 +237,7 @@ static int expand(pl_conf *c, size_t idx, const char *in, struct pl_strbuf *out,
             return -1;
         }
         if (expand(c, (size_t)ref, c->e[ref].raw ? c->e[ref].raw : c->tab[ref].def,
-                   out, depth + 1) < 0)
+                   out, depth + 1, refs) < 0)
             return -1;
     }
     return 0;
@@ -274,7 +287,12 @@ static void finish(pl_conf *c)
     for (size_t i = 0; i < c->n; i++) {
         struct pl_strbuf out = {0};
         const char *raw = c->e[i].raw ? c->e[i].raw : c->tab[i].def;
-        if (expand(c, i, raw, &out, 0) < 0) {
+        unsigned refs = 0;
+        if (expand(c, i, raw, &out, 0, &refs) < 0) {
+            if (refs == UINT_MAX)
+                add_msg(&c->check_errors, c->e[i].origin ? c->e[i].origin : "(default)",
+                        "parameter %s: $name expansion too large (more than %d references "
+                        "or %d bytes)", c->tab[i].name, CONF_MAX_REFS, CONF_MAX_VALUE);
             pl_strbuf_free(&out);
             continue;
         }

@@ -17,6 +17,7 @@
 
 #include "listener.h"
 #include "log.h"
+#include "presence_proto.h"
 #include "server.h"
 #include "xmppd.h"
 
@@ -27,7 +28,7 @@ static pl_listener *listener;
 static void *serve_one(void *arg)
 {
     int fd = (int)(intptr_t)arg;
-    char buf[512], out[32];
+    char buf[512], out[32], jid[PL_JID_MAX];
     size_t len = 0;
 
     while (len < sizeof(buf) - 1) {
@@ -42,10 +43,8 @@ static void *serve_one(void *arg)
         if (strchr(buf, '\n'))
             break;
     }
-    buf[len] = '\0';
-    buf[strcspn(buf, "\r\n")] = '\0';
-    if (strncmp(buf, "PRESENCE ", 9) == 0 && pl_jid_check(buf + 9) == NULL)
-        snprintf(out, sizeof(out), "%s\n", pl_presence_name(roster_presence(buf + 9)));
+    if (pl_presence_parse_request(buf, len, jid, sizeof(jid)) == 0 && pl_jid_check(jid) == NULL)
+        snprintf(out, sizeof(out), "%s\n", pl_presence_name(roster_presence(jid)));
     else
         snprintf(out, sizeof(out), "error\n");
     if (write(fd, out, strlen(out)) < 0 && errno != EPIPE)

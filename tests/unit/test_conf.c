@@ -126,6 +126,33 @@ static void test_expansion_errors(void **state)
     pl_conf_free(c);
 }
 
+/* Found while writing fuzz/fuzz_conf: ten lines of four references each expanded
+ * 4^10 times; with more references per line the load never ended.  The
+ * expansion of one parameter is now bounded. */
+static void test_expansion_bomb(void **state)
+{
+    static const char *const names[] = {"syslog_name", "sync_hostname", "imap_login",
+        "xmpp_jid", "xmpp_server", "xmpp_muc_service", "reinject_url", "imap_password_file",
+        "xmpp_password_file", "tag_keys_file", "xmpp_tls"};
+    char text[2048];
+    size_t off = 0;
+    (void)state;
+    for (size_t i = 0; i + 1 < sizeof(names) / sizeof(names[0]); i++) {
+        off += (size_t)snprintf(text + off, sizeof(text) - off, "%s = x", names[i]);
+        for (int r = 0; r < 4; r++)
+            off += (size_t)snprintf(text + off, sizeof(text) - off, "$%s", names[i + 1]);
+        off += (size_t)snprintf(text + off, sizeof(text) - off, "\n");
+    }
+    pl_conf *c = pl_conf_new(pl_conf_params);
+    assert_true(pl_conf_load_text(c, "t.cf", text) > 0);
+    has_error(c, "t.cf:1: parameter syslog_name: $name expansion too large");
+    pl_conf_free(c);
+    /* many references that stay within the bounds still work */
+    c = parse("syslog_name = $postlink_user$postlink_user${postlink_user}\n", 0);
+    assert_string_equal(pl_conf_str(c, "syslog_name"), "postlinkpostlinkpostlink");
+    pl_conf_free(c);
+}
+
 static void test_duplicate_is_warning(void **state)
 {
     (void)state;
@@ -185,6 +212,7 @@ int main(void)
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_continuation_without_parameter),
         cmocka_unit_test(test_expansion_errors),
+        cmocka_unit_test(test_expansion_bomb),
         cmocka_unit_test(test_duplicate_is_warning),
         cmocka_unit_test(test_set_override_rechecks),
         cmocka_unit_test(test_missing_file),

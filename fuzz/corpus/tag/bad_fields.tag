@@ -1,0 +1,4 @@
+v=2; k=nokey; t=-5; s=AAAA
+
+
+

@@ -1,0 +1,4 @@
+# tag keys
+site-2026 abababababababababababababababababababababababababababababababab sign
+	site-2025 cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd
+peer.example efefefefefefefefefefefefefefefefefefefef peer
