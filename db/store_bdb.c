@@ -49,6 +49,15 @@ struct pl_txn {
 static int open_env(pl_store *s, int *recovered, char *err, size_t errlen);
 static void close_env(pl_store *s);
 
+/* This process's db_lock_timeout, for each lock wait of the transaction. */
+static void txn_timeout(pl_store *s, DB_TXN *txn)
+{
+    int ret = txn->set_timeout(txn, (db_timeout_t)s->opts.lock_timeout_ms * 1000,
+                               DB_SET_LOCK_TIMEOUT);
+    if (ret != 0)
+        msg_warn("store: cannot set the lock timeout of a transaction: %s", db_strerror(ret));
+}
+
 long long pl_bdb_now(void)
 {
     struct timespec ts;
@@ -169,6 +178,7 @@ static int upgrade_schema(pl_store *s, char *err, size_t errlen)
     rc = pl_bdb_map(s, CALL(s, s->env->txn_begin(s->env, NULL, &t.txn, DB_TXN_SYNC)), "txn_begin");
     if (rc != PL_OK)
         goto fail;
+    txn_timeout(s, t.txn);
     rc = pl_store_get(&t, "meta", "schema_version", 14, &val, &vlen, 1);
     if (rc == PL_OK)
         version = atoi(val);
@@ -223,7 +233,9 @@ static int open_env(pl_store *s, int *recovered, char *err, size_t errlen)
     s->env->set_cachesize(s->env, (u_int32_t)(cache >> 30), (u_int32_t)(cache & 0x3fffffff), 1);
     s->env->set_lg_max(s->env, s->opts.log_file_bytes);
     s->env->set_lk_detect(s->env, DB_LOCK_DEFAULT);
-    s->env->set_timeout(s->env, (db_timeout_t)s->opts.lock_timeout_ms * 1000, DB_SET_LOCK_TIMEOUT);
+    /* No environment-wide lock timeout: that one is shared, the last
+     * process to open would set it for all; each transaction gets this
+     * process's own (txn_timeout). */
     /* Give the other processes 300 ms to leave a panicked environment
      * before recovery: their janitors notice a panic within 200 ms. */
     s->env->set_timeout(s->env, 300000, DB_SET_REG_TIMEOUT);
@@ -566,6 +578,7 @@ int pl_store_begin(pl_store *s, pl_txn **tp, unsigned flags)
         free(t);
         return rc;
     }
+    txn_timeout(s, t->txn);
     txn_link(t);
     pthread_rwlock_unlock(&s->use);
     *tp = t;

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -371,6 +373,86 @@ static void test_close_after_escape_from_scan(void **state)
     check_close(1);
 }
 
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Process B of test_lock_timeout_is_per_process: opens the store after A
+ * (so that an environment-wide setting would be B's), with a 60 s lock
+ * timeout, locks a record, says "L", and holds it until A says so or 8 s. */
+static void hold_record(const char *dir, int go, int ready)
+{
+    struct pl_store_opts o = {.home = dir, .lock_timeout_ms = 60000};
+    struct pollfd p = {.fd = go, .events = POLLIN};
+    char err[256], c;
+    pl_store *s;
+    pl_txn *t;
+    void *v = NULL;
+
+    if (read(go, &c, 1) != 1 || pl_store_open(&s, &o, err, sizeof(err)) != PL_OK)
+        _exit(2);
+    if (pl_store_begin(s, &t, PL_TXN_SYNC) != PL_OK ||
+        pl_store_get(t, "probe", "held", 4, &v, NULL, 1) < 0 ||
+        pl_store_put(t, "probe", "held", 4, "B", 1) != PL_OK)
+        _exit(3);
+    free(v);
+    if (write(ready, "L", 1) != 1)
+        _exit(4);
+    (void)poll(&p, 1, 8000);
+    pl_txn_abort(t);
+    pl_store_close(s);
+    _exit(0);
+}
+
+/* db_lock_timeout is each process's own: A (300 ms) waiting for a record
+ * that B (60 s, opened last) holds gives up after its own timeout, not
+ * after B's, nor when B lets go 8 s later. */
+static void test_lock_timeout_is_per_process(void **state)
+{
+    char dir[64], err[256], c;
+    struct pl_store_opts o = {0};
+    int go[2], ready[2], status, rc;
+    double t0, waited;
+    pl_store *s;
+    pl_txn *t;
+    void *v = NULL;
+    pid_t pid;
+
+    (void)state;
+    assert_non_null(testdir_new(dir, sizeof(dir)));
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(ready), 0);
+    if ((pid = fork()) == 0) {          /* before A has any thread */
+        close(go[1]);
+        close(ready[0]);
+        hold_record(dir, go[0], ready[1]);
+    }
+    assert_true(pid > 0);
+    close(go[0]);
+    close(ready[1]);
+    o.home = dir;
+    o.lock_timeout_ms = 300;
+    assert_int_equal(pl_store_open(&s, &o, err, sizeof(err)), PL_OK);
+    assert_int_equal(write(go[1], "O", 1), 1);          /* B opens now */
+    assert_int_equal(read(ready[0], &c, 1), 1);         /* B holds the record */
+    assert_int_equal(pl_store_begin(s, &t, PL_TXN_SYNC), PL_OK);
+    t0 = mono();
+    rc = pl_store_get(t, "probe", "held", 4, &v, NULL, 1);
+    waited = mono() - t0;
+    free(v);
+    pl_txn_abort(t);
+    assert_int_equal(write(go[1], "D", 1), 1);          /* B lets go */
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    pl_store_close(s);
+    testdir_remove(dir);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (rc != PL_TEMP || waited > 4.0)
+        fail_msg("A waited %.1f s for the lock (rc %d): B's lock timeout applied to A", waited, rc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -383,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_two_process_writers),
         cmocka_unit_test(test_close_aborts_open_txns),
         cmocka_unit_test(test_close_after_escape_from_scan),
+        cmocka_unit_test(test_lock_timeout_is_per_process),
     };
     pl_log_open("test_store", PL_LOG_STDERR, -1);
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
