@@ -16,9 +16,10 @@
  * Locking: the read side of s->use is held for each call into the library
  * (begin, each table operation, commit, abort), the write side to close or
  * reopen the environment.  Open transactions are listed in s->txns; a
- * reopen aborts them (their next operation or commit returns PL_TEMP), and
- * pl_store_close aborts and frees them, so it cannot hang on a transaction
- * somebody forgot. */
+ * reopen aborts them (their next operation or commit returns PL_TEMP) but
+ * leaves them allocated until their owners end them; pl_store_close aborts
+ * them too, so it cannot hang on a transaction somebody forgot, and frees
+ * the store only if no other thread's transaction is left. */
 #include "config.h"
 
 #include <errno.h>
@@ -40,7 +41,8 @@
 
 struct pl_txn {
     pl_store *s;
-    DB_TXN *txn;                 /* NULL once aborted by a reopen */
+    DB_TXN *txn;                 /* NULL once aborted by a reopen or close
+                                    (dead: the owner still ends it) */
     int nolock;                  /* the schema upgrade: caller holds s->use */
     pthread_t owner;             /* the thread that began it */
     struct pl_txn *prev, *next;  /* in s->txns */
@@ -305,38 +307,60 @@ static void close_env(pl_store *s)
 }
 
 /* Abort the transactions still open (the write lock is held, so none of
- * them is inside a call).  With forget, free them too (closing: their
- * owners must not use them again).  Returns how many were listed. */
-static unsigned abort_open_txns(pl_store *s, int forget)
+ * them is inside a call).  They stay listed and allocated, dead (txn NULL),
+ * until their owners commit or abort them.  Returns how many were listed. */
+static unsigned abort_open_txns(pl_store *s)
 {
     unsigned n = 0;
 
     pthread_mutex_lock(&s->txns_lock);
-    for (pl_txn *t = s->txns, *next; t != NULL; t = next) {
-        next = t->next;
+    for (pl_txn *t = s->txns; t != NULL; t = t->next) {
         n++;
         if (t->txn != NULL && s->env != NULL)
             (void)CALL(s, t->txn->abort(t->txn));
         t->txn = NULL;
-        if (forget)
-            free(t);
     }
-    if (forget)
-        s->txns = NULL;
     pthread_mutex_unlock(&s->txns_lock);
     return n;
 }
 
-/* Open transactions of threads other than the caller. */
+/* Transactions of threads other than the caller that their owners have not
+ * ended yet, open or dead (aborted by a reopen): the owners will still
+ * call commit or abort on them. */
 static unsigned others_txns(pl_store *s)
 {
     unsigned n = 0;
     pthread_mutex_lock(&s->txns_lock);
     for (pl_txn *t = s->txns; t != NULL; t = t->next)
-        if (t->txn != NULL && !pthread_equal(t->owner, pthread_self()))
+        if (!pthread_equal(t->owner, pthread_self()))
             n++;
     pthread_mutex_unlock(&s->txns_lock);
     return n;
+}
+
+/* Closing: free the caller's own transactions (it must not use them after
+ * close); returns how many of other threads' are left. */
+static unsigned forget_own_txns(pl_store *s)
+{
+    unsigned left = 0;
+
+    pthread_mutex_lock(&s->txns_lock);
+    for (pl_txn *t = s->txns, *next; t != NULL; t = next) {
+        next = t->next;
+        if (!pthread_equal(t->owner, pthread_self())) {
+            left++;
+            continue;
+        }
+        if (t->prev != NULL)
+            t->prev->next = t->next;
+        else
+            s->txns = t->next;
+        if (t->next != NULL)
+            t->next->prev = t->prev;
+        free(t);
+    }
+    pthread_mutex_unlock(&s->txns_lock);
+    return left;
 }
 
 static void txn_link(pl_txn *t)
@@ -419,7 +443,7 @@ int pl_store_open(pl_store **sp, const struct pl_store_opts *opts, char *err, si
 void pl_store_close(pl_store *s)
 {
     struct timespec deadline;
-    unsigned open_txns;
+    unsigned open_txns, left;
     int locked;
 
     if (s == NULL)
@@ -445,9 +469,10 @@ void pl_store_close(pl_store *s)
                   s->home);
         return;
     }
-    if ((open_txns = abort_open_txns(s, 1)) > 0)
+    if ((open_txns = abort_open_txns(s)) > 0)
         msg_warn("store: %s: closed with %u transaction%s still open; aborted", s->home,
                  open_txns, open_txns == 1 ? "" : "s");
+    left = forget_own_txns(s);
     if (s->env != NULL && !atomic_load(&s->need_reset))
         (void)CALL(s, s->env->txn_checkpoint(s->env, 0, 0, 0));
     pthread_mutex_lock(&s->env_lock);
@@ -457,8 +482,17 @@ void pl_store_close(pl_store *s)
         close(s->reg_fd);          /* only now: see pl_bdb_registry_dead() */
     if (s->recover_fd >= 0)
         close(s->recover_fd);
+    s->recover_fd = -1;
+    atomic_store(&s->reg_fd, -1);
     pl_bdb_watch_stop(s);          /* the guard, last */
     pthread_rwlock_unlock(&s->use);
+    if (left > 0) {
+        /* Their owners will still commit or abort them, which touches the
+         * store: leave it allocated (closed: every call is PL_TEMP). */
+        msg_error("store: %s: %u transaction%s of other threads still not ended; "
+                  "leaving the store allocated", s->home, left, left == 1 ? "" : "s");
+        return;
+    }
     pthread_rwlock_destroy(&s->use);
     pthread_mutex_destroy(&s->maint);
     pthread_mutex_destroy(&s->env_lock);
@@ -474,7 +508,7 @@ static int reopen_locked(pl_store *s)
     char err[512];
     int rc, recovered;
 
-    aborted = abort_open_txns(s, 0);
+    aborted = abort_open_txns(s);
     pthread_mutex_lock(&s->env_lock);
     close_env(s);
     rc = open_env(s, &recovered, err, sizeof(err));
@@ -522,9 +556,11 @@ int pl_bdb_reset(pl_store *s)
 {
     int rc = PL_OK;
 
-    if (timed_wrlock(s) != PL_OK)
+    if (atomic_load(&s->closing) || timed_wrlock(s) != PL_OK)
         return PL_TEMP;
-    if (atomic_load(&s->need_reset) || s->env == NULL)
+    if (atomic_load(&s->closing))
+        rc = PL_TEMP;              /* closed meanwhile: never reopen */
+    else if (atomic_load(&s->need_reset) || s->env == NULL)
         rc = reopen_locked(s);
     pthread_rwlock_unlock(&s->use);
     return rc;
@@ -534,7 +570,7 @@ int pl_bdb_recover_dead(pl_store *s)
 {
     int rc = PL_OK;
 
-    if (timed_wrlock(s) != PL_OK)
+    if (atomic_load(&s->closing) || timed_wrlock(s) != PL_OK)
         return PL_TEMP;
     if (atomic_load(&s->need_reset) || s->env == NULL) {
         rc = reopen_locked(s);

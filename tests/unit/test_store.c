@@ -4,7 +4,9 @@
 
 #include <fcntl.h>
 #include <setjmp.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +21,7 @@
 
 #include "log.h"
 #include "store.h"
+#include "store_bdb_int.h"        /* pl_bdb_reset, s->closing */
 #include "testdir.h"
 
 struct fx { char dir[64]; pl_store *s; };
@@ -453,6 +456,112 @@ static void test_lock_timeout_is_per_process(void **state)
         fail_msg("A waited %.1f s for the lock (rc %d): B's lock timeout applied to A", waited, rc);
 }
 
+/* A transaction that a reopen aborted still belongs to its owner, who will
+ * abort it: close waits for the owner (late: it ends while close waits) or
+ * leaves the store allocated (later still: after close returned) instead
+ * of freeing it under the owner. */
+struct dead_owner { pl_store *s; pl_txn *t; atomic_int stage; int late, put_rc; };
+
+static void *dead_owner_main(void *arg)
+{
+    struct dead_owner *d = arg;
+
+    if (pl_store_begin(d->s, &d->t, PL_TXN_SYNC) != PL_OK)
+        _exit(5);
+    atomic_store(&d->stage, 1);
+    while (atomic_load(&d->stage) < (d->late ? 3 : 2))
+        usleep(10000);
+    if (!d->late) {
+        /* close has begun and stopped its janitor: past the point where it
+         * would free a dead transaction at once; give it time to */
+        while (__atomic_load_n(&d->s->threads_running, __ATOMIC_SEQ_CST) != 2)
+            usleep(10000);
+        usleep(300000);
+    }
+    d->put_rc = pl_store_put(d->t, "meta", "dead", 4, "1", 1);
+    pl_txn_abort(d->t);
+    atomic_store(&d->stage, 4);
+    return NULL;
+}
+
+static void close_with_dead_txn(const char *dir, int late)
+{
+    struct pl_store_opts o = {.home = dir, .stuck_secs = late ? 2 : 5};
+    struct dead_owner d = {.late = late};
+    char err[256];
+    pthread_t th;
+
+    if (pl_store_open(&d.s, &o, err, sizeof(err)) != PL_OK ||
+        pthread_create(&th, NULL, dead_owner_main, &d) != 0)
+        _exit(3);
+    while (atomic_load(&d.stage) < 1)
+        usleep(10000);
+    pl_bdb_mark_reset(d.s);             /* as after another process's crash */
+    if (pl_bdb_reset(d.s) != PL_OK)     /* the reopen aborts d.t */
+        _exit(6);
+    atomic_store(&d.stage, 2);
+    pl_store_close(d.s);
+    if (!late && atomic_load(&d.stage) != 4) {
+        fprintf(stderr, "close returned before the owner of a dead transaction ended it\n");
+        _exit(1);
+    }
+    atomic_store(&d.stage, 3);
+    pthread_join(th, NULL);
+    if (d.put_rc != PL_TEMP)
+        _exit(7);
+    _exit(0);
+}
+
+static void check_dead_txn(int late)
+{
+    char dir[64], log[128], line[512];
+    int status = 0, fd, warned = 0;
+    pid_t pid, got = 0;
+    FILE *fp;
+
+    assert_non_null(testdir_new(dir, sizeof(dir)));
+    snprintf(log, sizeof(log), "%s/close.log", dir);
+    if ((pid = fork()) == 0) {
+        if ((fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644)) >= 0) {
+            dup2(fd, 2);
+            close(fd);
+        }
+        close_with_dead_txn(dir, late);
+    }
+    assert_true(pid > 0);
+    for (int waited = 0; waited < 300 && (got = waitpid(pid, &status, WNOHANG)) == 0; waited++)
+        usleep(100000);
+    if (got == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        fail_msg("pl_store_close with a dead transaction did not return in 30 s");
+    }
+    assert_non_null(fp = fopen(log, "r"));
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        if (strstr(line, "1 transaction of other threads still not ended; "
+                         "leaving the store allocated") != NULL)
+            warned++;
+        fputs(line, stderr);
+    }
+    fclose(fp);
+    testdir_remove(dir);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(warned, late ? 1 : 0);
+}
+
+static void test_close_waits_for_dead_txn_owner(void **state)
+{
+    (void)state;
+    check_dead_txn(0);
+}
+
+static void test_close_leaves_store_to_dead_txn_owner(void **state)
+{
+    (void)state;
+    check_dead_txn(1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -466,6 +575,8 @@ int main(void)
         cmocka_unit_test(test_close_aborts_open_txns),
         cmocka_unit_test(test_close_after_escape_from_scan),
         cmocka_unit_test(test_lock_timeout_is_per_process),
+        cmocka_unit_test(test_close_waits_for_dead_txn_owner),
+        cmocka_unit_test(test_close_leaves_store_to_dead_txn_owner),
     };
     pl_log_open("test_store", PL_LOG_STDERR, -1);
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
