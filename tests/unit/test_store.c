@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -562,6 +563,82 @@ static void test_close_leaves_store_to_dead_txn_owner(void **state)
     check_dead_txn(1);
 }
 
+/* Another process holds the recovery lock for long (recovering a long
+ * log) while this one must reopen: its threads' calls, aborts and begins
+ * still return at once (PL_TEMP), and close does not wait for the
+ * recoverer either.  Runs in a child: a hang is a bounded failure. */
+static void reopen_while_recovering(const char *dir)
+{
+    struct pl_store_opts o = {.home = dir, .stuck_secs = 2, .lock_timeout_ms = 500};
+    char err[256], path[128];
+    double t0, calls, closing;
+    int fd, rc, rc2;
+    pl_store *s;
+    pl_txn *t, *t2 = NULL;
+
+    if (pl_store_open(&s, &o, err, sizeof(err)) != PL_OK ||
+        pl_store_begin(s, &t, PL_TXN_SYNC) != PL_OK ||
+        pl_store_put(t, "meta", "x", 1, "1", 1) != PL_OK)
+        _exit(3);
+    snprintf(path, sizeof(path), "%s/__postlink.recover", dir);
+    if ((fd = open(path, O_RDONLY)) < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0)
+        _exit(4);                       /* "the recoverer" */
+    pl_bdb_mark_reset(s);               /* the janitor now tries to reopen */
+    /* until the janitor holds the write lock (if it takes it) or 1 s */
+    t0 = mono();
+    while (mono() - t0 < 1.0 && pthread_rwlock_tryrdlock(&s->use) == 0) {
+        pthread_rwlock_unlock(&s->use);
+        usleep(10000);
+    }
+    t0 = mono();
+    rc = pl_store_put(t, "meta", "x", 1, "2", 1);
+    pl_txn_abort(t);
+    rc2 = pl_store_begin(s, &t2, PL_TXN_SYNC);
+    calls = mono() - t0;
+    t0 = mono();
+    pl_store_close(s);
+    closing = mono() - t0;
+    flock(fd, LOCK_UN);
+    fprintf(stderr, "put %d, begin %d, both and the abort in %.1f s; close in %.1f s\n",
+            rc, rc2, calls, closing);
+    _exit(rc == PL_TEMP && rc2 == PL_TEMP && calls < 4.0 && closing < 4.0 ? 0 : 1);
+}
+
+static void test_reopen_waits_are_bounded(void **state)
+{
+    char dir[64], log[128], line[512];
+    int status = 0, fd;
+    pid_t pid, got = 0;
+    FILE *fp;
+
+    (void)state;
+    assert_non_null(testdir_new(dir, sizeof(dir)));
+    snprintf(log, sizeof(log), "%s/reopen.log", dir);
+    if ((pid = fork()) == 0) {
+        if ((fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644)) >= 0) {
+            dup2(fd, 2);
+            close(fd);
+        }
+        reopen_while_recovering(dir);
+    }
+    assert_true(pid > 0);
+    for (int waited = 0; waited < 600 && (got = waitpid(pid, &status, WNOHANG)) == 0; waited++)
+        usleep(100000);
+    if (got == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    if ((fp = fopen(log, "r")) != NULL) {
+        while (fgets(line, sizeof(line), fp) != NULL)
+            fputs(line, stderr);
+        fclose(fp);
+    }
+    testdir_remove(dir);
+    assert_int_not_equal(got, 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -577,6 +654,7 @@ int main(void)
         cmocka_unit_test(test_lock_timeout_is_per_process),
         cmocka_unit_test(test_close_waits_for_dead_txn_owner),
         cmocka_unit_test(test_close_leaves_store_to_dead_txn_owner),
+        cmocka_unit_test(test_reopen_waits_are_bounded),
     };
     pl_log_open("test_store", PL_LOG_STDERR, -1);
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
