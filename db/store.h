@@ -43,8 +43,10 @@ struct pl_store_opts {
  * failure returns PL_ERR/PL_TEMP and a message in err. */
 int pl_store_open(pl_store **sp, const struct pl_store_opts *opts, char *err, size_t errlen);
 /* Close.  Other threads' transactions get stuck_secs to end; those still
- * open then (and the caller's own) are aborted and freed, with a warning:
- * stop the threads that use the store first. */
+ * open then (and the caller's own) are aborted, with a warning; the
+ * caller's own are freed.  If another thread's is left, the store is closed
+ * but stays allocated, so that its owner's commit or abort (PL_TEMP) is
+ * still safe: stop the threads that use the store first. */
 void pl_store_close(pl_store *s);
 
 /* A transaction the store had to abort meanwhile (the environment was

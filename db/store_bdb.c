@@ -15,10 +15,15 @@
  *
  * Locking: the read side of s->use is held for each call into the library
  * (begin, each table operation, commit, abort), the write side to close or
- * reopen the environment.  Open transactions are listed in s->txns; a
- * reopen aborts them (their next operation or commit returns PL_TEMP), and
- * pl_store_close aborts and frees them, so it cannot hang on a transaction
- * somebody forgot. */
+ * reopen the environment.  Nobody waits for the read side longer than
+ * db_lock_timeout (PL_TEMP; a commit or abort that cannot get it leaves the
+ * transaction to the reopen or the janitor to abort), and the write side is
+ * taken only once the recovery lock is held, so a reopen never keeps the
+ * store locked while another process recovers.  Open transactions are
+ * listed in s->txns; a reopen aborts them (their next operation or commit returns PL_TEMP) but
+ * leaves them allocated until their owners end them; pl_store_close aborts
+ * them too, so it cannot hang on a transaction somebody forgot, and frees
+ * the store only if no other thread's transaction is left. */
 #include "config.h"
 
 #include <errno.h>
@@ -40,14 +45,26 @@
 
 struct pl_txn {
     pl_store *s;
-    DB_TXN *txn;                 /* NULL once aborted by a reopen */
+    DB_TXN *txn;                 /* NULL once aborted by a reopen or close
+                                    (dead: the owner still ends it) */
     int nolock;                  /* the schema upgrade: caller holds s->use */
+    int orphan;                  /* under txns_lock: the owner gave up waiting
+                                    to end it; the janitor or a reopen does */
     pthread_t owner;             /* the thread that began it */
     struct pl_txn *prev, *next;  /* in s->txns */
 };
 
 static int open_env(pl_store *s, int *recovered, char *err, size_t errlen);
 static void close_env(pl_store *s);
+
+/* This process's db_lock_timeout, for each lock wait of the transaction. */
+static void txn_timeout(pl_store *s, DB_TXN *txn)
+{
+    int ret = txn->set_timeout(txn, (db_timeout_t)s->opts.lock_timeout_ms * 1000,
+                               DB_SET_LOCK_TIMEOUT);
+    if (ret != 0)
+        msg_warn("store: cannot set the lock timeout of a transaction: %s", db_strerror(ret));
+}
 
 long long pl_bdb_now(void)
 {
@@ -169,6 +186,7 @@ static int upgrade_schema(pl_store *s, char *err, size_t errlen)
     rc = pl_bdb_map(s, CALL(s, s->env->txn_begin(s->env, NULL, &t.txn, DB_TXN_SYNC)), "txn_begin");
     if (rc != PL_OK)
         goto fail;
+    txn_timeout(s, t.txn);
     rc = pl_store_get(&t, "meta", "schema_version", 14, &val, &vlen, 1);
     if (rc == PL_OK)
         version = atoi(val);
@@ -223,7 +241,9 @@ static int open_env(pl_store *s, int *recovered, char *err, size_t errlen)
     s->env->set_cachesize(s->env, (u_int32_t)(cache >> 30), (u_int32_t)(cache & 0x3fffffff), 1);
     s->env->set_lg_max(s->env, s->opts.log_file_bytes);
     s->env->set_lk_detect(s->env, DB_LOCK_DEFAULT);
-    s->env->set_timeout(s->env, (db_timeout_t)s->opts.lock_timeout_ms * 1000, DB_SET_LOCK_TIMEOUT);
+    /* No environment-wide lock timeout: that one is shared, the last
+     * process to open would set it for all; each transaction gets this
+     * process's own (txn_timeout). */
     /* Give the other processes 300 ms to leave a panicked environment
      * before recovery: their janitors notice a panic within 200 ms. */
     s->env->set_timeout(s->env, 300000, DB_SET_REG_TIMEOUT);
@@ -233,7 +253,7 @@ static int open_env(pl_store *s, int *recovered, char *err, size_t errlen)
     s->env->set_tx_max(s->env, 1000);
     /* One process at a time opens the environment; if a registered
      * process is dead, this open recovers it, and this process says so. */
-    if ((rc = pl_bdb_recover_lock(s)) != PL_OK) {
+    if ((rc = pl_bdb_recover_lock(s, (long)s->opts.stuck_secs * 7000)) != PL_OK) {
         snprintf(err, errlen, "another process is recovering the store in %s", s->home);
         s->env->close(s->env, 0);
         s->env = NULL;
@@ -292,10 +312,50 @@ static void close_env(pl_store *s)
     pl_bdb_op_leave(s);
 }
 
+/* With txns_lock held. */
+static void unlink_free(pl_store *s, pl_txn *t)
+{
+    if (t->prev != NULL)
+        t->prev->next = t->next;
+    else
+        s->txns = t->next;
+    if (t->next != NULL)
+        t->next->prev = t->prev;
+    free(t);
+}
+
+/* The owner of t could not get the read lock to end it: whoever holds the
+ * write lock (a reopen or close) or else the janitor aborts and frees it. */
+static void txn_orphan(pl_txn *t)
+{
+    pthread_mutex_lock(&t->s->txns_lock);
+    t->orphan = 1;
+    pthread_mutex_unlock(&t->s->txns_lock);
+}
+
+/* The read lock, waiting no longer than for a record lock
+ * (db_lock_timeout): a reopen may wait for another process's recovery,
+ * and a milter thread must answer Postfix before its timeouts. */
+static int timed_rdlock(pl_store *s)
+{
+    struct timespec deadline;
+    long ms = (long)s->opts.lock_timeout_ms;
+
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += ms / 1000;
+    deadline.tv_nsec += (ms % 1000) * 1000000L;
+    deadline.tv_sec += deadline.tv_nsec / 1000000000L;
+    deadline.tv_nsec %= 1000000000L;
+    if (pthread_rwlock_timedrdlock(&s->use, &deadline) == 0)
+        return PL_OK;
+    msg_debug("store: %s: busy reopening; will retry", s->home);
+    return PL_TEMP;
+}
+
 /* Abort the transactions still open (the write lock is held, so none of
- * them is inside a call).  With forget, free them too (closing: their
- * owners must not use them again).  Returns how many were listed. */
-static unsigned abort_open_txns(pl_store *s, int forget)
+ * them is inside a call).  They stay listed and allocated, dead (txn NULL),
+ * until their owners commit or abort them.  Returns how many were listed. */
+static unsigned abort_open_txns(pl_store *s)
 {
     unsigned n = 0;
 
@@ -306,25 +366,63 @@ static unsigned abort_open_txns(pl_store *s, int forget)
         if (t->txn != NULL && s->env != NULL)
             (void)CALL(s, t->txn->abort(t->txn));
         t->txn = NULL;
-        if (forget)
-            free(t);
+        if (t->orphan)
+            unlink_free(s, t);
     }
-    if (forget)
-        s->txns = NULL;
     pthread_mutex_unlock(&s->txns_lock);
     return n;
 }
 
-/* Open transactions of threads other than the caller. */
+/* The janitor, every tick: orphans still holding locks are aborted here,
+ * under the read lock, which it only tries. */
+void pl_bdb_reap_orphans(pl_store *s)
+{
+    if (pthread_rwlock_tryrdlock(&s->use) != 0)
+        return;
+    pthread_mutex_lock(&s->txns_lock);
+    for (pl_txn *t = s->txns, *next; t != NULL; t = next) {
+        next = t->next;
+        if (!t->orphan)
+            continue;
+        if (t->txn != NULL && s->env != NULL)
+            (void)CALL(s, t->txn->abort(t->txn));
+        unlink_free(s, t);
+    }
+    pthread_mutex_unlock(&s->txns_lock);
+    pthread_rwlock_unlock(&s->use);
+}
+
+/* Transactions of threads other than the caller that their owners have not
+ * ended yet, open or dead (aborted by a reopen): the owners will still
+ * call commit or abort on them. */
 static unsigned others_txns(pl_store *s)
 {
     unsigned n = 0;
     pthread_mutex_lock(&s->txns_lock);
     for (pl_txn *t = s->txns; t != NULL; t = t->next)
-        if (t->txn != NULL && !pthread_equal(t->owner, pthread_self()))
+        if (!t->orphan && !pthread_equal(t->owner, pthread_self()))
             n++;
     pthread_mutex_unlock(&s->txns_lock);
     return n;
+}
+
+/* Closing: free the caller's own transactions (it must not use them after
+ * close); returns how many of other threads' are left. */
+static unsigned forget_own_txns(pl_store *s)
+{
+    unsigned left = 0;
+
+    pthread_mutex_lock(&s->txns_lock);
+    for (pl_txn *t = s->txns, *next; t != NULL; t = next) {
+        next = t->next;
+        if (!t->orphan && !pthread_equal(t->owner, pthread_self())) {
+            left++;
+            continue;
+        }
+        unlink_free(s, t);
+    }
+    pthread_mutex_unlock(&s->txns_lock);
+    return left;
 }
 
 static void txn_link(pl_txn *t)
@@ -373,6 +471,13 @@ int pl_store_open(pl_store **sp, const struct pl_store_opts *opts, char *err, si
     pthread_mutex_init(&s->maint, NULL);
     pthread_mutex_init(&s->env_lock, NULL);
     pthread_mutex_init(&s->txns_lock, NULL);
+    {
+        pthread_mutexattr_t ma;
+        pthread_mutexattr_init(&ma);
+        pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+        pthread_mutex_init(&s->recover_mu, &ma);
+        pthread_mutexattr_destroy(&ma);
+    }
     atomic_store(&s->last_maint, pl_bdb_now());
 
     if (mkdir(s->home, 0750) < 0 && errno != EEXIST) {
@@ -396,6 +501,7 @@ int pl_store_open(pl_store **sp, const struct pl_store_opts *opts, char *err, si
         pthread_mutex_destroy(&s->maint);
         pthread_mutex_destroy(&s->env_lock);
         pthread_mutex_destroy(&s->txns_lock);
+        pthread_mutex_destroy(&s->recover_mu);
         free(s->home);
         free(s);
         return rc;
@@ -407,7 +513,7 @@ int pl_store_open(pl_store **sp, const struct pl_store_opts *opts, char *err, si
 void pl_store_close(pl_store *s)
 {
     struct timespec deadline;
-    unsigned open_txns;
+    unsigned open_txns, left;
     int locked;
 
     if (s == NULL)
@@ -433,9 +539,10 @@ void pl_store_close(pl_store *s)
                   s->home);
         return;
     }
-    if ((open_txns = abort_open_txns(s, 1)) > 0)
+    if ((open_txns = abort_open_txns(s)) > 0)
         msg_warn("store: %s: closed with %u transaction%s still open; aborted", s->home,
                  open_txns, open_txns == 1 ? "" : "s");
+    left = forget_own_txns(s);
     if (s->env != NULL && !atomic_load(&s->need_reset))
         (void)CALL(s, s->env->txn_checkpoint(s->env, 0, 0, 0));
     pthread_mutex_lock(&s->env_lock);
@@ -445,24 +552,47 @@ void pl_store_close(pl_store *s)
         close(s->reg_fd);          /* only now: see pl_bdb_registry_dead() */
     if (s->recover_fd >= 0)
         close(s->recover_fd);
+    s->recover_fd = -1;
+    atomic_store(&s->reg_fd, -1);
     pl_bdb_watch_stop(s);          /* the guard, last */
     pthread_rwlock_unlock(&s->use);
+    if (left > 0) {
+        /* Their owners will still commit or abort them, which touches the
+         * store: leave it allocated (closed: every call is PL_TEMP). */
+        msg_error("store: %s: %u transaction%s of other threads still not ended; "
+                  "leaving the store allocated", s->home, left, left == 1 ? "" : "s");
+        return;
+    }
     pthread_rwlock_destroy(&s->use);
     pthread_mutex_destroy(&s->maint);
     pthread_mutex_destroy(&s->env_lock);
     pthread_mutex_destroy(&s->txns_lock);
+    pthread_mutex_destroy(&s->recover_mu);
     free(s->home);
     free(s);
 }
 
-/* Close and reopen, with the write lock held. */
+/* Retried every 200 ms by the janitor: say it every 10 s. */
+static void reopen_failed(pl_store *s, const char *err)
+{
+    static atomic_llong last_warned;
+    long long now = pl_bdb_now(), then = atomic_load(&last_warned);
+
+    pl_bdb_mark_reset(s);
+    if (now - then >= 10 && atomic_compare_exchange_strong(&last_warned, &then, now))
+        msg_warn("store: reopen failed, will retry: %s", err);
+    else
+        msg_debug("store: reopen failed, will retry: %s", err);
+}
+
+/* Close and reopen, with the recovery lock and the write lock held. */
 static int reopen_locked(pl_store *s)
 {
     unsigned failed = atomic_exchange(&s->panic_msgs, 0), aborted;
     char err[512];
     int rc, recovered;
 
-    aborted = abort_open_txns(s, 0);
+    aborted = abort_open_txns(s);
     pthread_mutex_lock(&s->env_lock);
     close_env(s);
     rc = open_env(s, &recovered, err, sizeof(err));
@@ -476,14 +606,7 @@ static int reopen_locked(pl_store *s)
             msg_debug("store: %s: %u calls failed and %u open transactions were aborted "
                       "during recovery", s->home, failed, aborted);
     } else {
-        /* retried every 200 ms by the janitor: say it every 10 s */
-        static atomic_llong last_warned;
-        long long now = pl_bdb_now(), then = atomic_load(&last_warned);
-        pl_bdb_mark_reset(s);
-        if (now - then >= 10 && atomic_compare_exchange_strong(&last_warned, &then, now))
-            msg_warn("store: reopen failed, will retry: %s", err);
-        else
-            msg_debug("store: reopen failed, will retry: %s", err);
+        reopen_failed(s, err);
     }
     return rc;
 }
@@ -506,15 +629,53 @@ static int timed_wrlock(pl_store *s)
     return pthread_rwlock_timedwrlock(&s->use, &deadline) == 0 ? PL_OK : PL_TEMP;
 }
 
+/* The recovery lock first, then the write lock (both bounded like
+ * timed_wrlock): waiting for another process's recovery must not keep this
+ * process's threads out of the store meanwhile. */
+static int lock_for_reopen(pl_store *s)
+{
+    long ms = pthread_equal(pthread_self(), s->janitor) ? 100 : 1000;
+
+    if (atomic_load(&s->closing))
+        return PL_TEMP;
+    if (pl_bdb_recover_lock(s, ms) != PL_OK) {
+        /* the janitor tries again in 200 ms; say so when it is long */
+        long long now = pl_bdb_now(), since = 0;
+        if (!atomic_compare_exchange_strong(&s->recover_wait_since, &since, now) &&
+            now - since >= (long long)s->opts.stuck_secs * 7 &&
+            atomic_compare_exchange_strong(&s->recover_wait_since, &since, now))
+            msg_warn("store: %s: another process has been recovering the store for "
+                     "%lld seconds; will try again", s->home, now - since);
+        return PL_TEMP;
+    }
+    atomic_store(&s->recover_wait_since, 0);
+    if (timed_wrlock(s) != PL_OK) {
+        pl_bdb_recover_unlock(s);
+        return PL_TEMP;
+    }
+    if (atomic_load(&s->closing)) {    /* closed meanwhile: never reopen */
+        pthread_rwlock_unlock(&s->use);
+        pl_bdb_recover_unlock(s);
+        return PL_TEMP;
+    }
+    return PL_OK;
+}
+
+static void unlock_for_reopen(pl_store *s)
+{
+    pthread_rwlock_unlock(&s->use);
+    pl_bdb_recover_unlock(s);
+}
+
 int pl_bdb_reset(pl_store *s)
 {
     int rc = PL_OK;
 
-    if (timed_wrlock(s) != PL_OK)
+    if (lock_for_reopen(s) != PL_OK)
         return PL_TEMP;
     if (atomic_load(&s->need_reset) || s->env == NULL)
         rc = reopen_locked(s);
-    pthread_rwlock_unlock(&s->use);
+    unlock_for_reopen(s);
     return rc;
 }
 
@@ -522,19 +683,16 @@ int pl_bdb_recover_dead(pl_store *s)
 {
     int rc = PL_OK;
 
-    if (timed_wrlock(s) != PL_OK)
+    if (lock_for_reopen(s) != PL_OK)
         return PL_TEMP;
-    if (atomic_load(&s->need_reset) || s->env == NULL) {
+    /* Somebody else may have recovered while we waited for the lock: then
+     * our environment is panicked, and the next call finds out. */
+    if (atomic_load(&s->need_reset) || s->env == NULL ||
+        (atomic_load(&s->suspect_dead) && pl_bdb_registry_dead(s) > 0))
         rc = reopen_locked(s);
-    } else if (atomic_load(&s->suspect_dead) && (rc = pl_bdb_recover_lock(s)) == PL_OK) {
-        /* Somebody else may have recovered while we waited for the lock:
-         * then our environment is panicked, and the next call finds out. */
-        if (pl_bdb_registry_dead(s) > 0)
-            rc = reopen_locked(s);
+    if (rc == PL_OK)
         atomic_store(&s->suspect_dead, 0);
-        pl_bdb_recover_unlock(s);
-    }
-    pthread_rwlock_unlock(&s->use);
+    unlock_for_reopen(s);
     return rc;
 }
 
@@ -552,7 +710,8 @@ int pl_store_begin(pl_store *s, pl_txn **tp, unsigned flags)
         return PL_TEMP;
     if (atomic_load(&s->suspect_dead) && pl_bdb_recover_dead(s) != PL_OK)
         return PL_TEMP;
-    pthread_rwlock_rdlock(&s->use);
+    if (timed_rdlock(s) != PL_OK)
+        return PL_TEMP;
     if (s->env == NULL || atomic_load(&s->need_reset) || atomic_load(&s->closing)) {
         pthread_rwlock_unlock(&s->use);
         return PL_TEMP;
@@ -566,6 +725,7 @@ int pl_store_begin(pl_store *s, pl_txn **tp, unsigned flags)
         free(t);
         return rc;
     }
+    txn_timeout(s, t->txn);
     txn_link(t);
     pthread_rwlock_unlock(&s->use);
     *tp = t;
@@ -576,8 +736,8 @@ int pl_store_begin(pl_store *s, pl_txn **tp, unsigned flags)
  * transaction a reopen has aborted is PL_TEMP. */
 static int txn_enter(pl_txn *t)
 {
-    if (!t->nolock)
-        pthread_rwlock_rdlock(&t->s->use);
+    if (!t->nolock && timed_rdlock(t->s) != PL_OK)
+        return PL_TEMP;
     /* a panicked environment: nothing more in it (the janitor may have
      * switched the library's panic checks off for a moment, see below) */
     if (t->txn == NULL || (!t->nolock && atomic_load(&t->s->need_reset))) {
@@ -601,7 +761,10 @@ int pl_txn_commit(pl_txn *t)
 
     unsigned epoch = atomic_load(&s->reset_epoch);
 
-    pthread_rwlock_rdlock(&s->use);
+    if (timed_rdlock(s) != PL_OK) {
+        txn_orphan(t);             /* aborted for us, never committed */
+        return PL_TEMP;
+    }
     if (t->txn == NULL) {
         rc = PL_TEMP;
     } else if (atomic_load(&s->need_reset)) {
@@ -635,7 +798,10 @@ void pl_txn_abort(pl_txn *t)
     if (t == NULL)
         return;
     s = t->s;
-    pthread_rwlock_rdlock(&s->use);
+    if (timed_rdlock(s) != PL_OK) {
+        txn_orphan(t);
+        return;
+    }
     if (t->txn != NULL)
         (void)pl_bdb_map(s, CALL(s, t->txn->abort(t->txn)), "abort");
     txn_unlink(t);
@@ -798,7 +964,10 @@ int pl_store_maintain(pl_store *s, int force)
     if (pthread_mutex_trylock(&s->maint) != 0)
         return PL_OK;
     atomic_store(&s->last_maint, now);
-    pthread_rwlock_rdlock(&s->use);
+    if (timed_rdlock(s) != PL_OK) {
+        pthread_mutex_unlock(&s->maint);
+        return PL_TEMP;
+    }
     if (s->env != NULL && !atomic_load(&s->need_reset)) {
         if ((ret = CALL(s, s->env->txn_checkpoint(s->env, 0, 0, 0))) != 0)
             rc = pl_bdb_map(s, ret, "checkpoint");

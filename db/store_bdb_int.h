@@ -48,7 +48,11 @@ struct pl_store {
                                     closing any descriptor of that file would
                                     drop this process's fcntl lock on it */
     int recover_fd;              /* __postlink.recover (flock) */
-    int recover_depth;           /* held by this process (under the write lock) */
+    pthread_mutex_t recover_mu;  /* recursive: the thread of this process that
+                                    holds (or waits for) the flock; taken
+                                    before the write lock, never after */
+    int recover_depth;           /* under recover_mu */
+    atomic_llong recover_wait_since; /* a reopen has waited for it since */
     pthread_mutex_t txns_lock;   /* the open transactions, so that a reopen or
                                     close can abort them */
     struct pl_txn *txns;
@@ -80,9 +84,11 @@ int pl_bdb_recover_dead(pl_store *s);
 void pl_bdb_registry_open(pl_store *s);
 pid_t pl_bdb_registry_dead(pl_store *s);
 int pl_bdb_registry_dead_list(pl_store *s, pid_t *dead, int max);   /* how many */
-/* The recovery lock, held around every open of the environment (bounded
- * wait; PL_TEMP if another process holds it for too long). */
-int pl_bdb_recover_lock(pl_store *s);
+/* The recovery lock, held around every open of the environment: wait at
+ * most wait_ms (and not at all once the store is closing), else PL_TEMP.
+ * Taken before s->use's write lock, so that no thread waits for another
+ * process's recovery while holding it. */
+int pl_bdb_recover_lock(pl_store *s, long wait_ms);
 void pl_bdb_recover_unlock(pl_store *s);
 
 /* The crash-detection threads (store_watch.c). */
@@ -96,6 +102,10 @@ long long pl_bdb_now(void);
 
 /* Test hook (store_ops.c): $POSTLINK_TEST_STUCK_FILE. */
 void pl_bdb_test_stuck(pl_store *s);
+
+/* Janitor: abort and free the transactions whose owners gave up waiting
+ * for s->use to end them (a reopen was in progress); never waits. */
+void pl_bdb_reap_orphans(pl_store *s);
 
 /* Set need_reset (and bump reset_epoch when it was clear). */
 void pl_bdb_mark_reset(pl_store *s);

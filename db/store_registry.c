@@ -106,17 +106,10 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* Callers hold the store's write lock, so only one thread of the process
- * takes the lock at a time; depth lets the janitor hold it across a
- * reopen. */
-int pl_bdb_recover_lock(pl_store *s)
+/* One try at the flock, with recover_mu held; PL_TEMP if another process
+ * holds it (recover_fd stays open) or on an error (recover_fd -1). */
+static int try_flock(pl_store *s)
 {
-    long long give_up = pl_bdb_now() + (long long)s->opts.stuck_secs * 7;
-
-    if (s->recover_depth > 0) {
-        s->recover_depth++;
-        return PL_OK;
-    }
     if (s->recover_fd < 0) {
         char path[4096];
         snprintf(path, sizeof(path), "%s/__postlink.recover", s->home);
@@ -125,26 +118,49 @@ int pl_bdb_recover_lock(pl_store *s)
             return PL_TEMP;
         }
     }
-    /* Whoever holds it is opening (perhaps recovering) the environment,
-     * which its own guard bounds to six times stuck_secs. */
-    while (flock(s->recover_fd, LOCK_EX | LOCK_NB) < 0) {
-        if (errno != EWOULDBLOCK && errno != EINTR) {
-            msg_warn("store: %s: cannot lock __postlink.recover: %m", s->home);
-            return PL_TEMP;
+    if (flock(s->recover_fd, LOCK_EX | LOCK_NB) == 0)
+        return PL_OK;
+    if (errno != EWOULDBLOCK && errno != EINTR)
+        msg_warn("store: %s: cannot lock __postlink.recover: %m", s->home);
+    return PL_TEMP;
+}
+
+/* One thread of the process at a time holds the flock (recover_mu,
+ * recursive: an open inside a reopen nests); nobody waits for it with the
+ * store's write lock held, except the first open. */
+int pl_bdb_recover_lock(pl_store *s, long wait_ms)
+{
+    struct timespec t0, now;
+    long waited = 0;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if (pthread_mutex_trylock(&s->recover_mu) == 0) {
+            if (s->recover_depth > 0 || try_flock(s) == PL_OK) {
+                s->recover_depth++;
+                return PL_OK;
+            }
+            pthread_mutex_unlock(&s->recover_mu);
+            if (s->recover_fd < 0)
+                return PL_TEMP;
         }
-        if (pl_bdb_now() > give_up) {
-            msg_warn("store: %s: another process has been recovering the store for "
-                     "%u seconds; will try again", s->home, s->opts.stuck_secs * 7);
-            return PL_TEMP;
-        }
+        /* Whoever holds it is opening (perhaps recovering) the
+         * environment, which its own guard bounds to six times stuck_secs. */
+        if (atomic_load(&s->closing) || waited >= wait_ms)
+            break;
         sleep_ms(20);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        waited = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
     }
-    s->recover_depth = 1;
-    return PL_OK;
+    if (!atomic_load(&s->closing) && wait_ms >= (long)s->opts.stuck_secs * 1000)
+        msg_warn("store: %s: another process has been recovering the store for "
+                 "%ld seconds; will try again", s->home, wait_ms / 1000);
+    return PL_TEMP;
 }
 
 void pl_bdb_recover_unlock(pl_store *s)
 {
-    if (s->recover_depth > 0 && --s->recover_depth == 0)
+    if (--s->recover_depth == 0)
         (void)flock(s->recover_fd, LOCK_UN);
+    pthread_mutex_unlock(&s->recover_mu);
 }

@@ -65,6 +65,7 @@ static void *janitor_main(void *arg)
                 (void)pl_bdb_map(s, ret, "lock detector");
         }
         pthread_mutex_unlock(&s->env_lock);
+        pl_bdb_reap_orphans(s);
 
         if ((tick % 5 == 0 || atomic_exchange(&s->check_dead, 0)) &&
             !atomic_load(&s->need_reset) && pl_bdb_registry_dead(s) > 0) {

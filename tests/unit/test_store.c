@@ -4,19 +4,25 @@
 
 #include <fcntl.h>
 #include <setjmp.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "log.h"
 #include "store.h"
+#include "store_bdb_int.h"        /* pl_bdb_reset, s->closing */
 #include "testdir.h"
 
 struct fx { char dir[64]; pl_store *s; };
@@ -371,6 +377,268 @@ static void test_close_after_escape_from_scan(void **state)
     check_close(1);
 }
 
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Process B of test_lock_timeout_is_per_process: opens the store after A
+ * (so that an environment-wide setting would be B's), with a 60 s lock
+ * timeout, locks a record, says "L", and holds it until A says so or 8 s. */
+static void hold_record(const char *dir, int go, int ready)
+{
+    struct pl_store_opts o = {.home = dir, .lock_timeout_ms = 60000};
+    struct pollfd p = {.fd = go, .events = POLLIN};
+    char err[256], c;
+    pl_store *s;
+    pl_txn *t;
+    void *v = NULL;
+
+    if (read(go, &c, 1) != 1 || pl_store_open(&s, &o, err, sizeof(err)) != PL_OK)
+        _exit(2);
+    if (pl_store_begin(s, &t, PL_TXN_SYNC) != PL_OK ||
+        pl_store_get(t, "probe", "held", 4, &v, NULL, 1) < 0 ||
+        pl_store_put(t, "probe", "held", 4, "B", 1) != PL_OK)
+        _exit(3);
+    free(v);
+    if (write(ready, "L", 1) != 1)
+        _exit(4);
+    (void)poll(&p, 1, 8000);
+    pl_txn_abort(t);
+    pl_store_close(s);
+    _exit(0);
+}
+
+/* db_lock_timeout is each process's own: A (300 ms) waiting for a record
+ * that B (60 s, opened last) holds gives up after its own timeout, not
+ * after B's, nor when B lets go 8 s later. */
+static void test_lock_timeout_is_per_process(void **state)
+{
+    char dir[64], err[256], c;
+    struct pl_store_opts o = {0};
+    int go[2], ready[2], status, rc;
+    double t0, waited;
+    pl_store *s;
+    pl_txn *t;
+    void *v = NULL;
+    pid_t pid;
+
+    (void)state;
+    assert_non_null(testdir_new(dir, sizeof(dir)));
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(ready), 0);
+    if ((pid = fork()) == 0) {          /* before A has any thread */
+        close(go[1]);
+        close(ready[0]);
+        hold_record(dir, go[0], ready[1]);
+    }
+    assert_true(pid > 0);
+    close(go[0]);
+    close(ready[1]);
+    o.home = dir;
+    o.lock_timeout_ms = 300;
+    assert_int_equal(pl_store_open(&s, &o, err, sizeof(err)), PL_OK);
+    assert_int_equal(write(go[1], "O", 1), 1);          /* B opens now */
+    assert_int_equal(read(ready[0], &c, 1), 1);         /* B holds the record */
+    assert_int_equal(pl_store_begin(s, &t, PL_TXN_SYNC), PL_OK);
+    t0 = mono();
+    rc = pl_store_get(t, "probe", "held", 4, &v, NULL, 1);
+    waited = mono() - t0;
+    free(v);
+    pl_txn_abort(t);
+    assert_int_equal(write(go[1], "D", 1), 1);          /* B lets go */
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    pl_store_close(s);
+    testdir_remove(dir);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (rc != PL_TEMP || waited > 4.0)
+        fail_msg("A waited %.1f s for the lock (rc %d): B's lock timeout applied to A", waited, rc);
+}
+
+/* A transaction that a reopen aborted still belongs to its owner, who will
+ * abort it: close waits for the owner (late: it ends while close waits) or
+ * leaves the store allocated (later still: after close returned) instead
+ * of freeing it under the owner. */
+struct dead_owner { pl_store *s; pl_txn *t; atomic_int stage; int late, put_rc; };
+
+static void *dead_owner_main(void *arg)
+{
+    struct dead_owner *d = arg;
+
+    if (pl_store_begin(d->s, &d->t, PL_TXN_SYNC) != PL_OK)
+        _exit(5);
+    atomic_store(&d->stage, 1);
+    while (atomic_load(&d->stage) < (d->late ? 3 : 2))
+        usleep(10000);
+    if (!d->late) {
+        /* close has begun and stopped its janitor: past the point where it
+         * would free a dead transaction at once; give it time to */
+        while (__atomic_load_n(&d->s->threads_running, __ATOMIC_SEQ_CST) != 2)
+            usleep(10000);
+        usleep(300000);
+    }
+    d->put_rc = pl_store_put(d->t, "meta", "dead", 4, "1", 1);
+    pl_txn_abort(d->t);
+    atomic_store(&d->stage, 4);
+    return NULL;
+}
+
+static void close_with_dead_txn(const char *dir, int late)
+{
+    struct pl_store_opts o = {.home = dir, .stuck_secs = late ? 2 : 5};
+    struct dead_owner d = {.late = late};
+    char err[256];
+    pthread_t th;
+
+    if (pl_store_open(&d.s, &o, err, sizeof(err)) != PL_OK ||
+        pthread_create(&th, NULL, dead_owner_main, &d) != 0)
+        _exit(3);
+    while (atomic_load(&d.stage) < 1)
+        usleep(10000);
+    pl_bdb_mark_reset(d.s);             /* as after another process's crash */
+    if (pl_bdb_reset(d.s) != PL_OK)     /* the reopen aborts d.t */
+        _exit(6);
+    atomic_store(&d.stage, 2);
+    pl_store_close(d.s);
+    if (!late && atomic_load(&d.stage) != 4) {
+        fprintf(stderr, "close returned before the owner of a dead transaction ended it\n");
+        _exit(1);
+    }
+    atomic_store(&d.stage, 3);
+    pthread_join(th, NULL);
+    if (d.put_rc != PL_TEMP)
+        _exit(7);
+    _exit(0);
+}
+
+static void check_dead_txn(int late)
+{
+    char dir[64], log[128], line[512];
+    int status = 0, fd, warned = 0;
+    pid_t pid, got = 0;
+    FILE *fp;
+
+    assert_non_null(testdir_new(dir, sizeof(dir)));
+    snprintf(log, sizeof(log), "%s/close.log", dir);
+    if ((pid = fork()) == 0) {
+        if ((fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644)) >= 0) {
+            dup2(fd, 2);
+            close(fd);
+        }
+        close_with_dead_txn(dir, late);
+    }
+    assert_true(pid > 0);
+    for (int waited = 0; waited < 300 && (got = waitpid(pid, &status, WNOHANG)) == 0; waited++)
+        usleep(100000);
+    if (got == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        fail_msg("pl_store_close with a dead transaction did not return in 30 s");
+    }
+    assert_non_null(fp = fopen(log, "r"));
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        if (strstr(line, "1 transaction of other threads still not ended; "
+                         "leaving the store allocated") != NULL)
+            warned++;
+        fputs(line, stderr);
+    }
+    fclose(fp);
+    testdir_remove(dir);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(warned, late ? 1 : 0);
+}
+
+static void test_close_waits_for_dead_txn_owner(void **state)
+{
+    (void)state;
+    check_dead_txn(0);
+}
+
+static void test_close_leaves_store_to_dead_txn_owner(void **state)
+{
+    (void)state;
+    check_dead_txn(1);
+}
+
+/* Another process holds the recovery lock for long (recovering a long
+ * log) while this one must reopen: its threads' calls, aborts and begins
+ * still return at once (PL_TEMP), and close does not wait for the
+ * recoverer either.  Runs in a child: a hang is a bounded failure. */
+static void reopen_while_recovering(const char *dir)
+{
+    struct pl_store_opts o = {.home = dir, .stuck_secs = 2, .lock_timeout_ms = 500};
+    char err[256], path[128];
+    double t0, calls, closing;
+    int fd, rc, rc2;
+    pl_store *s;
+    pl_txn *t, *t2 = NULL;
+
+    if (pl_store_open(&s, &o, err, sizeof(err)) != PL_OK ||
+        pl_store_begin(s, &t, PL_TXN_SYNC) != PL_OK ||
+        pl_store_put(t, "meta", "x", 1, "1", 1) != PL_OK)
+        _exit(3);
+    snprintf(path, sizeof(path), "%s/__postlink.recover", dir);
+    if ((fd = open(path, O_RDONLY)) < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0)
+        _exit(4);                       /* "the recoverer" */
+    pl_bdb_mark_reset(s);               /* the janitor now tries to reopen */
+    /* until the janitor holds the write lock (if it takes it) or 1 s */
+    t0 = mono();
+    while (mono() - t0 < 1.0 && pthread_rwlock_tryrdlock(&s->use) == 0) {
+        pthread_rwlock_unlock(&s->use);
+        usleep(10000);
+    }
+    t0 = mono();
+    rc = pl_store_put(t, "meta", "x", 1, "2", 1);
+    pl_txn_abort(t);
+    rc2 = pl_store_begin(s, &t2, PL_TXN_SYNC);
+    calls = mono() - t0;
+    t0 = mono();
+    pl_store_close(s);
+    closing = mono() - t0;
+    flock(fd, LOCK_UN);
+    fprintf(stderr, "put %d, begin %d, both and the abort in %.1f s; close in %.1f s\n",
+            rc, rc2, calls, closing);
+    _exit(rc == PL_TEMP && rc2 == PL_TEMP && calls < 4.0 && closing < 4.0 ? 0 : 1);
+}
+
+static void test_reopen_waits_are_bounded(void **state)
+{
+    char dir[64], log[128], line[512];
+    int status = 0, fd;
+    pid_t pid, got = 0;
+    FILE *fp;
+
+    (void)state;
+    assert_non_null(testdir_new(dir, sizeof(dir)));
+    snprintf(log, sizeof(log), "%s/reopen.log", dir);
+    if ((pid = fork()) == 0) {
+        if ((fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644)) >= 0) {
+            dup2(fd, 2);
+            close(fd);
+        }
+        reopen_while_recovering(dir);
+    }
+    assert_true(pid > 0);
+    for (int waited = 0; waited < 600 && (got = waitpid(pid, &status, WNOHANG)) == 0; waited++)
+        usleep(100000);
+    if (got == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    if ((fp = fopen(log, "r")) != NULL) {
+        while (fgets(line, sizeof(line), fp) != NULL)
+            fputs(line, stderr);
+        fclose(fp);
+    }
+    testdir_remove(dir);
+    assert_int_not_equal(got, 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -383,6 +651,10 @@ int main(void)
         cmocka_unit_test(test_two_process_writers),
         cmocka_unit_test(test_close_aborts_open_txns),
         cmocka_unit_test(test_close_after_escape_from_scan),
+        cmocka_unit_test(test_lock_timeout_is_per_process),
+        cmocka_unit_test(test_close_waits_for_dead_txn_owner),
+        cmocka_unit_test(test_close_leaves_store_to_dead_txn_owner),
+        cmocka_unit_test(test_reopen_waits_are_bounded),
     };
     pl_log_open("test_store", PL_LOG_STDERR, -1);
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
