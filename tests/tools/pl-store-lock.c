@@ -9,9 +9,8 @@
  * usage: pl-store-lock -h DB_HOME -t TABLE -k KEY [-v VALUE] [-s SECONDS]
  *                      [-T LOCK_TIMEOUT_MS]
  *   (-s 10 by default; ends early, still aborting, on SIGTERM or SIGINT)
- * Berkeley DB applies the lock timeout of the last process that opened the
- * environment to all of them: -T should match db_lock_timeout (default
- * 2000 ms, the store's default too). */
+ * -T is this tool's own lock timeout (each process's transactions carry
+ * their own; default 2000 ms, the store's default too). */
 #include "config.h"
 
 #include <signal.h>
