@@ -1,5 +1,5 @@
 /* fuzz_presence_answer.c -- libFuzzer target: the milter's side of the
- * presence lookup (lib/presence_client.c).  A server thread on a unix
+ * presence lookup (state/presence_client.c).  A server thread on a unix
  * socket in a temporary directory answers every PRESENCE request with the
  * fuzz input; pl_presence_ask must come back with one of the four words
  * or an error, within its time budget. */

@@ -1,6 +1,6 @@
 /* fuzz_presence_request.c -- libFuzzer target: the request line a local
  * client sends to postlink-xmppd's presence lookup socket, parsed as
- * serve_one() does (lib/presence_proto.c, then pl_jid_check from
+ * serve_one() does (state/presence_proto.c, then pl_jid_check from
  * state/messenger.c). */
 #include "config.h"
 

@@ -1,5 +1,5 @@
-/* fuzz_tag.c -- libFuzzer target: X-Postlink-Tag (lib/tagsig.c) and the
- * canonical forms it binds (lib/tagcanon.c).  The input, split at LF, is
+/* fuzz_tag.c -- libFuzzer target: X-Postlink-Tag (state/tagsig.c) and the
+ * canonical forms it binds (state/tagcanon.c).  The input, split at LF, is
  * a header value, the fields it is checked against (account, mail-id,
  * Message-ID, From address), one header field "Name: value" and, after
  * that, the body.  The tag is verified against a fixed key set, the whole

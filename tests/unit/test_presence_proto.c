@@ -1,5 +1,5 @@
 /* test_presence_proto.c -- unit tests of the presence lookup request line
- * (lib/presence_proto.c), the parser postlink-xmppd's lookup socket runs
+ * (state/presence_proto.c), the parser postlink-xmppd's lookup socket runs
  * on every request a local client sends. */
 #include "config.h"
 

@@ -1,9 +1,9 @@
 /* test_tag.c -- unit tests of messenger tagging (capability 4): the tag
- * keys file and X-Postlink-Tag signatures (lib/tagsig.c, checked against
+ * keys file and X-Postlink-Tag signatures (state/tagsig.c, checked against
  * an HMAC computed here with OpenSSL directly), JIDs, links, mail-ids and
  * the presence cache in a real temporary store (state/messenger.c), and
  * presence lookups against a small forked socket server
- * (lib/presence_client.c). */
+ * (state/presence_client.c). */
 #include "config.h"
 
 #include <setjmp.h>
