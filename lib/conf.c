@@ -509,8 +509,12 @@ const struct pl_cfg *pl_conf_cfg(pl_conf *c)
         char *field = (char *)c->cfg + c->tab[i].offset;
         switch (c->tab[i].type) {
         case PL_CONF_STR:
+            *(const char **)field = c->e[i].value;
+            break;
         case PL_CONF_LIST:
             *(const char **)field = c->e[i].value;
+            *(const char *const **)((char *)c->cfg + c->tab[i].list_offset) =
+                pl_conf_list(c, c->tab[i].name);
             break;
         case PL_CONF_BOOL:
             *(int *)field = pl_conf_bool(c, c->tab[i].name);
@@ -528,4 +532,21 @@ const struct pl_cfg *pl_conf_cfg(pl_conf *c)
 int pl_conf_differs(const pl_conf *a, const pl_conf *b, size_t i)
 {
     return i < a->n && i < b->n && strcmp(a->e[i].value, b->e[i].value) != 0;
+}
+
+int pl_cfg_list_has(const char *const *list, const char *word)
+{
+    for (; list && *list; list++)
+        if (strcasecmp(*list, word) == 0)
+            return 1;
+    return 0;
+}
+
+const char *pl_cfg_list_map(const char *const *list, const char *key)
+{
+    size_t kl = strlen(key);
+    for (; list && *list; list++)
+        if (strncasecmp(*list, key, kl) == 0 && (*list)[kl] == '=')
+            return *list + kl + 1;
+    return NULL;
 }

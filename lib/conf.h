@@ -27,6 +27,7 @@ struct pl_conf_param {
     const char *help;         /* one line for -n / documentation */
     enum { PL_CONF_RELOAD, PL_CONF_RESTART } when;  /* SIGHUP applies it, or only a restart */
     size_t offset;            /* of its field in struct pl_cfg (conf_params.h) */
+    size_t list_offset;       /* LIST: of its NAME_list field there */
 };
 
 typedef struct pl_conf pl_conf;

@@ -125,11 +125,18 @@ static const char *check_imap(const char *v)
     return NULL;
 }
 
+#define PL_LISTOFF_STR(name) 0
+#define PL_LISTOFF_BOOL(name) 0
+#define PL_LISTOFF_INT(name) 0
+#define PL_LISTOFF_SIZE(name) 0
+#define PL_LISTOFF_TIME(name) 0
+#define PL_LISTOFF_LIST(name) offsetof(struct pl_cfg, name##_list)
 #define PL_CONF_ROW(name, type, def, min, max, check, when, help) \
-    {#name, PL_CONF_##type, def, min, max, check, help, PL_CONF_##when, offsetof(struct pl_cfg, name)},
+    {#name, PL_CONF_##type, def, min, max, check, help, PL_CONF_##when, \
+     offsetof(struct pl_cfg, name), PL_LISTOFF_##type(name)},
 const struct pl_conf_param pl_conf_params[] = {
 #define X PL_CONF_ROW
 #include "conf_params.def"
 #undef X
-    {NULL, PL_CONF_STR, NULL, 0, 0, NULL, NULL, PL_CONF_RELOAD, 0},
+    {NULL, PL_CONF_STR, NULL, 0, 0, NULL, NULL, PL_CONF_RELOAD, 0, 0},
 };

@@ -5,13 +5,13 @@
 
 #include <stddef.h>
 
-#include "conf.h"
+#include "conf_params.h"
 #include "peers.h"
 #include "policy_request.h"
 #include "store.h"
 
 struct policyd {
-    const pl_conf *_Atomic conf;       /* replaced by SIGHUP */
+    const struct pl_cfg *_Atomic cfg;  /* replaced by SIGHUP */
     pl_store *store;
     struct pl_peers peers;
     int verbose;

@@ -65,6 +65,7 @@ static void purge(void)
 static int policyd_configure(const pl_conf *conf, const struct pl_cfg *cfg, int reload,
                              char *err, size_t errlen)
 {
+    (void)conf;
     if (!reload) {
         char why[256];
         if (pl_peers_parse(&pd.peers, cfg->sync_peers, why, sizeof(why)) != 0) {
@@ -75,7 +76,7 @@ static int policyd_configure(const pl_conf *conf, const struct pl_cfg *cfg, int 
             msg_warn("sync_peers lists no certificate fingerprints: postlink-policyd has "
                      "nothing to do");
     }
-    pd.conf = conf;
+    pd.cfg = cfg;
     return 0;
 }
 

@@ -7,13 +7,13 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "conf.h"
+#include "conf_params.h"
 #include "lmtp_server.h"
 #include "store.h"
 
 struct syncd {
     /* _Atomic: replaced by a SIGHUP reload; the rest is set at start-up */
-    const pl_conf *_Atomic conf;       /* imap_url */
+    const struct pl_cfg *_Atomic cfg;  /* enabled_domains, imap_url */
     pl_store *store;
     const char *hostname, *transport_domain;
     const char *_Atomic reinject_url;

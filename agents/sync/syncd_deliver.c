@@ -102,7 +102,7 @@ const char *syncd_check_rcpt(void *ctx, const char *rcpt)
     }
     if (rc != PL_OK)
         return "451 4.3.0 postlink state store busy, try again later";
-    if (!pl_conf_domain_enabled(sd.conf, pl_addr_domain(user)))
+    if (!pl_cfg_list_has(sd.cfg->enabled_domains_list, pl_addr_domain(user)))
         return "550 5.1.2 postlink is not enabled for this domain";
     return NULL;
 }

@@ -82,6 +82,7 @@ static void *housekeeping(void *arg)
 static int syncd_configure(const pl_conf *conf, const struct pl_cfg *cfg, int reload, char *err,
                            size_t errlen)
 {
+    (void)conf;
     if (!reload) {
         if (pl_server_read_secret("imap_password_file", cfg->imap_password_file,
                                   &sd.imap_password, err, errlen) != 0)
@@ -89,7 +90,7 @@ static int syncd_configure(const pl_conf *conf, const struct pl_cfg *cfg, int re
         sd.hostname = pl_server_hostname(cfg);
         sd.transport_domain = cfg->sync_transport_domain;
     }
-    sd.conf = conf;
+    sd.cfg = cfg;
     sd.reinject_url = cfg->reinject_url;
     sd.imap_login = cfg->imap_login;
     sd.max_targets = (size_t)cfg->control_max_targets;

@@ -140,7 +140,7 @@ static void job_free(struct job *j)
 
 const char *syncd_imap_url(const char *user)
 {
-    return pl_conf_map_lookup(sd.conf, "imap_url", pl_addr_domain(user));
+    return pl_cfg_list_map(sd.cfg->imap_url_list, pl_addr_domain(user));
 }
 
 static int do_imap(const struct job *j, char *err, size_t errlen)

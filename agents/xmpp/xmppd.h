@@ -8,12 +8,12 @@
 
 #include <strophe.h>
 
-#include "conf.h"
+#include "conf_params.h"
 #include "messenger.h"
 #include "store.h"
 
 struct xmppd {
-    const pl_conf *_Atomic conf;       /* enabled_domains; replaced by SIGHUP */
+    const struct pl_cfg *_Atomic cfg;  /* enabled_domains; replaced by SIGHUP */
     pl_store *store;
     const char *jid, *muc_service;
     char *password;

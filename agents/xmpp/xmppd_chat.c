@@ -115,7 +115,7 @@ static int req_fn(pl_txn *t, void *ctx)
     if (!pl_mailid_has_rcpt(&r->m, r->addr) ||
         (int64_t)time(NULL) - r->m.created > xd.tag_max_age)
         return PL_OK;
-    if (pl_conf_domain_enabled(xd.conf, pl_addr_domain(r->m.sender))) {
+    if (pl_cfg_list_has(xd.cfg->enabled_domains_list, pl_addr_domain(r->m.sender))) {
         /* this site's sender must still be linked to that account (a peer
          * site's sender has no link here) */
         if ((rc = pl_mlink_get(t, r->m.sender, &l)) == PL_NOTFOUND ||

@@ -120,6 +120,7 @@ static int xmppd_configure(const pl_conf *conf, const struct pl_cfg *cfg, int re
 {
     const char *server = cfg->xmpp_server, *tls = cfg->xmpp_tls;
     const char *why = NULL;
+    (void)conf;
 
     if (!reload) {
         xd.jid = cfg->xmpp_jid;
@@ -141,7 +142,7 @@ static int xmppd_configure(const pl_conf *conf, const struct pl_cfg *cfg, int re
                                   err, errlen) != 0)
             return -1;
     }
-    xd.conf = conf;
+    xd.cfg = cfg;
     xd.tag_max_age = cfg->tag_max_age;
     return 0;
 }

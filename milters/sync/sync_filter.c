@@ -68,7 +68,7 @@ static const char *const kept_headers[] = {
 
 static int enabled(const char *addr)
 {
-    return strchr(addr, '@') && pl_conf_domain_enabled(sm.conf, pl_addr_domain(addr));
+    return strchr(addr, '@') && pl_cfg_list_has(sm.cfg->enabled_domains_list, pl_addr_domain(addr));
 }
 
 static int is_agent_rcpt(const char *addr)
@@ -625,7 +625,7 @@ static sfsistat ordinary(SMFICTX *ctx, struct msg *m, const char *qid)
         u->o.now = time(NULL);
         u->o.pending_ttl = sm.pending_ttl;
         u->o.hostname = sm.hostname;
-        u->o.imap = pl_conf_map_lookup(sm.conf, "imap_url", pl_addr_domain(u->user)) != NULL;
+        u->o.imap = pl_cfg_list_map(sm.cfg->imap_url_list, pl_addr_domain(u->user)) != NULL;
         op.n++;
     }
     if (op.n == 0) {

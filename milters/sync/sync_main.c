@@ -16,6 +16,7 @@ struct sync_milter sm;
 static int sync_configure(const pl_conf *conf, const struct pl_cfg *cfg, int reload, char *err,
                           size_t errlen)
 {
+    (void)conf;
     if (!reload) {
         char why[256];
         if (pl_peers_parse(&sm.peers, cfg->sync_peers, why, sizeof(why)) != 0) {
@@ -25,7 +26,7 @@ static int sync_configure(const pl_conf *conf, const struct pl_cfg *cfg, int rel
         sm.transport_domain = cfg->sync_transport_domain;
         sm.hostname = pl_server_hostname(cfg);
     }
-    sm.conf = conf;
+    sm.cfg = cfg;
     sm.max_targets = (size_t)cfg->control_max_targets;
     sm.pending_ttl = cfg->pending_ttl;
     return 0;

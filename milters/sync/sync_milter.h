@@ -7,12 +7,12 @@
 
 #include <libmilter/mfapi.h>
 
-#include "conf.h"
+#include "conf_params.h"
 #include "peers.h"
 #include "store.h"
 
 struct sync_milter {
-    const pl_conf *_Atomic conf;      /* enabled_domains, imap_url */
+    const struct pl_cfg *_Atomic cfg; /* enabled_domains, imap_url */
     pl_store *store;
     struct pl_peers peers;            /* sync_peers: addresses and certificates */
     const char *transport_domain;

@@ -41,7 +41,7 @@ int tag_strip(SMFICTX *ctx, const char *name, unsigned count)
 int tag_has_local(const struct tag_msg *m)
 {
     for (size_t i = 0; i < m->rcpt.n; i++)
-        if (pl_conf_domain_enabled(tm.conf, pl_addr_domain(m->rcpt.v[i])))
+        if (pl_cfg_list_has(tm.cfg->enabled_domains_list, pl_addr_domain(m->rcpt.v[i])))
             return 1;
     return 0;
 }
@@ -198,7 +198,7 @@ static sfsistat on_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
     if (m == NULL)
         return SMFIS_TEMPFAIL;
     if (m->body_wanted == 0)
-        m->body_wanted = m->n_tag > 0 || (m->auth[0] && pl_conf_domain_enabled(tm.conf,
+        m->body_wanted = m->n_tag > 0 || (m->auth[0] && pl_cfg_list_has(tm.cfg->enabled_domains_list,
                                                            pl_addr_domain(m->auth))) ? 1 : -1;
     if (m->body_wanted < 0)
         return can_skip ? SMFIS_SKIP : SMFIS_CONTINUE;

@@ -50,7 +50,7 @@ static int check_fn(pl_txn *t, void *ctx)
     c->why = NULL;
     if (c->key->kind == PL_TAGKEY_PEER) {
         /* a peer site vouches for its own users only */
-        if (pl_conf_domain_enabled(tm.conf, pl_addr_domain(m->from)))
+        if (pl_cfg_list_has(tm.cfg->enabled_domains_list, pl_addr_domain(m->from)))
             return c->why = "a peer key signed mail from this site's domain", PL_OK;
         if ((rc = pl_mlink_by_jid(t, m->jabber_id, &link)) == PL_OK)
             return c->why = "a peer key signed mail for an account linked here", PL_OK;

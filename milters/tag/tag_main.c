@@ -17,6 +17,7 @@ struct tag_milter tm;
 static int tag_configure(const pl_conf *conf, const struct pl_cfg *cfg, int reload, char *err,
                          size_t errlen)
 {
+    (void)conf;
     if (!reload) {
         char why[400];
         struct stat st;
@@ -33,7 +34,7 @@ static int tag_configure(const pl_conf *conf, const struct pl_cfg *cfg, int relo
         tm.xmpp_jid = cfg->xmpp_jid;
         tm.lookup_socket = cfg->xmpp_lookup_socket;
     }
-    tm.conf = conf;
+    tm.cfg = cfg;
     tm.max_age = cfg->tag_max_age;
     tm.presence_ms = (unsigned)cfg->presence_timeout_ms;
     return 0;

@@ -8,14 +8,14 @@
 
 #include <libmilter/mfapi.h>
 
-#include "conf.h"
+#include "conf_params.h"
 #include "messenger.h"
 #include "store.h"
 #include "strutil.h"
 #include "tagsig.h"
 
 struct tag_milter {
-    const pl_conf *_Atomic conf;      /* enabled_domains; replaced by SIGHUP */
+    const struct pl_cfg *_Atomic cfg; /* enabled_domains; replaced by SIGHUP */
     pl_store *store;
     struct pl_tagkeys keys;
     const char *xmpp_jid, *lookup_socket, *hostname;

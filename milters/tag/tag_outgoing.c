@@ -42,7 +42,7 @@ int tag_outgoing(SMFICTX *ctx, struct tag_msg *m, const char *qid, char *mailid,
     char tag[600], msgid[1000];
 
     *tagged = 0;
-    if (m->auth[0] == '\0' || !pl_conf_domain_enabled(tm.conf, pl_addr_domain(m->auth)))
+    if (m->auth[0] == '\0' || !pl_cfg_list_has(tm.cfg->enabled_domains_list, pl_addr_domain(m->auth)))
         return 0;
     memset(&op, 0, sizeof(op));
     op.addr = m->auth;

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "conf.h"
+#include "conf_params.h"
 
 static pl_conf *parse(const char *text, int expect_errors)
 {
@@ -202,6 +203,25 @@ static void test_numbers(void **state)
     assert_int_equal(pl_conf_parse_number(PL_CONF_TIME, "10ss", &v), -1);
 }
 
+/* The typed view: every parameter bound to its field, lists split. */
+static void test_typed_view(void **state)
+{
+    pl_conf *c = parse("pending_ttl = 3h\nenabled_domains = Example.ORG, b.example\n"
+                       "imap_url = example.org=imap://127.0.0.1:1143\nsync_hostname = mx1\n", 0);
+    const struct pl_cfg *cfg = pl_conf_cfg(c);
+    (void)state;
+    assert_int_equal(cfg->pending_ttl, 3 * 3600);
+    assert_string_equal(cfg->sync_hostname, "mx1");
+    assert_int_equal(cfg->control_max_targets, 50);          /* a default */
+    assert_true(pl_cfg_list_has(cfg->enabled_domains_list, "example.org"));
+    assert_true(pl_cfg_list_has(cfg->enabled_domains_list, "B.Example"));
+    assert_false(pl_cfg_list_has(cfg->enabled_domains_list, "c.example"));
+    assert_string_equal(pl_cfg_list_map(cfg->imap_url_list, "EXAMPLE.org"), "imap://127.0.0.1:1143");
+    assert_null(pl_cfg_list_map(cfg->imap_url_list, "b.example"));
+    assert_null(pl_cfg_list_map(cfg->sync_peers_list, "x"));  /* empty list */
+    pl_conf_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +237,7 @@ int main(void)
         cmocka_unit_test(test_set_override_rechecks),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_typed_view),
     };
     return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
 }
