@@ -482,19 +482,12 @@ const char *pl_conf_origin(const pl_conf *c, const char *name)
 
 int pl_conf_domain_enabled(const pl_conf *c, const char *domain)
 {
-    for (const char *const *d = pl_conf_list(c, "enabled_domains"); *d; d++)
-        if (strcasecmp(*d, domain) == 0)
-            return 1;
-    return 0;
+    return pl_cfg_list_has(pl_conf_list(c, "enabled_domains"), domain);
 }
 
 const char *pl_conf_map_lookup(const pl_conf *c, const char *name, const char *key)
 {
-    size_t kl = strlen(key);
-    for (const char *const *i = pl_conf_list(c, name); i && *i; i++)
-        if (strncasecmp(*i, key, kl) == 0 && (*i)[kl] == '=')
-            return *i + kl + 1;
-    return NULL;
+    return pl_cfg_list_map(pl_conf_list(c, name), key);
 }
 
 /* ---- the typed view ---------------------------------------------------- */

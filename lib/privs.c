@@ -10,7 +10,6 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "lmtp_server.h"
 #include "privs.h"
 
 static int become(uid_t uid, gid_t gid, const char *name, const char *user, char *err,
@@ -71,14 +70,4 @@ int pl_socket_for_postfix(const char *sock, const char *user, char *err, size_t 
         return -1;
     }
     return 0;
-}
-
-int pl_listen_for_postfix(const char *path, const char *user, char *err, size_t errlen)
-{
-    int fd = pl_unix_listen(path, 0, err, errlen);
-    if (fd >= 0 && pl_socket_for_postfix(path, user, err, errlen) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
 }

@@ -16,8 +16,4 @@ int pl_privs_drop_to_owner(const char *path, char *err, size_t errlen);
  * must have been made with mode 0660 already.  Returns 0 or -1. */
 int pl_socket_for_postfix(const char *sock, const char *user, char *err, size_t errlen);
 
-/* Listen on a unix socket at path (replacing a stale one), made as above.
- * Returns the fd, or -1 with a message in err. */
-int pl_listen_for_postfix(const char *path, const char *user, char *err, size_t errlen);
-
 #endif

@@ -44,7 +44,6 @@ struct pl_listener {
     pthread_cond_t cv;         /* live changed */
     struct conn *conns;
     unsigned live;
-    unsigned long served;
 };
 
 static int inet_listen(const char *spec, char *err, size_t errlen)
@@ -228,7 +227,6 @@ static void *accept_main(void *arg)
             l->conns->prev = c;
         l->conns = c;
         l->live++;
-        l->served++;
         pthread_mutex_unlock(&l->mu);
         if (pthread_create(&th, &attr, conn_main, c) != 0) {
             msg_warn("%s: cannot start a connection thread: closing the connection", l->what);
@@ -329,24 +327,6 @@ unsigned pl_listener_drain(pl_listener *l, unsigned timeout_s)
     shut_all(l, SHUT_RDWR);
     pthread_mutex_unlock(&l->mu);
     return wait_live(l, CUT_GRACE_S);
-}
-
-unsigned pl_listener_live(pl_listener *l)
-{
-    unsigned n;
-    pthread_mutex_lock(&l->mu);
-    n = l->live;
-    pthread_mutex_unlock(&l->mu);
-    return n;
-}
-
-unsigned long pl_listener_served(pl_listener *l)
-{
-    unsigned long n;
-    pthread_mutex_lock(&l->mu);
-    n = l->served;
-    pthread_mutex_unlock(&l->mu);
-    return n;
 }
 
 void pl_listener_free(pl_listener *l)

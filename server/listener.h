@@ -35,10 +35,6 @@ void pl_listener_stop(pl_listener *l);
  * still live (0 when all finished). */
 unsigned pl_listener_drain(pl_listener *l, unsigned timeout_s);
 
-/* Connections being served now, and served since the start. */
-unsigned pl_listener_live(pl_listener *l);
-unsigned long pl_listener_served(pl_listener *l);
-
 /* Free a stopped listener that has no live connections. */
 void pl_listener_free(pl_listener *l);
 

@@ -46,7 +46,6 @@ static void (*stop_hook)(void);
 static sigset_t handled;
 
 const struct pl_cfg *pl_server_cfg(void) { return atomic_load(&cur_cfg); }
-const pl_conf *pl_server_conf(void) { return atomic_load(&cur_conf); }
 pl_store *pl_server_store(void) { return store; }
 int pl_server_stopping(void) { return atomic_load(&stopping); }
 int pl_server_verbose(void) { return verbose; }

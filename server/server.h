@@ -58,7 +58,6 @@ int pl_server_main(const struct pl_service *svc, int argc, char **argv);
 /* The configuration in force (swapped atomically by SIGHUP; a pointer
  * stays valid for the life of the process). */
 const struct pl_cfg *pl_server_cfg(void);
-const pl_conf *pl_server_conf(void);
 /* The store (after run() was called, if needs_store). */
 pl_store *pl_server_store(void);
 /* Nonzero once a stop was asked for. */
