@@ -20,7 +20,7 @@ set -u
 cd "$(dirname "$0")/.."
 TOP=$PWD
 OUT=${FUZZ_OUT:-$TOP/build-fuzz}
-TARGETS="header address lmtp policy conf tag presence_request presence_answer"
+TARGETS="header address lmtp policy conf tag presence_request presence_answer milter"
 secs=${FUZZ_SECONDS:-15}
 sel=$TARGETS
 
@@ -38,7 +38,8 @@ is_num "$secs" && [ "$secs" -gt 0 ] || { echo "fuzz/run.sh: bad time '$secs'" >&
 # Longest input per target: what its parser could meet, plus a margin.
 max_len() {
     case $1 in
-    lmtp) echo 65536 ;;             # past a 2048-byte command line and the 16 KB test message cap
+    lmtp) echo 65536 ;;
+    milter) echo 70000 ;;           # past one 64 KB body chunk             # past a 2048-byte command line and the 16 KB test message cap
     policy) echo 70000 ;;           # past the 64 KB request limit
     header|conf) echo 16384 ;;
     tag|address) echo 4096 ;;

@@ -104,6 +104,31 @@ static const char *check_peers(const char *v)
     return NULL;
 }
 
+static const char *check_engine(const char *v)
+{
+    if (strcmp(v, "native") == 0 || strcmp(v, "libmilter") == 0)
+        return NULL;
+    return "must be native or libmilter";
+}
+
+/* milter_filters: "tag" and "sync", each at most once, at least one. */
+static const char *check_filters(const char *v)
+{
+    char buf[256], *save = NULL, *w;
+    int tag = 0, sync = 0;
+    if (strlen(v) >= sizeof(buf))
+        return "too long";
+    snprintf(buf, sizeof(buf), "%s", v);
+    for (w = strtok_r(buf, ", \t", &save); w; w = strtok_r(NULL, ", \t", &save)) {
+        int *seen = strcmp(w, "tag") == 0 ? &tag : strcmp(w, "sync") == 0 ? &sync : NULL;
+        if (seen == NULL)
+            return "may list only tag and sync";
+        if ((*seen)++)
+            return "lists a filter twice";
+    }
+    return tag + sync ? NULL : "must list at least one filter (tag, sync)";
+}
+
 static const char *check_tls_mode(const char *v)
 {
     if (strcmp(v, "required") == 0 || strcmp(v, "may") == 0 || strcmp(v, "none") == 0)

@@ -268,6 +268,11 @@ int pl_listener_start(pl_listener *l, const char *what, unsigned max_conns, pl_c
     return rc;
 }
 
+int pl_listener_fd(const pl_listener *l)
+{
+    return l->fd;
+}
+
 void pl_listener_stop(pl_listener *l)
 {
     int first, running;

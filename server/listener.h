@@ -20,6 +20,10 @@ typedef void (*pl_conn_fn)(int fd, void *ctx);
 pl_listener *pl_listener_open(const char *endpoint, const char *user, char *err,
                               size_t errlen);
 
+/* The listening socket, for an engine that accepts by itself (the native
+ * milter engine) instead of pl_listener_start. */
+int pl_listener_fd(const pl_listener *l);
+
 /* Start accepting in a thread of its own; at most max_conns connections
  * are served at once (the next waits in the kernel's backlog).  Returns 0
  * or -1 after logging why. */

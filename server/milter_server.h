@@ -1,23 +1,26 @@
-/* milter_server.h -- the libmilter variant of the server skeleton:
- * smfi_main() runs under the same signal handling as every other postlink
- * process (SIGTERM drains and stops through smfi_stop(), SIGHUP reloads
- * instead of stopping, as libmilter alone would), and the server counts
- * live milter sessions so that a stop lets them finish within
- * shutdown_timeout.  A milter's pl_service calls pl_milter_open() from
- * its open() and pl_milter_run() from its run(). */
+/* milter_server.h -- the milter variant of the server skeleton.  A milter
+ * program gives its filters (milter_api.h: one for postlink-sync and
+ * postlink-tag, several for postlink-milter) and a socket; the server
+ * serves them on the engine postlink.conf names (milter_engine = native,
+ * the event loops of milter_native.c, or libmilter), under the same
+ * signal handling as every other postlink process: SIGTERM refuses new
+ * sessions and transactions (Postfix applies milter_default_action),
+ * lets the transactions in progress finish within shutdown_timeout, then
+ * stops; SIGHUP reloads.  A program's pl_service calls pl_milter_open()
+ * from its open() and pl_milter_run() from its run(). */
 #ifndef PL_MILTER_SERVER_H
 #define PL_MILTER_SERVER_H
 
-#include <libmilter/mfapi.h>
+#include "milter_api.h"
 
-/* Register the filter and open its socket (unix:/path given to user,
- * group postfix, mode 0660; or inet:port@host).  Every callback of desc
- * is called through a wrapper that counts transactions in progress and
- * threads inside the filter.  Returns 0, or -1 after logging why. */
-int pl_milter_open(struct smfiDesc *desc, const char *socket, const char *user);
+/* Set up the filters and open the socket (unix:/path given to user,
+ * group postfix, mode 0660; or inet:port@host).  0, or -1 after logging
+ * why. */
+int pl_milter_open(const struct pl_filter *const *filters, unsigned n, const char *socket,
+                   const char *user);
 
-/* smfi_main(); after a stop, wait for live sessions (shutdown_timeout).
- * Returns the exit status. */
+/* Serve until a stop; after it, wait for the sessions in progress
+ * (shutdown_timeout).  Returns the exit status. */
 int pl_milter_run(void);
 
 /* Transactions (MAIL .. end of message) in progress. */

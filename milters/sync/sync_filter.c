@@ -120,10 +120,10 @@ static void msg_free(struct msg *m)
     free(m);
 }
 
-static sfsistat tempfail(SMFICTX *ctx, const char *qid, const char *why)
+static sfsistat tempfail(pl_mctx *ctx, const char *qid, const char *why)
 {
     msg_qid(LOG_WARNING, qid, "postlink-sync: %s: tempfail", why);
-    smfi_setreply(ctx, "451", "4.3.0", "postlink state store busy, try again later");
+    pl_mf_setreply(ctx, "451", "4.3.0", "postlink state store busy, try again later");
     return SMFIS_TEMPFAIL;
 }
 
@@ -145,27 +145,27 @@ static size_t longest_line(const char *name, const char *value)
 
 /* ---- callbacks before the end of the message ---------------------------- */
 
-static sfsistat on_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
+static sfsistat on_connect(pl_mctx *ctx, const char *host, const struct sockaddr *sa)
 {
     struct conn *c = pl_xcalloc(1, sizeof(*c));
     (void)host;
     if (sa && sa->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)sa)->sin_addr, c->addr, sizeof(c->addr));
-        c->port = ntohs(((struct sockaddr_in *)(void *)sa)->sin_port);
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, c->addr, sizeof(c->addr));
+        c->port = ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
     } else if (sa && sa->sa_family == AF_INET6) {
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)sa)->sin6_addr, c->addr, sizeof(c->addr));
-        c->port = ntohs(((struct sockaddr_in6 *)(void *)sa)->sin6_port);
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, c->addr, sizeof(c->addr));
+        c->port = ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
     } else
         snprintf(c->addr, sizeof(c->addr), "local");
-    c->peer = sm.peers.nets.n > 0 && pl_netlist_match(&sm.peers.nets, (const struct sockaddr *)sa);
-    smfi_setpriv(ctx, c);
+    c->peer = sm.peers.nets.n > 0 && pl_netlist_match(&sm.peers.nets, sa);
+    pl_mf_setpriv(ctx, c);
     return SMFIS_CONTINUE;
 }
 
-static sfsistat on_envfrom(SMFICTX *ctx, char **argv)
+static sfsistat on_envfrom(pl_mctx *ctx, char **argv)
 {
-    struct conn *c = smfi_getpriv(ctx);
-    const char *auth = smfi_getsymval(ctx, "{auth_authen}");
+    struct conn *c = pl_mf_getpriv(ctx);
+    const char *auth = pl_mf_getsymval(ctx, "{auth_authen}");
 
     if (c == NULL)
         return SMFIS_TEMPFAIL;
@@ -174,7 +174,7 @@ static sfsistat on_envfrom(SMFICTX *ctx, char **argv)
     if (pl_addr_from_smtp(argv[0] ? argv[0] : "", c->m->sender, ADDRMAX) != 0) {
         msg_info("postlink-sync: %s: refused sender of %zu characters (more than %d)",
                  c->addr, strlen(argv[0] ? argv[0] : ""), PL_ADDR_MAX);
-        smfi_setreply(ctx, "501", "5.1.7", "sender address longer than RFC 5321 allows (254 characters)");
+        pl_mf_setreply(ctx, "501", "5.1.7", "sender address longer than RFC 5321 allows (254 characters)");
         return SMFIS_REJECT;
     }
     if (auth && *auth && pl_addr_canon(auth, c->m->auth, ADDRMAX) != 0)
@@ -183,9 +183,9 @@ static sfsistat on_envfrom(SMFICTX *ctx, char **argv)
     return SMFIS_CONTINUE;
 }
 
-static sfsistat on_envrcpt(SMFICTX *ctx, char **argv)
+static sfsistat on_envrcpt(pl_mctx *ctx, char **argv)
 {
-    struct conn *c = smfi_getpriv(ctx);
+    struct conn *c = pl_mf_getpriv(ctx);
     char addr[ADDRMAX];
 
     if (c == NULL || c->m == NULL)
@@ -193,13 +193,13 @@ static sfsistat on_envrcpt(SMFICTX *ctx, char **argv)
     if (pl_addr_from_smtp(argv[0] ? argv[0] : "", addr, sizeof(addr)) != 0) {
         msg_info("postlink-sync: %s: refused recipient of %zu characters (more than %d)",
                  c->addr, strlen(argv[0] ? argv[0] : ""), PL_ADDR_MAX);
-        smfi_setreply(ctx, "501", "5.1.3", "recipient address longer than RFC 5321 allows (254 characters)");
+        pl_mf_setreply(ctx, "501", "5.1.3", "recipient address longer than RFC 5321 allows (254 characters)");
         return SMFIS_REJECT;
     }
     if (is_agent_rcpt(addr)) {
         msg_info("postlink-sync: %s: refused recipient %s in the reserved domain %s",
                  c->addr, addr, sm.transport_domain);
-        smfi_setreply(ctx, "550", "5.1.1", "this address is reserved for postlink");
+        pl_mf_setreply(ctx, "550", "5.1.1", "this address is reserved for postlink");
         return SMFIS_REJECT;
     }
     pl_strvec_add(&c->m->rcpt_raw, argv[0]);
@@ -207,9 +207,9 @@ static sfsistat on_envrcpt(SMFICTX *ctx, char **argv)
     return SMFIS_CONTINUE;
 }
 
-static sfsistat on_header(SMFICTX *ctx, char *name, char *value)
+static sfsistat on_header(pl_mctx *ctx, const char *name, const char *value)
 {
-    struct conn *c = smfi_getpriv(ctx);
+    struct conn *c = pl_mf_getpriv(ctx);
 
     if (c == NULL || c->m == NULL)
         return SMFIS_TEMPFAIL;
@@ -354,13 +354,13 @@ static int only_own_recipients(const struct msg *m, const char *user)
     return 1;
 }
 
-static void strip_sync_headers(SMFICTX *ctx, const struct msg *m, const char *qid, const char *why)
+static void strip_sync_headers(pl_mctx *ctx, const struct msg *m, const char *qid, const char *why)
 {
     unsigned removed = 0;
     for (const char *const *n = pl_sync_header_names; *n; n++) {
         size_t count = pl_headers_count(&m->hs, *n);
         for (size_t i = count; i > 0; i--)            /* last first: indexes stay valid */
-            if (smfi_chgheader(ctx, (char *)*n, (int)i, NULL) == MI_SUCCESS)
+            if (pl_mf_chgheader(ctx, *n, (int)i, NULL) == 0)
                 removed++;
     }
     msg_qid(LOG_INFO, qid, "postlink-sync: removed %u postlink sync header(s) from=<%s> auth=%s: %s",
@@ -375,12 +375,12 @@ static int route_fn(pl_txn *t, void *ctx)
     return pl_route_add(t, op->token, op->user, op->sender, time(NULL));
 }
 
-static sfsistat reject(SMFICTX *ctx, const struct msg *m, const struct route *r, const char *qid,
+static sfsistat reject(pl_mctx *ctx, const struct msg *m, const struct route *r, const char *qid,
                        const char *code, const char *dsn, const char *why)
 {
     msg_qid(LOG_INFO, qid, "postlink-sync: reject: control from=<%s> user=%s: %s", m->sender,
             r->user, why);
-    smfi_setreply(ctx, (char *)code, (char *)dsn, (char *)why);
+    pl_mf_setreply(ctx, code, dsn, why);
     return SMFIS_REJECT;
 }
 
@@ -393,7 +393,7 @@ static sfsistat reject(SMFICTX *ctx, const struct msg *m, const struct route *r,
  * refuses its own control).  A Message-ID that a peer site's Postfix added
  * carries that site's queue id and is not recognised here: controls from
  * peers must carry their device's own Message-ID (postlink-sync(8)). */
-static int msgid_by_postfix(SMFICTX *ctx, const char *msgid, const char *qid)
+static int msgid_by_postfix(pl_mctx *ctx, const char *msgid, const char *qid)
 {
     const char *local = msgid + 1, *at;
     size_t qlen, llen, i;
@@ -425,18 +425,18 @@ static int msgid_by_postfix(SMFICTX *ctx, const char *msgid, const char *qid)
 /* Postfix's LMTP and SMTP clients break a line longer than 998 characters,
  * inside a Message-ID if need be, and postlink-syncd (or the device) could
  * no longer read the targets: each target gets a field of its own. */
-static int targets_one_per_field(SMFICTX *ctx, const struct msg *m, const struct pl_control *ctl)
+static int targets_one_per_field(pl_mctx *ctx, const struct msg *m, const struct pl_control *ctl)
 {
     for (size_t i = pl_headers_count(&m->hs, "X-Control-Target"); i > 0; i--)
-        if (smfi_chgheader(ctx, "X-Control-Target", (int)i, NULL) != MI_SUCCESS)
+        if (pl_mf_chgheader(ctx, "X-Control-Target", (int)i, NULL) != 0)
             return -1;
     for (size_t i = 0; i < ctl->ntargets; i++)
-        if (smfi_addheader(ctx, "X-Control-Target", ctl->targets[i]) != MI_SUCCESS)
+        if (pl_mf_addheader(ctx, "X-Control-Target", ctl->targets[i]) != 0)
             return -1;
     return 0;
 }
 
-static sfsistat route_control(SMFICTX *ctx, const struct msg *m, const struct route *r,
+static sfsistat route_control(pl_mctx *ctx, const struct msg *m, const struct route *r,
                               const char *qid)
 {
     struct pl_control ctl;
@@ -475,8 +475,8 @@ static sfsistat route_control(SMFICTX *ctx, const struct msg *m, const struct ro
         pl_control_free(&ctl);
         return tempfail(ctx, qid, "sync_transport_domain too long for a recipient address");
     }
-    if ((r->intercept && smfi_delrcpt(ctx, (char *)r->rcpt_raw) != MI_SUCCESS) ||
-        smfi_addrcpt(ctx, agent) != MI_SUCCESS) {
+    if ((r->intercept && pl_mf_delrcpt(ctx, r->rcpt_raw) != 0) ||
+        pl_mf_addrcpt(ctx, agent) != 0) {
         pl_control_free(&ctl);
         return tempfail(ctx, qid, "cannot change recipients");
     }
@@ -596,7 +596,7 @@ static void seen_free(struct seen_op *op)
     free(op->u);
 }
 
-static sfsistat ordinary_fail(SMFICTX *ctx, pl_txn *t, struct seen_op *op, const char *qid,
+static sfsistat ordinary_fail(pl_mctx *ctx, pl_txn *t, struct seen_op *op, const char *qid,
                               const char *why)
 {
     pl_txn_abort(t);
@@ -604,7 +604,7 @@ static sfsistat ordinary_fail(SMFICTX *ctx, pl_txn *t, struct seen_op *op, const
     return tempfail(ctx, qid, why);
 }
 
-static sfsistat ordinary(SMFICTX *ctx, struct msg *m, const char *qid)
+static sfsistat ordinary(pl_mctx *ctx, struct msg *m, const char *qid)
 {
     char msgid[PL_MSGID_MAX + 1] = "", state[64], buf[ADDRMAX + 2];
     const char *mv = pl_headers_get(&m->hs, "Message-ID", 0);
@@ -647,7 +647,7 @@ static sfsistat ordinary(SMFICTX *ctx, struct msg *m, const char *qid)
             if (strcmp(dev, m->sender) == 0 || has_rcpt(m, dev))
                 continue;
             snprintf(buf, sizeof(buf), "<%s>", dev);
-            if (smfi_addrcpt(ctx, buf) != MI_SUCCESS)
+            if (pl_mf_addrcpt(ctx, buf) != 0)
                 return ordinary_fail(ctx, t, &op, qid, "cannot add a device recipient");
             pl_strvec_add(&m->rcpt, dev);
             u->added++;
@@ -657,7 +657,7 @@ static sfsistat ordinary(SMFICTX *ctx, struct msg *m, const char *qid)
         return ordinary_fail(ctx, t, &op, qid, "test hook");
     if (same_flags != 0 && !mixed) {
         pl_state_format(same_flags, state, sizeof(state));
-        if (smfi_addheader(ctx, "X-Postlink-State", state) != MI_SUCCESS)
+        if (pl_mf_addheader(ctx, "X-Postlink-State", state) != 0)
             return ordinary_fail(ctx, t, &op, qid, "cannot add X-Postlink-State");
     } else if (mixed) {
         msg_qid(LOG_INFO, qid, "postlink-sync: recipients hold different states; no X-Postlink-State");
@@ -676,10 +676,10 @@ static sfsistat ordinary(SMFICTX *ctx, struct msg *m, const char *qid)
     return SMFIS_CONTINUE;
 }
 
-static sfsistat on_eom(SMFICTX *ctx)
+static sfsistat on_eom(pl_mctx *ctx)
 {
-    struct conn *c = smfi_getpriv(ctx);
-    const char *qid = smfi_getsymval(ctx, "i");
+    struct conn *c = pl_mf_getpriv(ctx);
+    const char *qid = pl_mf_getsymval(ctx, "i");
     struct route r;
     struct msg *m;
 
@@ -689,7 +689,7 @@ static sfsistat on_eom(SMFICTX *ctx)
     if (m->nsync > MAX_SYNC_HEADERS) {
         msg_qid(LOG_INFO, qid, "postlink-sync: reject: %zu postlink sync headers from=<%s>",
                 m->nsync, m->sender);
-        smfi_setreply(ctx, "550", "5.7.1", "too many X-Control/X-Postlink header fields");
+        pl_mf_setreply(ctx, "550", "5.7.1", "too many X-Control/X-Postlink header fields");
         return SMFIS_REJECT;
     }
     if (sm.peers.nfp > 0 && (m->peer_cert = peer_by_certificate(c, qid)) < 0)
@@ -708,52 +708,41 @@ static sfsistat on_eom(SMFICTX *ctx)
     return ordinary(ctx, m, qid);
 }
 
-static sfsistat on_abort(SMFICTX *ctx)
+static void on_abort(pl_mctx *ctx)
 {
-    struct conn *c = smfi_getpriv(ctx);
+    struct conn *c = pl_mf_getpriv(ctx);
     if (c) {
         msg_free(c->m);
         c->m = NULL;
     }
-    return SMFIS_CONTINUE;
 }
 
-static sfsistat on_close(SMFICTX *ctx)
+static void on_close(pl_mctx *ctx)
 {
-    struct conn *c = smfi_getpriv(ctx);
+    struct conn *c = pl_mf_getpriv(ctx);
     if (c) {
         msg_free(c->m);
         free(c);
-        smfi_setpriv(ctx, NULL);
+        pl_mf_setpriv(ctx, NULL);
     }
-    return SMFIS_CONTINUE;
 }
 
-static sfsistat on_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
-                             unsigned long f2, unsigned long f3, unsigned long *pf0,
-                             unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
-{
-    (void)ctx;
-    (void)f2;
-    (void)f3;
-    *pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_ADDRCPT | SMFIF_DELRCPT);
-    /* only the stages we use: no HELO, DATA, body or unknown commands */
-    *pf1 = f1 & (SMFIP_NOHELO | SMFIP_NOBODY | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NOEOH);
-    *pf2 = 0;
-    *pf3 = 0;
-    return SMFIS_CONTINUE;
-}
-
-struct smfiDesc sync_filter_desc = {
-    .xxfi_name = "postlink-sync",
-    .xxfi_version = SMFI_VERSION,
-    .xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_ADDRCPT | SMFIF_DELRCPT,
-    .xxfi_connect = on_connect,
-    .xxfi_envfrom = on_envfrom,
-    .xxfi_envrcpt = on_envrcpt,
-    .xxfi_header = on_header,
-    .xxfi_eom = on_eom,
-    .xxfi_abort = on_abort,
-    .xxfi_close = on_close,
-    .xxfi_negotiate = on_negotiate,
+/* Postfix waits for an answer only at MAIL and RCPT (an address too long,
+ * or in the reserved domain, is refused there) and at the end of the
+ * message; the connection and the header fields are "no reply", body,
+ * HELO, DATA and end of header are not sent at all. */
+const struct pl_filter sync_filter = {
+    .name = "postlink-sync",
+    .actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_ADDRCPT | SMFIF_DELRCPT,
+    .stages = PL_MF_BIT(PL_MF_CONNECT) | PL_MF_BIT(PL_MF_MAIL) | PL_MF_BIT(PL_MF_RCPT) |
+              PL_MF_BIT(PL_MF_HEADER),
+    .replies = PL_MF_BIT(PL_MF_MAIL) | PL_MF_BIT(PL_MF_RCPT),
+    .macros = {[PL_MF_MAIL] = "{auth_authen}", [PL_MF_EOM] = "i"},
+    .connect = on_connect,
+    .envfrom = on_envfrom,
+    .envrcpt = on_envrcpt,
+    .header = on_header,
+    .eom = on_eom,
+    .abort = on_abort,
+    .close = on_close,
 };

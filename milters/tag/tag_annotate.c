@@ -12,7 +12,7 @@
 #include "presence_client.h"
 #include "tag_milter.h"
 
-int tag_annotate(SMFICTX *ctx, const char *qid, const char *jid, const char *mailid)
+int tag_annotate(pl_mctx *ctx, const char *qid, const char *jid, const char *mailid)
 {
     char word[128], chat[TAG_ADDRMAX + 128];
 
@@ -20,11 +20,11 @@ int tag_annotate(SMFICTX *ctx, const char *qid, const char *jid, const char *mai
         msg_qid(LOG_INFO, qid, "postlink-tag: presence of %s unknown: %s", jid, word);
         snprintf(word, sizeof(word), "unknown");
     }
-    if (smfi_addheader(ctx, "X-Messenger-Presence", word) != MI_SUCCESS)
+    if (pl_mf_addheader(ctx, "X-Messenger-Presence", word) != 0)
         return -1;
     if (*tm.xmpp_jid) {
         snprintf(chat, sizeof(chat), "<xmpp:%s?message;body=%s>", tm.xmpp_jid, mailid);
-        if (smfi_addheader(ctx, "X-Messenger-Chat", chat) != MI_SUCCESS)
+        if (pl_mf_addheader(ctx, "X-Messenger-Chat", chat) != 0)
             return -1;
     }
     msg_qid(LOG_INFO, qid, "postlink-tag: mail-id=%s account=%s presence=%s", mailid, jid, word);

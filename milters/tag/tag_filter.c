@@ -30,10 +30,10 @@ static void trim_copy(char *out, size_t len, const char *v)
         out[--n] = '\0';
 }
 
-int tag_strip(SMFICTX *ctx, const char *name, unsigned count)
+int tag_strip(pl_mctx *ctx, const char *name, unsigned count)
 {
     for (unsigned i = count; i >= 1; i--)
-        if (smfi_chgheader(ctx, (char *)name, (int)i, NULL) != MI_SUCCESS)
+        if (pl_mf_chgheader(ctx, name, (int)i, NULL) != 0)
             return -1;
     return 0;
 }
@@ -103,38 +103,38 @@ static void msg_free(struct tag_msg *m)
     }
 }
 
-static sfsistat on_envfrom(SMFICTX *ctx, char **argv)
+static sfsistat on_envfrom(pl_mctx *ctx, char **argv)
 {
-    struct tag_msg *m = smfi_getpriv(ctx);
-    const char *auth = smfi_getsymval(ctx, "{auth_authen}");
+    struct tag_msg *m = pl_mf_getpriv(ctx);
+    const char *auth = pl_mf_getsymval(ctx, "{auth_authen}");
     (void)argv;
     msg_free(m);
     m = pl_xcalloc(1, sizeof(*m));
     if (auth && *auth)
         pl_addr_canon(auth, m->auth, sizeof(m->auth));
-    smfi_setpriv(ctx, m);
+    pl_mf_setpriv(ctx, m);
     return SMFIS_CONTINUE;
 }
 
-static sfsistat on_envrcpt(SMFICTX *ctx, char **argv)
+static sfsistat on_envrcpt(pl_mctx *ctx, char **argv)
 {
-    struct tag_msg *m = smfi_getpriv(ctx);
+    struct tag_msg *m = pl_mf_getpriv(ctx);
     char addr[TAG_ADDRMAX];
     if (m == NULL)
         return SMFIS_TEMPFAIL;
     if (pl_addr_from_smtp(argv[0] ? argv[0] : "", addr, sizeof(addr)) != 0) {
         msg_info("postlink-tag: refused recipient of %zu characters (more than %d)",
                  strlen(argv[0] ? argv[0] : ""), PL_ADDR_MAX);
-        smfi_setreply(ctx, "501", "5.1.3", "recipient address longer than RFC 5321 allows (254 characters)");
+        pl_mf_setreply(ctx, "501", "5.1.3", "recipient address longer than RFC 5321 allows (254 characters)");
         return SMFIS_REJECT;
     }
     pl_strvec_add(&m->rcpt, addr);
     return SMFIS_CONTINUE;
 }
 
-static sfsistat on_header(SMFICTX *ctx, char *name, char *value)
+static sfsistat on_header(pl_mctx *ctx, const char *name, const char *value)
 {
-    struct tag_msg *m = smfi_getpriv(ctx);
+    struct tag_msg *m = pl_mf_getpriv(ctx);
     char buf[TAG_ADDRMAX];
 
     if (m == NULL)
@@ -186,14 +186,11 @@ static sfsistat on_header(SMFICTX *ctx, char *name, char *value)
     return SMFIS_CONTINUE;
 }
 
-/* Postfix offered SMFIP_SKIP (the same for every connection). */
-static _Atomic int can_skip;
-
 /* The body counts only for a tag to make (a sender of this site who
  * authenticated) or to check (the mail has one). */
-static sfsistat on_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+static sfsistat on_body(pl_mctx *ctx, const unsigned char *chunk, size_t len)
 {
-    struct tag_msg *m = smfi_getpriv(ctx);
+    struct tag_msg *m = pl_mf_getpriv(ctx);
 
     if (m == NULL)
         return SMFIS_TEMPFAIL;
@@ -201,27 +198,27 @@ static sfsistat on_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
         m->body_wanted = m->n_tag > 0 || (m->auth[0] && pl_cfg_list_has(tm.cfg->enabled_domains_list,
                                                            pl_addr_domain(m->auth))) ? 1 : -1;
     if (m->body_wanted < 0)
-        return can_skip ? SMFIS_SKIP : SMFIS_CONTINUE;
+        return SMFIS_SKIP;             /* (with the body "no reply": no more chunks to it) */
     if (m->body == NULL)
         m->body = pl_bodyhash_new();
     if (pl_bodyhash_update(m->body, chunk, len) != 0) {
-        msg_qid(LOG_WARNING, smfi_getsymval(ctx, "i"), "postlink-tag: cannot hash the body: tempfail");
+        msg_qid(LOG_WARNING, pl_mf_getsymval(ctx, "i"), "postlink-tag: cannot hash the body: tempfail");
         return SMFIS_TEMPFAIL;
     }
     return SMFIS_CONTINUE;
 }
 
-static sfsistat tempfail(SMFICTX *ctx, const char *qid, const char *why)
+static sfsistat tempfail(pl_mctx *ctx, const char *qid, const char *why)
 {
     msg_qid(LOG_WARNING, qid, "postlink-tag: %s: tempfail", why);
-    smfi_setreply(ctx, "451", "4.3.0", "postlink state store busy, try again later");
+    pl_mf_setreply(ctx, "451", "4.3.0", "postlink state store busy, try again later");
     return SMFIS_TEMPFAIL;
 }
 
-static sfsistat on_eom(SMFICTX *ctx)
+static sfsistat on_eom(pl_mctx *ctx)
 {
-    struct tag_msg *m = smfi_getpriv(ctx);
-    const char *qid = smfi_getsymval(ctx, "i");
+    struct tag_msg *m = pl_mf_getpriv(ctx);
+    const char *qid = pl_mf_getsymval(ctx, "i");
     char mailid[64] = "", jid[TAG_ADDRMAX] = "";
     int tagged = 0, show;
 
@@ -249,46 +246,29 @@ static sfsistat on_eom(SMFICTX *ctx)
     return SMFIS_CONTINUE;
 }
 
-static sfsistat on_abort(SMFICTX *ctx)
+static void on_abort(pl_mctx *ctx)
 {
-    msg_free(smfi_getpriv(ctx));
-    smfi_setpriv(ctx, NULL);
-    return SMFIS_CONTINUE;
+    msg_free(pl_mf_getpriv(ctx));
+    pl_mf_setpriv(ctx, NULL);
 }
 
-static sfsistat on_close(SMFICTX *ctx)
-{
-    return on_abort(ctx);
-}
-
-static sfsistat on_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
-                             unsigned long f2, unsigned long f3, unsigned long *pf0,
-                             unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
-{
-    (void)ctx;
-    (void)f2;
-    (void)f3;
-    /* the body stage stays on (tags bind the body's hash); SMFIP_SKIP lets
-     * mail that needs no hash skip it after the first chunk */
-    can_skip = (f1 & SMFIP_SKIP) != 0;
-    *pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS);
-    *pf1 = f1 & (SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NOEOH |
-                 SMFIP_SKIP);
-    *pf2 = 0;
-    *pf3 = 0;
-    return SMFIS_CONTINUE;
-}
-
-struct smfiDesc tag_filter_desc = {
-    .xxfi_name = "postlink-tag",
-    .xxfi_version = SMFI_VERSION,
-    .xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS,
-    .xxfi_envfrom = on_envfrom,
-    .xxfi_envrcpt = on_envrcpt,
-    .xxfi_header = on_header,
-    .xxfi_body = on_body,
-    .xxfi_eom = on_eom,
-    .xxfi_abort = on_abort,
-    .xxfi_close = on_close,
-    .xxfi_negotiate = on_negotiate,
+/* Postfix waits for an answer only at RCPT (a recipient address too long
+ * is refused there) and at the end of the message; MAIL, the header
+ * fields and the body are "no reply" (tags bind the body's hash, so the
+ * body is sent; mail that needs no hash skips it after the first chunk),
+ * the connection, HELO, DATA and end of header are not sent at all. */
+const struct pl_filter tag_filter = {
+    .name = "postlink-tag",
+    .actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS,
+    .stages = PL_MF_BIT(PL_MF_MAIL) | PL_MF_BIT(PL_MF_RCPT) | PL_MF_BIT(PL_MF_HEADER) |
+              PL_MF_BIT(PL_MF_BODY),
+    .replies = PL_MF_BIT(PL_MF_RCPT),
+    .macros = {[PL_MF_MAIL] = "{auth_authen}", [PL_MF_EOM] = "i"},
+    .envfrom = on_envfrom,
+    .envrcpt = on_envrcpt,
+    .header = on_header,
+    .body = on_body,
+    .eom = on_eom,
+    .abort = on_abort,
+    .close = on_abort,
 };

@@ -94,7 +94,7 @@ static int check_fn(pl_txn *t, void *ctx)
     return PL_OK;
 }
 
-int tag_incoming(SMFICTX *ctx, struct tag_msg *m, const char *qid, char *mailid, char *jid)
+int tag_incoming(pl_mctx *ctx, struct tag_msg *m, const char *qid, char *mailid, char *jid)
 {
     const struct pl_tagkey *key = NULL;
     const char *why = NULL;

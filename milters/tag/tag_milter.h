@@ -6,8 +6,9 @@
 
 #include <stdint.h>
 
-#include <libmilter/mfapi.h>
+#include "milter_api.h"
 
+#include "conf.h"
 #include "conf_params.h"
 #include "messenger.h"
 #include "store.h"
@@ -24,7 +25,13 @@ struct tag_milter {
 };
 
 extern struct tag_milter tm;
-extern struct smfiDesc tag_filter_desc;
+extern const struct pl_filter tag_filter;
+
+/* The module's life in a milter process (tag_module.c). */
+int tag_module_configure(const pl_conf *conf, const struct pl_cfg *cfg, int reload, char *err,
+                         size_t errlen);
+void tag_module_start(pl_store *store);
+void tag_module_finish(void);
 
 #define TAG_ADDRMAX 320
 #define TAG_BOUND_MAX 1000           /* header fields a tag may bind (pl_tag_bound) */
@@ -54,18 +61,18 @@ void tag_input(const struct tag_msg *m, const char *account, const char *mailid,
 /* tag_outgoing.c: tag mail a linked sender submits.  Sets *tagged when it
  * tagged the mail.  Returns 1 when presence may be shown (sharing on; jid
  * and mailid set), 0 when not, -1 on a store or milter error. */
-int tag_outgoing(SMFICTX *ctx, struct tag_msg *m, const char *qid, char *mailid, char *jid,
+int tag_outgoing(pl_mctx *ctx, struct tag_msg *m, const char *qid, char *mailid, char *jid,
                  int *tagged);
 
 /* tag_incoming.c: check the tag of any other mail.  1 valid and presence
  * may be shown to these recipients (jid and mailid set), 0 no, -1 error. */
-int tag_incoming(SMFICTX *ctx, struct tag_msg *m, const char *qid, char *mailid, char *jid);
+int tag_incoming(pl_mctx *ctx, struct tag_msg *m, const char *qid, char *mailid, char *jid);
 
 /* tag_annotate.c: add X-Messenger-Presence and X-Messenger-Chat. */
-int tag_annotate(SMFICTX *ctx, const char *qid, const char *jid, const char *mailid);
+int tag_annotate(pl_mctx *ctx, const char *qid, const char *jid, const char *mailid);
 
 /* Remove every instance of a header field (count seen); -1 on error. */
-int tag_strip(SMFICTX *ctx, const char *name, unsigned count);
+int tag_strip(pl_mctx *ctx, const char *name, unsigned count);
 
 /* Nonzero if any envelope recipient is in enabled_domains. */
 int tag_has_local(const struct tag_msg *m);

@@ -34,7 +34,7 @@ static int record_fn(pl_txn *t, void *ctx)
     return pl_mailid_put(t, op->mailid, &op->rec);
 }
 
-int tag_outgoing(SMFICTX *ctx, struct tag_msg *m, const char *qid, char *mailid, char *jid,
+int tag_outgoing(pl_mctx *ctx, struct tag_msg *m, const char *qid, char *mailid, char *jid,
                  int *tagged)
 {
     struct rec_op op;
@@ -87,9 +87,9 @@ int tag_outgoing(SMFICTX *ctx, struct tag_msg *m, const char *qid, char *mailid,
         return -1;
     if (tag_strip(ctx, "Jabber-ID", m->n_jabber) != 0 || tag_strip(ctx, "X-Mail-Id", m->n_mailid) != 0 ||
         tag_strip(ctx, "X-Postlink-Tag", m->n_tag) != 0 ||
-        smfi_addheader(ctx, "Jabber-ID", op.link.jid) != MI_SUCCESS ||
-        smfi_addheader(ctx, "X-Mail-Id", mailid) != MI_SUCCESS ||
-        smfi_addheader(ctx, "X-Postlink-Tag", tag) != MI_SUCCESS)
+        pl_mf_addheader(ctx, "Jabber-ID", op.link.jid) != 0 ||
+        pl_mf_addheader(ctx, "X-Mail-Id", mailid) != 0 ||
+        pl_mf_addheader(ctx, "X-Postlink-Tag", tag) != 0)
         return -1;
     *tagged = 1;
     snprintf(jid, TAG_ADDRMAX, "%s", op.link.jid);
