@@ -53,6 +53,10 @@ void pl_store_close(pl_store *s);
  * reopened after a crash) makes its next operation or commit PL_TEMP. */
 int pl_store_begin(pl_store *s, pl_txn **tp, unsigned flags);
 int pl_txn_commit(pl_txn *t);
+/* Nothing anyone was told depends on this transaction after all: its
+ * commit is written to the OS but not flushed (PL_TXN_WRITE_NOSYNC), so it
+ * survives a crash of the process but not of the machine. */
+void pl_txn_relax(pl_txn *t);
 void pl_txn_abort(pl_txn *t);
 
 /* Table operations inside a transaction.  get returns a malloc'd copy

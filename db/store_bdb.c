@@ -51,6 +51,7 @@ struct pl_txn {
     int orphan;                  /* under txns_lock: the owner gave up waiting
                                     to end it; the janitor or a reopen does */
     pthread_t owner;             /* the thread that began it */
+    u_int32_t commit_flags;      /* 0, or DB_TXN_WRITE_NOSYNC after pl_txn_relax */
     struct pl_txn *prev, *next;  /* in s->txns */
 };
 
@@ -776,7 +777,7 @@ int pl_txn_commit(pl_txn *t)
         t->txn = NULL;
         rc = PL_TEMP;
     } else {
-        rc = pl_bdb_map(s, CALL(s, t->txn->commit(t->txn, 0)), "commit");
+        rc = pl_bdb_map(s, CALL(s, t->txn->commit(t->txn, t->commit_flags)), "commit");
         if (rc == PL_OK && (atomic_load(&s->need_reset) || atomic_load(&s->reset_epoch) != epoch)) {
             /* it overlapped a recovery: it may not have reached the
              * recovered environment, so it must not be reported as done */
@@ -790,6 +791,11 @@ int pl_txn_commit(pl_txn *t)
     free(t);
     pl_store_maintain(s, 0);
     return rc;
+}
+
+void pl_txn_relax(pl_txn *t)
+{
+    t->commit_flags = DB_TXN_WRITE_NOSYNC;
 }
 
 void pl_txn_abort(pl_txn *t)

@@ -596,6 +596,14 @@ static void seen_free(struct seen_op *op)
     free(op->u);
 }
 
+static int any_released(const struct seen_op *op)
+{
+    for (size_t i = 0; i < op->n; i++)
+        if (op->u[i].released)
+            return 1;
+    return 0;
+}
+
 static sfsistat ordinary_fail(pl_mctx *ctx, pl_txn *t, struct seen_op *op, const char *qid,
                               const char *why)
 {
@@ -662,14 +670,23 @@ static sfsistat ordinary(pl_mctx *ctx, struct msg *m, const char *qid)
     } else if (mixed) {
         msg_qid(LOG_INFO, qid, "postlink-sync: recipients hold different states; no X-Postlink-State");
     }
+    /* The seen record of plain mail is only a note for a control that may
+     * come later: nobody has been told anything that depends on it, so it
+     * is not flushed to disk (a power failure may lose the last ones; such
+     * a late control is then held as if its target had not arrived).  A
+     * release of held controls is flushed: their fan-out was promised. */
+    if (!any_released(&op))
+        pl_txn_relax(t);
     /* the last step: Postfix discards the changes above if this tempfails */
     if (pl_txn_commit(t) != PL_OK) {
         seen_free(&op);
         return tempfail(ctx, qid, "cannot record the message as seen");
     }
+    /* routine arrivals are logged only with -v; a release always */
     for (size_t i = 0; i < op.n; i++)
         if (msgid[0] || op.u[i].added)
-            msg_qid(LOG_INFO, qid, "postlink-sync: user=%s message-id=%s state=%u released=%u devices=%zu",
+            msg_qid(op.u[i].released ? LOG_INFO : LOG_DEBUG, qid,
+                    "postlink-sync: user=%s message-id=%s state=%u released=%u devices=%zu",
                     op.u[i].user, msgid[0] ? msgid : "-", op.u[i].flags, op.u[i].released,
                     op.u[i].added);
     seen_free(&op);

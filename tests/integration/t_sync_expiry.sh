@@ -28,9 +28,10 @@ h_wait_maildir_files alice 1 && hs_wait_sink_grep "$M" 1
 tap_check "the target arriving late is not deleted: no X-Postlink-State, no state" \
     sh -c "! grep -qs '^X-Postlink-State' \$(grep -l -- '$M' '$POSTLINK_SINK_DIR'/*) && \
            '$POSTLINKCTL' state show '$U' '$M' --json | jq -e '.[0].states == []' >/dev/null"
-# the milter logs each arrival after its commit, with the controls it released
+# the milter logs a release after its commit (routine arrivals only with
+# -v); the message at the sink comes after that commit
 tap_check "the milter released no control for it (its own account, logged after the commit)" \
-    grep -q "message-id=$M state=0 released=0 " "$H_SYNC/milter.log"
+    sh -c "! grep -q 'message-id=$M .*released=[1-9]' '$H_SYNC/milter.log'"
 hs_marker "$U" "$POSTLINK_DEMO_PASS" "$DESK"
 tap_check "and, checked after a later marker, the expired control is not fanned out" \
     test -z "$(hs_sink_grep "Message-I[Dd]: $C")"
