@@ -123,10 +123,11 @@ static sfsistat on_envrcpt(pl_mctx *ctx, char **argv)
     if (m == NULL)
         return SMFIS_TEMPFAIL;
     if (pl_addr_from_smtp(argv[0] ? argv[0] : "", addr, sizeof(addr)) != 0) {
-        msg_info("postlink-tag: refused recipient of %zu characters (more than %d)",
+        /* no postlink user has one, so it changes nothing here: left out
+         * (Postfix does not wait for this stage; postlink-sync refuses it) */
+        msg_info("postlink-tag: recipient of %zu characters ignored (more than %d)",
                  strlen(argv[0] ? argv[0] : ""), PL_ADDR_MAX);
-        pl_mf_setreply(ctx, "501", "5.1.3", "recipient address longer than RFC 5321 allows (254 characters)");
-        return SMFIS_REJECT;
+        return SMFIS_CONTINUE;
     }
     pl_strvec_add(&m->rcpt, addr);
     return SMFIS_CONTINUE;
@@ -252,17 +253,16 @@ static void on_abort(pl_mctx *ctx)
     pl_mf_setpriv(ctx, NULL);
 }
 
-/* Postfix waits for an answer only at RCPT (a recipient address too long
- * is refused there) and at the end of the message; MAIL, the header
- * fields and the body are "no reply" (tags bind the body's hash, so the
- * body is sent; mail that needs no hash skips it after the first chunk),
- * the connection, HELO, DATA and end of header are not sent at all. */
+/* Postfix waits for an answer only at the end of the message; MAIL, RCPT,
+ * the header fields and the body are "no reply" (tags bind the body's
+ * hash, so the body is sent), the connection, HELO, DATA and end of
+ * header are not sent at all. */
 const struct pl_filter tag_filter = {
     .name = "postlink-tag",
     .actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS,
     .stages = PL_MF_BIT(PL_MF_MAIL) | PL_MF_BIT(PL_MF_RCPT) | PL_MF_BIT(PL_MF_HEADER) |
               PL_MF_BIT(PL_MF_BODY),
-    .replies = PL_MF_BIT(PL_MF_RCPT),
+    .replies = 0,
     .macros = {[PL_MF_MAIL] = "{auth_authen}", [PL_MF_EOM] = "i"},
     .envfrom = on_envfrom,
     .envrcpt = on_envrcpt,
