@@ -115,7 +115,7 @@ static const char *check_engine(const char *v)
 static const char *check_filters(const char *v)
 {
     char buf[256], *save = NULL, *w;
-    int tag = 0, sync = 0;
+    int tag = 0, sync = 0, last_sync = 0;
     if (strlen(v) >= sizeof(buf))
         return "too long";
     snprintf(buf, sizeof(buf), "%s", v);
@@ -125,8 +125,15 @@ static const char *check_filters(const char *v)
             return "may list only tag and sync";
         if ((*seen)++)
             return "lists a filter twice";
+        last_sync = seen == &sync;
     }
-    return tag + sync ? NULL : "must list at least one filter (tag, sync)";
+    if (tag + sync == 0)
+        return "must list at least one filter (tag, sync)";
+    /* sync records arrivals and releases held controls at the end of the
+     * message: no filter after it may still refuse the message */
+    if (sync && last_sync == 0)
+        return "must list sync last (it commits at the end of the message)";
+    return NULL;
 }
 
 static const char *check_tls_mode(const char *v)

@@ -28,8 +28,9 @@ struct pl_filter {
     unsigned stages;                   /* PL_MF_BIT()s it wants called (EOM always) */
     unsigned replies;                  /* stages at which it may answer other than
                                         * continue; the rest are negotiated no-reply,
-                                        * and a failure there is answered at the next
-                                        * stage Postfix waits for */
+                                        * and a failure there dooms the transaction
+                                        * (the connection, at connect or HELO): every
+                                        * later stage Postfix waits for gets it */
     const char *macros[PL_MF_NSTAGES]; /* names it reads, per stage ("{auth_authen}") */
     sfsistat (*connect)(pl_mctx *, const char *host, const struct sockaddr *sa);
     sfsistat (*helo)(pl_mctx *, const char *name);

@@ -20,6 +20,16 @@ static char names[256];
 static atomic_int draining;
 static atomic_uint live, busy;
 
+/* Is w one of the space-separated words of list? */
+static int has_word(const char *list, const char *w)
+{
+    size_t n = strlen(w);
+    for (const char *p = list; (p = strstr(p, w)) != NULL; p += n)
+        if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+            return 1;
+    return 0;
+}
+
 void pl_chain_init(const struct pl_filter *const *filters, unsigned n)
 {
     size_t o = 0;
@@ -40,7 +50,7 @@ void pl_chain_init(const struct pl_filter *const *filters, unsigned n)
             const char *m = f->macros[s];
             char *l = macro_list[s];
             size_t len = strlen(l);
-            if (m == NULL || *m == '\0' || strstr(l, m) != NULL)
+            if (m == NULL || *m == '\0' || has_word(l, m))
                 continue;
             snprintf(l + len, sizeof(macro_list[s]) - len, "%s%s", len ? " " : "", m);
         }
@@ -132,6 +142,10 @@ static void txn_end(pl_mctx *c)
         atomic_fetch_sub(&live, 1);
     }
     c->done_msg = c->skip_body = 0;
+    if (c->doomed == 1) {
+        c->doomed = 0;
+        c->deferred = SMFIS_CONTINUE;
+    }
 }
 
 /* Fold one filter's result into the stage's verdict; 1 when final. */
@@ -164,10 +178,16 @@ static int fold(pl_mctx *c, sfsistat r, int conn_stage, sfsistat *verdict)
     }
 }
 
-/* A failure where Postfix waits for no answer: kept, with its reply, for
- * the next stage it does wait for. */
-static void defer(pl_mctx *c, sfsistat verdict)
+/* A failure where Postfix waits for no answer dooms what that stage
+ * belongs to: the connection (connect, HELO) or the transaction.  It is
+ * kept, with its reply, and given as the answer to every later stage
+ * Postfix waits for -- each RCPT, the end of the message -- until the
+ * transaction (or the connection) ends; no filter is called meanwhile. */
+static void defer(pl_mctx *c, sfsistat verdict, int conn_level)
 {
+    if (c->doomed)
+        return;
+    c->doomed = conn_level ? 2 : 1;
     c->deferred = verdict;
     c->d_have = c->have_reply;
     memcpy(c->d_rcode, c->rcode, sizeof(c->d_rcode));
@@ -175,15 +195,16 @@ static void defer(pl_mctx *c, sfsistat verdict)
     memcpy(c->d_text, c->text, sizeof(c->d_text));
 }
 
-static sfsistat undefer(pl_mctx *c)
+/* The answer of a doomed session at stage s. */
+static sfsistat doom_answer(pl_mctx *c, enum pl_mf_stage s)
 {
-    sfsistat v = c->deferred;
-    c->deferred = SMFIS_CONTINUE;
+    if (c->nr & PL_MF_BIT(s))
+        return SMFIS_NOREPLY;
     c->have_reply = c->d_have;
     memcpy(c->rcode, c->d_rcode, sizeof(c->d_rcode));
     memcpy(c->xcode, c->d_xcode, sizeof(c->d_xcode));
     memcpy(c->text, c->d_text, sizeof(c->d_text));
-    return v;
+    return c->deferred;
 }
 
 /* The answer for a stage once every filter had its say. */
@@ -193,14 +214,11 @@ static sfsistat answer(pl_mctx *c, enum pl_mf_stage s, sfsistat verdict)
     int nr = (c->nr & PL_MF_BIT(s)) != 0;
 
     if (verdict != SMFIS_CONTINUE && nr) {
-        if (c->deferred == SMFIS_CONTINUE)
-            defer(c, verdict);
+        defer(c, verdict, s <= PL_MF_HELO);
         return SMFIS_NOREPLY;
     }
     if (nr)
         return SMFIS_NOREPLY;
-    if (c->deferred != SMFIS_CONTINUE && verdict == SMFIS_CONTINUE)
-        verdict = undefer(c);          /* the failure of a stage without a reply */
     if (verdict != SMFIS_CONTINUE)
         return verdict;
     if (s <= PL_MF_HELO ? (c->done_conn & all) == all : ((c->done_conn | c->done_msg) & all) == all)
@@ -220,6 +238,8 @@ static sfsistat answer(pl_mctx *c, enum pl_mf_stage s, sfsistat verdict)
  * decides. */
 #define STAGE(c, s, skip, member, ...) do { \
         sfsistat verdict_ = SMFIS_CONTINUE, r_; \
+        if ((c)->doomed) \
+            return doom_answer(c, s); \
         (c)->have_reply = 0; \
         FOR_EACH(c, skip) { \
             if (filt[(c)->cur]->member == NULL) \
@@ -245,9 +265,9 @@ sfsistat pl_chain_helo(pl_mctx *c, const char *name)
 
 sfsistat pl_chain_envfrom(pl_mctx *c, char **argv)
 {
-    if (c->in_txn)                     /* a MAIL without the end of the last one */
+    if (c->in_txn || c->doomed == 1)   /* a MAIL without the end of the last one */
         pl_chain_abort(c);
-    if (atomic_load(&draining)) {
+    if (atomic_load(&draining) && !c->doomed) {
         c->have_reply = 0;
         return answer(c, PL_MF_MAIL, SMFIS_TEMPFAIL);   /* the client retries later */
     }
@@ -285,8 +305,8 @@ sfsistat pl_chain_eom(pl_mctx *c)
     sfsistat verdict = SMFIS_CONTINUE, r_;
     unsigned skip = c->done_msg;
 
-    if (c->deferred != SMFIS_CONTINUE) {
-        verdict = undefer(c);          /* a failure earlier in the message */
+    if (c->doomed) {
+        verdict = doom_answer(c, PL_MF_EOM);   /* a failure earlier on */
     } else {
         c->have_reply = 0;
         FOR_EACH(c, skip) {
@@ -298,7 +318,6 @@ sfsistat pl_chain_eom(pl_mctx *c)
                 break;
         }
     }
-    c->deferred = SMFIS_CONTINUE;
     txn_end(c);
     return verdict == SMFIS_ACCEPT ? SMFIS_CONTINUE : verdict;
 }
@@ -312,7 +331,6 @@ void pl_chain_abort(pl_mctx *c)
             filt[i]->abort(c);
             atomic_fetch_sub(&busy, 1);
         }
-    c->deferred = SMFIS_CONTINUE;
     txn_end(c);
 }
 
@@ -329,6 +347,8 @@ void pl_chain_close(pl_mctx *c)
         }
     c->done_conn = 0;
     c->connected = 0;
+    c->doomed = 0;
+    c->deferred = SMFIS_CONTINUE;
 }
 
 /* ---- what a filter calls ------------------------------------------------- */
@@ -343,8 +363,9 @@ const char *pl_mf_getsymval(pl_mctx *c, const char *name)
 
 int pl_mf_setreply(pl_mctx *c, const char *rcode, const char *xcode, const char *text)
 {
-    if (rcode == NULL || strlen(rcode) != 3 || (rcode[0] != '4' && rcode[0] != '5'))
-        return -1;
+    if (rcode == NULL || strlen(rcode) != 3 || (rcode[0] != '4' && rcode[0] != '5') ||
+        (xcode && xcode[0] != rcode[0]))
+        return -1;                     /* Postfix would call the reply malformed */
     snprintf(c->rcode, sizeof(c->rcode), "%s", rcode);
     snprintf(c->xcode, sizeof(c->xcode), "%s", xcode ? xcode : (rcode[0] == '4' ? "4.0.0" : "5.0.0"));
     snprintf(c->text, sizeof(c->text), "%s", text ? text : "");

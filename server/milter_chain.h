@@ -4,8 +4,9 @@
  * can only continue get "no reply", macro lists are the union of what the
  * filters read), the verdict of each stage (the first reject, tempfail or
  * discard wins; a filter that accepts is left out for the rest of the
- * message or connection; a failure in a no-reply stage is answered at the
- * next stage Postfix waits for), and the count of transactions in
+ * message or connection; a failure in a no-reply stage dooms the
+ * transaction or connection: every later stage Postfix waits for gets
+ * it, and no filter is called meanwhile), and the count of transactions in
  * progress that a stop waits for.  The engines (milter_native.c,
  * milter_libmilter.c) give each session a pl_mctx and the operations that
  * change the message. */
@@ -34,7 +35,8 @@ struct pl_mctx {
     unsigned done_conn, done_msg;      /* filters that accepted the connection, message */
     unsigned skip_body;                /* filters that want no more of the body */
     int in_txn, connected, can_skip;
-    sfsistat deferred;                 /* to answer at the next stage with a reply */
+    int doomed;                        /* 1 transaction, 2 connection: failed where */
+    sfsistat deferred;                 /* Postfix waits for no answer; answered so */
     int have_reply;                    /* with this SMTP reply: */
     char rcode[4], xcode[12], text[480];
     int d_have;                        /* the deferred failure's reply */

@@ -73,6 +73,10 @@ int pl_milter_run(void)
         rc = pl_native_run((unsigned)cfg->milter_threads, (unsigned)cfg->milter_timeout);
     else
         rc = pl_libmilter_run();
+    if (rc == 75) {
+        msg_error("%u thread(s) still inside the filters after the stop", pl_chain_busy());
+        return 75;
+    }
     if (!pl_server_stopping()) {
         msg_error("the milter engine ended by itself (%s)", rc == 0 ? "no error" : "an error");
         return 1;

@@ -342,13 +342,15 @@ static int command(struct pl_msess *s, unsigned char cmd, const unsigned char *d
     }
 }
 
-int pl_msess_input(struct pl_msess *s, const void *data, size_t len, char *why, size_t whylen)
+/* Serve the packets in s->in; with stop_at_eom, stop in front of an end of
+ * message (2).  max: at most this many packets (0: all there are). */
+static int serve(struct pl_msess *s, int stop_at_eom, unsigned max, char *why, size_t whylen)
 {
     size_t off = 0;
+    unsigned done = 0;
     int rc = 0;
 
-    pl_mbuf_add(&s->in, data, len);
-    while (rc == 0) {
+    while (rc == 0 && (max == 0 || done < max)) {
         unsigned char cmd;
         const unsigned char *d;
         size_t n, used;
@@ -356,13 +358,30 @@ int pl_msess_input(struct pl_msess *s, const void *data, size_t len, char *why, 
         if (got == 0)
             break;
         if (got < 0) {
-            snprintf(why, whylen, "malformed packet (length %s)", s->in.len - off >= 4 ? "0 or over 2 MB" : "?");
+            snprintf(why, whylen, "malformed packet (length 0 or over %u bytes)",
+                     PL_MPROTO_MAX_PACKET);
             rc = -1;
+            break;
+        }
+        if (stop_at_eom && cmd == SMFIC_BODYEOB) {
+            rc = 2;
             break;
         }
         rc = command(s, cmd, d, n, why, whylen);
         off += used;
+        done++;
     }
     pl_mbuf_consume(&s->in, off);
     return rc;
+}
+
+int pl_msess_input(struct pl_msess *s, const void *data, size_t len, char *why, size_t whylen)
+{
+    pl_mbuf_add(&s->in, data, len);
+    return serve(s, s->eom_apart, 0, why, whylen);
+}
+
+int pl_msess_eom(struct pl_msess *s, char *why, size_t whylen)
+{
+    return serve(s, 0, 1, why, whylen);
 }

@@ -20,6 +20,7 @@ struct pl_msess {
     int mstage;                        /* the stage being served, for macro lookups */
     int at_eom;                        /* changes are allowed */
     int negotiated, renegotiate;      /* renegotiate: allowed after QUIT_NC */
+    int eom_apart;                     /* stop before an end of message (below) */
     unsigned long actions;             /* negotiated */
 };
 
@@ -30,6 +31,13 @@ void pl_msess_init(struct pl_msess *s);
  * session was refused (close; s->out may still hold a reply worth
  * writing).  A message for the log is in why on -1. */
 int pl_msess_input(struct pl_msess *s, const void *data, size_t len, char *why, size_t whylen);
+
+/* With s->eom_apart set, pl_msess_input stops in front of an end of
+ * message and returns 2, leaving it in s->in: the engine runs it where a
+ * filter may wait (the store, a presence lookup) with pl_msess_eom(), then
+ * calls pl_msess_input(s, NULL, 0, ...) for what follows it.  Returns as
+ * pl_msess_input. */
+int pl_msess_eom(struct pl_msess *s, char *why, size_t whylen);
 
 /* End the session (the filters' close callbacks) and free it. */
 void pl_msess_free(struct pl_msess *s);

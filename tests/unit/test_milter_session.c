@@ -335,6 +335,60 @@ static void test_torn_and_malformed(void **st)
     pl_msess_free(&s);
 }
 
+/* A filter that fails where Postfix waits for no answer (MAIL, as
+ * postlink-tag has it): the whole transaction is refused, recipient by
+ * recipient and at the end, without calling the filters again; the next
+ * transaction is clean. */
+static int c_fail, c_eoms;
+static sfsistat c_envfrom(pl_mctx *c, char **argv)
+{
+    (void)c;
+    (void)argv;
+    return c_fail ? SMFIS_TEMPFAIL : SMFIS_CONTINUE;
+}
+static sfsistat c_eom(pl_mctx *c) { (void)c; c_eoms++; return SMFIS_CONTINUE; }
+static const struct pl_filter fc = {
+    .name = "c",
+    .stages = PL_MF_BIT(PL_MF_MAIL) | PL_MF_BIT(PL_MF_RCPT),
+    .replies = PL_MF_BIT(PL_MF_RCPT),
+    .envfrom = c_envfrom, .envrcpt = b_envrcpt, .eom = c_eom,
+};
+
+static void test_doomed_transaction(void **st)
+{
+    static const struct pl_filter *const one[] = {&fc};
+    struct pl_msess s;
+    struct pkt p = {.n = 0};
+    char r[512];
+
+    (void)st;
+    pl_chain_init(one, 1);
+    pl_msess_init(&s);
+    optneg(&p);
+    feed(&s, &p);
+    replies(&s, r, sizeof(r));
+    c_fail = 1;
+    c_eoms = 0;
+    adds(&p, 'M', "<a@example.org>");
+    adds(&p, 'R', "<r1@example.org>");
+    adds(&p, 'R', "<r2@example.org>");
+    add(&p, 'E', NULL, 0);
+    feed(&s, &p);
+    replies(&s, r, sizeof(r));
+    assert_string_equal(r, "t t t ");                   /* MAIL: no reply; RCPT, RCPT, EOM */
+    assert_int_equal(c_eoms, 0);
+    assert_int_equal(pl_chain_live(), 0);
+    c_fail = 0;
+    adds(&p, 'M', "<a@example.org>");
+    adds(&p, 'R', "<r1@example.org>");
+    add(&p, 'E', NULL, 0);
+    feed(&s, &p);
+    replies(&s, r, sizeof(r));
+    assert_string_equal(r, "c c ");                     /* RCPT, EOM */
+    assert_int_equal(c_eoms, 1);
+    pl_msess_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -343,6 +397,7 @@ int main(void)
         cmocka_unit_test_setup(test_deferred_failure, setup),
         cmocka_unit_test_setup(test_reject_mail_and_abort, setup),
         cmocka_unit_test_setup(test_torn_and_malformed, setup),
+        cmocka_unit_test_setup(test_doomed_transaction, setup),
         cmocka_unit_test_setup(test_draining, setup),       /* last: draining stays on */
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
