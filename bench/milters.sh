@@ -12,15 +12,17 @@
 # shape and listener.  Results: bench/results/latest.{md,json}.
 #
 # usage: bench/run milters [--rounds R] [--n N] [--smoke] [--only cfg,cfg]
-#                          [--build-dir DIR]
+#                          [--build-dir DIR] [--out DIR]
 #   --n N        messages per run for the 2 KB shapes (100 KB: N/4)
 #   --smoke      1 round, 20 messages, output in a temp dir; uses
 #                $abs_top_builddir (the test suite's build) when set
 #   --only       these configurations (and the bare ones they compare to)
 #   --build-dir  an existing build to use instead of building build-bench/
+#   --out DIR    write latest.md and latest.json there (default
+#                bench/results/, or a new temp dir with --smoke)
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-rounds=5 n=500 smoke=0 only="" bdir="" n_set=0
+rounds=5 n=500 smoke=0 only="" bdir="" n_set=0 OUT=""
 while [ $# -gt 0 ]; do
     case $1 in
     --rounds) rounds=$2; shift ;;
@@ -28,6 +30,7 @@ while [ $# -gt 0 ]; do
     --smoke) smoke=1 ;;
     --only) only=$2; shift ;;
     --build-dir) bdir=$2; shift ;;
+    --out) OUT=$2; shift ;;
     *) echo "bench/run milters: unknown option $1" >&2; exit 64 ;;
     esac
     shift
@@ -389,7 +392,9 @@ for r in $(seq 1 "$rounds"); do
 done
 
 # ---- the report ------------------------------------------------------------
-if [ $smoke = 1 ]; then OUT=$(mktemp -d /tmp/postlink-bench.XXXXXX); else OUT=$SRC/bench/results; fi
+if [ -z "$OUT" ]; then
+    if [ $smoke = 1 ]; then OUT=$(mktemp -d /tmp/postlink-bench.XXXXXX); else OUT=$SRC/bench/results; fi
+fi
 mkdir -p "$OUT"
 pf_version=$(postconf -c "$H_DIR/postfix/etc" -h mail_version 2>/dev/null)
 dkim_version=$(opendkim -V 2>/dev/null | head -n 1)
