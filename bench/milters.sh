@@ -13,7 +13,7 @@
 #
 # usage: bench/run milters [--rounds R] [--n N] [--smoke] [--only cfg,cfg]
 #                          [--build-dir DIR] [--out DIR]
-#   --n N        messages per run for the 2 KB shapes (100 KB: N/4)
+#   --n N        messages per run for the 2 KB shapes (default 800; 100 KB: N/4)
 #   --smoke      1 round, 20 messages, output in a temp dir; uses
 #                $abs_top_builddir (the test suite's build) when set
 #   --only       these configurations (and the bare ones they compare to)
@@ -22,7 +22,7 @@
 #                bench/results/, or a new temp dir with --smoke)
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-rounds=5 n=500 smoke=0 only="" bdir="" n_set=0 OUT=""
+rounds=5 n=800 smoke=0 only="" bdir="" n_set=0 OUT=""
 while [ $# -gt 0 ]; do
     case $1 in
     --rounds) rounds=$2; shift ;;
@@ -327,7 +327,7 @@ RES=$D/runs.tsv
 : >"$RES"
 failed=0
 run_one() {   # run_one ROUND CFG LISTENER SHAPE
-    local r=$1 c=$2 l=$3 shape=$4 got cnt base t0 t1 end rc=0 off conns ms mp ml p0 m0 l0 p1 m1 l1 warn
+    local r=$1 c=$2 l=$3 shape=$4 got cnt base t0 tc t1 end rc=0 off conns ms mp ml p0 m0 l0 p1 m1 l1 warn
     cnt=$n
     case $shape in *100k) cnt=$n_big ;; esac
     base=$(sink_count)
@@ -345,7 +345,8 @@ run_one() {   # run_one ROUND CFG LISTENER SHAPE
                "127.0.0.1:${PORT[$c]}" >"$D/client.log" 2>&1 || rc=$?
        fi ;;
     esac
-    end=$(( $(us) + 60000000 + cnt * 200000 ))
+    tc=$(us)
+    end=$(( tc + 60000000 + cnt * 200000 ))
     until [ "$(sink_count)" -ge $((base + cnt)) ]; do
         [ "$(us)" -ge $end ] && break
         sleep 0.01
@@ -359,10 +360,11 @@ run_one() {   # run_one ROUND CFG LISTENER SHAPE
         say "round $r $c $shape: FAILED (client exit $rc, $got of $cnt at the sink); $(tail -n 3 "$D/client.log" | tr '\n' ' ')"
         failed=$((failed + 1))
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$c" "$l" "$shape" "$cnt" "$got" \
-        $((t1 - t0)) $((p1 - p0)) $((m1 - m0)) $((l1 - l0)) "$conns" "$warn" >>"$RES"
-    printf 'bench: round %s %-24s %-9s %5d msgs %7.1f msg/s\n' "$r" "$c" "$shape" "$got" \
-        "$(awk -v n="$got" -v t=$((t1 - t0)) 'BEGIN { printf "%.1f", (t > 0 ? n * 1e6 / t : 0) }')" >&2
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$c" "$l" "$shape" "$cnt" "$got" \
+        $((t1 - t0)) $((p1 - p0)) $((m1 - m0)) $((l1 - l0)) "$conns" "$warn" $((tc - t0)) >>"$RES"
+    printf 'bench: round %s %-24s %-9s %5d msgs %7.1f msg/s (client done after %.2f s of %.2f s)\n' \
+        "$r" "$c" "$shape" "$got" "$(awk -v n="$got" -v t=$((t1 - t0)) 'BEGIN { printf "%.1f", (t > 0 ? n * 1e6 / t : 0) }')" \
+        "$(awk -v t=$((tc - t0)) 'BEGIN { printf "%.2f", t / 1e6 }')" "$(awk -v t=$((t1 - t0)) 'BEGIN { printf "%.2f", t / 1e6 }')" >&2
     # settle: the queue is empty, nothing left over for the next run
     end=$(( $(us) + 10000000 ))
     while [ -n "$(find "$H_DIR/postfix/queue/active" "$H_DIR/postfix/queue/incoming" -type f 2>/dev/null | head -n 1)" ]; do

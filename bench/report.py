@@ -21,10 +21,10 @@ def main():
     order = []  # configurations in first-seen order
     with open(runs_f) as f:
         for line in f:
-            r, c, l, shape, n, got, us, p_ns, m_ns, l_ns, conns, warn = line.rstrip("\n").split("\t")
+            r, c, l, shape, n, got, us, p_ns, m_ns, l_ns, conns, warn, cus = line.rstrip("\n").split("\t")
             got, us = int(got), int(us)
             runs.append(dict(round=int(r), cfg=c, listener=l, shape=shape, n=int(n), got=got,
-                             us=us, mps=got * 1e6 / us if us > 0 else 0.0,
+                             us=us, client_us=int(cus), mps=got * 1e6 / us if us > 0 else 0.0,
                              cpu_p=int(p_ns) / 1000 / max(got, 1), cpu_m=int(m_ns) / 1000 / max(got, 1),
                              cpu_l=int(l_ns) / 1000 / max(got, 1), conns=int(conns), warn=int(warn)))
     skipped = []
@@ -68,7 +68,11 @@ def main():
                  cpu_us_load=round(med([x["cpu_l"] for x in g]), 1),
                  delivered=sum(x["got"] for x in g), sent=sum(x["n"] for x in g),
                  connects_per_msg=round(sum(x["conns"] for x in g) / max(sum(x["n"] for x in g), 1), 3),
-                 milter_warnings=sum(x["warn"] for x in g))
+                 milter_warnings=sum(x["warn"] for x in g),
+                 per_round=[dict(round=x["round"], msgs_per_s=round(x["mps"], 1), ratio=round(x["ratio"], 3),
+                                 seconds=round(x["us"] / 1e6, 3), client_seconds=round(x["client_us"] / 1e6, 3),
+                                 cpu_us_milter=round(x["cpu_m"], 1), cpu_us_postfix=round(x["cpu_p"], 1))
+                            for x in sorted(g, key=lambda x: x["round"])])
         js.setdefault(c, {})[shape] = d
         rows.append((c, shape, d))
     # top level of each configuration: its headline shape (2k on the MX
@@ -119,6 +123,17 @@ def main():
     if w:
         lines.append("Milter warnings or rejects in the Postfix log: " +
                      ", ".join("%s/%s %d" % x for x in w) + ".")
+    # the target: all postlink milters cost less than OpenDKIM signing in every round
+    for shape in shapes_order:
+        dk = {x["round"]: x["mps"] for x in groups.get(("opendkim", shape), [])}
+        for c in ("all", "all-combined", "all-libmilter", "all-combined-libmilter"):
+            g = groups.get((c, shape), [])
+            both = [x for x in g if x["round"] in dk]
+            if both:
+                k = sum(1 for x in both if x["mps"] > dk[x["round"]])
+                lines.append("%s/%s faster than opendkim/%s in %d of %d rounds." % (c, shape, shape, k, len(both)))
+    lines.append("Not in any CPU column: Dovecot (SASL for the submission listener) and postlink-syncd"
+                 " (idle for plain mail); the load client and smtp-sink are in the JSON (cpu_us_load).")
     for n in notes:
         lines.append("- " + n)
     with open(out + "/latest.md", "w") as f:
