@@ -125,12 +125,13 @@ D=$H_DIR/bench
 mkdir -p "$D/msg"
 
 # CPU accounting: one cgroup per group, or the pids' /proc counters.
-if [ -w "$CG_ROOT" ] && mkdir "$CG_ROOT/plbench-$$-postfix" 2>/dev/null; then
+# (PL_BENCH_CPU=proc forces the fallback.)
+if [ "${PL_BENCH_CPU-}" != proc ] && [ -w "$CG_ROOT" ] && mkdir "$CG_ROOT/plbench-$$-postfix" 2>/dev/null; then
     CPU_SRC=cgroup
     mkdir "$CG_ROOT/plbench-$$-milters" "$CG_ROOT/plbench-$$-load" || die "cannot make cgroups"
 else
     CPU_SRC=proc
-    say "cgroup v1 cpuacct not usable: CPU from /proc/PID/stat (live processes + reaped children)"
+    say "cgroup v1 cpuacct not used: CPU from /proc/PID/stat (live processes + reaped children; load = smtp-sink only)"
 fi
 declare -A CG_PIDS
 cg_add() {   # cg_add GROUP PID...: the processes (and their children) count for GROUP
