@@ -8,7 +8,8 @@ PKGS="build-essential autoconf automake libtool pkg-config
       libcurl4-openssl-dev miltertest libstrophe-dev libssl-dev prosody lua-unbound
       libgmime-3.0-dev libjansson-dev clang libclang-rt-14-dev
       postfix dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd
-      swaks libnet-ssleay-perl jq python3 procps man-db groff-base bsdextrautils"
+      swaks libnet-ssleay-perl jq python3 procps man-db groff-base bsdextrautils
+      opendkim opendkim-tools"
 
 missing=""
 for p in $PKGS; do

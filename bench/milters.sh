@@ -1,0 +1,429 @@
+#!/usr/bin/env bash
+# milters.sh -- bench/run milters: what the milter chain costs, measured side
+# by side on one private Postfix 3.7 (tests/harness) relaying to smtp-sink
+# on 127.0.0.1.  Every configuration (bare Postfix, do-nothing libmilter
+# milters, each postlink milter, all of them as contrib/ wires them, the
+# combined process, OpenDKIM signing) has its own smtpd listener with its
+# own smtpd_milters; R rounds each run every configuration and message
+# shape once, in a rotated order.  A run is timed from the first connect
+# until smtp-sink has received its last message; CPU comes from cgroup v1
+# cpuacct (Postfix, the milters, load client + sink), or /proc as a
+# fallback.  Ratios are per round against that round's bare run of the same
+# shape and listener.  Results: bench/results/latest.{md,json}.
+#
+# usage: bench/run milters [--rounds R] [--n N] [--smoke] [--only cfg,cfg]
+#                          [--build-dir DIR] [--out DIR]
+#   --n N        messages per run for the 2 KB shapes (default 800; 100 KB: N/4)
+#   --smoke      1 round, 20 messages, output in a temp dir; uses
+#                $abs_top_builddir (the test suite's build) when set
+#   --only       these configurations (and the bare ones they compare to)
+#   --build-dir  an existing build to use instead of building build-bench/
+#   --out DIR    write latest.md and latest.json there (default
+#                bench/results/, or a new temp dir with --smoke)
+set -u
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+rounds=5 n=800 smoke=0 only="" bdir="" n_set=0 OUT=""
+while [ $# -gt 0 ]; do
+    case $1 in
+    --rounds) rounds=$2; shift ;;
+    --n) n=$2; n_set=1; shift ;;
+    --smoke) smoke=1 ;;
+    --only) only=$2; shift ;;
+    --build-dir) bdir=$2; shift ;;
+    --out) OUT=$2; shift ;;
+    *) echo "bench/run milters: unknown option $1" >&2; exit 64 ;;
+    esac
+    shift
+done
+case "$rounds$n" in *[!0-9]*) echo "bench/run milters: --rounds and --n take numbers" >&2; exit 64 ;; esac
+[ "$rounds" -ge 1 ] && [ "$n" -ge 1 ] || { echo "bench/run milters: --rounds and --n must be >= 1" >&2; exit 64; }
+if [ $smoke = 1 ]; then
+    rounds=1
+    [ $n_set = 1 ] || n=20
+fi
+n_big=$(( n / 4 > 0 ? n / 4 : 1 ))
+[ $smoke = 1 ] && [ $n_set = 0 ] && n_big=$n
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+[ "$(id -u)" = 0 ] || die "needs root (private Postfix, cgroups, packages)"
+
+# ---- what to install and build -----------------------------------------
+if [ $smoke = 0 ]; then
+    need=""
+    command -v opendkim >/dev/null || need="$need opendkim"
+    command -v opendkim-genkey >/dev/null || need="$need opendkim-tools"
+    if [ -n "$need" ]; then
+        say "installing$need"
+        [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; rc_made=1; }
+        DEBIAN_FRONTEND=noninteractive apt-get -y -q install $need >/dev/null || say "apt-get install$need failed"
+        [ "${rc_made-}" = 1 ] && rm -f /usr/sbin/policy-rc.d
+    fi
+fi
+[ -x /usr/sbin/smtp-source ] && [ -x /usr/sbin/smtp-sink ] || die "smtp-source/smtp-sink missing (package postfix)"
+BENCH_PROGS="bench/ref_milter bench/pl-smtp-load tests/sink/postlink-sink"
+if [ -z "$bdir" ] && [ $smoke = 1 ] && [ -n "${abs_top_builddir-}" ]; then bdir=$abs_top_builddir; fi
+if [ -z "$bdir" ]; then
+    bdir=$SRC/build-bench
+    say "building with -O2 in $bdir"
+    ( cd "$SRC" && { [ -x configure ] || ./autogen.sh >/dev/null 2>&1; } &&
+      mkdir -p "$bdir" && cd "$bdir" &&
+      { [ -f Makefile ] || ../configure -q CFLAGS=-O2; } &&
+      make -s -j2 >/dev/null && make -s -j2 $BENCH_PROGS >/dev/null ) || die "build in $bdir failed"
+fi
+B=$(cd "$bdir" && pwd) || die "no build dir $bdir"
+for p in $BENCH_PROGS milters/sync/postlink-sync milters/tag/postlink-tag agents/sync/postlink-syncd ctl/postlinkctl; do
+    [ -x "$B/$p" ] || die "$B/$p not built (make -C $B check builds the bench programs)"
+done
+export abs_top_srcdir=$SRC abs_top_builddir=$B
+
+# ---- the configurations --------------------------------------------------
+# name|listener|milters ("" = none; names of milter sockets below)
+CONFIGS="bare|mx|
+ref1|mx|ref1
+ref2|mx|ref1 ref2
+sync|mx|sync
+tag|mx|tag
+all|mx|tag sync
+all-combined|mx|combined
+all-libmilter|mx|tag-lm sync-lm
+all-combined-libmilter|mx|combined-lm
+opendkim|mx|opendkim
+sub-bare|sub|
+sub-all|sub|tag sync
+sub-all-combined|sub|combined"
+MX_SHAPES="2k real2k real100k"
+SUB_SHAPES="real2k real100k"
+if [ -n "$only" ]; then
+    sel=""
+    for c in ${only//,/ }; do
+        grep -q "^$c|" <<<"$CONFIGS" || die "--only: no configuration '$c'"
+        case $c in sub-*) sel="$sel sub-bare" ;; *) sel="$sel bare" ;; esac
+        sel="$sel $c"
+    done
+    CONFIGS=$(while IFS='|' read -r c l m; do case " $sel " in *" $c "*) echo "$c|$l|$m" ;; esac; done <<<"$CONFIGS")
+fi
+
+# ---- the private servers --------------------------------------------------
+. "$SRC/tests/harness/harness.sh"
+. "$SRC/tests/harness/sync.sh"
+. "$SRC/tests/harness/xmpp.sh"
+h_init || exit 1
+CG_ROOT=/sys/fs/cgroup/cpuacct CG_GROUPS="postfix milters load" CPU_SRC=""
+cg_cleanup() {
+    local g p
+    [ "$CPU_SRC" = cgroup ] || return 0
+    for g in $CG_GROUPS; do
+        [ -d "$CG_ROOT/plbench-$$-$g" ] || continue
+        while read -r p; do echo "$p" >"$CG_ROOT/cgroup.procs" 2>/dev/null; done <"$CG_ROOT/plbench-$$-$g/cgroup.procs"
+        rmdir "$CG_ROOT/plbench-$$-$g" 2>/dev/null || say "could not remove cgroup $CG_ROOT/plbench-$$-$g"
+    done
+}
+bm_on_exit() { local rc=$?; (exit $rc); h__on_exit; cg_cleanup; return $rc; }
+trap bm_on_exit EXIT
+D=$H_DIR/bench
+mkdir -p "$D/msg"
+
+# CPU accounting: one cgroup per group, or the pids' /proc counters.
+# (PL_BENCH_CPU=proc forces the fallback.)
+if [ "${PL_BENCH_CPU-}" != proc ] && [ -w "$CG_ROOT" ] && mkdir "$CG_ROOT/plbench-$$-postfix" 2>/dev/null; then
+    CPU_SRC=cgroup
+    mkdir "$CG_ROOT/plbench-$$-milters" "$CG_ROOT/plbench-$$-load" || die "cannot make cgroups"
+else
+    CPU_SRC=proc
+    say "cgroup v1 cpuacct not used: CPU from /proc/PID/stat (live processes + reaped children; load = smtp-sink only)"
+fi
+declare -A CG_PIDS
+cg_add() {   # cg_add GROUP PID...: the processes (and their children) count for GROUP
+    local g=$1 p
+    shift
+    for p in $(h__descendants "$@"); do
+        CG_PIDS[$g]="${CG_PIDS[$g]-} $p"
+        [ "$CPU_SRC" = cgroup ] && echo "$p" >"$CG_ROOT/plbench-$$-$g/cgroup.procs" 2>/dev/null
+    done
+    return 0
+}
+cg_ns() {    # cg_ns GROUP: CPU nanoseconds used so far by GROUP
+    if [ "$CPU_SRC" = cgroup ]; then
+        cat "$CG_ROOT/plbench-$$-$1/cpuacct.usage"
+        return
+    fi
+    local p s f t=0 hz
+    hz=$(getconf CLK_TCK)
+    for p in $(h__descendants ${CG_PIDS[$1]-}); do
+        read -r s 2>/dev/null <"/proc/$p/stat" || continue
+        s=${s##*) }; f=($s)
+        t=$(( t + f[11] + f[12] + f[13] + f[14] ))
+    done
+    echo $(( t * 1000000000 / hz ))
+}
+# the load client joins the load cgroup before it starts
+in_load() { if [ "$CPU_SRC" = cgroup ]; then sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG_ROOT/plbench-$$-load" "$@"; else "$@"; fi; }
+
+H_USERS="alice bob"
+h_start_sink && h_start_dovecot || exit 1      # postlink-sink: the set-up checks
+SS_PORT=$(h_free_port) || exit 1
+h_spawn smtp-sink "$D/smtp-sink.out" smtp-sink -c -u nobody "127.0.0.1:$SS_PORT" 1024
+SS_PID=$H_LAST_PID
+h_wait_port "$SS_PORT" 10 "$SS_PID" || die "smtp-sink did not start"
+cg_add load "$SS_PID"
+
+# postlink's store and postlink.conf (both capabilities), no XMPP server:
+# no benchmark message carries a valid tag, so none asks for presence.
+export POSTLINK_XMPP_DOMAIN=chat.$POSTLINK_DOMAIN HX_MUC_DOMAIN=conference.chat.$POSTLINK_DOMAIN
+POSTLINK_XMPP_PORT=$(h_free_port) || exit 1
+export POSTLINK_XMPP_PORT
+hs_setup && hx_setup || exit 1
+ALICE=alice@$POSTLINK_DOMAIN
+"$POSTLINKCTL" messenger link "$ALICE" "alice@$POSTLINK_XMPP_DOMAIN" >/dev/null || die "messenger link failed"
+
+# The milters: name -> socket, and how to start each one.
+declare -A SOCK START SKIP
+S=$H_SYNC
+SOCK[ref1]=$D/ref1.sock SOCK[ref2]=$D/ref2.sock
+SOCK[sync]=$S/sync-milter.sock SOCK[tag]=$S/tag-milter.sock
+SOCK[sync-lm]=$S/sync-lm.sock SOCK[tag-lm]=$S/tag-lm.sock
+SOCK[combined]=$S/combined.sock SOCK[combined-lm]=$S/combined-lm.sock
+SOCK[opendkim]=$D/opendkim.sock
+SYNC=$B/milters/sync/postlink-sync TAG=$B/milters/tag/postlink-tag COMB=$B/milters/combined/postlink-milter
+START[ref1]="$B/bench/ref_milter unix:${SOCK[ref1]}"
+START[ref2]="$B/bench/ref_milter unix:${SOCK[ref2]}"
+START[sync-lm]="$SYNC -f -o milter_engine=libmilter -o sync_milter_socket=unix:${SOCK[sync-lm]}"
+START[tag-lm]="$TAG -f -o milter_engine=libmilter -o tag_milter_socket=unix:${SOCK[tag-lm]}"
+START[combined]="$COMB -f -o milter_socket=unix:${SOCK[combined]} -o milter_filters=tag,sync"
+START[combined-lm]="$COMB -f -o milter_engine=libmilter -o milter_socket=unix:${SOCK[combined-lm]} -o milter_filters=tag,sync"
+START[opendkim]="opendkim -f -x $D/opendkim.conf"
+if [ ! -x "$COMB" ]; then
+    SKIP[combined]="skipped: BUILD/milters/combined/postlink-milter not built"
+    SKIP[combined-lm]=${SKIP[combined]}
+fi
+if ! "$SYNC" -n -o milter_engine=libmilter >"$D/engine-check.log" 2>&1; then
+    SKIP[sync-lm]="skipped: postlink.conf parameter milter_engine unknown (postlink-sync -n fails)"
+    SKIP[tag-lm]=${SKIP[sync-lm]}
+    [ -n "${SKIP[combined-lm]-}" ] || SKIP[combined-lm]=${SKIP[sync-lm]}
+fi
+DKIM_DOM=bench.example
+if command -v opendkim >/dev/null && command -v opendkim-genkey >/dev/null; then
+    mkdir -p "$D/dkim"
+    opendkim-genkey -b 2048 -d "$DKIM_DOM" -s bench -D "$D/dkim" >/dev/null 2>&1 || die "opendkim-genkey failed"
+    chmod 0600 "$D/dkim/bench.private"
+    cat >"$D/opendkim.conf" <<EOF
+# OpenDKIM for bench/run milters: signs mail from $DKIM_DOM (2048-bit RSA)
+Mode s
+Domain $DKIM_DOM
+Selector bench
+KeyFile $D/dkim/bench.private
+Socket local:${SOCK[opendkim]}
+UMask 000
+Syslog no
+Canonicalization relaxed/simple
+InternalHosts 127.0.0.1
+# the key lives in a temp dir under /tmp (world-writable, sticky)
+RequireSafeKeys no
+EOF
+else
+    SKIP[opendkim]="skipped: opendkim not installed (apt-get install opendkim opendkim-tools)"
+fi
+cfg_skip() {   # cfg_skip MILTERS: why a configuration cannot run, or nothing
+    local m
+    for m in $1; do [ -n "${SKIP[$m]-}" ] && { echo "${SKIP[$m]}"; return; }; done
+}
+
+# One smtpd listener per configuration, on its own port.
+declare -A PORT
+# No parameter may be given twice in main.cf: postlogd logs the "overriding
+# earlier entry" warning through itself and hangs.  So the harness's relayhost
+# (H_SINK_PORT) becomes smtp-sink, and this replaces what hs_setup/hx_setup
+# put in H_POSTFIX_MAIN_EXTRA.
+CHECK_PORT=$H_SINK_PORT H_SINK_PORT=$SS_PORT
+H_POSTFIX_MAIN_EXTRA="# bench/run milters: every listener names its own milters; the MX mail for
+# $POSTLINK_DOMAIN and the submitted mail go to smtp-sink, the set-up checks
+# (check.invalid) to postlink-sink.
+smtpd_milters =
+milter_protocol = 6
+milter_connect_timeout = 5s
+# a listener's smtpd processes stay between its runs (a round can take
+# longer than the default 100 s), so no run pays their start-up alone
+max_idle = 1200s
+relay_domains = check.invalid
+transport_maps = inline:{ sync.postlink.invalid=lmtp:unix:$H_SYNC/syncd.sock, $POSTLINK_DOMAIN=smtp:[127.0.0.1]:$SS_PORT, check.invalid=smtp:[127.0.0.1]:$CHECK_PORT }"
+while IFS='|' read -r c l m; do
+    PORT[$c]=$(h_free_port) || exit 1
+    ml=""
+    for x in $m; do ml="$ml${ml:+,}unix:${SOCK[$x]}"; done
+    if [ "$l" = mx ]; then
+        opts="-o smtpd_sasl_auth_enable=no"
+    else
+        opts="-o smtpd_sasl_auth_enable=yes -o smtpd_tls_security_level=none -o smtpd_tls_auth_only=no
+  -o smtpd_sasl_security_options=noanonymous -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+  -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject"
+    fi
+    H_POSTFIX_MASTER_EXTRA="$H_POSTFIX_MASTER_EXTRA
+127.0.0.1:${PORT[$c]} inet n - n - - smtpd
+  -o syslog_name=postfix/b-$c -o smtpd_milters=$ml $opts"
+done <<<"$CONFIGS"
+h_start_postfix || exit 1
+PF_PID=$(tr -dc 0-9 <"$H_DIR/postfix/queue/pid/master.pid")
+cg_add postfix "$PF_PID"
+
+# Start every milter a selected configuration needs.
+hs_start || exit 1
+hx_start_tag || exit 1
+cg_add milters "$HS_MILTER_PID" "$HX_TAG_PID"
+needed=$(while IFS='|' read -r c l m; do echo $m; done <<<"$CONFIGS" | tr ' ' '\n' | sort -u)
+for x in $needed; do
+    case $x in sync | tag) continue ;; esac
+    [ -n "${SKIP[$x]-}" ] && continue
+    rm -f "${SOCK[$x]}"
+    h_spawn "milter-$x" "$D/$x.log" ${START[$x]}
+    pid=$H_LAST_PID
+    hs__wait_socket "${SOCK[$x]}" "$pid" || { tail -n 5 "$D/$x.log" >&2; die "milter $x did not start"; }
+    cg_add milters "$pid"
+done
+
+# The message shapes: smtp-source's own (2k) and the realistic list mail.
+SENDER=list-author@$DKIM_DOM RCPT=alice@$POSTLINK_DOMAIN OUTRCPT=friend@elsewhere.example
+bash "$SRC/bench/msg.sh" 2048 "$SENDER" "$RCPT" >"$D/msg/mx-real2k.eml"
+bash "$SRC/bench/msg.sh" 102400 "$SENDER" "$RCPT" >"$D/msg/mx-real100k.eml"
+bash "$SRC/bench/msg.sh" 2048 "$ALICE" "$OUTRCPT" >"$D/msg/sub-real2k.eml"
+bash "$SRC/bench/msg.sh" 102400 "$ALICE" "$OUTRCPT" >"$D/msg/sub-real100k.eml"
+LOAD=$B/bench/pl-smtp-load
+
+# ---- set-up checks: the milters do their work ------------------------------
+NOTES=()
+check_msg() {   # check_msg CFG WHAT PATTERN LISTENER-ARGS...: one message to postlink-sink
+    local c=$1 what=$2 pat=$3 before f
+    shift 3
+    [ -n "${PORT[$c]-}" ] && [ -z "$(cfg_skip "$(cfg_milters "$c")")" ] || return 0
+    before=$(h_count_sink_files)
+    if [ "$1" = smtp-source ]; then
+        set -- smtp-source -m 1 -l 2048 -f "$SENDER" -t verify@check.invalid
+    else
+        set -- "$LOAD" -s 1 -m 1 "$@"
+    fi
+    if ! "$@" "127.0.0.1:${PORT[$c]}" >/dev/null 2>"$D/check.err" ||
+        ! h_wait_sink_files $((before + 1)) 15 2>/dev/null; then
+        NOTES+=("check FAILED: $c: message not delivered: $(head -c 200 "$D/check.err")")
+        return 0
+    fi
+    f=$(h_sink_files | tail -n 1)
+    if grep -q "$pat" "$f"; then NOTES+=("check: $c $what (header $pat found)")
+    else NOTES+=("check FAILED: $c did not $what (no $pat)"); fi
+}
+cfg_milters() { grep "^$1|" <<<"$CONFIGS" | cut -d'|' -f3; }
+bash "$SRC/bench/msg.sh" 2048 "$ALICE" verify@check.invalid >"$D/msg/check-sub.eml"
+bash "$SRC/bench/msg.sh" 2048 "$SENDER" verify@check.invalid >"$D/msg/check-mx.eml"
+check_msg sub-all "tag submitted mail" '^X-Postlink-Tag:' -f "$ALICE" -t verify@check.invalid \
+    -F "$D/msg/check-sub.eml" -a "$ALICE:$POSTLINK_DEMO_PASS"
+check_msg sub-all-combined "tag submitted mail" '^X-Postlink-Tag:' -f "$ALICE" -t verify@check.invalid \
+    -F "$D/msg/check-sub.eml" -a "$ALICE:$POSTLINK_DEMO_PASS"
+check_msg opendkim "sign the realistic message" "[[:space:];]s=bench;" -f "$SENDER" -t verify@check.invalid \
+    -F "$D/msg/check-mx.eml"
+check_msg opendkim "sign smtp-source's message" "[[:space:];]s=bench;" smtp-source
+
+# ---- the runs --------------------------------------------------------------
+sink_count() { local s; s=$(tail -c 80 "$D/smtp-sink.out" 2>/dev/null); s=${s##*mesg=}; s=${s%%[!0-9]*}; echo "${s:-0}"; }
+us() { echo "${EPOCHREALTIME/./}"; }
+RES=$D/runs.tsv
+: >"$RES"
+failed=0
+run_one() {   # run_one ROUND CFG LISTENER SHAPE
+    local r=$1 c=$2 l=$3 shape=$4 got cnt base t0 tc t1 end rc=0 off conns ms mp ml p0 m0 l0 p1 m1 l1 warn
+    cnt=$n
+    case $shape in *100k) cnt=$n_big ;; esac
+    base=$(sink_count)
+    off=$(stat -c %s "$H_DIR/postfix/maillog")
+    p0=$(cg_ns postfix) m0=$(cg_ns milters) l0=$(cg_ns load)
+    t0=$(us)
+    case $shape in
+    2k) in_load smtp-source -s 10 -m "$cnt" -l 2048 -f "$SENDER" -t "$RCPT" "127.0.0.1:${PORT[$c]}" \
+            >"$D/client.log" 2>&1 || rc=$? ;;
+    *) if [ "$l" = sub ]; then
+           in_load "$LOAD" -s 10 -m "$cnt" -f "$ALICE" -t "$OUTRCPT" -F "$D/msg/sub-$shape.eml" \
+               -a "$ALICE:$POSTLINK_DEMO_PASS" "127.0.0.1:${PORT[$c]}" >"$D/client.log" 2>&1 || rc=$?
+       else
+           in_load "$LOAD" -s 10 -m "$cnt" -f "$SENDER" -t "$RCPT" -F "$D/msg/mx-$shape.eml" \
+               "127.0.0.1:${PORT[$c]}" >"$D/client.log" 2>&1 || rc=$?
+       fi ;;
+    esac
+    tc=$(us)
+    end=$(( tc + 60000000 + cnt * 200000 ))
+    until [ "$(sink_count)" -ge $((base + cnt)) ]; do
+        [ "$(us)" -ge $end ] && break
+        sleep 0.01
+    done
+    t1=$(us)
+    p1=$(cg_ns postfix) m1=$(cg_ns milters) l1=$(cg_ns load)
+    got=$(( $(sink_count) - base ))
+    conns=$(tail -c +$((off + 1)) "$H_DIR/postfix/maillog" | grep -c "postfix/b-$c/smtpd\[[0-9]*\]: connect from")
+    warn=$(tail -c +$((off + 1)) "$H_DIR/postfix/maillog" | grep -c -E 'warning: .*milter|milter-reject|reject:')
+    if [ $rc != 0 ] || [ "$got" -lt "$cnt" ]; then
+        say "round $r $c $shape: FAILED (client exit $rc, $got of $cnt at the sink); $(tail -n 3 "$D/client.log" | tr '\n' ' ')"
+        failed=$((failed + 1))
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$c" "$l" "$shape" "$cnt" "$got" \
+        $((t1 - t0)) $((p1 - p0)) $((m1 - m0)) $((l1 - l0)) "$conns" "$warn" $((tc - t0)) >>"$RES"
+    printf 'bench: round %s %-24s %-9s %5d msgs %7.1f msg/s (client done after %.2f s of %.2f s)\n' \
+        "$r" "$c" "$shape" "$got" "$(awk -v n="$got" -v t=$((t1 - t0)) 'BEGIN { printf "%.1f", (t > 0 ? n * 1e6 / t : 0) }')" \
+        "$(awk -v t=$((tc - t0)) 'BEGIN { printf "%.2f", t / 1e6 }')" "$(awk -v t=$((t1 - t0)) 'BEGIN { printf "%.2f", t / 1e6 }')" >&2
+    # settle: the queue is empty, nothing left over for the next run
+    end=$(( $(us) + 10000000 ))
+    while [ -n "$(find "$H_DIR/postfix/queue/active" "$H_DIR/postfix/queue/incoming" -type f 2>/dev/null | head -n 1)" ]; do
+        [ "$(us)" -ge $end ] && break
+        sleep 0.05
+    done
+    sleep 0.2
+}
+
+mapfile -t CFG_LINES <<<"$CONFIGS"
+ncfg=${#CFG_LINES[@]}
+runnable=()
+for line in "${CFG_LINES[@]}"; do
+    IFS='|' read -r c l m <<<"$line"
+    why=$(cfg_skip "$m")
+    if [ -n "$why" ]; then say "$c: $why"; printf '%s\t%s\n' "$c" "$why" >>"$D/skipped.tsv"; continue; fi
+    runnable+=("$line")
+done
+: >>"$D/skipped.tsv"
+say "CPU accounting: $CPU_SRC; $rounds round(s), $n messages per 2 KB run, $n_big per 100 KB run"
+# One unmeasured warm-up pass (not with --smoke): every listener's smtpd
+# processes, cleanup, trivial-rewrite and the smtp client to the sink are
+# running before the first measured run, whichever configuration it is.
+if [ $smoke = 0 ]; then
+    RES_MAIN=$RES RES=$D/warmup.tsv n_main=$n n_big_main=$n_big
+    n=$(( n < 100 ? n : 100 )) n_big=$(( n_big < 25 ? n_big : 25 ))
+    for line in "${runnable[@]}"; do
+        IFS='|' read -r c l m <<<"$line"
+        shapes=$MX_SHAPES
+        [ "$l" = sub ] && shapes=$SUB_SHAPES
+        for shape in $shapes; do run_one warmup "$c" "$l" "$shape"; done
+    done
+    RES=$RES_MAIN n=$n_main n_big=$n_big_main
+fi
+T_START=$(date -u +%FT%TZ)
+for r in $(seq 1 "$rounds"); do
+    k=${#runnable[@]}
+    for i in $(seq 0 $((k - 1))); do
+        IFS='|' read -r c l m <<<"${runnable[$(( (i + (r - 1) * (k / rounds > 0 ? k / rounds : 1)) % k ))]}"
+        shapes=$MX_SHAPES
+        [ "$l" = sub ] && shapes=$SUB_SHAPES
+        for shape in $shapes; do run_one "$r" "$c" "$l" "$shape"; done
+    done
+done
+
+# ---- the report ------------------------------------------------------------
+if [ -z "$OUT" ]; then
+    if [ $smoke = 1 ]; then OUT=$(mktemp -d /tmp/postlink-bench.XXXXXX); else OUT=$SRC/bench/results; fi
+fi
+mkdir -p "$OUT"
+pf_version=$(postconf -c "$H_DIR/postfix/etc" -h mail_version 2>/dev/null)
+dkim_version=$(opendkim -V 2>/dev/null | head -n 1)
+printf '%s\n' "${NOTES[@]}" >"$D/notes.txt"
+python3 "$SRC/bench/report.py" "$RES" "$D/skipped.tsv" "$D/notes.txt" "$OUT" \
+    "nproc=$(nproc)" "postfix=$pf_version" "opendkim=${dkim_version:-not installed}" "date=$T_START" \
+    "rounds=$rounds" "n=$n" "n_100k=$n_big" "cpu=$CPU_SRC" "smoke=$smoke" \
+    "load=$(cut -d' ' -f1-3 /proc/loadavg)" "build=$B" || die "report failed"
+cat "$OUT/latest.md"
+say "results in $OUT/latest.md and $OUT/latest.json"
+[ $failed = 0 ] || die "$failed run(s) failed"
+exit 0
