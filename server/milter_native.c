@@ -58,6 +58,7 @@ struct loop {
     struct nconn *head;
     pthread_mutex_t mu;
     struct nconn *done;                /* handed back by workers */
+    unsigned nbusy;                    /* its sessions at a worker */
     int64_t relisten_at;               /* ms: listening again after EMFILE */
 };
 
@@ -166,6 +167,7 @@ static int conn_flush(struct nconn *c)
 static void to_worker(struct loop *lp, struct nconn *c)
 {
     c->busy = 1;
+    lp->nbusy++;
     conn_want(lp, c);
     c->qnext = NULL;
     pthread_mutex_lock(&wq_mu);
@@ -235,6 +237,7 @@ static void conn_returned(struct loop *lp)
         int rc = c->rc;
         next = c->qnext;
         c->busy = 0;
+        lp->nbusy--;
         c->last = time(NULL);
         if (rc == 0)                   /* what Postfix sent after the end, if anything */
             rc = pl_msess_input(&c->s, NULL, 0, why, sizeof(why));
@@ -307,22 +310,35 @@ static void sweep(struct loop *lp, time_t now)
     }
 }
 
+/* After the stop (the drain is over): a loop goes on until the ends of
+ * messages its workers still hold are back and answered (5 s at most),
+ * then writes what its sessions have left to say. */
+static int loop_done(struct loop *lp, int64_t *since)
+{
+    if (!atomic_load(&ending))
+        return 0;
+    if (*since == 0)
+        *since = now_ms();
+    return lp->nbusy == 0 || now_ms() - *since > 5000;
+}
+
 static void *loop_run(void *arg)
 {
     struct loop *lp = arg;
     struct epoll_event evs[64];
     time_t last_sweep = time(NULL);
+    int64_t ending_since = 0;
 
-    while (!atomic_load(&ending)) {
-        int n = epoll_wait(lp->ep, evs, 64, lp->relisten_at ? 100 : 1000);
+    while (!loop_done(lp, &ending_since)) {
+        int n = epoll_wait(lp->ep, evs, 64, lp->relisten_at || ending_since ? 100 : 1000);
         time_t now;
-        for (int i = 0; i < n && !atomic_load(&ending); i++) {
+        for (int i = 0; i < n; i++) {
             void *p = evs[i].data.ptr;
             struct nconn *c = p;
             if (p == &listen_tag)
                 conn_accept(lp);
             else if (p == &wake_tag)
-                ;                      /* ending is set */
+                epoll_ctl(lp->ep, EPOLL_CTL_DEL, wake[0], NULL);   /* ending is set */
             else if (p == lp)
                 conn_returned(lp);
             else if (c->busy)
@@ -338,6 +354,9 @@ static void *loop_run(void *arg)
             sweep(lp, now);
         }
     }
+    for (struct nconn *c = lp->head; c; c = c->next)
+        if (!c->busy)
+            (void)conn_flush(c);
     return NULL;
 }
 
