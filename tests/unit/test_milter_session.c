@@ -147,6 +147,16 @@ static int feed(struct pl_msess *s, struct pkt *p)
     return rc;
 }
 
+/* A session that has been through the option negotiation. */
+static void start(struct pl_msess *s, struct pkt *p)
+{
+    char r[512];
+    pl_msess_init(s);
+    optneg(p);
+    feed(s, p);
+    replies(s, r, sizeof(r));
+}
+
 static int setup(void **st)
 {
     static const struct pl_filter *const two[] = {&fa, &fb};
@@ -202,10 +212,7 @@ static void test_message(void **st)
     char r[512];
 
     (void)st;
-    pl_msess_init(&s);
-    optneg(&p);
-    feed(&s, &p);
-    replies(&s, r, sizeof(r));
+    start(&s, &p);
     add(&p, 'D', "M{auth_authen}\0alice@example.org\0", 33);
     adds(&p, 'M', "<alice@example.org>|SIZE=10");
     assert_int_equal(feed(&s, &p), 0);
@@ -363,10 +370,7 @@ static void test_doomed_transaction(void **st)
 
     (void)st;
     pl_chain_init(one, 1);
-    pl_msess_init(&s);
-    optneg(&p);
-    feed(&s, &p);
-    replies(&s, r, sizeof(r));
+    start(&s, &p);
     c_fail = 1;
     c_eoms = 0;
     adds(&p, 'M', "<a@example.org>");
