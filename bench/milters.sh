@@ -196,6 +196,9 @@ START[opendkim]="opendkim -f -x $D/opendkim.conf"
 if [ ! -x "$COMB" ]; then
     SKIP[combined]="skipped: BUILD/milters/combined/postlink-milter not built"
     SKIP[combined-lm]=${SKIP[combined]}
+elif ! "$COMB" -n -o milter_socket=unix:${SOCK[combined]} -o milter_filters=tag,sync >"$D/combined-check.log" 2>&1; then
+    SKIP[combined]="skipped: postlink-milter -n -o milter_socket=... -o milter_filters=tag,sync fails: $(grep -m1 error "$D/combined-check.log" | cut -c1-120)"
+    SKIP[combined-lm]=${SKIP[combined]}
 fi
 if ! "$SYNC" -n -o milter_engine=libmilter >"$D/engine-check.log" 2>&1; then
     SKIP[sync-lm]="skipped: postlink.conf parameter milter_engine unknown (postlink-sync -n fails)"
