@@ -196,6 +196,9 @@ START[opendkim]="opendkim -f -x $D/opendkim.conf"
 if [ ! -x "$COMB" ]; then
     SKIP[combined]="skipped: BUILD/milters/combined/postlink-milter not built"
     SKIP[combined-lm]=${SKIP[combined]}
+elif ! "$COMB" -n -o milter_socket=unix:${SOCK[combined]} -o milter_filters=tag,sync >"$D/combined-check.log" 2>&1; then
+    SKIP[combined]="skipped: postlink-milter -n -o milter_socket=... -o milter_filters=tag,sync fails: $(grep -m1 error "$D/combined-check.log" | cut -c1-120)"
+    SKIP[combined-lm]=${SKIP[combined]}
 fi
 if ! "$SYNC" -n -o milter_engine=libmilter >"$D/engine-check.log" 2>&1; then
     SKIP[sync-lm]="skipped: postlink.conf parameter milter_engine unknown (postlink-sync -n fails)"
@@ -400,7 +403,7 @@ if [ $smoke = 0 ]; then
     done
     RES=$RES_MAIN n=$n_main n_big=$n_big_main
 fi
-T_START=$(date -u +%FT%TZ)
+T_START=$(date -u +%FT%TZ) LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 for r in $(seq 1 "$rounds"); do
     k=${#runnable[@]}
     for i in $(seq 0 $((k - 1))); do
@@ -422,7 +425,7 @@ printf '%s\n' "${NOTES[@]}" >"$D/notes.txt"
 python3 "$SRC/bench/report.py" "$RES" "$D/skipped.tsv" "$D/notes.txt" "$OUT" \
     "nproc=$(nproc)" "postfix=$pf_version" "opendkim=${dkim_version:-not installed}" "date=$T_START" \
     "rounds=$rounds" "n=$n" "n_100k=$n_big" "cpu=$CPU_SRC" "smoke=$smoke" \
-    "load=$(cut -d' ' -f1-3 /proc/loadavg)" "build=$B" || die "report failed"
+    "load_start=$LOAD_START" "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" "build=$B" || die "report failed"
 cat "$OUT/latest.md"
 say "results in $OUT/latest.md and $OUT/latest.json"
 [ $failed = 0 ] || die "$failed run(s) failed"

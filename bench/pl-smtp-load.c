@@ -88,12 +88,12 @@ static int one(int i)
 {
     struct conn c = { .len = 0 };
     char id[64];
-    int ok = -1, one = 1;
+    int ok = -1, on = 1;
     snprintf(id, sizeof(id), "%d.%ld.%d", getpid(), (long)time(NULL), i);
     c.fd = socket(AF_INET, SOCK_STREAM, 0);
     if (c.fd < 0)
         return -1;
-    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
     if (connect(c.fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 && reply(&c) == 220 &&
         cmd(&c, 250, "EHLO ", "load.bench.example", "") == 0 &&
         (auth64 == NULL || cmd(&c, 235, "AUTH PLAIN ", auth64, "") == 0) &&
