@@ -143,6 +143,13 @@ cg_add() {   # cg_add GROUP PID...: the processes (and their children) count for
     done
     return 0
 }
+cg_ticks() { # cg_ticks GROUP: "USER SYSTEM" clock ticks used so far by GROUP (cgroup only)
+    if [ "$CPU_SRC" = cgroup ]; then
+        awk '{ v[$1] = $2 } END { print v["user"] + 0, v["system"] + 0 }' "$CG_ROOT/plbench-$$-$1/cpuacct.stat"
+    else
+        echo "0 0"
+    fi
+}
 cg_ns() {    # cg_ns GROUP: CPU nanoseconds used so far by GROUP
     if [ "$CPU_SRC" = cgroup ]; then
         cat "$CG_ROOT/plbench-$$-$1/cpuacct.usage"
@@ -337,6 +344,7 @@ run_one() {   # run_one ROUND CFG LISTENER SHAPE
     base=$(sink_count)
     off=$(stat -c %s "$H_DIR/postfix/maillog")
     p0=$(cg_ns postfix) m0=$(cg_ns milters) l0=$(cg_ns load)
+    read -r mu0 ms0 <<<"$(cg_ticks milters)"
     t0=$(us)
     case $shape in
     2k) in_load smtp-source -s 10 -m "$cnt" -l 2048 -f "$SENDER" -t "$RCPT" "127.0.0.1:${PORT[$c]}" \
@@ -357,6 +365,7 @@ run_one() {   # run_one ROUND CFG LISTENER SHAPE
     done
     t1=$(us)
     p1=$(cg_ns postfix) m1=$(cg_ns milters) l1=$(cg_ns load)
+    read -r mu1 ms1 <<<"$(cg_ticks milters)"
     got=$(( $(sink_count) - base ))
     conns=$(tail -c +$((off + 1)) "$H_DIR/postfix/maillog" | grep -c "postfix/b-$c/smtpd\[[0-9]*\]: connect from")
     warn=$(tail -c +$((off + 1)) "$H_DIR/postfix/maillog" | grep -c -E 'warning: .*milter|milter-reject|reject:')
@@ -364,8 +373,9 @@ run_one() {   # run_one ROUND CFG LISTENER SHAPE
         say "round $r $c $shape: FAILED (client exit $rc, $got of $cnt at the sink); $(tail -n 3 "$D/client.log" | tr '\n' ' ')"
         failed=$((failed + 1))
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$c" "$l" "$shape" "$cnt" "$got" \
-        $((t1 - t0)) $((p1 - p0)) $((m1 - m0)) $((l1 - l0)) "$conns" "$warn" $((tc - t0)) >>"$RES"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$c" "$l" "$shape" "$cnt" "$got" \
+        $((t1 - t0)) $((p1 - p0)) $((m1 - m0)) $((l1 - l0)) "$conns" "$warn" $((tc - t0)) \
+        $((mu1 - mu0)) $((ms1 - ms0)) >>"$RES"
     printf 'bench: round %s %-24s %-9s %5d msgs %7.1f msg/s (client done after %.2f s of %.2f s)\n' \
         "$r" "$c" "$shape" "$got" "$(awk -v n="$got" -v t=$((t1 - t0)) 'BEGIN { printf "%.1f", (t > 0 ? n * 1e6 / t : 0) }')" \
         "$(awk -v t=$((tc - t0)) 'BEGIN { printf "%.2f", t / 1e6 }')" "$(awk -v t=$((t1 - t0)) 'BEGIN { printf "%.2f", t / 1e6 }')" >&2

@@ -21,12 +21,14 @@ def main():
     order = []  # configurations in first-seen order
     with open(runs_f) as f:
         for line in f:
-            r, c, l, shape, n, got, us, p_ns, m_ns, l_ns, conns, warn, cus = line.rstrip("\n").split("\t")
+            r, c, l, shape, n, got, us, p_ns, m_ns, l_ns, conns, warn, cus, m_ut, m_st = \
+                line.rstrip("\n").split("\t")
             got, us = int(got), int(us)
             runs.append(dict(round=int(r), cfg=c, listener=l, shape=shape, n=int(n), got=got,
                              us=us, client_us=int(cus), mps=got * 1e6 / us if us > 0 else 0.0,
                              cpu_p=int(p_ns) / 1000 / max(got, 1), cpu_m=int(m_ns) / 1000 / max(got, 1),
-                             cpu_l=int(l_ns) / 1000 / max(got, 1), conns=int(conns), warn=int(warn)))
+                             cpu_l=int(l_ns) / 1000 / max(got, 1), conns=int(conns), warn=int(warn),
+                             m_ut=int(m_ut), m_st=int(m_st)))
     skipped = []
     with open(skipped_f) as f:
         for line in f:
@@ -66,6 +68,8 @@ def main():
                  cpu_us_milter=round(med([x["cpu_m"] for x in g]), 1),
                  cpu_us_postfix=round(med([x["cpu_p"] for x in g]), 1),
                  cpu_us_load=round(med([x["cpu_l"] for x in g]), 1),
+                 milter_kernel_share=round(sum(x["m_st"] for x in g) /
+                                           max(sum(x["m_ut"] + x["m_st"] for x in g), 1), 2),
                  delivered=sum(x["got"] for x in g), sent=sum(x["n"] for x in g),
                  connects_per_msg=round(sum(x["conns"] for x in g) / max(sum(x["n"] for x in g), 1), 3),
                  milter_warnings=sum(x["warn"] for x in g),
@@ -104,14 +108,16 @@ def main():
                  "cgroup v1 cpuacct" if meta.get("cpu") == "cgroup" else "/proc/PID/stat"),
              "",
              "| configuration | listener | shape | msg/s median | min-max | ratio to bare [min-max] |"
-             " CPU us/msg milters | CPU us/msg Postfix |",
-             "| --- | --- | --- | ---: | ---: | --- | ---: | ---: |"]
+             " CPU us/msg milters | of it in the kernel | CPU us/msg Postfix |",
+             "| --- | --- | --- | ---: | ---: | --- | ---: | ---: | ---: |"]
     for c, shape, d in rows:
-        lines.append("| %s | %s | %s | %.1f | %.1f-%.1f | %.2f [%.2f-%.2f] | %.0f | %.0f |" % (
+        lines.append("| %s | %s | %s | %.1f | %.1f-%.1f | %.2f [%.2f-%.2f] | %.0f | %s | %.0f |" % (
             c, d["listener"], shape, d["msgs_per_s"], d["msgs_per_s_min"], d["msgs_per_s_max"],
-            d["ratio"], d["ratio_min"], d["ratio_max"], d["cpu_us_milter"], d["cpu_us_postfix"]))
+            d["ratio"], d["ratio_min"], d["ratio_max"], d["cpu_us_milter"],
+            "%.0f %%" % (100 * d["milter_kernel_share"]) if d["cpu_us_milter"] >= 50 else "-",
+            d["cpu_us_postfix"]))
     for c, why in skipped:
-        lines.append("| %s | | | %s | | | | |" % (c, why))
+        lines.append("| %s | | | %s | | | | | |" % (c, why))
     lines += ["", "Machine and run: " + ", ".join("%s %s" % (k, v) for k, v in meta.items()), ""]
     bad = [(c, s, d) for c, s, d in rows if d["delivered"] < d["sent"]]
     lines.append("Delivered at the sink: %s." % (
