@@ -44,7 +44,7 @@ struct nconn {
     time_t last;
     uint32_t events;                   /* what epoll waits for now */
     int in_set;                        /* in the loop's epoll set */
-    int busy;                          /* at a worker: the loop keeps off */
+    atomic_int busy;                   /* at a worker: the loop keeps off */
     int rc;                            /* the worker's result */
     struct loop *lp;
     struct pl_msess s;
@@ -58,7 +58,7 @@ struct loop {
     struct nconn *head;
     pthread_mutex_t mu;
     struct nconn *done;                /* handed back by workers */
-    unsigned nbusy;                    /* its sessions at a worker */
+    atomic_uint nbusy;                 /* its sessions at a worker */
     int64_t relisten_at;               /* ms: listening again after EMFILE */
 };
 
@@ -167,7 +167,7 @@ static int conn_flush(struct nconn *c)
 static void to_worker(struct loop *lp, struct nconn *c)
 {
     c->busy = 1;
-    lp->nbusy++;
+    atomic_fetch_add(&lp->nbusy, 1);
     conn_want(lp, c);
     c->qnext = NULL;
     pthread_mutex_lock(&wq_mu);
@@ -237,7 +237,7 @@ static void conn_returned(struct loop *lp)
         int rc = c->rc;
         next = c->qnext;
         c->busy = 0;
-        lp->nbusy--;
+        atomic_fetch_sub(&lp->nbusy, 1);
         c->last = time(NULL);
         if (rc == 0)                   /* what Postfix sent after the end, if anything */
             rc = pl_msess_input(&c->s, NULL, 0, why, sizeof(why));
@@ -385,6 +385,24 @@ static void *worker_run(void *arg)
             break;                     /* ending, nothing left */
         c->rc = atomic_load(&ending) ? -1 : pl_msess_eom(&c->s, why, sizeof(why));
         lp = c->lp;
+        if (c->rc == 0 && c->s.in.len == 0 && !atomic_load(&ending) && conn_flush(c) == 0) {
+            /* the usual end: answered; the session goes back into its
+             * loop's set from here (the loop owns it again from the
+             * moment it is there), without waking the loop */
+            struct epoll_event e = {.events = EPOLLIN | (c->s.out.len ? EPOLLOUT : 0), .data.ptr = c};
+            c->last = time(NULL);
+            c->events = e.events;
+            c->in_set = 1;
+            atomic_fetch_sub(&lp->nbusy, 1);
+            atomic_store(&c->busy, 0);
+            if (epoll_ctl(lp->ep, EPOLL_CTL_ADD, c->fd, &e) == 0)
+                continue;
+            msg_warn("milter: epoll: %s", strerror(errno));   /* (not expected) */
+            c->in_set = 0;
+            atomic_fetch_add(&lp->nbusy, 1);
+            atomic_store(&c->busy, 1);
+            c->rc = -1;
+        }
         pthread_mutex_lock(&lp->mu);
         c->qnext = lp->done;
         lp->done = c;
