@@ -20,6 +20,9 @@
 #   --build-dir  an existing build to use instead of building build-bench/
 #   --out DIR    write latest.md and latest.json there (default
 #                bench/results/, or a new temp dir with --smoke)
+#   --queue-tmpfs  Postfix's queue on a tmpfs: no queue-file fsync, so the
+#                run is CPU-bound and the disk's latency is not in the
+#                ratios (postlink's store stays on disk)
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 rounds=5 n=800 smoke=0 only="" bdir="" n_set=0 OUT=""
@@ -31,6 +34,7 @@ while [ $# -gt 0 ]; do
     --only) only=$2; shift ;;
     --build-dir) bdir=$2; shift ;;
     --out) OUT=$2; shift ;;
+    --queue-tmpfs) qtmpfs=1 ;;
     *) echo "bench/run milters: unknown option $1" >&2; exit 64 ;;
     esac
     shift
@@ -119,7 +123,9 @@ cg_cleanup() {
         rmdir "$CG_ROOT/plbench-$$-$g" 2>/dev/null || say "could not remove cgroup $CG_ROOT/plbench-$$-$g"
     done
 }
-bm_on_exit() { local rc=$?; (exit $rc); h__on_exit; cg_cleanup; return $rc; }
+QT=""
+q_cleanup() { [ -n "$QT" ] || return 0; umount "$QT" 2>/dev/null && rmdir "$QT"; }
+bm_on_exit() { local rc=$?; (exit $rc); h__on_exit; cg_cleanup; q_cleanup; return $rc; }
 trap bm_on_exit EXIT
 D=$H_DIR/bench
 mkdir -p "$D/msg"
@@ -272,6 +278,12 @@ while IFS='|' read -r c l m; do
 127.0.0.1:${PORT[$c]} inet n - n - - smtpd
   -o syslog_name=postfix/b-$c -o smtpd_milters=$ml $opts"
 done <<<"$CONFIGS"
+if [ $qtmpfs = 1 ]; then
+    QT=$(mktemp -d /tmp/postlink-bench-queue.XXXXXX)
+    mount -t tmpfs -o size=512m,mode=0755 tmpfs "$QT" || die "cannot mount a tmpfs for the queue"
+    mkdir -p "$H_DIR/postfix" && ln -s "$QT" "$H_DIR/postfix/queue"
+    say "Postfix's queue on a tmpfs ($QT)"
+fi
 h_start_postfix || exit 1
 PF_PID=$(tr -dc 0-9 <"$H_DIR/postfix/queue/pid/master.pid")
 cg_add postfix "$PF_PID"
@@ -434,7 +446,7 @@ dkim_version=$(opendkim -V 2>/dev/null | head -n 1)
 printf '%s\n' "${NOTES[@]}" >"$D/notes.txt"
 python3 "$SRC/bench/report.py" "$RES" "$D/skipped.tsv" "$D/notes.txt" "$OUT" \
     "nproc=$(nproc)" "postfix=$pf_version" "opendkim=${dkim_version:-not installed}" "date=$T_START" \
-    "rounds=$rounds" "n=$n" "n_100k=$n_big" "cpu=$CPU_SRC" "smoke=$smoke" \
+    "rounds=$rounds" "n=$n" "n_100k=$n_big" "cpu=$CPU_SRC" "smoke=$smoke" "queue=$([ $qtmpfs = 1 ] && echo tmpfs || echo disk)" \
     "load_start=$LOAD_START" "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" "build=$B" || die "report failed"
 cat "$OUT/latest.md"
 say "results in $OUT/latest.md and $OUT/latest.json"

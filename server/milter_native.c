@@ -272,7 +272,7 @@ static void conn_accept(struct loop *lp)
         c->events = EPOLLIN;
         c->in_set = 1;
         pl_msess_init(&c->s);
-        c->s.eom_apart = 1;
+        c->s.eom_apart = nworkers > 0;  /* milter_threads = 0: ends of messages in the loop */
         ev.events = EPOLLIN;
         ev.data.ptr = c;
         if (epoll_ctl(lp->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
@@ -441,7 +441,7 @@ int pl_native_run(unsigned threads, unsigned timeout_s)
             return 1;
         }
     }
-    nworkers = threads ? threads : 1;
+    nworkers = threads;
     workers = pl_xcalloc(nworkers, sizeof(*workers));
     for (unsigned i = 0; i < nworkers; i++) {
         atomic_fetch_add(&workers_alive, 1);

@@ -744,16 +744,17 @@ static void on_close(pl_mctx *ctx)
     }
 }
 
-/* Postfix waits for an answer only at MAIL and RCPT (an address too long,
- * or in the reserved domain, is refused there) and at the end of the
- * message; the connection and the header fields are "no reply", body,
- * HELO, DATA and end of header are not sent at all. */
+/* Postfix waits for an answer only at RCPT (a recipient too long, or in
+ * the reserved domain, is refused there) and at the end of the message;
+ * the connection, MAIL and the header fields are "no reply" (a sender too
+ * long is refused at each RCPT: milter_chain.c), body, HELO, DATA and end
+ * of header are not sent at all. */
 const struct pl_filter sync_filter = {
     .name = "postlink-sync",
     .actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_ADDRCPT | SMFIF_DELRCPT,
     .stages = PL_MF_BIT(PL_MF_CONNECT) | PL_MF_BIT(PL_MF_MAIL) | PL_MF_BIT(PL_MF_RCPT) |
               PL_MF_BIT(PL_MF_HEADER),
-    .replies = PL_MF_BIT(PL_MF_MAIL) | PL_MF_BIT(PL_MF_RCPT),
+    .replies = PL_MF_BIT(PL_MF_RCPT),
     .macros = {[PL_MF_MAIL] = "{auth_authen}", [PL_MF_EOM] = "i"},
     .connect = on_connect,
     .envfrom = on_envfrom,
