@@ -25,7 +25,7 @@
 #                ratios (postlink's store stays on disk)
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-rounds=5 n=800 smoke=0 only="" bdir="" n_set=0 OUT=""
+rounds=5 n=800 smoke=0 only="" bdir="" n_set=0 OUT="" qtmpfs=0
 while [ $# -gt 0 ]; do
     case $1 in
     --rounds) rounds=$2; shift ;;
