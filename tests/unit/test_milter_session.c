@@ -97,7 +97,8 @@ static void add(struct pkt *p, char cmd, const void *d, size_t n)
     unsigned char h[5] = {(unsigned char)(len >> 24), (unsigned char)(len >> 16),
                           (unsigned char)(len >> 8), (unsigned char)len, (unsigned char)cmd};
     memcpy(p->b + p->n, h, 5);
-    memcpy(p->b + p->n + 5, d, n);
+    if (n > 0)
+        memcpy(p->b + p->n + 5, d, n);
     p->n += 5 + n;
 }
 
