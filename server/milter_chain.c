@@ -57,12 +57,20 @@ void pl_chain_init(const struct pl_filter *const *filters, unsigned n)
     }
 }
 
-unsigned pl_chain_count(void) { return nfilt; }
 const char *pl_chain_names(void) { return names; }
 
-const char *pl_chain_macros(enum pl_mf_stage s)
+const char *pl_chain_symlist(int smfim)
 {
-    return macro_list[s][0] ? macro_list[s] : NULL;
+    static const enum pl_mf_stage stage_of[SMFIM_LAST + 1] = {
+        [SMFIM_CONNECT] = PL_MF_CONNECT, [SMFIM_HELO] = PL_MF_HELO, [SMFIM_ENVFROM] = PL_MF_MAIL,
+        [SMFIM_ENVRCPT] = PL_MF_RCPT, [SMFIM_DATA] = PL_MF_DATA, [SMFIM_EOM] = PL_MF_EOM,
+        [SMFIM_EOH] = PL_MF_EOH,
+    };
+    const char *l;
+    if (smfim < SMFIM_FIRST || smfim > SMFIM_LAST)
+        return NULL;
+    l = macro_list[stage_of[smfim]];
+    return l[0] ? l : NULL;
 }
 
 void pl_chain_drain(void) { atomic_store(&draining, 1); }
@@ -322,15 +330,23 @@ sfsistat pl_chain_eom(pl_mctx *c)
     return verdict == SMFIS_ACCEPT ? SMFIS_CONTINUE : verdict;
 }
 
-void pl_chain_abort(pl_mctx *c)
+/* Every filter's abort (closing = 0) or close (1) callback. */
+static void tell_all(pl_mctx *c, int closing)
 {
-    for (unsigned i = 0; i < nfilt; i++)
-        if (filt[i]->abort) {
+    for (unsigned i = 0; i < nfilt; i++) {
+        void (*fn)(pl_mctx *) = closing ? filt[i]->close : filt[i]->abort;
+        if (fn) {
             c->cur = i;
             atomic_fetch_add(&busy, 1);
-            filt[i]->abort(c);
+            fn(c);
             atomic_fetch_sub(&busy, 1);
         }
+    }
+}
+
+void pl_chain_abort(pl_mctx *c)
+{
+    tell_all(c, 0);
     txn_end(c);
 }
 
@@ -338,13 +354,7 @@ void pl_chain_close(pl_mctx *c)
 {
     if (c->in_txn)
         pl_chain_abort(c);
-    for (unsigned i = 0; i < nfilt; i++)
-        if (filt[i]->close) {
-            c->cur = i;
-            atomic_fetch_add(&busy, 1);
-            filt[i]->close(c);
-            atomic_fetch_sub(&busy, 1);
-        }
+    tell_all(c, 1);
     c->done_conn = 0;
     c->connected = 0;
     c->doomed = 0;

@@ -45,7 +45,6 @@ struct pl_mctx {
 
 /* The process's filters (at start-up, before any session). */
 void pl_chain_init(const struct pl_filter *const *filters, unsigned n);
-unsigned pl_chain_count(void);
 const char *pl_chain_names(void);      /* "postlink-tag, postlink-sync" */
 
 /* Negotiation: from what Postfix offers, the actions and protocol flags
@@ -54,9 +53,10 @@ const char *pl_chain_names(void);      /* "postlink-tag, postlink-sync" */
 int pl_chain_negotiate(pl_mctx *c, unsigned long offer_actions, unsigned long offer_proto,
                        unsigned long *actions, unsigned long *proto);
 
-/* The union of the filters' macro names for a stage, space-separated, or
- * NULL when none reads any. */
-const char *pl_chain_macros(enum pl_mf_stage s);
+/* The union of the filters' macro names for the macro list smfim
+ * (SMFIM_CONNECT .. SMFIM_LAST), space-separated, or NULL when none reads
+ * any: what the engines ask Postfix for with SMFIF_SETSYMLIST. */
+const char *pl_chain_symlist(int smfim);
 
 /* A session's start and the events.  Each returns what to answer:
  * SMFIS_CONTINUE, _REJECT, _TEMPFAIL, _DISCARD, _ACCEPT, _SKIP, or

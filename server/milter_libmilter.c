@@ -73,11 +73,6 @@ static sfsistat lm_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, u
                              unsigned long f3, unsigned long *pf0, unsigned long *pf1,
                              unsigned long *pf2, unsigned long *pf3)
 {
-    static const struct { enum pl_mf_stage st; int smfim; } lists[] = {
-        {PL_MF_CONNECT, SMFIM_CONNECT}, {PL_MF_HELO, SMFIM_HELO}, {PL_MF_MAIL, SMFIM_ENVFROM},
-        {PL_MF_RCPT, SMFIM_ENVRCPT}, {PL_MF_DATA, SMFIM_DATA}, {PL_MF_EOH, SMFIM_EOH},
-        {PL_MF_EOM, SMFIM_EOM},
-    };
     pl_mctx *c = pl_xcalloc(1, sizeof(*c));
     unsigned long a, p;
 
@@ -93,10 +88,10 @@ static sfsistat lm_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, u
     *pf1 = p;
     *pf2 = *pf3 = 0;
     if (a & SMFIF_SETSYMLIST)
-        for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
-            const char *m = pl_chain_macros(lists[i].st);
+        for (int smfim = SMFIM_FIRST; smfim <= SMFIM_LAST; smfim++) {
+            const char *m = pl_chain_symlist(smfim);
             if (m)
-                (void)smfi_setsymlist(ctx, lists[i].smfim, (char *)m);
+                (void)smfi_setsymlist(ctx, smfim, (char *)m);
         }
     return SMFIS_CONTINUE;
 }

@@ -20,11 +20,6 @@
 static int native;
 static const char *sock_name;
 
-unsigned pl_milter_live(void)
-{
-    return pl_chain_live();
-}
-
 static void sleep_100ms(void)
 {
     struct timespec ts = {0, 100 * 1000000L};

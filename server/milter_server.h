@@ -23,7 +23,4 @@ int pl_milter_open(const struct pl_filter *const *filters, unsigned n, const cha
  * (shutdown_timeout).  Returns the exit status. */
 int pl_milter_run(void);
 
-/* Transactions (MAIL .. end of message) in progress. */
-unsigned pl_milter_live(void);
-
 #endif

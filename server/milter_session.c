@@ -178,11 +178,6 @@ static void put32(unsigned char *p, uint32_t v)
 
 static int optneg(struct pl_msess *s, const unsigned char *d, size_t n, char *why, size_t wl)
 {
-    static const struct { enum pl_mf_stage st; uint32_t smfim; } lists[] = {
-        {PL_MF_CONNECT, SMFIM_CONNECT}, {PL_MF_HELO, SMFIM_HELO}, {PL_MF_MAIL, SMFIM_ENVFROM},
-        {PL_MF_RCPT, SMFIM_ENVRCPT}, {PL_MF_DATA, SMFIM_DATA}, {PL_MF_EOH, SMFIM_EOH},
-        {PL_MF_EOM, SMFIM_EOM},
-    };
     uint32_t ver, act, proto;
     unsigned long a, p;
     unsigned char hdr[12];
@@ -209,12 +204,12 @@ static int optneg(struct pl_msess *s, const unsigned char *d, size_t n, char *wh
     put32(hdr + 8, (uint32_t)p);
     pl_mbuf_add(&body, hdr, sizeof(hdr));
     if (a & SMFIF_SETSYMLIST)
-        for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
-            const char *m = pl_chain_macros(lists[i].st);
+        for (int smfim = SMFIM_FIRST; smfim <= SMFIM_LAST; smfim++) {
+            const char *m = pl_chain_symlist(smfim);
             unsigned char code[4];
             if (m == NULL)
                 continue;
-            put32(code, lists[i].smfim);
+            put32(code, (uint32_t)smfim);
             pl_mbuf_add(&body, code, 4);
             pl_mbuf_add(&body, m, strlen(m) + 1);
         }
@@ -229,7 +224,7 @@ static int macro(struct pl_msess *s, const unsigned char *d, size_t n)
     if (n < 1 || (slot = macro_slot(d[0])) < 0)
         return 0;                      /* a stage we do not know: ignored */
     /* a stage's macros replace the ones of this stage and of the later ones */
-    macros_clear(s, slot == 7 ? 7 : slot);
+    macros_clear(s, slot);
     if (n > 1) {
         s->macros[slot] = pl_xmalloc(n);
         memcpy(s->macros[slot], d + 1, n - 1);
@@ -245,7 +240,7 @@ static int command(struct pl_msess *s, unsigned char cmd, const unsigned char *d
 {
     pl_mctx *c = &s->mc;
     char **argv = NULL;
-    int rc = 0, slot = macro_slot(cmd);
+    int slot = macro_slot(cmd);
 
     if (!s->negotiated && cmd != SMFIC_OPTNEG && cmd != SMFIC_QUIT) {
         snprintf(why, wl, "command '%c' before option negotiation", cmd >= 32 && cmd < 127 ? cmd : '?');
@@ -335,7 +330,7 @@ static int command(struct pl_msess *s, unsigned char cmd, const unsigned char *d
         return 1;
     case SMFIC_UNKNOWN:
         reply(s, SMFIS_CONTINUE);
-        return rc;
+        return 0;
     default:
         snprintf(why, wl, "unknown command 0x%02x", cmd);
         return -1;
