@@ -313,8 +313,8 @@ static void close_env(pl_store *s)
     pl_bdb_op_leave(s);
 }
 
-/* With txns_lock held. */
-static void unlink_free(pl_store *s, pl_txn *t)
+/* Take t out of s->txns; with txns_lock held. */
+static void list_remove(pl_store *s, pl_txn *t)
 {
     if (t->prev != NULL)
         t->prev->next = t->next;
@@ -322,6 +322,12 @@ static void unlink_free(pl_store *s, pl_txn *t)
         s->txns = t->next;
     if (t->next != NULL)
         t->next->prev = t->prev;
+}
+
+/* With txns_lock held. */
+static void unlink_free(pl_store *s, pl_txn *t)
+{
+    list_remove(s, t);
     free(t);
 }
 
@@ -442,12 +448,7 @@ static void txn_unlink(pl_txn *t)
 {
     pl_store *s = t->s;
     pthread_mutex_lock(&s->txns_lock);
-    if (t->prev != NULL)
-        t->prev->next = t->next;
-    else
-        s->txns = t->next;
-    if (t->next != NULL)
-        t->next->prev = t->prev;
+    list_remove(s, t);
     pthread_mutex_unlock(&s->txns_lock);
 }
 
