@@ -17,6 +17,9 @@
  *              sync milter (state/peerq.c)
  *   v7  mlink mjid mailid presence: messenger links, tagged mails and the
  *              presence cache (state/messenger.c)
+ *   v8  rprefix rmap rkeyword rdecide rresult: IP phone routing tables,
+ *              postlink-route's decisions and postlink-sipd's results
+ *              (state/siproute.c)
  */
 #include "config.h"
 
@@ -33,6 +36,7 @@ static const char *const v4_tables[] = {"msg", "uver", "chg", "ctlseen", "pendin
 static const char *const v5_tables[] = {"route", NULL};
 static const char *const v6_tables[] = {"peerq", NULL};
 static const char *const v7_tables[] = {"mlink", "mjid", "mailid", "presence", NULL};
+static const char *const v8_tables[] = {"rprefix", "rmap", "rkeyword", "rdecide", "rresult", NULL};
 
 static int v1_migrate(pl_txn *t)
 {
@@ -49,6 +53,7 @@ const struct pl_schema_step pl_schema_steps[] = {
     {5, v5_tables, NULL},
     {6, v6_tables, NULL},
     {7, v7_tables, NULL},
+    {8, v8_tables, NULL},
 };
 const int pl_schema_nsteps = (int)(sizeof(pl_schema_steps) / sizeof(pl_schema_steps[0]));
 

@@ -10,6 +10,7 @@
 #include "conf.h"
 #include "conf_params.h"
 #include "log.h"
+#include "netmatch.h"
 #include "peers.h"
 
 static const char *check_abs_path(const char *v)
@@ -111,28 +112,78 @@ static const char *check_engine(const char *v)
     return "must be native or libmilter";
 }
 
-/* milter_filters: "tag" and "sync", each at most once, at least one. */
+/* milter_filters: "tag", "route" and "sync", each at most once, at least
+ * one, sync last. */
 static const char *check_filters(const char *v)
 {
     char buf[256], *save = NULL, *w;
-    int tag = 0, sync = 0, last_sync = 0;
+    int tag = 0, sync = 0, route = 0, last_sync = 0;
     if (strlen(v) >= sizeof(buf))
         return "too long";
     snprintf(buf, sizeof(buf), "%s", v);
     for (w = strtok_r(buf, ", \t", &save); w; w = strtok_r(NULL, ", \t", &save)) {
-        int *seen = strcmp(w, "tag") == 0 ? &tag : strcmp(w, "sync") == 0 ? &sync : NULL;
+        int *seen = strcmp(w, "tag") == 0 ? &tag : strcmp(w, "sync") == 0 ? &sync
+                  : strcmp(w, "route") == 0 ? &route : NULL;
         if (seen == NULL)
-            return "may list only tag and sync";
+            return "may list only tag, route and sync";
         if ((*seen)++)
             return "lists a filter twice";
         last_sync = seen == &sync;
     }
-    if (tag + sync == 0)
-        return "must list at least one filter (tag, sync)";
+    if (tag + sync + route == 0)
+        return "must list at least one filter (tag, route, sync)";
     /* sync records arrivals and releases held controls at the end of the
      * message: no filter after it may still refuse the message */
     if (sync && last_sync == 0)
         return "must list sync last (it commits at the end of the message)";
+    return NULL;
+}
+
+/* route_order: prefix, map and keyword, each at most once. */
+static const char *check_route_order(const char *v)
+{
+    char buf[128], *save = NULL, *w;
+    int seen[3] = {0, 0, 0}, n = 0;
+    static const char *const words[] = {"prefix", "map", "keyword"};
+    if (strlen(v) >= sizeof(buf))
+        return "too long";
+    snprintf(buf, sizeof(buf), "%s", v);
+    for (w = strtok_r(buf, ", \t", &save); w; w = strtok_r(NULL, ", \t", &save)) {
+        int k = -1;
+        for (int i = 0; i < 3; i++)
+            if (strcmp(w, words[i]) == 0)
+                k = i;
+        if (k < 0)
+            return "may list only prefix, map and keyword";
+        if (seen[k]++)
+            return "lists a rule twice";
+        n++;
+    }
+    return n ? NULL : "must list at least one rule (prefix, map, keyword)";
+}
+
+/* route_country_code: 1-3 digits, or empty. */
+static const char *check_country_code(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0)
+        return NULL;
+    if (n > 3 || strspn(v, "0123456789") != n || v[0] == '0')
+        return "must be 1-3 digits without '+' (e.g. 81), or empty";
+    return NULL;
+}
+
+/* A list of IPv4/IPv6 addresses or networks. */
+static const char *check_networks(const char *v)
+{
+    static _Thread_local char msg[300];
+    struct pl_netlist l = {0};
+    char err[256];
+    if (pl_netlist_parse(&l, v, err, sizeof(err)) != 0) {
+        snprintf(msg, sizeof(msg), "%s (an address or address/prefix-length)", err);
+        return msg;
+    }
+    pl_netlist_free(&l);
     return NULL;
 }
 

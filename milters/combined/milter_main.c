@@ -1,9 +1,10 @@
 /* milter_main.c -- postlink-milter: several postlink filters in one
- * process on one milter socket (milter_filters = tag, sync), for
+ * process on one milter socket (milter_filters = tag, route, sync), for
  * listeners where one milter connection per SMTP session instead of one
  * per filter is worth giving up the isolation of separate processes.
  * Each filter is still its own module with its own settings
- * (milters/sync/sync_module.c, milters/tag/tag_module.c); the server
+ * (milters/sync/sync_module.c, milters/tag/tag_module.c,
+ * milters/route/route_module.c); the server
  * layer calls them in the order listed.  See postlink-milter(8). */
 #include "config.h"
 
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "milter_server.h"
+#include "route_milter.h"
 #include "server.h"
 #include "sync_milter.h"
 #include "tag_milter.h"
@@ -25,6 +27,7 @@ struct module {
 
 static const struct module modules[] = {
     {"tag", &tag_filter, tag_module_configure, tag_module_start, tag_module_finish},
+    {"route", &route_filter, route_module_configure, route_module_start, route_module_finish},
     {"sync", &sync_filter, sync_module_configure, sync_module_start, sync_module_finish},
 };
 #define NMOD (sizeof(modules) / sizeof(modules[0]))
