@@ -21,6 +21,7 @@ cd "$(dirname "$0")/.."
 TOP=$PWD
 OUT=${FUZZ_OUT:-$TOP/build-fuzz}
 TARGETS="header address lmtp policy conf tag presence_request presence_answer milter"
+TARGETS="$TARGETS sdp"
 secs=${FUZZ_SECONDS:-15}
 sel=$TARGETS
 
@@ -45,6 +46,7 @@ max_len() {
     tag|address) echo 4096 ;;
     presence_request) echo 1024 ;;  # the server reads 511 bytes
     presence_answer) echo 256 ;;    # the client reads 63
+    sdp) echo 20000 ;;              # past the 16 KB SDP limit
     esac
 }
 
