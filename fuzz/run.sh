@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 TOP=$PWD
 OUT=${FUZZ_OUT:-$TOP/build-fuzz}
 TARGETS="header address lmtp policy conf tag presence_request presence_answer milter"
-TARGETS="$TARGETS sdp"
+TARGETS="$TARGETS sdp phone kwscan"
 secs=${FUZZ_SECONDS:-15}
 sel=$TARGETS
 
@@ -47,6 +47,8 @@ max_len() {
     presence_request) echo 1024 ;;  # the server reads 511 bytes
     presence_answer) echo 256 ;;    # the client reads 63
     sdp) echo 20000 ;;              # past the 16 KB SDP limit
+    phone) echo 2048 ;;
+    kwscan) echo 4096 ;;
     esac
 }
 

@@ -80,7 +80,9 @@ int pl_phone_norm(const char *in, const char *cc, char *out, size_t outlen, cons
         else if (n < PL_PHONE_MIN_DIGITS)
             w = "fewer than 3 digits";
         else if (plus && cclen > 0 && n > cclen && memcmp(d, cc, cclen) == 0) {
-            if (n - cclen + 2 > outlen)
+            if (n - cclen + 1 < PL_PHONE_MIN_DIGITS)
+                w = "fewer than 3 digits after the country code and trunk 0";
+            else if (n - cclen + 2 > outlen)
                 w = "no room";
             else {
                 out[0] = '0';

@@ -51,6 +51,7 @@ static void test_norm(void **state)
     norm_bad("050-1234-567x");
     norm_bad("05");
     norm_bad("+");
+    norm_bad("+811");
     norm_bad("1234567890123456");
     norm_bad("050--1234---5678");
     norm_bad("050-1234-5678-");
