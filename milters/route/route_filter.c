@@ -1,7 +1,8 @@
 /* route_filter.c -- the postlink-route milter's callbacks: note whether
  * the client may name numbers in the text (authenticated, or in
  * route_trusted_networks), which recipients Postfix relays ({rcpt_mailer}
- * in route_relay_transports), and, for mail with such recipients, the
+ * in route_relay_transports; for sendmail(1) mail, which has no such
+ * macro, those not in route_local_domains or enabled_domains), and, for mail with such recipients, the
  * header fields and the first route_scan_max bytes of the body.  At the
  * end of the message it removes any X-Postlink-Route the sender wrote,
  * decides per relayed recipient (route_decide.c), records the decisions
@@ -80,10 +81,15 @@ static sfsistat on_envrcpt(pl_mctx *ctx, char **argv)
     const char *mailer = pl_mf_getsymval(ctx, "{rcpt_mailer}");
     char addr[PL_ADDR_SIZE];
 
-    if (mailer == NULL || !pl_cfg_list_has(s->relay_transports, mailer))
+    if (mailer != NULL && !pl_cfg_list_has(s->relay_transports, mailer))
         return SMFIS_CONTINUE;
     if (argv[0] == NULL || pl_addr_from_smtp(argv[0], addr, sizeof(addr)) != 0 || addr[0] == '\0')
         return SMFIS_CONTINUE;                    /* too long for a table row anyway */
+    /* Mail from sendmail(1) (non_smtpd_milters) has no {rcpt_mailer}:
+     * relayed is then what is not for a domain delivered here. */
+    if (mailer == NULL && (pl_cfg_list_has(s->local_domains, pl_addr_domain(addr)) ||
+                           pl_cfg_list_has(s->enabled_domains, pl_addr_domain(addr))))
+        return SMFIS_CONTINUE;
     for (size_t i = 0; i < m->relayed.n; i++)
         if (strcmp(m->relayed.v[i], addr) == 0)
             return SMFIS_CONTINUE;

@@ -20,6 +20,7 @@ struct route_settings {
     char country_code[8];
     struct pl_netlist trusted;
     const char *const *relay_transports;   /* from the pl_cfg it was made from */
+    const char *const *local_domains, *const *enabled_domains;
     size_t scan_max;
     struct route_settings *older;          /* kept until finish: a callback may hold one */
 };

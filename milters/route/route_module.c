@@ -49,6 +49,8 @@ int route_module_configure(const pl_conf *conf, const struct pl_cfg *cfg, int re
         return -1;
     }
     s->relay_transports = cfg->route_relay_transports_list;
+    s->local_domains = cfg->route_local_domains_list;
+    s->enabled_domains = cfg->enabled_domains_list;
     s->scan_max = (size_t)cfg->route_scan_max;
     s->older = atomic_load(&rm.set);
     atomic_store(&rm.set, s);
