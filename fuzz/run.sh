@@ -20,7 +20,7 @@ set -u
 cd "$(dirname "$0")/.."
 TOP=$PWD
 OUT=${FUZZ_OUT:-$TOP/build-fuzz}
-TARGETS="header address lmtp policy conf tag presence_request presence_answer milter"
+TARGETS="header address lmtp policy conf tag presence_request presence_answer milter smtp_reply"
 secs=${FUZZ_SECONDS:-15}
 sel=$TARGETS
 
@@ -45,6 +45,7 @@ max_len() {
     tag|address) echo 4096 ;;
     presence_request) echo 1024 ;;  # the server reads 511 bytes
     presence_answer) echo 256 ;;    # the client reads 63
+    smtp_reply) echo 16384 ;;       # a few replies of up to 2048-byte lines
     esac
 }
 

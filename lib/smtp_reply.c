@@ -11,8 +11,15 @@
 
 #include "smtp_client.h"
 
+/* A byte that the text shows as a space. */
+static int is_blank(char c)
+{
+    return (unsigned char)c <= ' ' || c == 0x7f;
+}
+
 /* Length of an enhanced status code "C.S.D" at s (C = class, 1-3 digits
- * each after it) followed by a space or the end; 0 if there is none. */
+ * each after it) followed by the end or a byte shown as a space (so that
+ * the reply written back parses the same); 0 if there is none. */
 static size_t enh_len(const char *s, size_t len, char cls)
 {
     size_t i = 1;
@@ -29,7 +36,7 @@ static size_t enh_len(const char *s, size_t len, char cls)
         if (part == 0 && (i >= len || s[i] != '.'))
             return 0;
     }
-    return (i == len || s[i] == ' ') ? i : 0;
+    return (i == len || is_blank(s[i])) ? i : 0;
 }
 
 static void text_add(struct pl_smtp_reply *r, const char *s, size_t n)
@@ -78,7 +85,7 @@ int pl_smtp_reply_line(struct pl_smtp_reply *r, const char *line, size_t len)
         }
     } else {
         e = strlen(r->enh);
-        if (e == 0 || tlen < e || memcmp(t, r->enh, e) != 0 || (tlen > e && t[e] != ' '))
+        if (e == 0 || tlen < e || memcmp(t, r->enh, e) != 0 || (tlen > e && !is_blank(t[e])))
             e = 0;
         if (r->textlen < PL_SMTP_TEXT_MAX) {   /* the line separator */
             r->text[r->textlen++] = '\n';
