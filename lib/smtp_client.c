@@ -582,7 +582,7 @@ static int send_body(struct pl_smtpc *c, const struct pl_smtpc_msg *m,
         size_t n, o = 0;
         if (m->read_body != NULL) {
             ssize_t k = m->read_body(m->body_ctx, chunk, sizeof(chunk));
-            if (k < 0) {
+            if (k < 0 || (size_t)k > sizeof(chunk)) {
                 res->local = PL_SMTPC_LOCAL_TEMP;
                 c->broken = 1;             /* half a message sent: only closing is safe */
                 fail(c, "cannot read the message");
@@ -591,8 +591,8 @@ static int send_body(struct pl_smtpc *c, const struct pl_smtpc_msg *m,
             s = chunk;
             n = (size_t)k;
         } else {
-            s = m->data + pos;
-            n = m->len - pos < sizeof(chunk) ? m->len - pos : sizeof(chunk);
+            s = m->data != NULL ? m->data + pos : "";
+            n = m->data == NULL ? 0 : m->len - pos < sizeof(chunk) ? m->len - pos : sizeof(chunk);
             pos += n;
         }
         if (n == 0)
