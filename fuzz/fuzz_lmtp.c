@@ -2,7 +2,7 @@
  * postlink-syncd runs it.  The input is what a client sends; it reaches
  * pl_lmtp_serve through a real socketpair, a peer thread swallows the
  * replies, and the deliver callback accepts every message after checking
- * the envelope it is handed. */
+ * the envelope it is handed.  Odd-sized inputs run with the DSN option. */
 #include "config.h"
 
 #include <stdint.h>
@@ -33,6 +33,10 @@ static void deliver(void *ctx, const struct pl_lmtp_envelope *env,
         if (env->rcpts[i][0] == '\0')
             abort();                              /* refused by the server */
         sum += (unsigned)strlen(env->rcpts[i]);
+        if (env->notify[i] != NULL)               /* the DSN option: checked values */
+            sum += (unsigned)strlen(env->notify[i]);
+        if (env->orcpt[i] != NULL && strchr(env->orcpt[i], ';') == NULL)
+            abort();
         /* one odd reply now and then: the server must replace it */
         snprintf(replies[i], PL_LMTP_REPLY_MAX, "%s",
                  env->msglen % 7 == 3 ? "2500 junk\r\n" : "250 2.0.0 delivered");
@@ -55,6 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .hostname = "fuzz.postlink.invalid", .max_msg_bytes = MAX_MSG,
         .max_rcpts = MAX_RCPTS, .idle_timeout_s = 5,
         .deliver = deliver, .check_rcpt = check_rcpt,
+        .dsn = size % 2, .smtputf8 = size % 2,    /* both with and without DSN */
     };
     struct fuzz_peer p;
     int fd = fuzz_peer_start(&p, data, size);

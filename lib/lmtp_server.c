@@ -27,6 +27,7 @@
 
 #include "lmtp_server.h"
 #include "log.h"
+#include "smtp_dsn.h"
 #include "strutil.h"
 
 #define LMTP_LINE_MAX   2048               /* command bytes, line end not counted */
@@ -63,7 +64,11 @@ struct lmtp_conn {
     int mail;                              /* MAIL accepted, transaction open */
     char *sender;
     char **rcpts;
+    char **notify, **orcpt;                /* per recipient, NULL when absent */
     size_t nrcpts;
+    unsigned long long size;               /* MAIL parameters */
+    int body, smtputf8;
+    char *ret, *envid;
     size_t ibeg, iend;
     size_t olen;
     char in[LMTP_INBUF];
@@ -336,11 +341,22 @@ static void tx_reset(struct lmtp_conn *c)
 {
     free(c->sender);
     c->sender = NULL;
-    for (size_t i = 0; i < c->nrcpts; i++)
+    for (size_t i = 0; i < c->nrcpts; i++) {
         free(c->rcpts[i]);
+        free(c->notify[i]);
+        free(c->orcpt[i]);
+    }
     free(c->rcpts);
-    c->rcpts = NULL;
+    free(c->notify);
+    free(c->orcpt);
+    c->rcpts = c->notify = c->orcpt = NULL;
     c->nrcpts = 0;
+    free(c->ret);
+    free(c->envid);
+    c->ret = c->envid = NULL;
+    c->size = 0;
+    c->body = PL_LMTP_BODY_NONE;
+    c->smtputf8 = 0;
     c->mail = 0;
 }
 
@@ -383,6 +399,9 @@ static void do_data(struct lmtp_conn *c, int *fatal)
         struct pl_lmtp_envelope env = {
             .sender = c->sender, .rcpts = (const char *const *)c->rcpts,
             .nrcpts = c->nrcpts, .msg = m.s ? m.s : "", .msglen = m.len, .truncated = m.cut,
+            .size = c->size, .body = c->body, .smtputf8 = c->smtputf8, .ret = c->ret,
+            .envid = c->envid, .notify = (const char *const *)c->notify,
+            .orcpt = (const char *const *)c->orcpt,
         };
         for (size_t i = 0; i < c->nrcpts; i++)
             snprintf(replies[i], PL_LMTP_REPLY_MAX, "451 4.3.0 No reply from delivery agent");
@@ -472,9 +491,22 @@ static void PL_PRINTF(3, 4) proto_error(struct lmtp_conn *c, const char *what, c
     c->errors++;
 }
 
+/* Takes the value of a parameter "NAME=value" (n bytes at p, klen the
+ * length of "NAME=") once; a second one is an error. */
+static int take_once(char **slot, const char *p, size_t n, size_t klen)
+{
+    if (*slot != NULL)
+        return -1;
+    *slot = pl_xstrndup(p + klen, n - klen);
+    return 0;
+}
+
 static void do_mail(struct lmtp_conn *c, const char *args)
 {
-    char *addr = NULL;
+    char *addr = NULL, *ret = NULL, *envid = NULL;
+    unsigned long long size = 0;
+    int body = PL_LMTP_BODY_NONE, smtputf8 = 0;
+    const char *bad = NULL;
 
     if (!c->lhlo) {
         proto_error(c, "MAIL before LHLO", "503 5.5.1 Error: send LHLO first");
@@ -502,8 +534,7 @@ static void do_mail(struct lmtp_conn *c, const char *args)
             int big = 0;
             if (n == 5 || strspn(args + 5, "0123456789") != n - 5) {
                 proto_error(c, "bad SIZE parameter", "501 5.5.4 Bad SIZE parameter");
-                free(addr);
-                return;
+                goto out;
             }
             for (size_t i = 5; i < n && !big; i++) {
                 if (v > (ULLONG_MAX - 9) / 10)
@@ -513,28 +544,53 @@ static void do_mail(struct lmtp_conn *c, const char *args)
             }
             if (!c->keep_head && (big || v > c->max_msg)) {
                 reply(c, "552 5.3.4 Message size exceeds fixed maximum message size");
-                free(addr);
-                return;
+                goto out;
             }
+            size = big ? ULLONG_MAX : v;
         } else if (n > 5 && strncasecmp(args, "BODY=", 5) == 0) {
-            if (!((n == 9 && strncasecmp(args + 5, "7BIT", 4) == 0)
-                  || (n == 13 && strncasecmp(args + 5, "8BITMIME", 8) == 0))) {
+            if (n == 9 && strncasecmp(args + 5, "7BIT", 4) == 0) {
+                body = PL_LMTP_BODY_7BIT;
+            } else if (n == 13 && strncasecmp(args + 5, "8BITMIME", 8) == 0) {
+                body = PL_LMTP_BODY_8BITMIME;
+            } else {
                 proto_error(c, "unsupported BODY", "501 5.5.4 Unsupported BODY parameter");
-                free(addr);
-                return;
+                goto out;
             }
+        } else if (n == 8 && strncasecmp(args, "SMTPUTF8", 8) == 0) {
+            smtputf8 = 1;
+        } else if (c->o->dsn && n >= 4 && strncasecmp(args, "RET=", 4) == 0) {
+            if (!pl_dsn_ret_ok(args + 4, n - 4) || take_once(&ret, args, n, 4) != 0)
+                bad = "RET";
+        } else if (c->o->dsn && n >= 6 && strncasecmp(args, "ENVID=", 6) == 0) {
+            if (!pl_dsn_xtext_ok(args + 6, n - 6, PL_DSN_ENVID_MAX)
+                || take_once(&envid, args, n, 6) != 0)
+                bad = "ENVID";
         }                                  /* anything else: ignored */
+        if (bad != NULL) {
+            proto_error(c, "bad DSN parameter", "501 5.5.4 Bad %s parameter", bad);
+            goto out;
+        }
         args += n;
     }
     c->sender = addr;
+    c->size = size;
+    c->body = body;
+    c->smtputf8 = smtputf8;
+    c->ret = ret;
+    c->envid = envid;
     c->mail = 1;
     reply(c, "250 2.1.0 Ok");
+    return;
+out:
+    free(addr);
+    free(ret);
+    free(envid);
 }
 
 static void do_rcpt(struct lmtp_conn *c, const char *args)
 {
     const char *refusal;
-    char *addr = NULL;
+    char *addr = NULL, *notify = NULL, *orcpt = NULL;
 
     if (!c->mail) {
         proto_error(c, "RCPT before MAIL", "503 5.5.1 Error: need MAIL command");
@@ -549,10 +605,31 @@ static void do_rcpt(struct lmtp_conn *c, const char *args)
         proto_error(c, "empty recipient", "501 5.1.3 Bad recipient address syntax");
         return;
     }
+    while (c->o->dsn) {                    /* ESMTP parameters: only DSN's matter */
+        const char *end, *bad = NULL;
+        size_t n;
+        while (*args == ' ')
+            args++;
+        if (*args == '\0')
+            break;
+        end = strchr(args, ' ');
+        n = end ? (size_t)(end - args) : strlen(args);
+        if (n >= 7 && strncasecmp(args, "NOTIFY=", 7) == 0) {
+            if (!pl_dsn_notify_ok(args + 7, n - 7) || take_once(&notify, args, n, 7) != 0)
+                bad = "NOTIFY";
+        } else if (n >= 6 && strncasecmp(args, "ORCPT=", 6) == 0) {
+            if (!pl_dsn_orcpt_ok(args + 6, n - 6) || take_once(&orcpt, args, n, 6) != 0)
+                bad = "ORCPT";
+        }                                  /* anything else: ignored */
+        if (bad != NULL) {
+            proto_error(c, "bad DSN parameter", "501 5.5.4 Bad %s parameter", bad);
+            goto out;
+        }
+        args += n;
+    }
     if (c->nrcpts >= c->max_rcpts) {
-        free(addr);
         reply(c, "452 4.5.3 Error: too many recipients");
-        return;
+        goto out;
     }
     if (c->o->check_rcpt != NULL
         && (refusal = c->o->check_rcpt(c->o->ctx, addr)) != NULL) {
@@ -562,12 +639,20 @@ static void do_rcpt(struct lmtp_conn *c, const char *args)
             reply(c, "%.*s", PL_LMTP_REPLY_MAX - 1, refusal);
         else
             reply(c, "550 5.1.1 Recipient address rejected");
-        free(addr);
-        return;
+        goto out;
     }
     c->rcpts = pl_xrealloc(c->rcpts, (c->nrcpts + 1) * sizeof(*c->rcpts));
-    c->rcpts[c->nrcpts++] = addr;
+    c->notify = pl_xrealloc(c->notify, (c->nrcpts + 1) * sizeof(*c->notify));
+    c->orcpt = pl_xrealloc(c->orcpt, (c->nrcpts + 1) * sizeof(*c->orcpt));
+    c->rcpts[c->nrcpts] = addr;
+    c->notify[c->nrcpts] = notify;
+    c->orcpt[c->nrcpts++] = orcpt;
     reply(c, "250 2.1.5 Ok");
+    return;
+out:
+    free(addr);
+    free(notify);
+    free(orcpt);
 }
 
 /* Runs one command line; returns nonzero when the session is over. */
@@ -588,6 +673,10 @@ static int command(struct lmtp_conn *c, size_t len)
             reply(c, "250-PIPELINING");
             reply(c, "250-ENHANCEDSTATUSCODES");
             reply(c, "250-8BITMIME");
+            if (c->o->dsn)
+                reply(c, "250-DSN");
+            if (c->o->smtputf8)
+                reply(c, "250-SMTPUTF8");
             if (c->keep_head)
                 reply(c, "250 SIZE");  /* RFC 1870: no fixed maximum */
             else

@@ -36,6 +36,11 @@ struct rec {
     char rcpts[8][256];
     char *msg;
     size_t msglen;
+    /* the ESMTP parameters passed on ("-" when absent) */
+    unsigned long long size;
+    int body, smtputf8;
+    char ret[16], envid[128];
+    char notify[8][64], orcpt[8][600];
 };
 
 struct srv {
@@ -61,6 +66,15 @@ static void deliver(void *ctx, const struct pl_lmtp_envelope *env,
     memcpy(r->msg, env->msg, env->msglen);
     r->msg[env->msglen] = '\0';
     r->msglen = env->msglen;
+    r->size = env->size;
+    r->body = env->body;
+    r->smtputf8 = env->smtputf8;
+    snprintf(r->ret, sizeof(r->ret), "%s", env->ret ? env->ret : "-");
+    snprintf(r->envid, sizeof(r->envid), "%s", env->envid ? env->envid : "-");
+    for (size_t i = 0; i < env->nrcpts && i < 8; i++) {
+        snprintf(r->notify[i], sizeof(r->notify[i]), "%s", env->notify[i] ? env->notify[i] : "-");
+        snprintf(r->orcpt[i], sizeof(r->orcpt[i]), "%s", env->orcpt[i] ? env->orcpt[i] : "-");
+    }
     for (size_t i = 0; i < env->nrcpts; i++)
         snprintf(replies[i], PL_LMTP_REPLY_MAX, "250 2.0.0 <%s> delivered", env->rcpts[i]);
 }
@@ -753,6 +767,134 @@ static void test_unix_listen(void **state)
     testdir_remove(dir);
 }
 
+/* The dsn option: DSN (and with smtputf8 SMTPUTF8) announced, every DSN
+ * parameter and SIZE, BODY, SMTPUTF8 handed to the agent as sent. */
+static void test_dsn_pass_through(void **state)
+{
+    struct srv *s = srv_new();
+    (void)state;
+    s->o.dsn = 1;
+    s->o.smtputf8 = 1;
+    srv_run(s);
+    expect(s, "220 ");
+    sends(s, "LHLO client.example\r\n");
+    expect(s, "250-" HOST);
+    expect(s, "250-PIPELINING");
+    expect(s, "250-ENHANCEDSTATUSCODES");
+    expect(s, "250-8BITMIME");
+    expect(s, "250-DSN");
+    expect(s, "250-SMTPUTF8");
+    expect(s, "250 SIZE ");
+    sends(s, "MAIL FROM:<a@example.com> SIZE=100 BODY=8BITMIME SMTPUTF8 ret=hdrs "
+             "ENVID=QQ+2B1\r\n"
+             "RCPT TO:<x@sync.example> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;x+2By@sync.example\r\n"
+             "RCPT TO:<y@sync.example>\r\n"
+             "RCPT TO:<z@sync.example> X-OTHER=1 NOTIFY=NEVER\r\nDATA\r\n");
+    expect(s, "250 2.1.0");
+    expect(s, "250 2.1.5");
+    expect(s, "250 2.1.5");
+    expect(s, "250 2.1.5");
+    expect(s, "354 ");
+    sends(s, "hi\r\n.\r\n");
+    expect(s, "250 2.0.0 <x@sync.example>");
+    expect(s, "250 2.0.0 <y@sync.example>");
+    expect(s, "250 2.0.0 <z@sync.example>");
+    assert_int_equal(s->rec.size, 100);
+    assert_int_equal(s->rec.body, PL_LMTP_BODY_8BITMIME);
+    assert_int_equal(s->rec.smtputf8, 1);
+    assert_string_equal(s->rec.ret, "hdrs");
+    assert_string_equal(s->rec.envid, "QQ+2B1");
+    assert_string_equal(s->rec.notify[0], "SUCCESS,DELAY");
+    assert_string_equal(s->rec.orcpt[0], "rfc822;x+2By@sync.example");
+    assert_string_equal(s->rec.notify[1], "-");
+    assert_string_equal(s->rec.orcpt[1], "-");
+    assert_string_equal(s->rec.notify[2], "NEVER");
+    /* the next transaction starts with nothing of the last one */
+    sends(s, "MAIL FROM:<b@example.com> BODY=7BIT\r\nRCPT TO:<x@sync.example>\r\nDATA\r\n");
+    expect(s, "250 2.1.0");
+    expect(s, "250 2.1.5");
+    expect(s, "354 ");
+    sends(s, ".\r\n");
+    expect(s, "250 2.0.0 <x@sync.example>");
+    assert_int_equal(s->rec.size, 0);
+    assert_int_equal(s->rec.body, PL_LMTP_BODY_7BIT);
+    assert_int_equal(s->rec.smtputf8, 0);
+    assert_string_equal(s->rec.ret, "-");
+    assert_string_equal(s->rec.envid, "-");
+    assert_string_equal(s->rec.notify[0], "-");
+    quit(s);
+    srv_end(s);
+}
+
+/* Malformed DSN parameters (RFC 3461 syntax) get 501 5.5.4 and change
+ * nothing; unknown parameters are still ignored. */
+static void test_dsn_malformed(void **state)
+{
+    static const char *const bad_mail[] = {
+        "RET=BOTH", "RET=", "RET=FULL RET=HDRS", "ENVID=a=b", "ENVID=", "ENVID=a+2b",
+        "ENVID=12345678901234567890123456789012345678901234567890"
+        "123456789012345678901234567890123456789012345678901",
+    };
+    static const char *const bad_rcpt[] = {
+        "NOTIFY=NEVER,SUCCESS", "NOTIFY=", "NOTIFY=SUCCESS,", "NOTIFY=SOMETIMES",
+        "NOTIFY=SUCCESS NOTIFY=FAILURE", "ORCPT=rfc822", "ORCPT=;a@b", "ORCPT=rfc822;",
+        "ORCPT=rfc822;a=b", "ORCPT=rfc822;a@b ORCPT=rfc822;c@d",
+    };
+    struct srv *s = srv_new();
+    char line[1200];
+    (void)state;
+    s->o.dsn = 1;
+    srv_run(s);
+    expect(s, "220 ");
+    sends(s, "LHLO c\r\n");
+    for (int i = 0; i < 6; i++)
+        expect(s, "250");
+    for (size_t i = 0; i < sizeof(bad_mail) / sizeof(bad_mail[0]); i++) {
+        snprintf(line, sizeof(line), "MAIL FROM:<a@example.com> %s\r\n", bad_mail[i]);
+        sends(s, line);
+        expect(s, "501 5.5.4");
+    }
+    sends(s, "MAIL FROM:<a@example.com> X-UNKNOWN=1\r\n");
+    expect(s, "250 2.1.0");
+    for (size_t i = 0; i < sizeof(bad_rcpt) / sizeof(bad_rcpt[0]); i++) {
+        snprintf(line, sizeof(line), "RCPT TO:<x@sync.example> %s\r\n", bad_rcpt[i]);
+        sends(s, line);
+        expect(s, "501 5.5.4");
+    }
+    sends(s, "RCPT TO:<y@sync.example> NOTIFY=failure\r\nDATA\r\n");
+    expect(s, "250 2.1.5");
+    expect(s, "354 ");
+    sends(s, ".\r\n");
+    expect(s, "250 2.0.0 <y@sync.example>");   /* the only recipient */
+    assert_int_equal(s->rec.nrcpts, 1);
+    assert_string_equal(s->rec.notify[0], "failure");
+    assert_string_equal(s->rec.ret, "-");
+    quit(s);
+    srv_end(s);
+}
+
+/* Without the dsn option: no DSN announced, its parameters ignored as
+ * before (not checked, not handed over); SMTPUTF8 handed over anyway. */
+static void test_dsn_off(void **state)
+{
+    struct srv *s = srv_start();
+    (void)state;
+    hello(s);                              /* 250-8BITMIME, then 250 SIZE: no DSN */
+    sends(s, "MAIL FROM:<a@example.com> RET=BOGUS SMTPUTF8\r\n"
+             "RCPT TO:<x@sync.example> NOTIFY=junk ORCPT=junk\r\nDATA\r\n");
+    expect(s, "250 2.1.0");
+    expect(s, "250 2.1.5");
+    expect(s, "354 ");
+    sends(s, ".\r\n");
+    expect(s, "250 2.0.0 <x@sync.example>");
+    assert_string_equal(s->rec.ret, "-");
+    assert_string_equal(s->rec.notify[0], "-");
+    assert_string_equal(s->rec.orcpt[0], "-");
+    assert_int_equal(s->rec.smtputf8, 1);
+    quit(s);
+    srv_end(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -776,6 +918,9 @@ int main(void)
         cmocka_unit_test(test_client_never_reads),
         cmocka_unit_test(test_idle_timeout),
         cmocka_unit_test(test_unix_listen),
+        cmocka_unit_test(test_dsn_pass_through),
+        cmocka_unit_test(test_dsn_malformed),
+        cmocka_unit_test(test_dsn_off),
     };
     pl_log_open("test_lmtp_server", PL_LOG_STDERR, -1);
     return cmocka_run_group_tests(tests, NULL, NULL);
