@@ -15,6 +15,7 @@
 #include <sofia-sip/msg_addr.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
+#include <sofia-sip/su_string.h>
 #include <sofia-sip/su_tagarg.h>
 
 #include "log.h"
@@ -97,12 +98,18 @@ static void bye(struct sip_leg *leg)
 static int authenticate(struct pl_sip_ua *ua, nua_handle_t *nh, sip_t const *sip, int *tries,
                         const char *what)
 {
-    if (!ua->auth_user || !ua->auth_password || !sip || ++*tries > 2)
+    if (!ua->auth_user || !ua->auth_password || !sip)
         return -1;
     msg_auth_t const *au = sip->sip_www_authenticate ? sip->sip_www_authenticate
                                                      : sip->sip_proxy_authenticate;
     if (!au || !au->au_scheme)
         return -1;
+    /* a second challenge means the password was refused, unless the
+     * server only says our nonce went stale */
+    const char *stale = msg_params_find(au->au_params, "stale=");
+    if (*tries >= 1 && !(stale && su_casematch(stale, "true") && *tries < 3))
+        return -1;
+    ++*tries;
     const char *realm = msg_params_find(au->au_params, "realm=");
     if (!realm)
         return -1;
