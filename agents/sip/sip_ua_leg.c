@@ -579,7 +579,6 @@ void sip_leg_abort_all(struct pl_sip_ua *ua)
         pthread_mutex_unlock(&ua->mu);
         if (leg->kind == LEG_IN)
             in_waiter_finish(ua, &leg->waiter, -1);
-        leg->timer = NULL;          /* destroyed with the root */
         sip_leg_free(leg);
     }
 }

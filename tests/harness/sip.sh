@@ -97,7 +97,8 @@ request_route {
     t_check_trans();
     if (is_method("REGISTER")) {
         $auth_reg
-        if (!save("location")) sl_reply_error();
+        if (!save("location")) { sl_reply_error(); exit; }
+        xlog("L_INFO", "saved location for \$tU: \$ct\n");
         exit;
     }
     if (is_method("INVITE")) {

@@ -8,7 +8,8 @@
 # after invite_timeout_ms; with digest auth in Kamailio the right password
 # registers and calls and a wrong one fails with 401/407; an INVITE that
 # bypasses Kamailio gets 403 and never reaches the application; SIPp can be
-# the callee with its own SDP.  Also measures INVITE->200 and BYE times.
+# the callee with its own SDP; max_incoming refuses the excess with 486; the
+# callee can hang up.  Also measures INVITE->200 and BYE times.
 set -u
 . "${abs_top_srcdir:-.}/tests/integration/tap.sh"
 . "$abs_top_srcdir/tests/harness/harness.sh"
@@ -191,6 +192,26 @@ tap_check "4 threads placing 5 calls each at the same time: all 20 answered and 
 tap_diag "4 threads x 5 calls: $(grep ^summary "$D/p.out")"
 callee_stop f_tcp
 callee_stop f_udp
+
+# --- max_incoming, and the callee hanging up --------------------------------------
+callee ch tcp 0502222121 --max-incoming 1
+caller h tcp 0502222121 --parallel 4 --hold-ms 1500
+tap_check "max_incoming 1: of 4 simultaneous calls one is answered, 3 get 486 Busy Here" \
+    eval 'test "$(grep -c "^status 200 OK" "$D/h.out")" = 1 -a "$(grep -c "^status 486 Busy Here" "$D/h.out")" = 3'
+tap_check "the refusals are logged once for the burst" \
+    test "$(grep -c 'max_incoming): refusing' "$D/ch.log")" = 1
+caller h2 tcp 0502222121
+tap_check "once the call is over it takes calls again (and says how many it refused)" \
+    eval 'test "$(val h2 status)" = "200 OK" && grep -q "accepting calls again after refusing 3" "$D/ch.log"'
+callee_stop ch
+callee ci tcp 0502222122 --hangup-after 300
+caller i tcp 0502222122 --hold-ms 1500
+cid=$(val i call-id)
+tap_check "the callee hangs up (pl_sip_hangup_incoming): its BYE is answered 200, call-end by-us" \
+    eval 'sip_wait_file "$D/ci.out" "^hangup $cid bye 200\$" 1 5 && has ci "^call-end $cid by-us\$"'
+tap_check "the caller sees the call ended by the peer; its own hangup has nothing left to do (bye -1)" \
+    eval 'has i "^call-end $cid by-peer\$" && has i "^bye -1 "'
+callee_stop ci
 
 # --- (e) digest authentication ---------------------------------------------------
 sip_stop_kamailio

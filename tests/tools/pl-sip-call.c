@@ -13,13 +13,17 @@
  *       Runs until SIGTERM/SIGINT, then unregisters and prints "stopped".
  *   pl-sip-call call --proxy URI --bind URI --number N --sdp FILE [--domain D]
  *               [--timeout-ms T] [--auth USER:PASS] [--answer-out FILE]
- *               [--count C] [--parallel P] [-v]
+ *               [--count C] [--parallel P] [--hold-ms MS] [-v]
  *       places C calls (default 1) from each of P threads (default 1), one
  *       after the other: for each prints "status S REASON", "call-id",
  *       "ringing 0|1", "ms-180", "ms-200", the answer between
- *       "answer-begin"/"answer-end" (and into FILE), then hangs up and
- *       prints "bye STATUS ms MS".  With C*P > 1 a summary line
- *       "summary calls N ok K median-200-ms M median-bye-ms B".
+ *       "answer-begin"/"answer-end" (and into FILE), then (after MS ms)
+ *       hangs up and prints "bye STATUS ms MS" (STATUS -1: the callee hung
+ *       up first; "call-end CALLID by-peer" then).  With C*P > 1 a summary
+ *       line "summary calls N ok K median-200-ms M median-bye-ms B
+ *       median-call-us U median-hangup-us H" (the API calls' wall time).
+ *       --hangup-after MS (callee): it sends BYE itself MS ms after a 200
+ *       and prints "hangup CALLID bye STATUS".
  *       Exit 0 when every call was answered 200 and its BYE 200, 2 if not.
  * Exit 1 for usage errors or when the user agent cannot start. */
 #include "config.h"
@@ -29,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -38,7 +43,7 @@ static struct {
     const char *mode, *proxy, *bind, *number, *domain, *sdp_file, *auth, *offer_dir,
         *answer_out;
     int status, verbose;
-    unsigned timeout_ms, count, parallel, hangup_after_ms, max_incoming;
+    unsigned timeout_ms, count, parallel, hangup_after_ms, max_incoming, hold_ms;
 } opt = { .status = 200, .domain = "127.0.0.1", .count = 1, .parallel = 1 };
 
 static char *sdp;                   /* contents of --sdp */
@@ -168,16 +173,26 @@ static int run_answer(void)
 
 struct caller {
     pthread_t t;
-    long *ms_200, *ms_bye;
+    long *ms_200, *ms_bye, *us_call, *us_hangup;
     unsigned ok;
 };
+
+static long us_since(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long)(now.tv_sec - t0->tv_sec) * 1000000 + (now.tv_nsec - t0->tv_nsec) / 1000;
+}
 
 static void *caller_thread(void *arg)
 {
     struct caller *c = arg;
     for (unsigned i = 0; i < opt.count; i++) {
         struct pl_sip_call call;
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         pl_sip_call(ua, opt.number, sdp, &call);
+        long us = us_since(&t0);
         pthread_mutex_lock(&out_mu);
         printf("status %d %s\ncall-id %s\nringing %d\nms-180 %ld\nms-200 %ld\n", call.status,
                call.reason, call.call_id, call.ringing, call.ms_180, call.ms_final);
@@ -191,14 +206,21 @@ static void *caller_thread(void *arg)
         fflush(stdout);
         pthread_mutex_unlock(&out_mu);
         int up = call.status == 200;
-        if (up)
+        if (up) {
             c->ms_200[i] = call.ms_final;
+            c->us_call[i] = us;
+            if (opt.hold_ms)
+                usleep(opt.hold_ms * 1000);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         pl_sip_hangup(ua, &call);
+        us = us_since(&t0);
         if (up) {
             pthread_mutex_lock(&out_mu);
             printf("bye %d ms %ld\n", call.bye_status, call.ms_bye);
             pthread_mutex_unlock(&out_mu);
             c->ms_bye[i] = call.ms_bye;
+            c->us_hangup[i] = us;
             if (call.bye_status == 200)
                 c->ok++;
         }
@@ -228,14 +250,17 @@ static int run_call(void)
 {
     size_t total = (size_t)opt.count * opt.parallel;
     long *ms200 = malloc(total * sizeof(long)), *msbye = malloc(total * sizeof(long));
+    long *uscall = malloc(total * sizeof(long)), *ushang = malloc(total * sizeof(long));
     struct caller *cs = calloc(opt.parallel, sizeof *cs);
-    if (!ms200 || !msbye || !cs)
+    if (!ms200 || !msbye || !uscall || !ushang || !cs)
         return 1;
     for (size_t i = 0; i < total; i++)
-        ms200[i] = msbye[i] = -1;
+        ms200[i] = msbye[i] = uscall[i] = ushang[i] = -1;
     for (unsigned p = 0; p < opt.parallel; p++) {
         cs[p].ms_200 = ms200 + (size_t)p * opt.count;
         cs[p].ms_bye = msbye + (size_t)p * opt.count;
+        cs[p].us_call = uscall + (size_t)p * opt.count;
+        cs[p].us_hangup = ushang + (size_t)p * opt.count;
         if (pthread_create(&cs[p].t, NULL, caller_thread, &cs[p]) != 0)
             return 1;
     }
@@ -245,11 +270,14 @@ static int run_call(void)
         ok += cs[p].ok;
     }
     if (total > 1)
-        printf("summary calls %zu ok %u median-200-ms %ld median-bye-ms %ld\n", total, ok,
-               median(ms200, total), median(msbye, total));
+        printf("summary calls %zu ok %u median-200-ms %ld median-bye-ms %ld "
+               "median-call-us %ld median-hangup-us %ld\n", total, ok, median(ms200, total),
+               median(msbye, total), median(uscall, total), median(ushang, total));
     pl_sip_ua_stop(ua);
     free(ms200);
     free(msbye);
+    free(uscall);
+    free(ushang);
     free(cs);
     return ok == total ? 0 : 2;
 }
@@ -282,6 +310,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--parallel")) opt.parallel = (unsigned)atoi(v);
         else if (!strcmp(a, "--hangup-after")) opt.hangup_after_ms = (unsigned)atoi(v);
         else if (!strcmp(a, "--max-incoming")) opt.max_incoming = (unsigned)atoi(v);
+        else if (!strcmp(a, "--hold-ms")) opt.hold_ms = (unsigned)atoi(v);
         else return usage();
     }
     int answer = !strcmp(opt.mode, "answer");
