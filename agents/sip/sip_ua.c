@@ -250,6 +250,8 @@ static void *sip_thread(void *arg)
     run_queue(ua);
     if (ua->stop_timer)
         su_timer_destroy(ua->stop_timer);
+    if (ua->reg_timer)
+        su_timer_destroy(ua->reg_timer);
     if (ua->shutting_down == 2)
         nua_destroy(ua->nua);
     ua->nua = NULL;

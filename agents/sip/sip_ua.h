@@ -80,8 +80,10 @@ struct pl_sip_call {
 struct pl_sip_ua;
 
 /* Start the SIP thread with a copy of conf; when conf->number is set,
- * send the first REGISTER (see pl_sip_ua_wait_registered).  NULL with a
- * message in err on failure (bad URI, cannot bind...). */
+ * send the first REGISTER (see pl_sip_ua_wait_registered); nua refreshes
+ * it before it expires, and after a failed one (refused password, no SIP
+ * server) the UA registers afresh every 30 s.  NULL with a message in err
+ * on failure (bad URI, cannot bind...). */
 struct pl_sip_ua *pl_sip_ua_start(const struct pl_sip_ua_conf *conf,
                                   const struct pl_sip_ua_callbacks *cb, void *ctx,
                                   char *err, size_t errlen);

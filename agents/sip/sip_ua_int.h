@@ -98,6 +98,7 @@ struct pl_sip_ua {
     nua_t *nua;
     nua_handle_t *reg_nh;
     int reg_auth_tries;
+    su_timer_t *reg_timer;          /* REGISTER again after a failure */
     int unregistering;
     int shutting_down;
     su_timer_t *stop_timer;

@@ -22,6 +22,7 @@
 
 #define ANSWER_MAX 8192
 #define CANCEL_GRACE_MS 2000
+#define SIP_REG_RETRY_MS 30000
 
 static const char *cid(const struct sip_leg *leg)
 {
@@ -133,6 +134,17 @@ void sip_ua_register(struct pl_sip_ua *ua)
                  NUTAG_OUTBOUND("no-options-keepalive no-validate no-natify"), TAG_END());
 }
 
+static void reg_retry(struct pl_sip_ua *magic, su_timer_t *t, void *arg)
+{
+    struct pl_sip_ua *ua = arg;
+    (void)magic;
+    (void)t;
+    if (!ua->reg_nh && !ua->unregistering && !ua->shutting_down) {
+        msg_info("sip: registering %s@%s again", ua->number, ua->domain);
+        sip_ua_register(ua);
+    }
+}
+
 static void reg_reply(struct pl_sip_ua *ua, int status, const char *phrase, sip_t const *sip)
 {
     if (status < 200)
@@ -152,8 +164,17 @@ static void reg_reply(struct pl_sip_ua *ua, int status, const char *phrase, sip_
         if (!was)
             msg_info("sip: registered %s@%s at %s", ua->number, ua->domain, ua->proxy);
     } else {
-        msg_warn("sip: registration of %s@%s at %s failed: %d %s", ua->number, ua->domain,
-                 ua->proxy, status, phrase);
+        msg_warn("sip: registration of %s@%s at %s failed: %d %s (trying again in %d s)",
+                 ua->number, ua->domain, ua->proxy, status, phrase, SIP_REG_RETRY_MS / 1000);
+        /* nua keeps a failed (e.g. unanswered 401) handle alive, which
+         * would hold up its shutdown: drop it and start afresh later */
+        nua_handle_destroy(ua->reg_nh);
+        ua->reg_nh = NULL;
+        ua->reg_auth_tries = 0;
+        if (!ua->reg_timer)
+            ua->reg_timer = su_timer_create(su_root_task(ua->root), SIP_REG_RETRY_MS);
+        if (ua->reg_timer)
+            su_timer_set(ua->reg_timer, reg_retry, ua);
     }
 }
 
@@ -292,9 +313,18 @@ static void out_reply(struct pl_sip_ua *ua, struct sip_leg *leg, int status, con
         }
         return;
     }
-    if ((status == 401 || status == 407) &&
-        authenticate(ua, leg->nh, sip, &leg->auth_tries, leg->call_id) == 0)
+    if (status == 401 || status == 407) {
+        if (authenticate(ua, leg->nh, sip, &leg->auth_tries, leg->call_id) == 0)
+            return;
+        /* refused credentials: nua would wait for more, so end it here */
+        out_finish(ua, leg, status, phrase, sip);
+        leg->terminated = 1;
+        nua_handle_bind(leg->nh, NULL);
+        nua_handle_destroy(leg->nh);
+        leg->nh = NULL;
+        leg_maybe_free(ua, leg);
         return;
+    }
     if (leg->cancelled) {
         char r[96];
         snprintf(r, sizeof r, "timeout (no answer within %u ms)", ua->invite_timeout_ms);

@@ -238,5 +238,7 @@ caller e3 tcp 0502222999
 tap_check "auth: INVITE without credentials: 407" \
     test "$(val e3 status)" = "407 Proxy Authentication Required"
 callee_stop e
+tap_check "every user agent shut sofia-sip down cleanly (none was forced to stop)" \
+    eval '! grep -l "without a complete sofia-sip shutdown" "$D"/*.log'
 
 tap_done
