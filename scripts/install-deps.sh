@@ -9,7 +9,8 @@ PKGS="build-essential autoconf automake libtool pkg-config
       libgmime-3.0-dev libjansson-dev clang libclang-rt-14-dev
       postfix dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd
       swaks libnet-ssleay-perl jq python3 procps man-db groff-base bsdextrautils
-      opendkim opendkim-tools"
+      opendkim opendkim-tools
+      libsofia-sip-ua-dev kamailio sip-tester baresip socat"
 
 missing=""
 for p in $PKGS; do
