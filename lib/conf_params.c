@@ -2,9 +2,11 @@
  * parameter table, built from conf_params.def (the one list of them). */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "conf.h"
@@ -170,6 +172,54 @@ static const char *check_country_code(const char *v)
         return NULL;
     if (n > 3 || strspn(v, "0123456789") != n || v[0] == '0')
         return "must be 1-3 digits without '+' (e.g. 81), or empty";
+    return NULL;
+}
+
+/* sip_server, sip_bind: a SIP URI "sip:HOST[:PORT][;params]". */
+static const char *check_sip_uri(const char *v)
+{
+    if (*v == '\0')
+        return NULL;
+    if (strncmp(v, "sip:", 4) != 0 || v[4] == '\0' || strchr(v, ' '))
+        return "must be a SIP URI such as sip:127.0.0.1:5060;transport=tcp";
+    return NULL;
+}
+
+/* A numeric IPv4 or IPv6 address. */
+static const char *check_ip(const char *v)
+{
+    unsigned char buf[16];
+    if (inet_pton(AF_INET, v, buf) == 1 || inet_pton(AF_INET6, v, buf) == 1)
+        return NULL;
+    return "must be a numeric IPv4 or IPv6 address";
+}
+
+static const char *check_setup(const char *v)
+{
+    return strcmp(v, "passive") == 0 || strcmp(v, "active") == 0 ? NULL : "must be passive or active";
+}
+
+/* IP:PORT (IPv6 as [addr]:port). */
+static const char *check_hostport(const char *v)
+{
+    char host[64];
+    const char *colon = strrchr(v, ':');
+    unsigned char buf[16];
+    size_t n;
+    if (colon == NULL || colon[1] == '\0' || strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
+        atoi(colon + 1) < 1 || atoi(colon + 1) > 65535)
+        return "must be IP:PORT, e.g. 127.0.0.1:25 or [::1]:25";
+    n = (size_t)(colon - v);
+    if (n >= 2 && v[0] == '[' && v[n - 1] == ']') {
+        v++;
+        n -= 2;
+    }
+    if (n == 0 || n >= sizeof(host))
+        return "must be IP:PORT, e.g. 127.0.0.1:25 or [::1]:25";
+    memcpy(host, v, n);
+    host[n] = '\0';
+    if (inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1)
+        return "must be IP:PORT with a numeric address";
     return NULL;
 }
 

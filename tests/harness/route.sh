@@ -17,6 +17,7 @@ hr_setup() {
     : "${HR_FILTER:=lmtp:unix:$HR_SIPD_SOCK}"
     cat >>"$POSTLINK_CONF" <<CONF
 route_milter_socket = unix:$H_ROUTE/route-milter.sock
+sip_lmtp_socket = $HR_SIPD_SOCK
 route_country_code = 81
 route_trusted_networks = ${HR_TRUSTED:-127.0.0.99}
 CONF
@@ -40,4 +41,54 @@ hr_start_route() {
 # hr_sendmail FROM TO FILE: submit FILE with the private Postfix's sendmail(1).
 hr_sendmail() {
     sendmail -C "$H_DIR/postfix/etc" -f "$1" -- "$2" <"$3"
+}
+
+# hr_sipd_conf CONF NUMBER DELIVER_TO [MEDIA_ADDR]: append postlink-sipd's
+# settings to CONF (after sip_start_kamailio): calls through the harness's
+# Kamailio over TCP, registered under NUMBER, answered calls handed to
+# DELIVER_TO (IP:PORT); its SIP port in HR_SIP_BIND_PORT.
+hr_sipd_conf() {
+    HR_SIP_BIND_PORT=$(sip_free_port) || return 1
+    cat >>"$1" <<CONF
+sip_server = sip:127.0.0.1:$POSTLINK_SIP_PORT;transport=tcp
+sip_bind = sip:${4:-127.0.0.1}:$HR_SIP_BIND_PORT;transport=tcp
+sip_domain = $POSTLINK_SIP_DOMAIN
+sip_number = $2
+sip_media_address = ${4:-127.0.0.1}
+sip_deliver_to = $3
+sip_invite_timeout = ${HR_INVITE_TIMEOUT:-3s}
+sip_connect_timeout = 2s
+sip_smtp_timeout = ${HR_SMTP_TIMEOUT:-10s}
+${HR_SIPD_EXTRA-}
+CONF
+}
+
+# hr_start_sipd NAME CONF SOCKET: start postlink-sipd with CONF; pid in
+# HR_SIPD_PID, log $H_DIR/sipd-NAME.log; waits for its LMTP socket and, when
+# it has a number, for its registration.
+hr_start_sipd() {
+    local log=$H_DIR/sipd-$1.log
+    rm -f "$3"
+    h_spawn "sipd-$1" "$log" "$abs_top_builddir/agents/sip/postlink-sipd" -f -c "$2"
+    HR_SIPD_PID=$H_LAST_PID
+    hs__wait_socket "$3" "$HR_SIPD_PID" || return 1
+    if grep -q '^sip_number = .' "$2"; then
+        hs_wait_log "$log" "registered .* at sip:" 10 || return 1
+    fi
+}
+
+# hr_site_conf DIR: a postlink.conf and store of its own (another site's
+# postlink-sipd); prints the conf path.
+hr_site_conf() {
+    mkdir -p "$1"
+    chmod 0711 "$1"
+    cat >"$1/postlink.conf" <<CONF
+db_home = $1/db
+enabled_domains = ${HB_DOMAIN:-remote.test}
+sip_lmtp_socket = $1/sipd.lmtp
+reinject_url = smtp://127.0.0.1:1
+route_country_code = 81
+CONF
+    "$POSTLINKCTL" -c "$1/postlink.conf" init >"$1/init.log" 2>&1 || { cat "$1/init.log" >&2; return 1; }
+    echo "$1/postlink.conf"
 }

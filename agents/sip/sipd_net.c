@@ -1,0 +1,147 @@
+/* sipd_net.c -- the few socket operations postlink-sipd's calls need, each
+ * bounded in time: listen on the media address, accept one connection,
+ * connect to the peer's, read the token line. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sipd.h"
+
+long sipd_ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long)((t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000);
+}
+
+static int sockaddr_of(const char *addr, unsigned port, struct sockaddr_storage *ss, socklen_t *len)
+{
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+    memset(ss, 0, sizeof(*ss));
+    if (inet_pton(AF_INET, addr, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        *len = sizeof(*a4);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, addr, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *len = sizeof(*a6);
+        return 0;
+    }
+    return -1;
+}
+
+int sipd_listen(const char *addr, unsigned *port, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fd, one = 1;
+    if (sockaddr_of(addr, 0, &ss, &len) != 0) {
+        snprintf(err, errlen, "%s is not a numeric address", addr);
+        return -1;
+    }
+    if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 4) != 0 ||
+        getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+        snprintf(err, errlen, "listen on %s: %s", addr, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    *port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                          : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    return fd;
+}
+
+int sipd_accept(int lfd, unsigned ms, char *peer, size_t peerlen)
+{
+    struct pollfd p = {lfd, POLLIN, 0};
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int fd, r;
+    do
+        r = poll(&p, 1, (int)ms);
+    while (r < 0 && errno == EINTR);
+    if (r <= 0)
+        return -1;
+    if ((fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC)) < 0)
+        return -1;
+    if (peer) {
+        const void *a = ss.ss_family == AF_INET ? (const void *)&((struct sockaddr_in *)&ss)->sin_addr
+                                                : (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
+        if (inet_ntop(ss.ss_family, a, peer, (socklen_t)peerlen) == NULL)
+            snprintf(peer, peerlen, "unknown");
+    }
+    return fd;
+}
+
+int sipd_connect(const char *addr, unsigned port, unsigned ms, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fd, flags, soerr = 0, r;
+    socklen_t sl = sizeof(soerr);
+    struct pollfd p;
+
+    if (sockaddr_of(addr, port, &ss, &len) != 0) {
+        snprintf(err, errlen, "%s is not a numeric address", addr);
+        return -1;
+    }
+    if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    flags = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    if (connect(fd, (struct sockaddr *)&ss, len) != 0 && errno != EINPROGRESS) {
+        snprintf(err, errlen, "connect to %s:%u: %s", addr, port, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    p = (struct pollfd){fd, POLLOUT, 0};
+    do
+        r = poll(&p, 1, (int)ms);
+    while (r < 0 && errno == EINTR);
+    if (r <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0) {
+        snprintf(err, errlen, "connect to %s:%u: %s", addr, port,
+                 r == 0 ? "timed out" : strerror(soerr ? soerr : errno));
+        close(fd);
+        return -1;
+    }
+    fcntl(fd, F_SETFL, flags);
+    return fd;
+}
+
+long sipd_read_line(int fd, char *buf, size_t max, unsigned ms)
+{
+    struct timespec t0;
+    size_t n = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (n < max) {
+        long left = (long)ms - sipd_ms_since(&t0);
+        struct pollfd p = {fd, POLLIN, 0};
+        ssize_t r;
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+            return -1;
+        if ((r = read(fd, buf + n, 1)) <= 0)     /* one byte: SMTP may follow */
+            return -1;
+        if (buf[n++] == '\n')
+            return (long)n;
+    }
+    return -1;
+}
