@@ -92,3 +92,38 @@ CONF
     "$POSTLINKCTL" -c "$1/postlink.conf" init >"$1/init.log" 2>&1 || { cat "$1/init.log" >&2; return 1; }
     echo "$1/postlink.conf"
 }
+
+# hr_two_sites: the whole capability-3 setup (after h_init; needs
+# tests/harness/{sync,sip,sites}.sh sourced): the sink, Dovecot, site A
+# (harness Postfix with postlink-sync, postlink-route and postlink-sipd
+# registered as HR_NUMBER_A; remote.test the normal way to site B's MX),
+# Kamailio, site B on 127.0.0.2 (its own Postfix, no milters, and
+# postlink-sipd registered as HR_NUMBER_B, handing calls to its SIP
+# listener with XCLIENT).  Pids: HR_SIPD_A_PID, HR_SIPD_B_PID; confs
+# $POSTLINK_CONF and HR_CONF_B; logs $H_DIR/sipd-a.log, sipd-b.log.
+HR_NUMBER_A=050-1111-0001 HR_NUMBER_B=050-2222-0002
+hr_two_sites() {
+    hb_init && h_start_sink && h_start_dovecot && hs_setup && hr_setup &&
+        hb_route_site_a_normally && h_start_postfix && hs_start_milter && hr_start_route ||
+        { h__say "site A did not start"; return 1; }
+    sip_start_kamailio || return 1
+    hr_sipd_conf "$POSTLINK_CONF" "$HR_NUMBER_A" "127.0.0.1:$POSTLINK_SMTP_PORT" &&
+        hr_start_sipd a "$POSTLINK_CONF" "$HR_SIPD_SOCK" || { h__say "postlink-sipd (A) did not start"; return 1; }
+    HR_SIPD_A_PID=$HR_SIPD_PID
+    hb_start_siteb || return 1
+    HR_CONF_B=$(hr_site_conf "$H_DIR/siteb-postlink") &&
+        hr_sipd_conf "$HR_CONF_B" "$HR_NUMBER_B" "127.0.0.2:$HB_SIP_PORT" 127.0.0.2 &&
+        hr_start_sipd b "$HR_CONF_B" "$H_DIR/siteb-postlink/sipd.lmtp" ||
+        { h__say "postlink-sipd (B) did not start"; return 1; }
+    HR_SIPD_B_PID=$HR_SIPD_PID
+    export HR_CONF_B HR_SIPD_A_PID HR_SIPD_B_PID
+}
+
+# hr_restart_sipd_a [ENV=VALUE...]: postlink-sipd of site A again (after a
+# kill), with extra environment for the new process.
+hr_restart_sipd_a() {
+    rm -f "$HR_SIPD_SOCK"
+    h_spawn sipd-a "$H_DIR/sipd-a.log" env "$@" "$abs_top_builddir/agents/sip/postlink-sipd" -f -c "$POSTLINK_CONF"
+    HR_SIPD_A_PID=$H_LAST_PID
+    hs__wait_socket "$HR_SIPD_SOCK" "$HR_SIPD_A_PID"
+}
