@@ -108,7 +108,7 @@ h__strays() {
         *dovecot\ *" $dir/dovecot/dovecot.conf"* | *postlink-sink\ *" $dir/sink"*) echo "$p" ;;
         */postfix/sbin/master\ *)
             mapfile -d '' -t e 2>/dev/null <"/proc/$p/environ" || continue
-            case " ${e[*]} " in *" MAIL_CONFIG=$dir/postfix/etc "*) echo "$p" ;; esac ;;
+            case " ${e[*]} " in *" MAIL_CONFIG=$dir/"*) echo "$p" ;; esac ;;
         esac
     done
 }
@@ -173,7 +173,7 @@ h_leftovers() {
         mapfile -d '' -t a 2>/dev/null <"$f" || continue
         e=(); mapfile -d '' -t e 2>/dev/null <"/proc/$p/environ"
         case " ${a[*]} " in *"$dir"*) echo "$p"; continue ;; esac
-        case " ${e[*]} " in *" MAIL_CONFIG=$dir/postfix/etc "*) echo "$p" ;; esac
+        case " ${e[*]} " in *" MAIL_CONFIG=$dir/"*) echo "$p" ;; esac
     done
 }
 
@@ -212,17 +212,18 @@ h_free_port() {
 }
 
 # h_wait_port PORT [TIMEOUT_S] [PID]: until 127.0.0.1:PORT accepts; fails
-# early if PID (when given) dies.
+# early if PID (when given) dies.  Another address: set H_WAIT_ADDR (e.g.
+# "local H_WAIT_ADDR=127.0.0.2" in the caller), also for h_wait_smtp.
 h_wait_port() {
-    local port=$1 end=$(( $(h__ms) + ${2:-10} * 1000 )) pid=${3-}
+    local port=$1 end=$(( $(h__ms) + ${2:-10} * 1000 )) pid=${3-} a=${H_WAIT_ADDR:-127.0.0.1}
     while :; do
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        (exec 3<>"/dev/tcp/$a/$port") 2>/dev/null && return 0
         if [ -n "$pid" ] && ! h__alive "$pid"; then
-            h__say "process $pid exited before 127.0.0.1:$port accepted"
+            h__say "process $pid exited before $a:$port accepted"
             return 1
         fi
         if [ "$(h__ms)" -ge $end ]; then
-            h__say "timeout waiting for 127.0.0.1:$port"
+            h__say "timeout waiting for $a:$port"
             return 1
         fi
         sleep 0.05
@@ -232,13 +233,13 @@ h_wait_port() {
 # h_wait_smtp PORT [TIMEOUT_S] [PID]: until 127.0.0.1:PORT greets with 220
 # (an smtpd that dies on a bad -o option accepts but never greets).
 h_wait_smtp() {
-    local port=$1 end=$(( $(h__ms) + ${2:-10} * 1000 )) pid=${3-} line
+    local port=$1 end=$(( $(h__ms) + ${2:-10} * 1000 )) pid=${3-} line a=${H_WAIT_ADDR:-127.0.0.1}
     h_wait_port "$port" "${2:-10}" "$pid" || return 1
     while :; do
-        line=$( { exec 3<>"/dev/tcp/127.0.0.1/$port" && IFS= read -r -t 2 l <&3 && printf %s "$l"; } 2>/dev/null)
+        line=$( { exec 3<>"/dev/tcp/$a/$port" && IFS= read -r -t 2 l <&3 && printf %s "$l"; } 2>/dev/null)
         case $line in 220*) return 0 ;; esac
         if [ "$(h__ms)" -ge $end ]; then
-            h__say "no 220 greeting on 127.0.0.1:$port (got '${line%$'\r'}')"
+            h__say "no 220 greeting on $a:$port (got '${line%$'\r'}')"
             return 1
         fi
         sleep 0.1
