@@ -103,6 +103,7 @@ CONF
 # $POSTLINK_CONF and HR_CONF_B; logs $H_DIR/sipd-a.log, sipd-b.log.
 HR_NUMBER_A=050-1111-0001 HR_NUMBER_B=050-2222-0002
 hr_two_sites() {
+    HS_PEER_ADDR=${HS_PEER_ADDR:-127.0.0.3}     # site B (127.0.0.2) is no sync peer
     hb_init && h_start_sink && h_start_dovecot && hs_setup && hr_setup &&
         hb_route_site_a_normally && h_start_postfix && hs_start_milter && hr_start_route ||
         { h__say "site A did not start"; return 1; }
@@ -126,4 +127,26 @@ hr_restart_sipd_a() {
     h_spawn sipd-a "$H_DIR/sipd-a.log" env "$@" "$abs_top_builddir/agents/sip/postlink-sipd" -f -c "$POSTLINK_CONF"
     HR_SIPD_A_PID=$H_LAST_PID
     hs__wait_socket "$HR_SIPD_SOCK" "$HR_SIPD_A_PID"
+}
+
+# hr_send_dsn PORT USER PASS TO MSGID NOTIFY: one message with RCPT
+# NOTIFY= (swaks 20201014 has no DSN options), authenticated; prints the
+# queue id Postfix gave it.
+hr_send_dsn() {
+    python3 - "$@" <<'PY'
+import smtplib, sys
+port, user, pw, rcpt, mid, notify = sys.argv[1:]
+s = smtplib.SMTP("127.0.0.1", int(port), timeout=20)
+s.ehlo("client.test")
+s.login(user, pw)
+msg = ("From: %s\r\nTo: %s\r\nSubject: dsn test\r\nMessage-Id: %s\r\n\r\nplease confirm\r\n"
+       % (user, rcpt, mid))
+s.mail(user)
+code, text = s.rcpt(rcpt, ["NOTIFY=" + notify])
+if code != 250:
+    sys.exit("RCPT: %d %s" % (code, text))
+code, text = s.data(msg.encode())
+print(text.decode().rsplit(" ", 1)[-1])
+s.quit()
+PY
 }

@@ -52,7 +52,8 @@ lmtp_line() {
 }
 
 # --- over SIP, with a success DSN --------------------------------------------
-send "dave@$HB_DOMAIN" sip1 --header "Subject: over SIP" --dsn-notify SUCCESS,FAILURE
+MID=$(hs_msgid sip1)
+QID=$(hr_send_dsn "$SUB" "$U" "$PW" "dave@$HB_DOMAIN" "$MID" SUCCESS,FAILURE)
 hb_wait_maildir_files dave 1 >/dev/null
 f=$(hb_maildir_grep "$MID" | head -1)
 tap_check "the mail reaches dave's maildir at site B" test -n "$f"
