@@ -74,8 +74,10 @@ void sipd_deliver(void *ctx, const struct pl_lmtp_envelope *env, char (*replies)
 int sipd_listen(const char *addr, unsigned *port, char *err, size_t errlen);
 /* Accept one connection within ms; -1 on timeout or error. */
 int sipd_accept(int lfd, unsigned ms, char *peer, size_t peerlen);
-/* Connect to addr:port within ms (numeric addr); -1 with err. */
-int sipd_connect(const char *addr, unsigned port, unsigned ms, char *err, size_t errlen);
+/* Connect to addr:port within ms (numeric addr), from src when it is given
+ * and of the same scope (loopback or not); -1 with err. */
+int sipd_connect(const char *addr, unsigned port, unsigned ms, const char *src, char *err,
+                 size_t errlen);
 /* Read one line (up to max bytes, LF-terminated) within ms; its length or -1. */
 long sipd_read_line(int fd, char *buf, size_t max, unsigned ms);
 long sipd_ms_since(const struct timespec *t0);

@@ -114,7 +114,7 @@ static int to_postfix(struct answered *a, const char *peer_ip, char *greet, size
         return -1;
     memcpy(host, cfg->sip_deliver_to + (cfg->sip_deliver_to[0] == '['), n - 2 * (cfg->sip_deliver_to[0] == '['));
     host[n - 2 * (cfg->sip_deliver_to[0] == '[')] = '\0';
-    if ((fd = sipd_connect(host, (unsigned)atoi(colon + 1), ms, err, sizeof(err))) < 0) {
+    if ((fd = sipd_connect(host, (unsigned)atoi(colon + 1), ms, sipd.media_addr, err, sizeof(err))) < 0) {
         msg_warn("Call-ID %s: cannot reach Postfix at %s: %s", a->call_id, cfg->sip_deliver_to, err);
         return -1;
     }
@@ -169,7 +169,7 @@ static void *serve(void *arg)
             a->fd = -1;
         }
     } else {
-        if ((a->fd = sipd_connect(a->peer_addr, a->peer_port, ms, err, sizeof(err))) < 0)
+        if ((a->fd = sipd_connect(a->peer_addr, a->peer_port, ms, sipd.media_addr, err, sizeof(err))) < 0)
             msg_warn("Call-ID %s: %s", a->call_id, err);
         else {
             size_t k = (size_t)pl_sdp_token_line(line, sizeof(line), a->peer_token);

@@ -104,7 +104,7 @@ enum sipd_fail sipd_session_open(const char *number, struct sipd_session *s)
             fail(s, SIPD_F_SDP, "the answer is passive but names port 9 (no port to connect to)");
             return s->fail;
         }
-        if ((s->fd = sipd_connect(theirs.addr, theirs.port, connect_ms, err, sizeof(err))) < 0) {
+        if ((s->fd = sipd_connect(theirs.addr, theirs.port, connect_ms, sipd.media_addr, err, sizeof(err))) < 0) {
             fail(s, SIPD_F_CONNECT, "%s", err);
             return s->fail;
         }

@@ -90,10 +90,16 @@ int sipd_accept(int lfd, unsigned ms, char *peer, size_t peerlen)
     return fd;
 }
 
-int sipd_connect(const char *addr, unsigned port, unsigned ms, char *err, size_t errlen)
+static int is_loopback(const char *addr)
 {
-    struct sockaddr_storage ss;
-    socklen_t len;
+    return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0;
+}
+
+int sipd_connect(const char *addr, unsigned port, unsigned ms, const char *src, char *err,
+                 size_t errlen)
+{
+    struct sockaddr_storage ss, from;
+    socklen_t len, flen;
     int fd, flags, soerr = 0, r;
     socklen_t sl = sizeof(soerr);
     struct pollfd p;
@@ -104,6 +110,14 @@ int sipd_connect(const char *addr, unsigned port, unsigned ms, char *err, size_t
     }
     if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
         snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    /* from the media address, where it can reach the peer (a loopback
+     * destination only from a loopback source) */
+    if (src && is_loopback(src) == is_loopback(addr) && sockaddr_of(src, 0, &from, &flen) == 0 &&
+        from.ss_family == ss.ss_family && bind(fd, (struct sockaddr *)&from, flen) != 0) {
+        snprintf(err, errlen, "bind to %s: %s", src, strerror(errno));
+        close(fd);
         return -1;
     }
     flags = fcntl(fd, F_GETFL);
