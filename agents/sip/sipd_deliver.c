@@ -377,6 +377,8 @@ static void the_normal_way(struct job *j)
             sfmt(j->replies[idx[k]], PL_LMTP_REPLY_MAX, "451 4.3.0 postlink-sipd cannot record the fallback");
         return;
     }
+    if (np > 0)
+        test_point("fallback-pending");
     struct pl_smtpc_rcpt *rc = pl_xcalloc(n, sizeof(*rc));
     struct pl_smtpc_msg m;
     struct pl_smtpc_result res;

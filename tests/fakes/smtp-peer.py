@@ -79,6 +79,8 @@ def serve(c, n, mode):
 
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+# a small window: a sender cannot park a big message in our buffers
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 s.bind(("127.0.0.1", port))
 s.listen(8)
 log("listening %d" % port)

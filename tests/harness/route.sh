@@ -150,3 +150,33 @@ print(text.decode().rsplit(" ", 1)[-1])
 s.quit()
 PY
 }
+
+# hr_callee NAME NUMBER [pl-sip-call answer options]: a test callee (the
+# SIP user agent alone) registered under NUMBER; log $H_DIR/callee-NAME.log.
+hr_callee() {
+    local name=$1 num=$2 log=$H_DIR/callee-$1.log
+    shift 2
+    h_spawn "callee-$name" "$log" "$abs_top_builddir/tests/tools/pl-sip-call" answer \
+        --proxy "sip:127.0.0.1:$POSTLINK_SIP_PORT;transport=tcp" \
+        --bind "sip:127.0.0.1:$(sip_free_port);transport=tcp" --domain "$POSTLINK_SIP_DOMAIN" \
+        --number "$num" "$@"
+    sip_wait_file "$log" '^registered' 1 10
+}
+
+# hr_sdp FILE PORT TOKEN [SETUP]: an answer SDP for a test callee.
+hr_sdp() {
+    printf 'v=0\r\no=test 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=application %s TCP smtp\r\na=setup:%s\r\na=connection:new\r\na=postlink-token:%s\r\n' \
+        "$2" "${4:-passive}" "$3" >"$1"
+}
+
+# hr_token: 64 random hex digits.
+hr_token() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+# hr_sipp_register NUMBER UAS_PORT: register a SIPp callee's contact
+# (SIPp cannot register and answer in one scenario: tests/sip/register.xml).
+hr_sipp_register() {
+    (cd "$H_DIR" && sipp "127.0.0.1:$POSTLINK_SIP_PORT" -sf "$abs_top_srcdir/tests/sip/register.xml" -t u1 \
+        -i 127.0.0.1 -m 1 -key number "$1" -key domain "$POSTLINK_SIP_DOMAIN" -key contact_port "$2" \
+        -nostdin -timeout 10s -timeout_error >>"$H_DIR/sipp-register.log" 2>&1) &&
+        sip_wait_file "$H_DIR/kamailio/kamailio.log" "saved location for $1: .*127\\.0\\.0\\.1:$2" 1 5
+}
