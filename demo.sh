@@ -125,6 +125,7 @@ grep -qE '^ *<\*\* *535' "$H_DIR/swaks4.log" && ok "535 authentication failed" |
 
 . "$TOP/scripts/demo-sync.sh"
 . "$TOP/scripts/demo-tag.sh"
+. "$TOP/scripts/demo-sip.sh"
 
 printf '\n'
 if [ "$MODE" = up ] && [ "$FAILED" = 0 ]; then

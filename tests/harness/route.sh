@@ -22,7 +22,8 @@ route_country_code = 81
 route_trusted_networks = ${HR_TRUSTED:-127.0.0.99}
 CONF
     printf '/^X-Postlink-Route:/ FILTER %s\n' "$HR_FILTER" >"$H_ROUTE/milter_header_checks"
-    H_POSTFIX_MAIN_EXTRA=${H_POSTFIX_MAIN_EXTRA/"smtpd_milters = unix:$H_SYNC/sync-milter.sock"/"smtpd_milters = unix:$H_ROUTE/route-milter.sock unix:$H_SYNC/sync-milter.sock"}
+    # postlink-route goes before postlink-sync (sync must stay last)
+    H_POSTFIX_MAIN_EXTRA=${H_POSTFIX_MAIN_EXTRA/" unix:$H_SYNC/sync-milter.sock"/" unix:$H_ROUTE/route-milter.sock unix:$H_SYNC/sync-milter.sock"}
     H_POSTFIX_MAIN_EXTRA="$H_POSTFIX_MAIN_EXTRA
 non_smtpd_milters = unix:$H_ROUTE/route-milter.sock
 milter_header_checks = regexp:$H_ROUTE/milter_header_checks
