@@ -6,7 +6,8 @@
 #include "store.h"
 
 /* Exit codes (sysexits.h where one fits). */
-enum { CTL_OK = 0, CTL_FAIL = 1, CTL_USAGE = 64, CTL_CONFIG = 78, CTL_TEMP = 75 };
+enum { CTL_OK = 0, CTL_FAIL = 1, CTL_USAGE = 64, CTL_DATAERR = 65, CTL_NOINPUT = 66, CTL_CONFIG = 78,
+       CTL_TEMP = 75 };
 
 struct ctl {
     pl_conf *conf;

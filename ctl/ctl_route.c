@@ -268,14 +268,14 @@ static int test_cmd(struct ctl *ctl, int argc, char **argv)
         char *msg = read_file(file, &len);
         if (msg == NULL) {
             fprintf(stderr, "postlinkctl: %s: %s\n", file, strerror(errno));
-            return CTL_FAIL;
+            return CTL_NOINPUT;
         }
         g_mime_init();
         rc = route_text_from_message(msg, len, (size_t)pl_conf_int(ctl->conf, "route_scan_max"), &text);
         free(msg);
         if (rc != 0) {
             fprintf(stderr, "postlinkctl: %s: not a message GMime can parse\n", file);
-            return CTL_FAIL;
+            return CTL_DATAERR;
         }
     }
     memset(&op, 0, sizeof(op));

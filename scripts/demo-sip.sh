@@ -16,11 +16,13 @@ if hb_init && hr_setup && hb_route_site_a_normally && h_postfix_reload && hr_sta
 else
     bad "site A's SIP routing did not start"
 fi
-# site A's postlink-sipd prints every SIP message it sends and receives
-# (sofia-sip's TPORT_LOG)
+# site A's postlink-sipd writes every SIP message it sends and receives to
+# a file (sofia-sip's TPORT_DUMP; it runs as postlink_user)
+mkdir -p "$H_DIR/sip-trace" && chown postlink "$H_DIR/sip-trace"
 if hr_sipd_conf "$POSTLINK_CONF" "$HR_NUMBER_A" "127.0.0.1:$POSTLINK_SMTP_PORT" &&
     rm -f "$HR_SIPD_SOCK" &&
-    h_spawn sipd-a "$H_DIR/sipd-a.log" env TPORT_LOG=1 "$TOP/build/agents/sip/postlink-sipd" -f -c "$POSTLINK_CONF" &&
+    h_spawn sipd-a "$H_DIR/sipd-a.log" env TPORT_DUMP="$H_DIR/sip-trace/site-a.dump" \
+        "$TOP/build/agents/sip/postlink-sipd" -f -c "$POSTLINK_CONF" &&
     HR_SIPD_A_PID=$H_LAST_PID && hs__wait_socket "$HR_SIPD_SOCK" "$HR_SIPD_A_PID" &&
     hs_wait_log "$H_DIR/sipd-a.log" "registered .* at sip:" 10 && hb_start_siteb &&
     HR_CONF_B=$(hr_site_conf "$H_DIR/siteb-postlink") &&
@@ -57,13 +59,16 @@ printf '%s\n' "$r" | show
 if grep -q "delivered over SIP" <<<"$r" && hb_wait_maildir_files dave 1 10 >/dev/null; then
     call=$(sed -n 's/.*(Call-ID \([0-9a-f]*@postlink\)).*/\1/p' <<<"$r")
     ok "the SIP messages of call $call, as site A's postlink-sipd sent and received them:"
-    # sofia-sip's message log: the start line of each message and the SDP lines
-    awk -v c="$call" '/^(send|recv) [0-9]+ bytes/ { hdr = $0; buf = ""; keep = 0; next }
-         /^   (INVITE|ACK|BYE|SIP\/2\.0) / { start = $0 }
-         /Call-ID: / && index($0, c) { keep = 1 }
-         /^   [mca]=/ { buf = buf "\n" $0 }
-         /^   -----/ { if (keep && start != "") { print hdr; print start buf }; start = ""; buf = ""; keep = 0 }' \
-        "$H_DIR/sipd-a.log" | sed 's/^   /  /' | show
+    # the dump: "sent|recv N bytes to|from ADDR at TIME:" then the message;
+    # print the start line of each message of this call, and the SDP
+    awk -v c="$call" '
+        function flush() { if (keep) { print hdr; print "  " start; if (sdp != "") print sdp } }
+        /^(sent|recv) [0-9]+ bytes/ { flush(); hdr = $0; start = ""; sdp = ""; keep = 0; n = 0; next }
+        { sub(/\r$/, "") }
+        n == 0 && $0 != "" { start = $0; n = 1; next }
+        /^Call-ID: / && index($0, c) { keep = 1 }
+        /^[mca]=/ { sdp = sdp (sdp == "" ? "" : "\n") "    " $0 }
+        END { flush() }' "$H_DIR/sip-trace/site-a.dump" | show
     f=$(hb_maildir_grep "over SIP" | head -1)
     ok "in dave's maildir at site B, handed over by site B's postlink-sipd to its SIP listener:"
     grep -E '^(Received|Subject):' "$f" | head -3 | show

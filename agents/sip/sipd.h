@@ -8,6 +8,7 @@
 #define PL_SIPD_H
 
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "conf_params.h"
@@ -61,8 +62,9 @@ void sipd_session_close(struct sipd_session *s);
 
 int sipd_on_invite(void *ctx, const struct pl_sip_incoming *in, char *answer_sdp, size_t len);
 void sipd_on_call_end(void *ctx, const char *call_id, int by_peer);
-/* Wait (bounded) for answered calls still handing SMTP over. */
-void sipd_answer_drain(unsigned ms);
+/* Refuse new calls and wait (bounded; then cut them) for answered calls
+ * still handing SMTP over.  Nonzero when none is left. */
+int sipd_answer_drain(unsigned ms);
 
 /* ---- delivery (sipd_deliver.c) ----------------------------------------- */
 
@@ -78,8 +80,28 @@ int sipd_accept(int lfd, unsigned ms, char *peer, size_t peerlen);
  * and of the same scope (loopback or not); -1 with err. */
 int sipd_connect(const char *addr, unsigned port, unsigned ms, const char *src, char *err,
                  size_t errlen);
+/* Accept connections on lfd until one sends "POSTLINK <token>" as its
+ * first line, within ms in all; others are closed (and logged with
+ * call_id).  The fd, with the peer's address in peer, or -1. */
+int sipd_accept_token(int lfd, unsigned ms, const char *token, const char *call_id, char *peer,
+                      size_t peerlen);
 /* Read one line (up to max bytes, LF-terminated) within ms; its length or -1. */
 long sipd_read_line(int fd, char *buf, size_t max, unsigned ms);
 long sipd_ms_since(const struct timespec *t0);
+/* A watchdog: shutdown(fd) if it is still armed after ms (a session's
+ * absolute deadline, where the per-command timeouts restart on progress). */
+struct sipd_watch {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int fd, armed, fired, running;
+    unsigned ms;
+};
+void sipd_watch_start(struct sipd_watch *w, int fd, unsigned ms);
+/* Disarm and join; nonzero if it had fired. */
+int sipd_watch_stop(struct sipd_watch *w);
+/* Nonzero if we may connect to addr that a peer's SDP names: never a
+ * loopback address unless the SIP server itself is on loopback. */
+int sipd_peer_addr_ok(const char *addr);
 
 #endif

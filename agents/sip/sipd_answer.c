@@ -41,6 +41,25 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gone = PTHREAD_COND_INITIALIZER;
 static struct answered *calls;
 static unsigned live;
+static int stopping;            /* sipd_answer_drain: no new calls, no more BYEs of ours */
+
+/* The call's fds change only under the lock: sipd_answer_drain shuts
+ * them down from another thread and must never hit a reused number. */
+static void set_fd(int *which, int fd)
+{
+    pthread_mutex_lock(&lock);
+    *which = fd;
+    pthread_mutex_unlock(&lock);
+}
+
+static void close_fd(int *which)
+{
+    pthread_mutex_lock(&lock);
+    if (*which >= 0)
+        close(*which);
+    *which = -1;
+    pthread_mutex_unlock(&lock);
+}
 
 static void forget(struct answered *a)
 {
@@ -57,14 +76,27 @@ static void forget(struct answered *a)
     free(a);
 }
 
-/* Copy both ways until both sides closed, or nothing moved for idle_ms. */
-static void splice_fds(struct answered *a, unsigned idle_ms, unsigned long long *up, unsigned long long *down)
+/* Copy both ways until both sides closed, nothing moved for idle_ms, or
+ * the call's deadline passed.  Writes are bounded too (SO_SNDTIMEO), so a
+ * peer that stops reading cannot hold the thread. */
+static void splice_fds(struct answered *a, unsigned idle_ms, const struct timespec *t0,
+                       long deadline_ms, unsigned long long *up, unsigned long long *down)
 {
     char buf[16384];
     int open_in = 1, open_out = 1;   /* caller -> postfix, postfix -> caller */
+    struct timeval tv = {(time_t)(idle_ms / 1000), (suseconds_t)(idle_ms % 1000) * 1000};
+    setsockopt(a->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    setsockopt(a->pfd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     while (open_in || open_out) {
-        struct pollfd p[2] = {{a->fd, open_in ? POLLIN : 0, 0}, {a->pfd, open_out ? POLLIN : 0, 0}};
-        int r = poll(p, 2, (int)idle_ms);
+        long left = deadline_ms - sipd_ms_since(t0);
+        struct pollfd p[2] = {{open_in ? a->fd : -1, POLLIN, 0}, {open_out ? a->pfd : -1, POLLIN, 0}};
+        int r;
+        if (left <= 0) {
+            msg_warn("Call-ID %s: the SMTP session over the call passed its limit of %ld s: cut",
+                     a->call_id, deadline_ms / 1000);
+            return;
+        }
+        r = poll(p, 2, (int)(left < (long)idle_ms ? left : (long)idle_ms));
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
@@ -72,7 +104,7 @@ static void splice_fds(struct answered *a, unsigned idle_ms, unsigned long long 
         for (int i = 0; i < 2; i++) {
             int from = i == 0 ? a->fd : a->pfd, to = i == 0 ? a->pfd : a->fd;
             ssize_t n;
-            if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+            if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
             n = read(from, buf, sizeof(buf));
             if (n <= 0) {
@@ -126,14 +158,20 @@ static int to_postfix(struct answered *a, const char *peer_ip, char *greet, size
         close(fd);
         return -1;
     }
+    /* Fail closed: without XCLIENT ADDR, Postfix would judge the caller
+     * by our own address (often in mynetworks: an open relay). */
+    if (!(c.caps.xclient_attrs & PL_SMTP_XCLIENT_ADDR)) {
+        msg_error("Call-ID %s: Postfix at %s does not offer XCLIENT ADDR to postlink-sipd "
+                  "(smtpd_authorized_xclient_hosts): call refused, its checks would see "
+                  "postlink-sipd's address instead of the caller's (or set sip_xclient = no "
+                  "on a listener without permit_mynetworks)", a->call_id, cfg->sip_deliver_to);
+        pl_smtpc_quit(&c);
+        close(fd);
+        return -1;
+    }
     switch (pl_smtpc_xclient(&c, &x)) {
     case 0:
         *xc = 1;
-        break;
-    case 1:
-        msg_warn("Call-ID %s: Postfix at %s does not offer XCLIENT to postlink-sipd "
-                 "(smtpd_authorized_xclient_hosts): its checks see postlink-sipd's address, "
-                 "not the caller's", a->call_id, cfg->sip_deliver_to);
         break;
     default:
         msg_warn("Call-ID %s: XCLIENT refused by Postfix at %s: %s", a->call_id, cfg->sip_deliver_to, c.err);
@@ -153,34 +191,29 @@ static void *serve(void *arg)
     unsigned long long up = 0, down = 0;
     struct timespec t0;
     int xc = 0;
-    long n;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (a->lfd >= 0) {
-        a->fd = sipd_accept(a->lfd, ms, peer, sizeof(peer));
+        set_fd(&a->fd, sipd_accept_token(a->lfd, ms, a->my_token, a->call_id, peer, sizeof(peer)));
         close(a->lfd);
         a->lfd = -1;
         if (a->fd < 0)
-            msg_warn("Call-ID %s: the caller did not connect within %u ms", a->call_id, ms);
-        else if ((n = sipd_read_line(a->fd, line, sizeof(line) - 1, ms)) < 0 ||
-                 !pl_sdp_token_line_check(line, (size_t)n, a->my_token)) {
-            msg_warn("Call-ID %s: a connection from %s without this call's token: closed", a->call_id, peer);
-            close(a->fd);
-            a->fd = -1;
-        }
+            msg_warn("Call-ID %s: the caller did not connect with this call's token within %u ms",
+                     a->call_id, ms);
     } else {
-        if ((a->fd = sipd_connect(a->peer_addr, a->peer_port, ms, sipd.media_addr, err, sizeof(err))) < 0)
+        set_fd(&a->fd, sipd_connect(a->peer_addr, a->peer_port, ms, sipd.media_addr, err, sizeof(err)));
+        if (a->fd < 0)
             msg_warn("Call-ID %s: %s", a->call_id, err);
         else {
             size_t k = (size_t)pl_sdp_token_line(line, sizeof(line), a->peer_token);
             snprintf(peer, sizeof(peer), "%s", a->peer_addr);
-            if (write(a->fd, line, k) != (ssize_t)k) {
-                close(a->fd);
-                a->fd = -1;
-            }
+            if (write(a->fd, line, k) != (ssize_t)k)
+                close_fd(&a->fd);
         }
     }
-    if (a->fd >= 0 && (a->pfd = to_postfix(a, peer, greet, sizeof(greet), &xc)) < 0) {
+    if (a->fd >= 0)
+        set_fd(&a->pfd, to_postfix(a, peer, greet, sizeof(greet), &xc));
+    if (a->fd >= 0 && a->pfd < 0) {
         static const char busy[] = "421 4.3.0 postlink-sipd cannot reach its mail server\r\n";
         if (write(a->fd, busy, sizeof(busy) - 1) < 0)
             msg_debug("Call-ID %s: the caller is gone", a->call_id);
@@ -190,15 +223,14 @@ static void *serve(void *arg)
         if (gl == 0 || write(a->fd, greet, gl) == (ssize_t)gl) {
             msg_info("Call-ID %s: SMTP from %s handed to %s%s", a->call_id, peer,
                      cfg->sip_deliver_to, xc ? " (XCLIENT: Postfix sees the caller's address)" : "");
-            splice_fds(a, 2u * (unsigned)cfg->sip_smtp_timeout * 1000u, &up, &down);
+            splice_fds(a, 2u * (unsigned)cfg->sip_smtp_timeout * 1000u, &t0,
+                       10L * cfg->sip_smtp_timeout * 1000L, &up, &down);
         }
         msg_info("Call-ID %s: SMTP over the call ended after %ld ms (%llu bytes in, %llu out)",
                  a->call_id, sipd_ms_since(&t0), up, down);
     }
-    if (a->pfd >= 0)
-        close(a->pfd);
-    if (a->fd >= 0)
-        close(a->fd);
+    close_fd(&a->pfd);
+    close_fd(&a->fd);
     /* The caller sends BYE once SMTP is done: give it a moment, then end
      * the call ourselves. */
     pthread_mutex_lock(&lock);
@@ -207,7 +239,7 @@ static void *serve(void *arg)
     dl.tv_sec += 2;
     while (!a->ended && pthread_cond_timedwait(&a->cond, &lock, &dl) == 0)
         ;
-    int ended = a->ended;
+    int ended = a->ended || stopping;
     pthread_mutex_unlock(&lock);
     if (!ended)
         pl_sip_hangup_incoming(sipd.ua, a->call_id);
@@ -227,6 +259,18 @@ int sipd_on_invite(void *ctx, const struct pl_sip_incoming *in, char *answer_sdp
     pthread_attr_t at;
     (void)ctx;
 
+    pthread_mutex_lock(&lock);
+    unsigned busy = live, stop = (unsigned)stopping;
+    pthread_mutex_unlock(&lock);
+    if (stop)
+        return 503;
+    /* The user agent counts calls while their dialog is up; this counts
+     * them until their SMTP is done too. */
+    if (busy >= (unsigned)cfg->sip_max_incoming) {
+        msg_warn("Call-ID %s: 486: %u calls are still handing SMTP over (sip_max_incoming)",
+                 in->call_id, busy);
+        return 486;
+    }
     if (pl_sdp_parse(in->offer_sdp, strlen(in->offer_sdp), &offer, err, sizeof(err)) != 0) {
         msg_warn("Call-ID %s from %s: 488: the offer is no TCP connection for SMTP: %s", in->call_id,
                  in->from, err);
@@ -255,6 +299,13 @@ int sipd_on_invite(void *ctx, const struct pl_sip_incoming *in, char *answer_sdp
     if (pl_sdp_i_connect(ans.setup)) {
         if (offer.port == PL_SDP_DISCARD_PORT) {
             msg_warn("Call-ID %s: 488: the offer names no port to connect to", in->call_id);
+            pthread_cond_destroy(&a->cond);
+            free(a);
+            return 488;
+        }
+        if (!sipd_peer_addr_ok(offer.addr)) {
+            msg_warn("Call-ID %s: 488: the offer names %s, which we do not connect to", in->call_id,
+                     offer.addr);
             pthread_cond_destroy(&a->cond);
             free(a);
             return 488;
@@ -313,7 +364,7 @@ void sipd_on_call_end(void *ctx, const char *call_id, int by_peer)
     pthread_mutex_unlock(&lock);
 }
 
-void sipd_answer_drain(unsigned ms)
+int sipd_answer_drain(unsigned ms)
 {
     struct timespec dl;
     clock_gettime(CLOCK_REALTIME, &dl);
@@ -324,9 +375,26 @@ void sipd_answer_drain(unsigned ms)
         dl.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&lock);
+    stopping = 1;
     while (live > 0 && pthread_cond_timedwait(&gone, &lock, &dl) == 0)
         ;
-    if (live > 0)
-        msg_warn("stopping with %u answered call(s) still handing SMTP over", live);
+    if (live > 0) {
+        /* cut them: Postfix drops a message whose DATA was cut, the caller
+         * falls back or defers */
+        for (struct answered *a = calls; a; a = a->next) {
+            if (a->fd >= 0)
+                shutdown(a->fd, SHUT_RDWR);
+            if (a->pfd >= 0)
+                shutdown(a->pfd, SHUT_RDWR);
+        }
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_sec += 3;
+        while (live > 0 && pthread_cond_timedwait(&gone, &lock, &dl) == 0)
+            ;
+    }
+    int left = (int)live;
     pthread_mutex_unlock(&lock);
+    if (left > 0)
+        msg_warn("stopping with %d answered call(s) still handing SMTP over", left);
+    return left == 0;
 }

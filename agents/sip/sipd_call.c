@@ -37,7 +37,7 @@ enum sipd_fail sipd_session_open(const char *number, struct sipd_session *s)
     unsigned smtp_ms = (unsigned)cfg->sip_smtp_timeout * 1000u;
     struct pl_sdp_tcp mine = {0}, theirs;
     enum pl_sdp_setup role;
-    char offer[2048], err[256], line[PL_SDP_TOKEN_LINE_MAX + 2], first[PL_SDP_TOKEN_LINE_MAX + 1];
+    char offer[2048], err[256], first[PL_SDP_TOKEN_LINE_MAX + 1];
     char peer[64];
     uint64_t sess = 0;
     struct timespec t0;
@@ -100,6 +100,10 @@ enum sipd_fail sipd_session_open(const char *number, struct sipd_session *s)
         char port[16];
         close(lfd);
         snprintf(port, sizeof(port), "%u", theirs.port);
+        if (!sipd_peer_addr_ok(theirs.addr)) {
+            fail(s, SIPD_F_SDP, "the answer names %s, which we do not connect to", theirs.addr);
+            return s->fail;
+        }
         if (theirs.port == PL_SDP_DISCARD_PORT) {
             fail(s, SIPD_F_SDP, "the answer is passive but names port 9 (no port to connect to)");
             return s->fail;
@@ -110,16 +114,10 @@ enum sipd_fail sipd_session_open(const char *number, struct sipd_session *s)
         }
         pl_sdp_token_line(first, sizeof(first), theirs.token);
     } else {
-        long n;
-        s->fd = sipd_accept(lfd, connect_ms, peer, sizeof(peer));
+        s->fd = sipd_accept_token(lfd, connect_ms, mine.token, s->call.call_id, peer, sizeof(peer));
         close(lfd);
         if (s->fd < 0) {
-            fail(s, SIPD_F_CONNECT, "the callee (active) did not connect to us");
-            return s->fail;
-        }
-        n = sipd_read_line(s->fd, line, sizeof(line) - 1, connect_ms);
-        if (n < 0 || !pl_sdp_token_line_check(line, (size_t)n, mine.token)) {
-            fail(s, SIPD_F_CONNECT, "the connection from %s did not send our token", peer);
+            fail(s, SIPD_F_CONNECT, "the callee (active) did not connect to us with our token");
             return s->fail;
         }
     }

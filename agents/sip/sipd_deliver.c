@@ -18,6 +18,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -52,7 +53,41 @@ struct job {
     struct rcpt *r;
     char *msg;                      /* without X-Postlink-Route */
     size_t msglen;
+    struct timespec t0;             /* sip_delivery_budget counts from here */
 };
+
+/* Tokens being delivered now: Postfix may retry a delivery it gave up on
+ * while the first one still runs; the second must not call again. */
+#define BUSY_MAX 256
+static pthread_mutex_t busy_mu = PTHREAD_MUTEX_INITIALIZER;
+static char busy[BUSY_MAX][PL_RTOKEN_LEN + 1];
+
+static int busy_take(const char *token)
+{
+    int slot = -1;
+    pthread_mutex_lock(&busy_mu);
+    for (int i = 0; i < BUSY_MAX; i++) {
+        if (strcmp(busy[i], token) == 0) {
+            slot = -2;
+            break;
+        }
+        if (slot == -1 && busy[i][0] == '\0')
+            slot = i;
+    }
+    if (slot >= 0)
+        memcpy(busy[slot], token, PL_RTOKEN_LEN + 1);
+    pthread_mutex_unlock(&busy_mu);
+    return slot;            /* -2 busy, -1 no room (then not tracked) */
+}
+
+static void busy_put(int slot)
+{
+    if (slot < 0)
+        return;
+    pthread_mutex_lock(&busy_mu);
+    busy[slot][0] = '\0';
+    pthread_mutex_unlock(&busy_mu);
+}
 
 /* A hook for the crash tests: POSTLINK_SIPD_TEST_KILL=<point> makes the
  * process kill itself there (see postlink-sipd(8), TESTING). */
@@ -260,6 +295,20 @@ static void over_sip(struct job *j, const char *number, const size_t *idx, size_
     char why[320];
     size_t nfb = 0, ok[n ? n : 1], nok = 0;
 
+    const struct pl_cfg *cfg = atomic_load(&sipd.cfg);
+    long left = (long)cfg->sip_delivery_budget * 1000L - sipd_ms_since(&j->t0);
+    struct sipd_watch w;
+    if (left < 2000) {
+        for (size_t k = 0; k < n; k++) {
+            sfmt(j->replies[idx[k]], PL_LMTP_REPLY_MAX, "451 4.4.7 postlink-sipd's time for this "
+                 "delivery (sip_delivery_budget) is used up; later over SIP");
+            j->r[idx[k]].kind = K_DONE;
+        }
+        msg_qid(LOG_WARNING, j->qid, "postlink-sipd: number=%s: sip_delivery_budget used up: %zu "
+                "recipient(s) deferred", number, n);
+        free(rc);
+        return;
+    }
     if (sipd_session_open(number, &s) != SIPD_OK) {
         sfmt(why, sizeof(why), "Call-ID %s: %s", s.call.call_id[0] ? s.call.call_id : "-", s.why);
         for (size_t k = 0; k < n; k++)
@@ -272,7 +321,16 @@ static void over_sip(struct job *j, const char *number, const size_t *idx, size_
     }
     fill_rcpts(j, idx, n, rc);
     fill_msg(j, &m, rc, n);
+    left = (long)cfg->sip_delivery_budget * 1000L - sipd_ms_since(&j->t0);
+    sipd_watch_start(&w, s.fd, left > 1000 ? (unsigned)left : 1000u);
     int sent = pl_smtpc_send(&s.smtp, &m, &res) == 0;
+    if (sipd_watch_stop(&w))
+        msg_qid(LOG_WARNING, j->qid, "postlink-sipd: number=%s Call-ID %s: the SMTP session passed "
+                "sip_delivery_budget and was cut at %s", number, s.call.call_id,
+                pl_smtpc_stage_name(res.stage));
+    if (res.dsn_dropped)
+        msg_qid(LOG_WARNING, j->qid, "postlink-sipd: number=%s Call-ID %s: the peer does not announce "
+                "DSN: the sender's NOTIFY is dropped", number, s.call.call_id);
     for (size_t k = 0; k < n; k++) {
         size_t i = idx[k];
         const struct pl_smtp_reply *rr = &rc[k].reply;
@@ -439,6 +497,7 @@ void sipd_deliver(void *ctx, const struct pl_lmtp_envelope *env, char (*replies)
 {
     struct job j;
     size_t n = env->nrcpts;
+    int slot = -1;
     (void)ctx;
 
     memset(&j, 0, sizeof(j));
@@ -449,7 +508,14 @@ void sipd_deliver(void *ctx, const struct pl_lmtp_envelope *env, char (*replies)
         j.r[i].addr = env->rcpts[i];
         replies[i][0] = '\0';
     }
+    clock_gettime(CLOCK_MONOTONIC, &j.t0);
     strip_route(&j);
+    if (j.token[0] && (slot = busy_take(j.token)) == -2) {
+        for (size_t i = 0; i < n; i++)
+            sfmt(replies[i], PL_LMTP_REPLY_MAX, "451 4.3.0 this message is being delivered by "
+                 "another postlink-sipd session; later");
+        goto out;
+    }
     if (pl_store_run(sipd.store, 0, plan_fn, &j) != PL_OK) {
         for (size_t i = 0; i < n; i++)
             sfmt(replies[i], PL_LMTP_REPLY_MAX, "451 4.3.0 postlink-sipd cannot read the routing store");
@@ -474,6 +540,7 @@ void sipd_deliver(void *ctx, const struct pl_lmtp_envelope *env, char (*replies)
     }
     the_normal_way(&j);
 out:
+    busy_put(slot);
     for (size_t i = 0; i < n; i++)
         if (replies[i][0] == '\0')
             sfmt(replies[i], PL_LMTP_REPLY_MAX, "451 4.3.0 postlink-sipd: no result");

@@ -124,7 +124,7 @@ static int sipd_run(void)
                      "until it succeeds (retried every 30 s)", cfg->sip_server, status);
     }
     lmtp_opts.hostname = sipd.hostname;
-    lmtp_opts.max_msg_bytes = 0;
+    lmtp_opts.max_msg_bytes = (size_t)cfg->sip_max_message;
     lmtp_opts.dsn = 1;
     lmtp_opts.smtputf8 = 1;
     lmtp_opts.deliver = sipd_deliver;
@@ -147,8 +147,9 @@ static int sipd_run(void)
 
 static void sipd_finish(void)
 {
-    sipd_answer_drain(5000);
-    if (sipd.ua)
+    /* an answered call's thread may still end its call through the user
+     * agent: stop it only when none is left (else the process exits with it) */
+    if (sipd_answer_drain(5000) && sipd.ua)
         pl_sip_ua_stop(sipd.ua);
     sipd.ua = NULL;
     free(sip_password);

@@ -8,12 +8,14 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "sipd.h"
 
 long sipd_ms_since(const struct timespec *t0)
@@ -158,4 +160,81 @@ long sipd_read_line(int fd, char *buf, size_t max, unsigned ms)
             return (long)n;
     }
     return -1;
+}
+
+int sipd_accept_token(int lfd, unsigned ms, const char *token, const char *call_id, char *peer,
+                      size_t peerlen)
+{
+    struct timespec t0;
+    char line[PL_SDP_TOKEN_LINE_MAX + 2];
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        long left = (long)ms - sipd_ms_since(&t0), n;
+        int fd;
+        if (left <= 0)
+            return -1;
+        if ((fd = sipd_accept(lfd, (unsigned)left, peer, peerlen)) < 0)
+            return -1;
+        left = (long)ms - sipd_ms_since(&t0);
+        n = sipd_read_line(fd, line, sizeof(line) - 1, left > 0 ? (unsigned)left : 1);
+        if (n > 0 && pl_sdp_token_line_check(line, (size_t)n, token))
+            return fd;
+        msg_warn("Call-ID %s: a connection from %s without this call's token: closed", call_id, peer);
+        close(fd);
+    }
+}
+
+int sipd_peer_addr_ok(const char *addr)
+{
+    const struct pl_cfg *cfg = atomic_load(&sipd.cfg);
+    const char *h = cfg->sip_server + 4;              /* after "sip:" */
+    if (!is_loopback(addr))
+        return 1;
+    return strncmp(h, "127.", 4) == 0 || strncmp(h, "[::1]", 5) == 0 || strncmp(h, "localhost", 9) == 0;
+}
+
+static void *watch_main(void *arg)
+{
+    struct sipd_watch *w = arg;
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += w->ms / 1000;
+    dl.tv_nsec += (long)(w->ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&w->mu);
+    while (w->armed && pthread_cond_timedwait(&w->cv, &w->mu, &dl) == 0)
+        ;
+    if (w->armed) {
+        shutdown(w->fd, SHUT_RDWR);
+        w->fired = 1;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+void sipd_watch_start(struct sipd_watch *w, int fd, unsigned ms)
+{
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->fd = fd;
+    w->ms = ms;
+    w->armed = 1;
+    w->fired = 0;
+    w->running = pthread_create(&w->th, NULL, watch_main, w) == 0;
+}
+
+int sipd_watch_stop(struct sipd_watch *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->armed = 0;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    if (w->running)
+        pthread_join(w->th, NULL);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    return w->fired;
 }

@@ -155,7 +155,7 @@ static int decide_fn(pl_txn *t, void *ctx)
     if (snap == NULL)
         return rc;
     rt = route_snap_tables(snap);
-    if (op->s->scan_max > 0 && route_tables_want_text(rt, m->trusted)) {
+    if (route_tables_want_text(rt, m->trusted)) {
         struct pl_strbuf whole = {0};
         pl_strbuf_addn(&whole, m->head.s ? m->head.s : "", m->head.len);
         pl_strbuf_adds(&whole, "\r\n");

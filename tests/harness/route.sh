@@ -181,3 +181,14 @@ hr_sipp_register() {
         -nostdin -timeout 10s -timeout_error >>"$H_DIR/sipp-register.log" 2>&1) &&
         sip_wait_file "$H_DIR/kamailio/kamailio.log" "saved location for $1: .*127\\.0\\.0\\.1:$2" 1 5
 }
+
+# hr_wait_queues_empty [TIMEOUT_S]: until both sites' queues are empty (a
+# copy still on its way could not be counted yet).
+hr_wait_queues_empty() {
+    local end=$(( $(h__ms) + ${1:-15} * 1000 ))
+    until h_postqueue -p 2>/dev/null | grep -q 'Mail queue is empty' &&
+          hb_postqueue -p 2>/dev/null | grep -q 'Mail queue is empty'; do
+        [ "$(h__ms)" -ge $end ] && { h__say "queues not empty"; h_postqueue -p >&2; hb_postqueue -p >&2; return 1; }
+        sleep 0.05
+    done
+}

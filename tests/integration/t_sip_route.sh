@@ -93,6 +93,7 @@ tap_check "two recipients: erin over SIP ..." \
     sh -c 'grep "$1: to=<erin@$2>, relay=[^ ]*sipd.lmtp" "$3" | grep -q "delivered over SIP"' _ "$QID" "$HB_DOMAIN" "$MA"
 tap_check "... zed@elsewhere.test the normal way (re-injected, at the sink)" \
     sh -c 'grep "$1: to=<zed@elsewhere.test>, relay=[^ ]*sipd.lmtp" "$2" | grep -q "sent the normal way: queued as"' _ "$QID" "$MA"
+hr_wait_queues_empty 10 >/dev/null
 nb=$(hb_maildir_grep "$MID" | wc -l) ns=$(hs_sink_grep "$MID" | wc -l)
 tap_check "... each exactly once (site B $nb, sink $ns)" test "$nb.$ns" = 1.1
 
@@ -124,10 +125,14 @@ printf 'v=0\r\no=probe 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 
 probe=$!
 sip_wait_file "$H_DIR/probe.log" "answer-end" 1 10
 port=$(sed -n 's/^m=application \([0-9]*\) TCP smtp.*/\1/p' "$H_DIR/probe-answer.sdp" | tr -d '\r')
+btok=$(sed -n 's/^a=postlink-token:\([0-9a-f]*\).*/\1/p' "$H_DIR/probe-answer.sdp" | tr -d '\r')
 got=$(timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.2/$1; printf "POSTLINK %064d\r\n" 0 >&3; cat <&3' _ "$port" 2>/dev/null)
+good=$(timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.2/$1; printf "POSTLINK %s\r\n" "$2" >&3; IFS= read -r l <&3; echo "$l"; printf "QUIT\r\n" >&3' _ "$port" "$btok" 2>/dev/null)
 wait $probe
 tap_check "a connection to site B's media port with a wrong token gets nothing (no SMTP greeting)" test -z "$got"
 tap_check "... and site B logs it" grep -q "without this call's token: closed" "$LB"
+tap_check "... the call's channel survives it: with the token from site B's SDP, site B's Postfix greets" \
+    grep -q "^220 mail.$HB_DOMAIN" <<<"$good"
 
 for p in "$HR_SIPD_A_PID" "$HR_SIPD_B_PID"; do
     tap_check "postlink-sipd $p still running" h__alive "$p"
