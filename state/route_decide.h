@@ -1,7 +1,8 @@
 /* route_decide.h -- which IP phone number, if any, a relayed recipient's
  * mail goes to, and by which rule: shared by the postlink-route filter and
- * "postlinkctl route test".  The administrator's tables are held in memory
- * (struct route_tables) and reloaded when their generation changes. */
+ * "postlinkctl route test", so it lives in the data-model layer.  The
+ * administrator's tables are held in memory (struct route_tables) and
+ * reloaded when their generation changes. */
 #ifndef PL_ROUTE_DECIDE_H
 #define PL_ROUTE_DECIDE_H
 
