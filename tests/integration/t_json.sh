@@ -121,6 +121,26 @@ out=$("$CTL" "${W[@]}" messenger list --json 2>/dev/null)
 jcheck "messenger list --json: a JID with a backslash and braces" "$out" \
     'len(d) == 1 and d[0]["jid"] == B("JID") and d[0]["address"] == B("U") and d[0]["share"] is True' "messenger list"
 
+# the routing tables: a keyword in UTF-8 with quotes and a backslash
+export KW=$'\xe4\xba\xac\xe9\x83\xbd "q" back\\slash'
+"$CTL" "${W[@]}" route prefix add 050- >/dev/null
+"$CTL" "${W[@]}" -o route_country_code=81 route map add '*.co.jp' '+81 50 2222 3333' >/dev/null
+"$CTL" "${W[@]}" route keyword add "$KW" 050-1234-5678 >/dev/null
+out=$("$CTL" "${W[@]}" route prefix list --json 2>/dev/null)
+jcheck "route prefix list --json" "$out" 'd[0]["prefix"] == "050" and d[0]["digits"] == 8' "route prefix"
+out=$("$CTL" "${W[@]}" route map list --json 2>/dev/null)
+jcheck "route map list --json: the canonical number" "$out" \
+    'd[0]["key"] == "*.co.jp" and d[0]["number"] == "05022223333" and isinstance(d[0]["created"], int)' "route map"
+out=$("$CTL" "${W[@]}" route keyword list --json 2>/dev/null)
+jcheck "route keyword list --json: UTF-8, quotes and backslash round-trip" "$out" \
+    'len(d) == 1 and d[0]["keyword"] == B("KW") and d[0]["number"] == "05012345678"' "route keyword"
+printf 'Subject: %s\n\nhello\n' "$KW" >"$H_DIR/kw.eml"
+out=$("$CTL" "${W[@]}" route test bob@x.example --message "$H_DIR/kw.eml" --json 2>/dev/null)
+jcheck "route test --json: the keyword found in the header" "$out" \
+    'd["number"] == "05012345678" and d["rule"] == "keyword:header" and d["detail"] == B("KW")' "route test"
+out=$("$CTL" "${W[@]}" route test bob@x.example --json 2>/dev/null)
+jcheck "route test --json: no number is null" "$out" 'd["number"] is None and d["rule"] is None' "route test"
+
 # the live store, once postlink-syncd has expired the held control
 end=$((SECONDS + 20))
 until grep -q 'pending control expired' "$H_SYNC/syncd.log" || [ $SECONDS -ge $end ]; do sleep 0.2; done
