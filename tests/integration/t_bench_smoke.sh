@@ -65,6 +65,10 @@ tap_check "the milters' CPU is split into user and kernel time (cgroup cpuacct.s
     "$res/latest.json"
 tap_check "the set-up checks found tagging and signing at work" \
     sh -c '! grep -q "check FAILED" "$1" && grep -q "check: sub-all tag" "$1"' _ "$res/latest.md"
+tap_check "postlink-route routed the keyword controls and gave no benchmark message a number" \
+    sh -c 'grep -q "check: route-kw route a message naming a keyword" "$1" &&
+           grep -q "check: all-route-combined leave the realistic 100 KB message without a number" "$1" &&
+           grep -q "check: postlink-route gave no benchmark message a number" "$1"' _ "$res/latest.md"
 tap_diag "$(echo "$out" | tail -n 45 | tr '\n' '|')"
 
 mkdir -p "$res/sip"
