@@ -3,7 +3,8 @@
 # by side on one private Postfix 3.7 (tests/harness) relaying to smtp-sink
 # on 127.0.0.1.  Every configuration (bare Postfix, do-nothing libmilter
 # milters, each postlink milter, all of them as contrib/ wires them, the
-# combined process, OpenDKIM signing) has its own smtpd listener with its
+# combined process, the routing filter postlink-route alone and in the
+# chain, OpenDKIM signing) has its own smtpd listener with its
 # own smtpd_milters; R rounds each run every configuration and message
 # shape once, in a rotated order.  A run is timed from the first connect
 # until smtp-sink has received its last message; CPU comes from cgroup v1
@@ -76,7 +77,8 @@ if [ -z "$bdir" ]; then
       make -s -j2 >/dev/null && make -s -j2 $BENCH_PROGS >/dev/null ) || die "build in $bdir failed"
 fi
 B=$(cd "$bdir" && pwd) || die "no build dir $bdir"
-for p in $BENCH_PROGS milters/sync/postlink-sync milters/tag/postlink-tag agents/sync/postlink-syncd ctl/postlinkctl; do
+for p in $BENCH_PROGS milters/sync/postlink-sync milters/tag/postlink-tag milters/route/postlink-route \
+    agents/sync/postlink-syncd ctl/postlinkctl; do
     [ -x "$B/$p" ] || die "$B/$p not built (make -C $B check builds the bench programs)"
 done
 export abs_top_srcdir=$SRC abs_top_builddir=$B
@@ -92,6 +94,10 @@ all|mx|tag sync
 all-combined|mx|combined
 all-libmilter|mx|tag-lm sync-lm
 all-combined-libmilter|mx|combined-lm
+route|mx|route
+route-kw|mx|route-kw
+all-route|mx|tag route sync
+all-route-combined|mx|combined-route
 opendkim|mx|opendkim
 sub-bare|sub|
 sub-all|sub|tag sync
@@ -190,6 +196,37 @@ hs_setup && hx_setup || exit 1
 ALICE=alice@$POSTLINK_DOMAIN
 "$POSTLINKCTL" messenger link "$ALICE" "alice@$POSTLINK_XMPP_DOMAIN" >/dev/null || die "messenger link failed"
 
+# postlink-route (capability 3).  Every benchmark recipient is relayed over
+# smtp ({rcpt_mailer} smtp: to smtp-sink), so postlink-route does its whole
+# work: keeps header and body, reads its tables in the store per message.
+# The shared store has empty routing tables (route, all-route,
+# all-route-combined: mail with no number).  route-kw has a store of its
+# own with 50 keywords and 10 map rows, none matching a benchmark
+# message: with keywords, the content rules decode the message with GMime.
+# Clients on 127.0.0.1 are strangers (as on an MX): numbers only by map
+# and keyword.  No FILTER in milter_header_checks: a message that got a
+# number would reach the sink with X-Postlink-Route (checked below).
+cat >>"$POSTLINK_CONF" <<CONF
+route_milter_socket = unix:$H_SYNC/route-milter.sock
+route_country_code = 81
+route_trusted_networks = 127.0.0.99
+CONF
+KW=$D/route-kw
+mkdir -p "$KW" && chmod 0711 "$KW"
+sed "s|^db_home = .*|db_home = $KW/db|" "$POSTLINK_CONF" >"$KW/postlink.conf"
+"$POSTLINKCTL" -c "$KW/postlink.conf" init >"$KW/init.log" 2>&1 || { cat "$KW/init.log" >&2; die "init of route-kw's store failed"; }
+for i in $(seq -w 1 50); do
+    "$POSTLINKCTL" -c "$KW/postlink.conf" route keyword add "Projekt Quokka-$i" "050-1234-56$i" >/dev/null ||
+        die "route keyword add failed"
+done
+for i in $(seq -w 1 10); do
+    "$POSTLINKCTL" -c "$KW/postlink.conf" route map add "partner-$i.example" "050-1234-57$i" >/dev/null ||
+        die "route map add failed"
+done
+nkw=$("$POSTLINKCTL" -c "$KW/postlink.conf" route keyword list | grep -c .)
+nmap=$("$POSTLINKCTL" -c "$KW/postlink.conf" route map list | grep -c .)
+[ "$nkw.$nmap" = 50.10 ] || die "route-kw's tables: $nkw keywords and $nmap map rows, not 50 and 10"
+
 # The milters: name -> socket, and how to start each one.
 declare -A SOCK START SKIP
 S=$H_SYNC
@@ -198,7 +235,10 @@ SOCK[sync]=$S/sync-milter.sock SOCK[tag]=$S/tag-milter.sock
 SOCK[sync-lm]=$S/sync-lm.sock SOCK[tag-lm]=$S/tag-lm.sock
 SOCK[combined]=$S/combined.sock SOCK[combined-lm]=$S/combined-lm.sock
 SOCK[opendkim]=$D/opendkim.sock
+SOCK[route]=$H_SYNC/route-milter.sock SOCK[route-kw]=$KW/route-milter.sock
+SOCK[combined-route]=$S/combined-route.sock
 SYNC=$B/milters/sync/postlink-sync TAG=$B/milters/tag/postlink-tag COMB=$B/milters/combined/postlink-milter
+ROUTE=$B/milters/route/postlink-route
 START[ref1]="$B/bench/ref_milter unix:${SOCK[ref1]}"
 START[ref2]="$B/bench/ref_milter unix:${SOCK[ref2]}"
 START[sync-lm]="$SYNC -f -o milter_engine=libmilter -o sync_milter_socket=unix:${SOCK[sync-lm]}"
@@ -206,6 +246,14 @@ START[tag-lm]="$TAG -f -o milter_engine=libmilter -o tag_milter_socket=unix:${SO
 START[combined]="$COMB -f -o milter_socket=unix:${SOCK[combined]} -o milter_filters=tag,sync"
 START[combined-lm]="$COMB -f -o milter_engine=libmilter -o milter_socket=unix:${SOCK[combined-lm]} -o milter_filters=tag,sync"
 START[opendkim]="opendkim -f -x $D/opendkim.conf"
+START[route]="$ROUTE -f"
+START[route-kw]="$ROUTE -f -c $KW/postlink.conf -o route_milter_socket=unix:${SOCK[route-kw]}"
+START[combined-route]="$COMB -f -o milter_socket=unix:${SOCK[combined-route]} -o milter_filters=tag,route,sync"
+if [ ! -x "$COMB" ]; then
+    SKIP[combined-route]="skipped: BUILD/milters/combined/postlink-milter not built"
+elif ! "$COMB" -n -o milter_socket=unix:${SOCK[combined-route]} -o milter_filters=tag,route,sync >"$D/combined-route-check.log" 2>&1; then
+    SKIP[combined-route]="skipped: postlink-milter -n -o milter_filters=tag,route,sync fails: $(grep -m1 error "$D/combined-route-check.log" | cut -c1-120)"
+fi
 if [ ! -x "$COMB" ]; then
     SKIP[combined]="skipped: BUILD/milters/combined/postlink-milter not built"
     SKIP[combined-lm]=${SKIP[combined]}
@@ -313,7 +361,7 @@ LOAD=$B/bench/pl-smtp-load
 
 # ---- set-up checks: the milters do their work ------------------------------
 NOTES=()
-check_msg() {   # check_msg CFG WHAT PATTERN LISTENER-ARGS...: one message to postlink-sink
+check_msg() {   # check_msg CFG WHAT [!]PATTERN LISTENER-ARGS...: one message to postlink-sink
     local c=$1 what=$2 pat=$3 before f
     shift 3
     [ -n "${PORT[$c]-}" ] && [ -z "$(cfg_skip "$(cfg_milters "$c")")" ] || return 0
@@ -329,8 +377,12 @@ check_msg() {   # check_msg CFG WHAT PATTERN LISTENER-ARGS...: one message to po
         return 0
     fi
     f=$(h_sink_files | tail -n 1)
-    if grep -q "$pat" "$f"; then NOTES+=("check: $c $what (header $pat found)")
-    else NOTES+=("check FAILED: $c did not $what (no $pat)"); fi
+    case $pat in
+    !*) if grep -q "${pat#!}" "$f"; then NOTES+=("check FAILED: $c did not $what (${pat#!} found)")
+        else NOTES+=("check: $c $what (no ${pat#!})"); fi ;;
+    *) if grep -q "$pat" "$f"; then NOTES+=("check: $c $what (header $pat found)")
+       else NOTES+=("check FAILED: $c did not $what (no $pat)"); fi ;;
+    esac
 }
 cfg_milters() { grep "^$1|" <<<"$CONFIGS" | cut -d'|' -f3; }
 bash "$SRC/bench/msg.sh" 2048 "$ALICE" verify@check.invalid >"$D/msg/check-sub.eml"
@@ -342,6 +394,31 @@ check_msg sub-all-combined "tag submitted mail" '^X-Postlink-Tag:' -f "$ALICE" -
 check_msg opendkim "sign the realistic message" "[[:space:];]s=bench;" -f "$SENDER" -t verify@check.invalid \
     -F "$D/msg/check-mx.eml"
 check_msg opendkim "sign smtp-source's message" "[[:space:];]s=bench;" smtp-source
+# postlink-route: no benchmark message gets a number (each shape through each
+# routing configuration: no X-Postlink-Route at the sink), and, as a
+# control, a message naming a keyword does get one (route-kw: one of its 50;
+# the others: a keyword added to the shared store for the check alone).
+bash "$SRC/bench/msg.sh" 102400 "$SENDER" verify@check.invalid >"$D/msg/check-mx100k.eml"
+kw_msg() { awk -v w="$1" '{ print } /^\r?$/ && !done { printf "Our reference: %s\r\n", w; done = 1 }' "$D/msg/check-mx.eml"; }
+kw_msg "Projekt Quokka-17" >"$D/msg/check-kw.eml"
+kw_msg "Projekt Kontrolle" >"$D/msg/check-ctl.eml"
+"$POSTLINKCTL" route keyword add "Projekt Kontrolle" 050-1234-5699 >/dev/null || die "route keyword add failed"
+for c in route all-route all-route-combined; do
+    check_msg "$c" "route a message naming a keyword (control)" '^X-Postlink-Route:' -f "$SENDER" \
+        -t verify@check.invalid -F "$D/msg/check-ctl.eml"
+done
+"$POSTLINKCTL" route keyword del "Projekt Kontrolle" >/dev/null || die "route keyword del failed"
+check_msg route-kw "route a message naming a keyword (control)" '^X-Postlink-Route:' -f "$SENDER" \
+    -t verify@check.invalid -F "$D/msg/check-kw.eml"
+for c in route route-kw all-route all-route-combined; do
+    check_msg "$c" "leave smtp-source's message without a number" '!^X-Postlink-Route:' smtp-source
+    check_msg "$c" "leave the realistic 2 KB message without a number" '!^X-Postlink-Route:' -f "$SENDER" \
+        -t verify@check.invalid -F "$D/msg/check-mx.eml"
+    check_msg "$c" "leave the realistic 100 KB message without a number" '!^X-Postlink-Route:' -f "$SENDER" \
+        -t verify@check.invalid -F "$D/msg/check-mx100k.eml"
+done
+route_hits() { cat "$D"/route.log "$D"/route-kw.log "$D"/combined-route.log 2>/dev/null | grep -c ': to postlink-sipd$'; }
+ROUTE_HITS0=$(route_hits)
 
 # ---- the runs --------------------------------------------------------------
 sink_count() { local s; s=$(tail -c 80 "$D/smtp-sink.out" 2>/dev/null); s=${s##*mesg=}; s=${s%%[!0-9]*}; echo "${s:-0}"; }
@@ -435,6 +512,16 @@ for r in $(seq 1 "$rounds"); do
         for shape in $shapes; do run_one "$r" "$c" "$l" "$shape"; done
     done
 done
+
+# Every benchmark message went through without a number: no routing
+# decision in the postlink-route logs since the checks.
+if [ -n "$(cfg_milters route)$(cfg_milters route-kw)$(cfg_milters all-route)$(cfg_milters all-route-combined)" ]; then
+    k=$(( $(route_hits) - ROUTE_HITS0 ))
+    if [ "$k" = 0 ] && [ "$ROUTE_HITS0" -gt 0 ]; then
+        NOTES+=("check: postlink-route gave no benchmark message a number (its logs: $ROUTE_HITS0 decision(s) for the controls, none during the runs)")
+    elif [ "$k" = 0 ]; then NOTES+=("check FAILED: postlink-route logged no decision even for the controls: the log check sees nothing"); failed=$((failed + 1))
+    else NOTES+=("check FAILED: postlink-route gave $k benchmark message(s) a number during the runs"); failed=$((failed + 1)); fi
+fi
 
 # ---- the report ------------------------------------------------------------
 if [ -z "$OUT" ]; then

@@ -51,8 +51,9 @@ def main():
     shapes_order = ["2k", "real2k", "real100k"]
     cfg_rank = {c: i for i, c in enumerate(order)}
     cfg_rank.update({c: i for i, c in enumerate(
-        ["bare", "ref1", "ref2", "sync", "tag", "all", "all-combined", "all-libmilter",
-         "all-combined-libmilter", "opendkim", "sub-bare", "sub-all", "sub-all-combined"])})
+        ["bare", "ref1", "ref2", "sync", "tag", "route", "route-kw", "all", "all-combined",
+         "all-route", "all-route-combined", "all-libmilter", "all-combined-libmilter", "opendkim",
+         "sub-bare", "sub-all", "sub-all-combined"])})
     keys = sorted(groups, key=lambda k: (shapes_order.index(k[1]) if k[1] in shapes_order else 9,
                                          cfg_rank.get(k[0], 99)))
     js = {}
@@ -106,6 +107,12 @@ def main():
              " CPU: microseconds per message (median over rounds) in the milter processes and in Postfix"
              " (master and all its children), from %s." % (
                  "cgroup v1 cpuacct" if meta.get("cpu") == "cgroup" else "/proc/PID/stat"),
+             "Routing (postlink-route, every recipient relayed over smtp, so it keeps header and body and"
+             " reads its tables per message): `route` alone with empty tables (mail with no number);"
+             " `route-kw` alone with 50 keywords and 10 map rows, none matching, so its content rules"
+             " decode every message with GMime; `all-route` tag, route and sync as separate milters;"
+             " `all-route-combined` postlink-milter with milter_filters = tag, route, sync."
+             " `all` stays the headline (tag and sync), comparable with earlier results.",
              "",
              "| configuration | listener | shape | msg/s median | min-max | ratio to bare [min-max] |"
              " CPU us/msg milters | of it in the kernel | CPU us/msg Postfix |",
@@ -132,12 +139,26 @@ def main():
     # the target: all postlink milters cost less than OpenDKIM signing in every round
     for shape in shapes_order:
         dk = {x["round"]: x["mps"] for x in groups.get(("opendkim", shape), [])}
-        for c in ("all", "all-combined", "all-libmilter", "all-combined-libmilter"):
+        for c in ("all", "all-combined", "all-route", "all-route-combined", "all-libmilter",
+                  "all-combined-libmilter"):
             g = groups.get((c, shape), [])
             both = [x for x in g if x["round"] in dk]
             if both:
                 k = sum(1 for x in both if x["mps"] > dk[x["round"]])
                 lines.append("%s/%s faster than opendkim/%s in %d of %d rounds." % (c, shape, shape, k, len(both)))
+    # what routing adds to the chain, per round against the same round's run without it
+    for shape in shapes_order:
+        for with_r, without in (("all-route", "all"), ("all-route-combined", "all-combined"),
+                                ("route-kw", "route")):
+            a = {x["round"]: x for x in groups.get((with_r, shape), [])}
+            b = {x["round"]: x for x in groups.get((without, shape), [])}
+            both = sorted(set(a) & set(b))
+            if both:
+                r = [a[k]["mps"] / b[k]["mps"] for k in both if b[k]["mps"] > 0]
+                dc = [a[k]["cpu_m"] - b[k]["cpu_m"] for k in both]
+                lines.append("%s/%s against %s/%s: msg/s ratio %.2f [%.2f-%.2f], milter CPU %+.0f us/msg"
+                             " (medians over %d rounds)." % (with_r, shape, without, shape, med(r),
+                                                              min(r), max(r), med(dc), len(both)))
     lines.append("Not in any CPU column: Dovecot (SASL for the submission listener) and postlink-syncd"
                  " (idle for plain mail); the load client and smtp-sink are in the JSON (cpu_us_load).")
     for n in notes:

@@ -5,7 +5,10 @@
 # 20 messages per run, this build) runs every configuration (both
 # engines, separate and combined), with a positive msg/s for each shape,
 # every message at the
-# sink, and a JSON report with the headline ratio milters.all.ratio.
+# sink, and a JSON report with the headline ratio milters.all.ratio;
+# "bench/run sip --smoke" (two sites, Kamailio, 1 round, a handful of
+# messages) reports both paths with positive rates, medians and ratios,
+# one call per SIP message, and every message delivered.
 set -u
 . "${abs_top_srcdir:-.}/tests/integration/tap.sh"
 out=$("${abs_top_srcdir:-.}/bench/store-bench.sh" --smoke "${abs_top_builddir:-.}" 2>&1); rc=$?
@@ -23,7 +26,8 @@ tap_check "it writes latest.md and latest.json" test -s "$res/latest.md" -a -s "
 # every message delivered), or skipped with a reason.
 verdict=$(python3 - "$res/latest.json" <<'PY' 2>&1
 import json, sys
-mx = ["bare", "ref1", "ref2", "sync", "tag", "all", "all-combined", "all-libmilter",
+mx = ["bare", "ref1", "ref2", "sync", "tag", "route", "route-kw", "all", "all-combined",
+      "all-route", "all-route-combined", "all-libmilter",
       "all-combined-libmilter", "opendkim"]
 sub = ["sub-bare", "sub-all", "sub-all-combined"]
 m = json.load(open(sys.argv[1]))["milters"]
@@ -61,5 +65,46 @@ tap_check "the milters' CPU is split into user and kernel time (cgroup cpuacct.s
     "$res/latest.json"
 tap_check "the set-up checks found tagging and signing at work" \
     sh -c '! grep -q "check FAILED" "$1" && grep -q "check: sub-all tag" "$1"' _ "$res/latest.md"
+tap_check "postlink-route routed the keyword controls and gave no benchmark message a number" \
+    sh -c 'grep -q "check: route-kw route a message naming a keyword" "$1" &&
+           grep -q "check: all-route-combined leave the realistic 100 KB message without a number" "$1" &&
+           grep -q "check: postlink-route gave no benchmark message a number" "$1"' _ "$res/latest.md"
 tap_diag "$(echo "$out" | tail -n 45 | tr '\n' '|')"
+
+mkdir -p "$res/sip"
+t0=$(date +%s)
+out=$("${abs_top_srcdir:-.}/bench/run" sip --smoke --out "$res/sip" 2>&1); rc=$?
+tap_check "bench/run sip --smoke exits 0 (in $(( $(date +%s) - t0 )) s)" test $rc = 0
+tap_check "it writes latest-sip.md and latest-sip.json" test -s "$res/sip/latest-sip.md" -a -s "$res/sip/latest-sip.json"
+verdict=$(python3 - "$res/sip/latest-sip.json" <<'PY' 2>&1
+import json, sys
+s = json.load(open(sys.argv[1]))["sip"]
+bad = []
+for path in ("sip", "normal"):
+    l = s["latency"].get(path, {})
+    if not (l.get("messages", 0) > 0 and l.get("median_ms", 0) > 0 and l.get("p99_ms", 0) > 0):
+        bad.append("latency/%s: %s" % (path, l))
+    for n in ("1", "10"):
+        t = s["throughput"].get(path, {}).get(n, {})
+        if not (t.get("msgs_per_s", 0) > 0 and t.get("delivered") == t.get("sent", -1) > 0):
+            bad.append("throughput/%s/%s: %s" % (path, n, t))
+for k in ("ratio_median", "ratio_p99"):
+    if not s["latency"].get(k, 0) > 0:
+        bad.append("latency %s %s" % (k, s["latency"].get(k)))
+for n in ("1", "10"):
+    if not s["throughput"].get("ratio", {}).get(n, {}).get("median", 0) > 0:
+        bad.append("throughput ratio %s missing" % n)
+if not s["delivery"].get("ok"):
+    bad.append("delivery: %s" % s["delivery"].get("problems"))
+ss = s["session"]
+if not (ss["calls"] == ss["lmtp_deliveries"] > 0 and ss["fallbacks"] == 0 and ss["two_recipients_one_number_calls"] == 1):
+    bad.append("calls %s for %s deliveries (%s fallbacks), %s for the two-recipient message" % (
+        ss["calls"], ss["lmtp_deliveries"], ss["fallbacks"], ss["two_recipients_one_number_calls"]))
+print("; ".join(bad) if bad else "ok")
+PY
+)
+tap_check "both paths: latency medians, p99s, rates and ratios, one call per message, all delivered: $verdict" \
+    test "$verdict" = ok
+tap_check "the report says every message was delivered" grep -q '^Delivered: every message' "$res/sip/latest-sip.md"
+tap_diag "$(echo "$out" | tail -n 12 | tr '\n' '|')"
 tap_done
