@@ -9,7 +9,8 @@
 #   garbage; a callee that rings for ever (SIPp: CANCEL after
 #   sip_invite_timeout); site B's postlink-sipd killed (its registration
 #   left behind); a peer that drops the connection during DATA (a 6 MB
-#   message: before the final dot was sent).
+#   message: before the final dot was sent), or stops reading then (after
+#   sip_smtp_timeout).
 # And the other side of the rule: a peer that drops the connection after
 # the final dot is deferred, not fallen back, and delivered once over SIP
 # on the retry; SIGKILL of site A's postlink-sipd right after the fallback
@@ -17,7 +18,7 @@
 # it was decided (=fallback-pending): after the restart the retry sends
 # nothing twice and never calls again.
 set -u
-H_USERS="alice bob" HB_USERS="dave erin frank gina hank ivan judy kim lee max"
+H_USERS="alice bob" HB_USERS="dave erin frank gina hank ivan judy kim lee max ned"
 HR_INVITE_TIMEOUT=3s HR_SMTP_TIMEOUT=5s
 . "${abs_top_srcdir:-.}/tests/integration/tap.sh"
 . "$abs_top_srcdir/tests/harness/harness.sh"
@@ -57,11 +58,11 @@ fell_back() {
     hr_wait_queues_empty 10 >/dev/null      # a second copy could still be on its way
     n=$(hb_maildir_grep "$MID" | wc -l)
     bq=$(grep "message-id=$MID" "$MB" | sed -n 's/.*: \([0-9A-F]*\): message-id=.*/\1/p' | head -1)
-    if [ "$n" = 1 ] && [ "$el" -le 5000 ] && [ -n "$bq" ] &&
+    if [ "$n" = 1 ] && [ "$el" -le "${FB_LIMIT:-5000}" ] && [ -n "$bq" ] &&
         grep -q "$QID: postlink-sipd: to=<$user@$R> fallback: queued as [0-9A-F]* (Call-ID [0-9a-f]*@postlink: $reason" "$LA" &&
         grep -q "postfix-b/smtpd\[[0-9]*\]: $bq: client=" "$MB" &&
         grep -q "$QID: to=<$user@$R>, relay=[^ ]*sipd.lmtp.*status=sent (250 2.0.0 sent the normal way: queued as .* (fallback from SIP))" "$MA"; then
-        tap_ok "$desc: the normal way in ${el} ms, once"
+        tap_ok "$desc: the normal way in ${el} ms (at most ${FB_LIMIT:-5000}), once"
     else
         tap_fail "$desc (copies $n, ${el} ms)"
         grep "$QID" "$LA" "$MA" | tail -n 4 | sed 's/^/#   /'
@@ -123,6 +124,18 @@ send judy fbdrop --body "$H_DIR/big.txt"
 fell_back "the peer closes the connection during DATA (6 MB message, before the final dot)" judy \
     "SMTP over the call broke at"
 tap_check "... the peer saw the token and dropped in DATA" grep -q "dropped in data" "$H_DIR/fake.log"
+
+# --- (e2) the peer stops reading during DATA ----------------------------------
+tok2=$(hr_token) fp2=$(h_free_port)
+h_spawn fake "$H_DIR/fake2.log" python3 "$FAKE" "$fp2" "$tok2" "$H_DIR/fake" "hang-in-data"
+sip_wait_file "$H_DIR/fake2.log" "^listening" 1 5
+hr_sdp "$H_DIR/fake2.sdp" "$fp2" "$tok2"
+hr_callee hang 05044440010 --sdp "$H_DIR/fake2.sdp"
+"$C" route map add "ned@$R" 050-4444-0010 >/dev/null
+send ned fbhang --body "$H_DIR/big.txt"
+FB_LIMIT=9000 fell_back "a peer that stops reading during DATA (6 MB): after sip_smtp_timeout (5 s)" ned \
+    "SMTP over the call broke at"
+tap_check "... the peer had stopped reading" grep -q "^hanging" "$H_DIR/fake2.log"
 
 # --- (f) dropped after the final dot: deferred, then once over SIP -----------
 "$C" route map add "kim@$R" 050-4444-0009 >/dev/null

@@ -134,6 +134,18 @@ tap_check "... and site B logs it" grep -q "without this call's token: closed" "
 tap_check "... the call's channel survives it: with the token from site B's SDP, site B's Postfix greets" \
     grep -q "^220 mail.$HB_DOMAIN" <<<"$good"
 
+# --- site B answers active: it connects to site A (RFC 4145's other role) ---
+hs_kill "$HR_SIPD_B_PID"
+echo "sip_answer_setup = active" >>"$HR_CONF_B"
+hr_start_sipd b "$HR_CONF_B" "$H_DIR/siteb-postlink/sipd.lmtp" || tap_diag "site B's postlink-sipd did not restart"
+HR_SIPD_B_PID=$HR_SIPD_PID
+n0=$(hb_maildir_files dave)
+send "dave@$HB_DOMAIN" active1 --header "Subject: B connects"
+hb_wait_maildir_files dave $((n0 + 1)) >/dev/null
+tap_check "site B answering active (it connects, with site A's token): delivered over SIP" \
+    sh -c 'grep "$1: to=<dave@$2>, relay=[^ ]*sipd.lmtp" "$3" | grep -q "delivered over SIP"' _ "$QID" "$HB_DOMAIN" "$MA"
+tap_check "... site B says so: answered, we are active" grep -q "answered, we are active" "$LB"
+
 for p in "$HR_SIPD_A_PID" "$HR_SIPD_B_PID"; do
     tap_check "postlink-sipd $p still running" h__alive "$p"
 done
