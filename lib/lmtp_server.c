@@ -501,6 +501,19 @@ static int take_once(char **slot, const char *p, size_t n, size_t klen)
     return 0;
 }
 
+/* The next ESMTP parameter of a MAIL or RCPT line: its length (0 at the
+ * end), *args moved to its start. */
+static size_t next_param(const char **args)
+{
+    const char *end;
+    while (**args == ' ')
+        (*args)++;
+    if (**args == '\0')
+        return 0;
+    end = strchr(*args, ' ');
+    return end ? (size_t)(end - *args) : strlen(*args);
+}
+
 static void do_mail(struct lmtp_conn *c, const char *args)
 {
     char *addr = NULL, *ret = NULL, *envid = NULL;
@@ -520,15 +533,7 @@ static void do_mail(struct lmtp_conn *c, const char *args)
         proto_error(c, "bad MAIL syntax", "501 5.5.4 Syntax: MAIL FROM:<address>");
         return;
     }
-    for (;;) {                             /* ESMTP parameters */
-        const char *end;
-        size_t n;
-        while (*args == ' ')
-            args++;
-        if (*args == '\0')
-            break;
-        end = strchr(args, ' ');
-        n = end ? (size_t)(end - args) : strlen(args);
+    for (size_t n; (n = next_param(&args)) > 0;) {     /* ESMTP parameters */
         if (n >= 5 && strncasecmp(args, "SIZE=", 5) == 0) {
             unsigned long long v = 0;
             int big = 0;
@@ -605,15 +610,8 @@ static void do_rcpt(struct lmtp_conn *c, const char *args)
         proto_error(c, "empty recipient", "501 5.1.3 Bad recipient address syntax");
         return;
     }
-    while (c->o->dsn) {                    /* ESMTP parameters: only DSN's matter */
-        const char *end, *bad = NULL;
-        size_t n;
-        while (*args == ' ')
-            args++;
-        if (*args == '\0')
-            break;
-        end = strchr(args, ' ');
-        n = end ? (size_t)(end - args) : strlen(args);
+    for (size_t n; c->o->dsn && (n = next_param(&args)) > 0;) {  /* only DSN's matter */
+        const char *bad = NULL;
         if (n >= 7 && strncasecmp(args, "NOTIFY=", 7) == 0) {
             if (!pl_dsn_notify_ok(args + 7, n - 7) || take_once(&notify, args, n, 7) != 0)
                 bad = "NOTIFY";

@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "address.h"
+#include "route.h"
 #include "siproute.h"
 #include "sync.h"
 
@@ -249,14 +249,10 @@ int pl_rmap_lookup(pl_txn *t, const char *addr, char *number, size_t nlen,
 
 /* ---- decisions and results --------------------------------------------- */
 
+/* The same random tokens as sync's route tokens (state/route.c). */
 int pl_rtoken_new(char *out, size_t outlen)
 {
-    unsigned char r[PL_RTOKEN_LEN / 2];
-    if (outlen < PL_RTOKEN_LEN + 1 || getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
-        return PL_ERR;
-    for (size_t i = 0; i < sizeof(r); i++)
-        snprintf(out + 2 * i, 3, "%02x", r[i]);
-    return PL_OK;
+    return pl_route_token(out, outlen);
 }
 
 int pl_rtoken_ok(const char *tok)

@@ -27,7 +27,7 @@
 #define PL_T_RDECIDE "rdecide"
 #define PL_T_RRESULT "rresult"
 
-#define PL_RTOKEN_LEN 32                /* hex digits */
+#define PL_RTOKEN_LEN 32                /* hex digits: PL_ROUTE_TOKEN_LEN */
 #define PL_RMAP_KEY_MAX 254
 
 /* ---- the administrator's tables ---------------------------------------- */

@@ -88,6 +88,8 @@ int sipd_accept_token(int lfd, unsigned ms, const char *token, const char *call_
 /* Read one line (up to max bytes, LF-terminated) within ms; its length or -1. */
 long sipd_read_line(int fd, char *buf, size_t max, unsigned ms);
 long sipd_ms_since(const struct timespec *t0);
+/* CLOCK_REALTIME now + ms, for pthread_cond_timedwait. */
+void sipd_deadline(struct timespec *ts, unsigned ms);
 /* A watchdog: shutdown(fd) if it is still armed after ms (a session's
  * absolute deadline, where the per-command timeouts restart on progress). */
 struct sipd_watch {

@@ -235,8 +235,7 @@ static void *serve(void *arg)
      * the call ourselves. */
     pthread_mutex_lock(&lock);
     struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += 2;
+    sipd_deadline(&dl, 2000);
     while (!a->ended && pthread_cond_timedwait(&a->cond, &lock, &dl) == 0)
         ;
     int ended = a->ended || stopping;
@@ -367,13 +366,7 @@ void sipd_on_call_end(void *ctx, const char *call_id, int by_peer)
 int sipd_answer_drain(unsigned ms)
 {
     struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += ms / 1000;
-    dl.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
+    sipd_deadline(&dl, ms);
     pthread_mutex_lock(&lock);
     stopping = 1;
     while (live > 0 && pthread_cond_timedwait(&gone, &lock, &dl) == 0)
@@ -387,8 +380,7 @@ int sipd_answer_drain(unsigned ms)
             if (a->pfd >= 0)
                 shutdown(a->pfd, SHUT_RDWR);
         }
-        clock_gettime(CLOCK_REALTIME, &dl);
-        dl.tv_sec += 3;
+        sipd_deadline(&dl, 3000);
         while (live > 0 && pthread_cond_timedwait(&gone, &lock, &dl) == 0)
             ;
     }

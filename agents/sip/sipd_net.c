@@ -25,6 +25,17 @@ long sipd_ms_since(const struct timespec *t0)
     return (long)((t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000);
 }
 
+void sipd_deadline(struct timespec *ts, unsigned ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
 static int sockaddr_of(const char *addr, unsigned port, struct sockaddr_storage *ss, socklen_t *len)
 {
     struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
@@ -197,13 +208,7 @@ static void *watch_main(void *arg)
 {
     struct sipd_watch *w = arg;
     struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += w->ms / 1000;
-    dl.tv_nsec += (long)(w->ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
+    sipd_deadline(&dl, w->ms);
     pthread_mutex_lock(&w->mu);
     while (w->armed && pthread_cond_timedwait(&w->cv, &w->mu, &dl) == 0)
         ;
