@@ -230,7 +230,7 @@ static char *read_file(const char *path, size_t *len)
 static int test_cmd(struct ctl *ctl, int argc, char **argv)
 {
     const char *addr = NULL, *file = NULL, *why;
-    char canon[PL_ADDR_SIZE], order[128] = "", err[256];
+    char canon[PL_ADDR_SIZE], err[256];
     struct route_opts opts;
     struct route_text text = {0};
     struct test_op op;
@@ -256,9 +256,7 @@ static int test_cmd(struct ctl *ctl, int argc, char **argv)
         return CTL_USAGE;
     }
     pl_addr_canon(addr, canon, sizeof(canon));
-    for (const char *const *w = pl_conf_list(ctl->conf, "route_order"); w && *w; w++)
-        snprintf(order + strlen(order), sizeof(order) - strlen(order), "%s%s", order[0] ? "," : "", *w);
-    if (route_order_parse(order, &opts, err, sizeof(err)) != 0) {
+    if (route_order_parse(pl_conf_list(ctl->conf, "route_order"), &opts, err, sizeof(err)) != 0) {
         fprintf(stderr, "postlinkctl: route_order: %s\n", err);
         return CTL_CONFIG;
     }

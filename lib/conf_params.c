@@ -203,24 +203,15 @@ static const char *check_setup(const char *v)
 static const char *check_hostport(const char *v)
 {
     char host[64];
-    const char *colon = strrchr(v, ':');
-    unsigned char buf[16];
-    size_t n;
-    if (colon == NULL || colon[1] == '\0' || strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
-        atoi(colon + 1) < 1 || atoi(colon + 1) > 65535)
-        return "must be IP:PORT, e.g. 127.0.0.1:25 or [::1]:25";
-    n = (size_t)(colon - v);
-    if (n >= 2 && v[0] == '[' && v[n - 1] == ']') {
-        v++;
-        n -= 2;
-    }
-    if (n == 0 || n >= sizeof(host))
-        return "must be IP:PORT, e.g. 127.0.0.1:25 or [::1]:25";
-    memcpy(host, v, n);
-    host[n] = '\0';
-    if (inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1)
+    unsigned port;
+    switch (pl_hostport_split(v, host, sizeof(host), &port)) {
+    case 0:
+        return NULL;
+    case -2:
         return "must be IP:PORT with a numeric address";
-    return NULL;
+    default:
+        return "must be IP:PORT, e.g. 127.0.0.1:25 or [::1]:25";
+    }
 }
 
 /* A list of IPv4/IPv6 addresses or networks. */

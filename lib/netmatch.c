@@ -119,3 +119,27 @@ int pl_netlist_match_text(const struct pl_netlist *l, const char *addr)
         return match(l, AF_INET6, buf);
     return 0;
 }
+
+int pl_hostport_split(const char *v, char *host, size_t hlen, unsigned *port)
+{
+    const char *colon = strrchr(v, ':');
+    unsigned char buf[16];
+    size_t n;
+    long p;
+    if (colon == NULL || colon[1] == '\0' || strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
+        (p = strtol(colon + 1, NULL, 10)) < 1 || p > 65535)
+        return -1;
+    n = (size_t)(colon - v);
+    if (n >= 2 && v[0] == '[' && v[n - 1] == ']') {
+        v++;
+        n -= 2;
+    }
+    if (n == 0 || n >= hlen)
+        return -1;
+    memcpy(host, v, n);
+    host[n] = '\0';
+    if (inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1)
+        return -2;
+    *port = (unsigned)p;
+    return 0;
+}

@@ -21,4 +21,9 @@ int pl_netlist_match(const struct pl_netlist *l, const struct sockaddr *sa);
 /* Same for a textual address. */
 int pl_netlist_match_text(const struct pl_netlist *l, const char *addr);
 
+/* Split "IP:PORT" ("[IPv6]:PORT" too) into host (hlen bytes) and port:
+ * 0; -1 when it is not of that form (port 1-65535); -2 when the host is
+ * not a numeric address. */
+int pl_hostport_split(const char *v, char *host, size_t hlen, unsigned *port);
+
 #endif

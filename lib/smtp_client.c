@@ -236,49 +236,74 @@ static int __attribute__((format(printf, 3, 4))) cmd(struct pl_smtpc *c, unsigne
 
 /* ---- connect, greeting, EHLO ------------------------------------------ */
 
+/* A numeric address and port as a sockaddr; 0 or -1. */
+static int numeric_sockaddr(const char *host, unsigned port, struct sockaddr_storage *ss,
+                            socklen_t *sl)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+        ((struct sockaddr_in *)ss)->sin_family = AF_INET;
+        ((struct sockaddr_in *)ss)->sin_port = htons((unsigned short)port);
+        *sl = sizeof(struct sockaddr_in);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+        ((struct sockaddr_in6 *)ss)->sin6_family = AF_INET6;
+        ((struct sockaddr_in6 *)ss)->sin6_port = htons((unsigned short)port);
+        *sl = sizeof(struct sockaddr_in6);
+        return 0;
+    }
+    return -1;
+}
+
 int pl_smtpc_connect_tcp(const char *host, unsigned port, unsigned timeout_ms, char *err,
                          size_t errlen)
 {
-    struct sockaddr_storage ss;
-    socklen_t sl;
+    return pl_smtpc_connect_tcp_from(host, port, NULL, timeout_ms, err, errlen);
+}
+
+int pl_smtpc_connect_tcp_from(const char *host, unsigned port, const char *src,
+                              unsigned timeout_ms, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss, from;
+    socklen_t sl, fl;
     int fd, e = 0, flags;
     socklen_t el = sizeof(e);
 
-    memset(&ss, 0, sizeof(ss));
     if (port == 0 || port > 65535) {
         snprintf(err, errlen, "bad port %u", port);
         return -1;
     }
-    if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-        ((struct sockaddr_in *)&ss)->sin_family = AF_INET;
-        ((struct sockaddr_in *)&ss)->sin_port = htons((unsigned short)port);
-        sl = sizeof(struct sockaddr_in);
-    } else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-        ((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
-        ((struct sockaddr_in6 *)&ss)->sin6_port = htons((unsigned short)port);
-        sl = sizeof(struct sockaddr_in6);
-    } else {
+    if (numeric_sockaddr(host, port, &ss, &sl) != 0) {
         snprintf(err, errlen, "%s: not a numeric IP address", host);
+        return -1;
+    }
+    if (src && (numeric_sockaddr(src, 0, &from, &fl) != 0 || from.ss_family != ss.ss_family)) {
+        snprintf(err, errlen, "%s: not a numeric address of %s's family", src, host);
         return -1;
     }
     if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0) {
         snprintf(err, errlen, "socket: %s", strerror(errno));
         return -1;
     }
+    if (src && bind(fd, (struct sockaddr *)&from, fl) != 0) {
+        snprintf(err, errlen, "bind to %s: %s", src, strerror(errno));
+        goto fail;
+    }
     if (connect(fd, (struct sockaddr *)&ss, sl) != 0) {
         int rc;
         if (errno != EINPROGRESS) {
-            snprintf(err, errlen, "connect %s:%u: %s", host, port, strerror(errno));
+            snprintf(err, errlen, "connect to %s:%u: %s", host, port, strerror(errno));
             goto fail;
         }
         rc = wait_fd(fd, POLLOUT, now_ms() + (timeout_ms ? timeout_ms : DEF_MS));
         if (rc != IO_OK) {
-            snprintf(err, errlen, "connect %s:%u: %s", host, port,
-                     rc == IO_TIMEOUT ? "timeout" : strerror(errno));
+            snprintf(err, errlen, "connect to %s:%u: %s", host, port,
+                     rc == IO_TIMEOUT ? "timed out" : strerror(errno));
             goto fail;
         }
         if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) != 0 || e != 0) {
-            snprintf(err, errlen, "connect %s:%u: %s", host, port, strerror(e ? e : errno));
+            snprintf(err, errlen, "connect to %s:%u: %s", host, port, strerror(e ? e : errno));
             goto fail;
         }
     }

@@ -113,6 +113,9 @@ struct pl_smtpc {
  * timeout_ms; returns the (blocking, close-on-exec) fd or -1 with err. */
 int pl_smtpc_connect_tcp(const char *host, unsigned port, unsigned timeout_ms, char *err,
                          size_t errlen);
+/* The same from the local address src (numeric, same family; NULL: any). */
+int pl_smtpc_connect_tcp_from(const char *host, unsigned port, const char *src,
+                              unsigned timeout_ms, char *err, size_t errlen);
 
 /* Prepares c for fd (to may be NULL: defaults). */
 void pl_smtpc_init(struct pl_smtpc *c, int fd, const struct pl_smtpc_timeouts *to);

@@ -12,41 +12,42 @@
 
 static const char *const rule_names[ROUTE_NRULES] = {"prefix", "map", "keyword"};
 
-int route_order_parse(const char *list, struct route_opts *o, char *err, size_t errlen)
+const char *route_rule_name(enum route_rule r)
 {
-    char word[32];
-    const char *p = list;
+    return (unsigned)r < ROUTE_NRULES ? rule_names[r] : "?";
+}
+
+int route_order_parse(const char *const *words, struct route_opts *o, char *err, size_t errlen)
+{
     o->norder = 0;
-    while (*p) {
-        size_t n = strcspn(p, ", \t");
-        if (n > 0) {
-            int r = -1;
-            if (n < sizeof(word)) {
-                memcpy(word, p, n);
-                word[n] = '\0';
-                for (int i = 0; i < ROUTE_NRULES; i++)
-                    if (strcmp(word, rule_names[i]) == 0)
-                        r = i;
-            }
-            if (r < 0) {
-                snprintf(err, errlen, "unknown rule \"%.*s\" (prefix, map, keyword)", (int)n, p);
+    for (; words && *words; words++) {
+        int r = -1;
+        for (int i = 0; i < ROUTE_NRULES; i++)
+            if (strcmp(*words, rule_names[i]) == 0)
+                r = i;
+        if (r < 0) {
+            snprintf(err, errlen, "unknown rule \"%.40s\" (prefix, map, keyword)", *words);
+            return -1;
+        }
+        for (size_t i = 0; i < o->norder; i++)
+            if ((int)o->order[i] == r) {
+                snprintf(err, errlen, "rule \"%s\" named twice", *words);
                 return -1;
             }
-            for (size_t i = 0; i < o->norder; i++)
-                if ((int)o->order[i] == r) {
-                    snprintf(err, errlen, "rule \"%s\" named twice", word);
-                    return -1;
-                }
-            o->order[o->norder++] = (enum route_rule)r;
-        }
-        p += n;
-        p += strspn(p, ", \t");
+        o->order[o->norder++] = (enum route_rule)r;
     }
     if (o->norder == 0) {
         snprintf(err, errlen, "no rule named (prefix, map, keyword)");
         return -1;
     }
     return 0;
+}
+
+void route_order_text(const struct route_opts *o, const char *sep, char *out, size_t len)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < o->norder; i++)
+        snprintf(out + strlen(out), len - strlen(out), "%s%s", i ? sep : "", route_rule_name(o->order[i]));
 }
 
 void route_tables_free(struct route_tables *rt)

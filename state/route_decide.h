@@ -48,8 +48,12 @@ struct route_hit {
     char detail[300];               /* the table row or the text that matched */
 };
 
-/* Parse "prefix, map, keyword" (any order, each at most once); 0 or -1. */
-int route_order_parse(const char *list, struct route_opts *o, char *err, size_t errlen);
+/* The rules named in words (route_order's items: prefix, map, keyword, any
+ * order, each at most once); 0 or -1 with err. */
+int route_order_parse(const char *const *words, struct route_opts *o, char *err, size_t errlen);
+const char *route_rule_name(enum route_rule r);
+/* The order as text, the names joined by sep. */
+void route_order_text(const struct route_opts *o, const char *sep, char *out, size_t len);
 
 /* (Re)load the tables if their generation moved; PL_OK or the store's error. */
 int route_tables_load(pl_txn *t, struct route_tables *rt);

@@ -219,8 +219,6 @@ int pl_rmap_lookup(pl_txn *t, const char *addr, char *number, size_t nlen,
     if (strlen(addr) > PL_ADDR_MAX)
         return PL_NOTFOUND;
     fold_key(addr, a, sizeof(a));
-    for (char *p = a; *p; p++)
-        *p = (char)tolower((unsigned char)*p);
     if ((rc = get_number(t, a, number, nlen)) != PL_NOTFOUND) {
         snprintf(row, rowlen, "%s", a);
         *kind = "address";

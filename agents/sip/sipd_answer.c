@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "netmatch.h"
 #include "sipd.h"
 
 struct answered {
@@ -133,20 +134,16 @@ static int to_postfix(struct answered *a, const char *peer_ip, char *greet, size
 {
     const struct pl_cfg *cfg = atomic_load(&sipd.cfg);
     char host[64], err[256];
-    const char *colon = strrchr(cfg->sip_deliver_to, ':');
-    size_t n = colon ? (size_t)(colon - cfg->sip_deliver_to) : 0;
-    unsigned ms = (unsigned)cfg->sip_connect_timeout * 1000u;
+    unsigned ms = (unsigned)cfg->sip_connect_timeout * 1000u, port;
     int fd;
     struct pl_smtpc c;
     struct pl_smtpc_xclient x = {peer_ip, "[UNAVAILABLE]", "ESMTP", NULL};
 
     greet[0] = '\0';
     *xc = 0;
-    if (colon == NULL || n == 0 || n >= sizeof(host))
-        return -1;
-    memcpy(host, cfg->sip_deliver_to + (cfg->sip_deliver_to[0] == '['), n - 2 * (cfg->sip_deliver_to[0] == '['));
-    host[n - 2 * (cfg->sip_deliver_to[0] == '[')] = '\0';
-    if ((fd = sipd_connect(host, (unsigned)atoi(colon + 1), ms, sipd.media_addr, err, sizeof(err))) < 0) {
+    if (pl_hostport_split(cfg->sip_deliver_to, host, sizeof(host), &port) != 0)
+        return -1;                    /* check_hostport refused it already */
+    if ((fd = sipd_connect(host, port, ms, sipd.media_addr, err, sizeof(err))) < 0) {
         msg_warn("Call-ID %s: cannot reach Postfix at %s: %s", a->call_id, cfg->sip_deliver_to, err);
         return -1;
     }

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "netmatch.h"
 #include "siproute.h"
 #include "sipd.h"
 #include "strutil.h"
@@ -211,7 +212,7 @@ static int plan_fn(pl_txn *t, void *ctx)
         } else if (strcmp(outcome, "sent") == 0 || strcmp(outcome, "sip") == 0) {
             j->r[i].kind = K_DONE;
             sfmt(j->replies[i], PL_LMTP_REPLY_MAX, "250 2.0.0 already %s %.400s",
-                     outcome[0] == 's' && outcome[1] == 'i' ? "delivered over SIP:" : "sent the normal way:",
+                     strcmp(outcome, "sip") == 0 ? "delivered over SIP:" : "sent the normal way:",
                      detail);
         }
     }
@@ -388,17 +389,10 @@ static void over_sip(struct job *j, const char *number, const size_t *idx, size_
 static int reinject_target(char *host, size_t hlen, unsigned *port)
 {
     const struct pl_cfg *cfg = atomic_load(&sipd.cfg);
-    const char *u = cfg->reinject_url, *colon;
+    const char *u = cfg->reinject_url;
     if (strncmp(u, "smtp://", 7) != 0)
         return -1;
-    u += 7;
-    colon = strrchr(u, ':');
-    if (colon == NULL || (size_t)(colon - u) >= hlen)
-        return -1;
-    memcpy(host, u, (size_t)(colon - u));
-    host[colon - u] = '\0';
-    *port = (unsigned)atoi(colon + 1);
-    return *port ? 0 : -1;
+    return pl_hostport_split(u + 7, host, hlen, port) == 0 ? 0 : -1;
 }
 
 static void queued_as(const struct pl_smtp_reply *dot, char *out, size_t len)

@@ -5,7 +5,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdatomic.h>
@@ -111,47 +110,12 @@ static int is_loopback(const char *addr)
 int sipd_connect(const char *addr, unsigned port, unsigned ms, const char *src, char *err,
                  size_t errlen)
 {
-    struct sockaddr_storage ss, from;
-    socklen_t len, flen;
-    int fd, flags, soerr = 0, r;
-    socklen_t sl = sizeof(soerr);
-    struct pollfd p;
-
-    if (sockaddr_of(addr, port, &ss, &len) != 0) {
-        snprintf(err, errlen, "%s is not a numeric address", addr);
-        return -1;
-    }
-    if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
-        snprintf(err, errlen, "socket: %s", strerror(errno));
-        return -1;
-    }
     /* from the media address, where it can reach the peer (a loopback
-     * destination only from a loopback source) */
-    if (src && is_loopback(src) == is_loopback(addr) && sockaddr_of(src, 0, &from, &flen) == 0 &&
-        from.ss_family == ss.ss_family && bind(fd, (struct sockaddr *)&from, flen) != 0) {
-        snprintf(err, errlen, "bind to %s: %s", src, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    flags = fcntl(fd, F_GETFL);
-    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-    if (connect(fd, (struct sockaddr *)&ss, len) != 0 && errno != EINPROGRESS) {
-        snprintf(err, errlen, "connect to %s:%u: %s", addr, port, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    p = (struct pollfd){fd, POLLOUT, 0};
-    do
-        r = poll(&p, 1, (int)ms);
-    while (r < 0 && errno == EINTR);
-    if (r <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0) {
-        snprintf(err, errlen, "connect to %s:%u: %s", addr, port,
-                 r == 0 ? "timed out" : strerror(soerr ? soerr : errno));
-        close(fd);
-        return -1;
-    }
-    fcntl(fd, F_SETFL, flags);
-    return fd;
+     * destination only from a loopback source, the same family) */
+    if (src && (is_loopback(src) != is_loopback(addr) ||
+                (strchr(src, ':') != NULL) != (strchr(addr, ':') != NULL)))
+        src = NULL;                    /* another scope or family: any source */
+    return pl_smtpc_connect_tcp_from(addr, port, src, ms, err, errlen);
 }
 
 long sipd_read_line(int fd, char *buf, size_t max, unsigned ms)

@@ -32,13 +32,11 @@ int route_module_configure(const pl_conf *conf, const struct pl_cfg *cfg, int re
                            size_t errlen)
 {
     struct route_settings *s = pl_xcalloc(1, sizeof(*s));
-    char order[128] = "", why[256];
+    char order[64], why[256];
     (void)conf;
-    for (const char *const *w = cfg->route_order_list; *w; w++)
-        snprintf(order + strlen(order), sizeof(order) - strlen(order), "%s%s", order[0] ? "," : "", *w);
     snprintf(s->country_code, sizeof(s->country_code), "%s", cfg->route_country_code);
     s->opts.country_code = s->country_code;
-    if (route_order_parse(order, &s->opts, why, sizeof(why)) != 0) {
+    if (route_order_parse(cfg->route_order_list, &s->opts, why, sizeof(why)) != 0) {
         snprintf(err, errlen, "route_order: %s", why);
         free(s);
         return -1;
@@ -54,25 +52,20 @@ int route_module_configure(const pl_conf *conf, const struct pl_cfg *cfg, int re
     s->scan_max = (size_t)cfg->route_scan_max;
     s->older = atomic_load(&rm.set);
     atomic_store(&rm.set, s);
-    if (reload)
+    if (reload) {
+        route_order_text(&s->opts, ",", order, sizeof(order));
         msg_info("postlink-route: settings reloaded (order %s)", order);
+    }
     return 0;
-}
-
-static const char *rule_word(enum route_rule r)
-{
-    return r == ROUTE_PREFIX ? "prefix" : r == ROUTE_MAP ? "map" : "keyword";
 }
 
 void route_module_start(pl_store *store)
 {
     struct route_settings *s = atomic_load(&rm.set);
-    char order[64] = "";
+    char order[64];
     rm.store = store;
     g_mime_init();
-    for (size_t i = 0; i < s->opts.norder; i++)
-        snprintf(order + strlen(order), sizeof(order) - strlen(order), "%s%s", i ? ", " : "",
-                 rule_word(s->opts.order[i]));
+    route_order_text(&s->opts, ", ", order, sizeof(order));
     msg_info("postlink-route %s (rules in the order %s, country code %s)", PACKAGE_VERSION, order,
              s->country_code[0] ? s->country_code : "none");
 }
