@@ -20,6 +20,9 @@
  *   v8  rprefix rmap rkeyword rdecide rresult: IP phone routing tables,
  *              postlink-route's decisions and postlink-sipd's results
  *              (state/siproute.c)
+ *   v9  maccount mid mstatus mreq mguard: POP3 mirror accounts, the ids of
+ *              each primary's list, sync status and requests, and the
+ *              hand-over guard (state/mirror.c)
  */
 #include "config.h"
 
@@ -37,6 +40,7 @@ static const char *const v5_tables[] = {"route", NULL};
 static const char *const v6_tables[] = {"peerq", NULL};
 static const char *const v7_tables[] = {"mlink", "mjid", "mailid", "presence", NULL};
 static const char *const v8_tables[] = {"rprefix", "rmap", "rkeyword", "rdecide", "rresult", NULL};
+static const char *const v9_tables[] = {"maccount", "mid", "mstatus", "mreq", "mguard", NULL};
 
 static int v1_migrate(pl_txn *t)
 {
@@ -54,6 +58,7 @@ const struct pl_schema_step pl_schema_steps[] = {
     {6, v6_tables, NULL},
     {7, v7_tables, NULL},
     {8, v8_tables, NULL},
+    {9, v9_tables, NULL},
 };
 const int pl_schema_nsteps = (int)(sizeof(pl_schema_steps) / sizeof(pl_schema_steps[0]));
 

@@ -119,21 +119,21 @@ static const char *check_engine(const char *v)
 static const char *check_filters(const char *v)
 {
     char buf[256], *save = NULL, *w;
-    int tag = 0, sync = 0, route = 0, last_sync = 0;
+    int tag = 0, sync = 0, route = 0, mirror = 0, last_sync = 0;
     if (strlen(v) >= sizeof(buf))
         return "too long";
     snprintf(buf, sizeof(buf), "%s", v);
     for (w = strtok_r(buf, ", \t", &save); w; w = strtok_r(NULL, ", \t", &save)) {
         int *seen = strcmp(w, "tag") == 0 ? &tag : strcmp(w, "sync") == 0 ? &sync
-                  : strcmp(w, "route") == 0 ? &route : NULL;
+                  : strcmp(w, "route") == 0 ? &route : strcmp(w, "mirror") == 0 ? &mirror : NULL;
         if (seen == NULL)
-            return "may list only tag, route and sync";
+            return "may list only tag, route, mirror and sync";
         if ((*seen)++)
             return "lists a filter twice";
         last_sync = seen == &sync;
     }
-    if (tag + sync + route == 0)
-        return "must list at least one filter (tag, route, sync)";
+    if (tag + sync + route + mirror == 0)
+        return "must list at least one filter (tag, route, mirror, sync)";
     /* sync records arrivals and releases held controls at the end of the
      * message: no filter after it may still refuse the message */
     if (sync && last_sync == 0)

@@ -398,9 +398,12 @@ static int imap_run(CURL *h, struct xfer *x, const char *cmd, struct pl_strbuf *
     return PL_OUT_OK;
 }
 
-int pl_imap_set_flags(const struct pl_imap_login *l, const char *msgid,
-                      const char *flags, int add, unsigned timeout_s,
-                      int *matched, char *err, size_t errlen)
+/* The messages whose header field `field` is value: flags added/removed,
+ * and with expunge, \Deleted added and those messages expunged (UID
+ * EXPUNGE, RFC 4315). */
+static int imap_by_header(const struct pl_imap_login *l, const char *field, const char *msgid,
+                          const char *flags, int add, int expunge, unsigned timeout_s,
+                          int *matched, char *err, size_t errlen)
 {
     struct pl_strbuf cmd = {0}, out = {0}, set = {0};
     struct xfer x;
@@ -438,7 +441,7 @@ int pl_imap_set_flags(const struct pl_imap_login *l, const char *msgid,
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &out);
 
-    pl_strbuf_adds(&cmd, "UID SEARCH HEADER Message-ID \"");
+    pl_strbuf_addf(&cmd, "UID SEARCH HEADER %s \"", field);
     add_pct_escaped(&cmd, msgid);
     pl_strbuf_addc(&cmd, '"');
     ret = imap_run(h, &x, cmd.s, &out, err, errlen);
@@ -455,6 +458,11 @@ int pl_imap_set_flags(const struct pl_imap_login *l, const char *msgid,
         add_pct_escaped(&cmd, flags);
         pl_strbuf_addc(&cmd, ')');
         ret = imap_run(h, &x, cmd.s, &out, err, errlen);
+        if (ret == PL_OUT_OK && expunge) {
+            cmd.len = 0;
+            pl_strbuf_addf(&cmd, "UID EXPUNGE %s", set.s);
+            ret = imap_run(h, &x, cmd.s, &out, err, errlen);
+        }
         if (ret == PL_OUT_OK)
             *matched = n;
     }
@@ -464,4 +472,24 @@ int pl_imap_set_flags(const struct pl_imap_login *l, const char *msgid,
     pl_strbuf_free(&set);
     free(u);
     return ret;
+}
+
+int pl_imap_set_flags(const struct pl_imap_login *l, const char *msgid,
+                      const char *flags, int add, unsigned timeout_s,
+                      int *matched, char *err, size_t errlen)
+{
+    return imap_by_header(l, "Message-ID", msgid, flags, add, 0, timeout_s, matched, err, errlen);
+}
+
+int pl_imap_by_token(const struct pl_imap_login *l, const char *field, const char *token,
+                     const char *flags, int expunge, unsigned timeout_s, int *matched,
+                     char *err, size_t errlen)
+{
+    for (const char *c = field; *c; c++)
+        if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-')) {
+            snprintf(err, errlen, "bad header field name");
+            return PL_OUT_PERM;
+        }
+    return imap_by_header(l, field, token, expunge ? "\\Deleted" : flags, 1, expunge, timeout_s,
+                          matched, err, errlen);
 }

@@ -33,4 +33,11 @@ int pl_imap_set_flags(const struct pl_imap_login *l, const char *msgid,
                       const char *flags, int add, unsigned timeout_s,
                       int *matched, char *err, size_t errlen);
 
+/* The same for the messages whose header field `field` (letters, digits,
+ * '-') holds token (a value msgid-safe: printable, no blanks): flags
+ * added, or with expunge those messages expunged. */
+int pl_imap_by_token(const struct pl_imap_login *l, const char *field, const char *token,
+                     const char *flags, int expunge, unsigned timeout_s, int *matched,
+                     char *err, size_t errlen);
+
 #endif

@@ -4,7 +4,7 @@
  * per filter is worth giving up the isolation of separate processes.
  * Each filter is still its own module with its own settings
  * (milters/sync/sync_module.c, milters/tag/tag_module.c,
- * milters/route/route_module.c); the server
+ * milters/route/route_module.c, milters/mirror/mirror_guard.c); the server
  * layer calls them in the order listed.  See postlink-milter(8). */
 #include "config.h"
 
@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "milter_server.h"
+#include "mirror_guard.h"
 #include "route_milter.h"
 #include "server.h"
 #include "sync_milter.h"
@@ -28,6 +29,8 @@ struct module {
 static const struct module modules[] = {
     {"tag", &tag_filter, tag_module_configure, tag_module_start, tag_module_finish},
     {"route", &route_filter, route_module_configure, route_module_start, route_module_finish},
+    {"mirror", &mirror_guard_filter, mirror_module_configure, mirror_module_start,
+     mirror_module_finish},
     {"sync", &sync_filter, sync_module_configure, sync_module_start, sync_module_finish},
 };
 #define NMOD (sizeof(modules) / sizeof(modules[0]))

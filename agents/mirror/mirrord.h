@@ -1,0 +1,70 @@
+/* mirrord.h -- postlink-mirrord's pieces: the scheduler and workers
+ * (mirrord_main.c), one sync of a POP3 account (mirrord_sync.c) and the
+ * hand-over of copies and withdrawals at the destination
+ * (mirrord_deliver.c). */
+#ifndef PL_MIRRORD_H
+#define PL_MIRRORD_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf_params.h"
+#include "mirror.h"
+#include "smtp_client.h"
+#include "store.h"
+
+#define MIRROR_HEADER "X-Postlink-Mirror"
+
+struct mirrord {
+    _Atomic(const struct pl_cfg *) cfg;
+    pl_store *store;
+    char *imap_password;            /* imap_password_file, for withdrawals */
+    const char *hostname;
+};
+extern struct mirrord md;
+
+/* What one sync did (written into mstatus). */
+struct msync_result {
+    int ok;
+    int auth_failed;                /* the primary refused the login */
+    char error[512];
+    unsigned long listed, stat_count;
+    int complete;
+    size_t fetched, withdrawn, marked, forgotten, missing, held_back, hidden, expired, failed,
+        oversize, adopted, remapped, bad_lines;
+    int guard;                      /* the mass-vanish guard held withdrawals back */
+    unsigned long long bytes_in;    /* bytes read from the primary */
+    long expire_days;               /* EXPIRE announced: days, -2 NEVER, -1 none */
+    double seconds;
+};
+
+/* One sync of account a; what is a "sync" or "fetch <uidl>".  Fills *r
+ * and returns 0 (also when the sync failed: r->ok = 0). */
+int mirrord_sync(const struct pl_maccount *a, const char *what, struct msync_result *r);
+
+/* ---- the destination (mirrord_deliver.c) ------------------------------- */
+
+struct mout {
+    struct pl_smtpc c;
+    int open;
+};
+/* Hands msg[0..len) to Postfix for a->deliver_to with the header
+ * "X-Postlink-Mirror: <token>" in front.  0 accepted (qid filled when the
+ * reply names one), 1 refused for good (5xx), -1 not delivered now (4xx,
+ * connection), -2 outcome unknown (no reply to the final dot), with why. */
+int mirrord_handover(struct mout *o, const struct pl_maccount *a, const char *token,
+                     const char *msg, size_t len, char *qid, size_t qidlen, char *why,
+                     size_t whylen);
+void mirrord_out_close(struct mout *o);
+/* The copy under token at a->deliver_to: expunged (expunge = 1) or marked
+ * read on the primary (\Seen and $PostlinkPrimaryRead).  0 done (*found:
+ * how many copies), 1 the destination cannot be reached that way (no
+ * imap_url for its domain), -1 failed now (why). */
+int mirrord_withdraw(const struct pl_maccount *a, const char *token, int expunge, int *found,
+                     char *why, size_t whylen);
+
+/* The Message-ID of msg's header ("" when none), at most outlen - 1 bytes. */
+void mirrord_msgid(const char *msg, size_t len, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,689 @@
+/* mirrord_sync.c -- one sync of a POP3 mirror account (seed 001 Fig. 2):
+ * log in, list the ids (UIDL) and sizes (LIST), compare with the list
+ * saved at the last sync (state/mirror_diff.c), withdraw or mark the
+ * copies of ids that were read on the primary, and fetch only the new ids
+ * with TOP (which, unlike RETR, sets no \Seen on Dovecot), each checked
+ * against its LIST size and handed over to Postfix.
+ *
+ * Never twice, never lost: before a batch is fetched its ids are recorded
+ * as pending (P) under fresh hand-over tokens (a durable commit); an id
+ * becomes held (H) in a transaction after Postfix accepted its copy.  A
+ * crash in between leaves P: the next sync hands the copy over again under
+ * the same token, which the destination's guard recognises.  Nothing on
+ * the primary is ever changed: no DELE, no RETR unless configured. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "mirror_diff.h"
+#include "mirrord.h"
+#include "pop3_client.h"
+#include "server.h"
+#include "strutil.h"
+
+#define BATCH 64
+#define TOP_ALL 2147483647L          /* TOP n <lines>: the whole message */
+
+struct lid {
+    unsigned long msgno;
+    unsigned long long size;
+    int bad;                        /* a duplicate id */
+    char id[PL_UIDL_MAX + 1];
+};
+
+struct act { size_t saved; enum pl_mact a; };
+
+struct job {                         /* one message to fetch */
+    unsigned long msgno;
+    const char *id;
+    unsigned long long size;
+    char token[PL_MTOKEN_LEN + 1];
+    int refetch;                    /* a P id: the same token again */
+};
+
+struct sync {
+    const struct pl_maccount *a;
+    const struct pl_cfg *cfg;
+    struct msync_result *r;
+    struct pl_pop3 p;
+    struct lid *ids;
+    size_t nids, capids;
+    struct lid **byid;               /* ids sorted by id */
+    struct pl_mrec *saved;
+    size_t nsaved, capsaved;
+    struct act *acts;
+    size_t nacts, capacts;
+    const char **fetch_new;          /* ids new this time */
+    size_t nfetch_new, capfetch;
+    struct mout out;
+    /* the batch being fetched */
+    struct job *jobs;
+    struct pl_strbuf buf;
+    int over, stop;
+    int64_t now;
+};
+
+static void fail(struct sync *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(struct sync *s, const char *fmt, ...)
+{
+    va_list ap;
+    if (s->r->error[0])
+        return;                     /* the first error is the one that counts */
+    va_start(ap, fmt);
+    vsnprintf(s->r->error, sizeof(s->r->error), fmt, ap);
+    va_end(ap);
+}
+
+/* ---- the listing ----------------------------------------------------- */
+
+static int on_uidl(void *ctx, unsigned long msgno, const char *id)
+{
+    struct sync *s = ctx;
+    if (s->nids == s->capids) {
+        s->capids = s->capids ? 2 * s->capids : 256;
+        s->ids = pl_xrealloc(s->ids, s->capids * sizeof(*s->ids));
+    }
+    struct lid *l = &s->ids[s->nids++];
+    memset(l, 0, sizeof(*l));
+    l->msgno = msgno;
+    snprintf(l->id, sizeof(l->id), "%s", id);
+    return 0;
+}
+
+static void on_bad(void *ctx, const char *line, const char *why)
+{
+    struct sync *s = ctx;
+    if (s->r->bad_lines++ < 3)
+        msg_warn("mirror %s: the primary's listing has a bad line (%s): \"%.80s\"", s->a->user,
+                 why, line);
+}
+
+static int by_msgno(const void *x, const void *y)
+{
+    const struct lid *a = x, *b = y;
+    return a->msgno < b->msgno ? -1 : a->msgno > b->msgno;
+}
+
+static int by_id(const void *x, const void *y)
+{
+    return strcmp((*(struct lid *const *)x)->id, (*(struct lid *const *)y)->id);
+}
+
+static struct lid *find_msgno(struct sync *s, unsigned long msgno)
+{
+    struct lid key = {.msgno = msgno};
+    return bsearch(&key, s->ids, s->nids, sizeof(*s->ids), by_msgno);
+}
+
+static int on_list(void *ctx, unsigned long msgno, unsigned long long size)
+{
+    struct sync *s = ctx;
+    struct lid *l = find_msgno(s, msgno);
+    if (l)
+        l->size = size;
+    return 0;
+}
+
+static struct lid *find_id(struct sync *s, const char *id)
+{
+    struct lid key, *kp = &key, **f;
+    snprintf(key.id, sizeof(key.id), "%s", id);
+    f = bsearch(&kp, s->byid, s->nids, sizeof(*s->byid), by_id);
+    return f ? *f : NULL;
+}
+
+/* UIDL and LIST; duplicates marked bad; the listing's completeness. */
+static int listing(struct sync *s)
+{
+    unsigned long long octets;
+    size_t good = 0;
+    int rc;
+
+    if ((rc = pl_pop3_stat(&s->p, &s->r->stat_count, &octets)) != PL_POP3_OK) {
+        fail(s, "STAT failed: %s", rc == PL_POP3_NO ? s->p.last : s->p.err);
+        return -1;
+    }
+    if ((rc = pl_pop3_uidl(&s->p, on_uidl, on_bad, s)) != PL_POP3_OK) {
+        fail(s, "UIDL failed: %s (the primary must support UIDL)",
+             rc == PL_POP3_NO ? s->p.last : s->p.err);
+        return -1;
+    }
+    qsort(s->ids, s->nids, sizeof(*s->ids), by_msgno);
+    if ((rc = pl_pop3_list(&s->p, on_list, on_bad, s)) != PL_POP3_OK) {
+        fail(s, "LIST failed: %s", rc == PL_POP3_NO ? s->p.last : s->p.err);
+        return -1;
+    }
+    s->byid = pl_xmalloc((s->nids ? s->nids : 1) * sizeof(*s->byid));
+    for (size_t i = 0; i < s->nids; i++)
+        s->byid[i] = &s->ids[i];
+    qsort(s->byid, s->nids, sizeof(*s->byid), by_id);
+    for (size_t i = 1; i < s->nids; i++)
+        if (strcmp(s->byid[i - 1]->id, s->byid[i]->id) == 0) {
+            if (!s->byid[i - 1]->bad && s->r->bad_lines < 3)
+                msg_warn("mirror %s: the primary lists id \"%s\" twice: neither copy is fetched",
+                         s->a->user, s->byid[i]->id);
+            s->byid[i - 1]->bad = s->byid[i]->bad = 1;
+        }
+    for (size_t i = 0; i < s->nids; i++) {
+        good += !s->ids[i].bad;
+        s->r->bad_lines += s->ids[i].bad;
+        if (i && s->ids[i].msgno == s->ids[i - 1].msgno)
+            s->r->bad_lines++;
+    }
+    s->r->listed = good;
+    s->r->complete = s->r->bad_lines == 0 && s->nids == s->r->stat_count;
+    return 0;
+}
+
+/* ---- the saved list ---------------------------------------------------- */
+
+static int collect_saved(void *ctx, const struct pl_mrec *r)
+{
+    struct sync *s = ctx;
+    if (s->nsaved == s->capsaved) {
+        s->capsaved = s->capsaved ? 2 * s->capsaved : 256;
+        s->saved = pl_xrealloc(s->saved, s->capsaved * sizeof(*s->saved));
+    }
+    s->saved[s->nsaved++] = *r;
+    return 0;
+}
+
+static int load_saved(pl_txn *t, void *ctx)
+{
+    struct sync *s = ctx;
+    s->nsaved = 0;
+    return pl_mrec_list(t, s->a->user, collect_saved, s);
+}
+
+static struct pl_mrec *saved_find(struct sync *s, const char *id)
+{
+    size_t lo = 0, hi = s->nsaved;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(s->saved[mid].id, id);
+        if (c == 0)
+            return &s->saved[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static int on_action(void *ctx, const char *id, enum pl_mact a)
+{
+    struct sync *s = ctx;
+    struct pl_mrec *r = saved_find(s, id);
+    if (a == PL_MACT_FETCH || r == NULL) {
+        if (a != PL_MACT_FETCH)
+            return 0;
+        if (s->nfetch_new == s->capfetch) {
+            s->capfetch = s->capfetch ? 2 * s->capfetch : 256;
+            s->fetch_new = pl_xrealloc(s->fetch_new, s->capfetch * sizeof(*s->fetch_new));
+        }
+        s->fetch_new[s->nfetch_new++] = id;
+        return 0;
+    }
+    if (s->nacts == s->capacts) {
+        s->capacts = s->capacts ? 2 * s->capacts : 256;
+        s->acts = pl_xrealloc(s->acts, s->capacts * sizeof(*s->acts));
+    }
+    s->acts[s->nacts].saved = (size_t)(r - s->saved);
+    s->acts[s->nacts++].a = a;
+    return 0;
+}
+
+/* ---- writing ids ------------------------------------------------------- */
+
+struct put { const char *user; const struct pl_mrec *recs; size_t n; const char *const *dels; size_t ndel; };
+
+static int put_fn(pl_txn *t, void *ctx)
+{
+    struct put *p = ctx;
+    int rc;
+    for (size_t i = 0; i < p->n; i++)
+        if ((rc = pl_mrec_put(t, p->user, &p->recs[i])) != PL_OK)
+            return rc;
+    for (size_t i = 0; i < p->ndel; i++)
+        if ((rc = pl_mrec_del(t, p->user, p->dels[i])) != PL_OK && rc != PL_NOTFOUND)
+            return rc;
+    return PL_OK;
+}
+
+static int put_recs(struct sync *s, const struct pl_mrec *recs, size_t n, unsigned flags)
+{
+    struct put p = {s->a->user, recs, n, NULL, 0};
+    int rc = n ? pl_store_run(md.store, flags, put_fn, &p) : PL_OK;
+    if (rc != PL_OK)
+        fail(s, "cannot record ids in the store (%s)", rc == PL_TEMP ? "busy" : "error");
+    return rc;
+}
+
+/* ---- vanished ids ------------------------------------------------------- */
+
+static void vanished(struct sync *s, struct pl_mrec *r, struct pl_mrec *out, size_t *nout)
+{
+    int found = 0, rc;
+    char why[300];
+    long exp = s->r->expire_days;
+    int64_t age = s->now - r->changed;
+
+    *out = *r;
+    out->state = PL_MREC_TOMB;
+    out->missing = 0;
+    out->changed = s->now;
+    if (age < (int64_t)s->cfg->mirror_refetch_window) {
+        /* gone right after the mirror fetched it: the primary hides what
+         * was downloaded (Gmail's POP does) -- not read elsewhere */
+        s->r->hidden++;
+        (*nout)++;
+        return;
+    }
+    if (exp >= 0 && age >= (int64_t)exp * 86400) {
+        s->r->expired++;            /* the primary said it expires mail: not read */
+        (*nout)++;
+        return;
+    }
+    rc = mirrord_withdraw(s->a, r->token, s->a->mode == PL_MIRROR_DELETE, &found, why, sizeof(why));
+    if (rc < 0) {
+        fail(s, "withdrawing the copy of %s: %s", r->id, why);
+        return;                      /* tried again at the next sync */
+    }
+    if (rc == 1) {
+        s->r->failed++;
+        if (s->r->failed == 1)
+            msg_warn("mirror %s: the copy of %s cannot be %s: no imap_url (or imap_password_file) "
+                     "for %s", s->a->user, r->id,
+                     s->a->mode == PL_MIRROR_DELETE ? "withdrawn" : "marked", s->a->deliver_to);
+    } else if (s->a->mode == PL_MIRROR_DELETE) {
+        s->r->withdrawn++;
+        msg_info("mirror %s: %s was read on the primary: %d copy withdrawn from %s", s->a->user,
+                 r->id, found, s->a->deliver_to);
+    } else {
+        s->r->marked++;
+        msg_info("mirror %s: %s was read on the primary: %d copy marked in %s", s->a->user, r->id,
+                 found, s->a->deliver_to);
+    }
+    (*nout)++;
+}
+
+static int apply_saved(struct sync *s, struct job **jobs, size_t *njobs)
+{
+    struct pl_mrec *recs = pl_xmalloc((s->nacts ? s->nacts : 1) * sizeof(*recs));
+    size_t n = 0;
+    int rc;
+
+    for (size_t i = 0; i < s->nacts && !pl_server_stopping(); i++) {
+        struct pl_mrec *r = &s->saved[s->acts[i].saved];
+        switch (s->acts[i].a) {
+        case PL_MACT_WITHDRAW:
+            vanished(s, r, &recs[n], &n);
+            break;
+        case PL_MACT_FORGET:
+            recs[n] = *r;
+            recs[n].state = PL_MREC_TOMB;
+            recs[n].missing = 0;
+            recs[n++].changed = s->now;
+            s->r->forgotten++;
+            break;
+        case PL_MACT_MISSING:
+            recs[n] = *r;
+            recs[n++].missing++;
+            s->r->missing++;
+            break;
+        case PL_MACT_HELD_BACK:
+            s->r->held_back++;
+            break;
+        case PL_MACT_KEEP:
+            if (r->missing) {
+                recs[n] = *r;
+                recs[n++].missing = 0;
+            }
+            if (r->state == PL_MREC_PENDING) {
+                struct lid *l = find_id(s, r->id);
+                if (l && !l->bad) {
+                    struct job *j = &(*jobs)[(*njobs)++];
+                    j->msgno = l->msgno;
+                    j->id = l->id;
+                    j->size = l->size;
+                    snprintf(j->token, sizeof(j->token), "%s", r->token);
+                    j->refetch = 1;
+                }
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    rc = put_recs(s, recs, n, PL_TXN_SYNC);
+    free(recs);
+    return rc == PL_OK ? 0 : -1;
+}
+
+/* ---- fetching ------------------------------------------------------------ */
+
+static int f_begin(void *ctx, size_t i)
+{
+    struct sync *s = ctx;
+    (void)i;
+    s->buf.len = 0;
+    s->over = 0;
+    return pl_server_stopping() ? 1 : 0;
+}
+
+static int f_data(void *ctx, size_t i, const char *b, size_t len)
+{
+    struct sync *s = ctx;
+    (void)i;
+    if (s->over || s->buf.len + len > (size_t)s->cfg->mirror_max_message) {
+        s->over = 1;
+        return 0;
+    }
+    pl_strbuf_addn(&s->buf, b, len);
+    return 0;
+}
+
+static int f_end(void *ctx, size_t i, int status)
+{
+    struct sync *s = ctx;
+    struct job *j = &s->jobs[i];
+    struct pl_mrec rec = {0};
+    char qid[64], why[512];
+    int rc;
+
+    if (status != PL_POP3_OK) {
+        msg_warn("mirror %s: the primary refused to send %s (message %lu): %s", s->a->user, j->id,
+                 j->msgno, s->p.last);
+        s->r->failed++;
+        return 0;                    /* stays pending: tried again next time */
+    }
+    if (s->over || s->buf.len != j->size) {
+        fail(s, "%s (message %lu): got %zu bytes, LIST said %llu%s", j->id, j->msgno, s->buf.len,
+             j->size, s->over ? " (over mirror_max_message)" : ": not mirrored");
+        s->r->failed++;
+        return 0;
+    }
+    rc = mirrord_handover(&s->out, s->a, j->token, s->buf.s ? s->buf.s : "", s->buf.len, qid,
+                          sizeof(qid), why, sizeof(why));
+    snprintf(rec.id, sizeof(rec.id), "%s", j->id);
+    snprintf(rec.token, sizeof(rec.token), "%s", j->token);
+    rec.size = j->size;
+    rec.changed = s->now;
+    mirrord_msgid(s->buf.s ? s->buf.s : "", s->buf.len, rec.msgid, sizeof(rec.msgid));
+    if (rc == 0) {
+        rec.state = PL_MREC_HELD;
+        msg_info("mirror %s: %s (%llu bytes) -> %s%s%s%s", s->a->user, j->id, j->size,
+                 s->a->deliver_to, qid[0] ? ", queued as " : "", qid,
+                 j->refetch ? " (hand-over repeated after an interruption)" : "");
+        s->r->fetched++;
+        /* survives the process (written to the OS); after a power failure
+         * the id is pending again and the same token is handed over */
+        if (put_recs(s, &rec, 1, PL_TXN_WRITE_NOSYNC) != PL_OK)
+            return 1;
+        return pl_server_stopping() ? 1 : 0;
+    }
+    if (rc == 1) {
+        rec.state = PL_MREC_SEEN;   /* refused for good: logged, not retried */
+        msg_warn("mirror %s: %s not mirrored: %s", s->a->user, j->id, why);
+        s->r->failed++;
+        return put_recs(s, &rec, 1, PL_TXN_SYNC) != PL_OK;
+    }
+    fail(s, "%s", why);
+    if (rc == -1) {
+        /* Postfix said no (or never got the message): the guard may have
+         * taken the token already, so the next hand-over needs a new one */
+        rec.state = PL_MREC_PENDING;
+        if (pl_mtoken_new(rec.token, sizeof(rec.token)) == PL_OK)
+            put_recs(s, &rec, 1, PL_TXN_SYNC);
+    }
+    return 1;                        /* Postfix does not take mail now: stop */
+}
+
+static int fetch_jobs(struct sync *s, struct job *jobs, size_t n)
+{
+    long lines = s->a->use_retr ? -1 : TOP_ALL;
+    for (size_t off = 0; off < n && !s->r->error[0] && !pl_server_stopping(); off += BATCH) {
+        size_t k = n - off < BATCH ? n - off : BATCH;
+        struct pl_mrec pend[BATCH];
+        unsigned long msgnos[BATCH];
+        size_t np = 0;
+        struct pl_pop3_fetch_cb cb = {f_begin, f_data, f_end, s};
+        int rc;
+        for (size_t i = 0; i < k; i++) {
+            struct job *j = &jobs[off + i];
+            msgnos[i] = j->msgno;
+            if (j->refetch)
+                continue;
+            memset(&pend[np], 0, sizeof(pend[np]));
+            snprintf(pend[np].id, sizeof(pend[np].id), "%s", j->id);
+            pend[np].state = PL_MREC_PENDING;
+            pend[np].size = j->size;
+            pend[np].changed = s->now;
+            snprintf(pend[np++].token, PL_MTOKEN_LEN + 1, "%s", j->token);
+        }
+        /* durable before anything is handed over */
+        if (put_recs(s, pend, np, PL_TXN_SYNC) != PL_OK)
+            return -1;
+        s->jobs = jobs + off;
+        rc = pl_pop3_fetch(&s->p, msgnos, k, lines, (unsigned)s->cfg->mirror_pipeline, &cb);
+        if (rc == PL_POP3_BROKEN)
+            fail(s, "fetching from the primary: %s", s->p.err);
+        if (rc != PL_POP3_OK)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- the whole sync --------------------------------------------------- */
+
+static int adopt(struct sync *s)
+{
+    struct pl_mrec *recs = pl_xmalloc((s->nids ? s->nids : 1) * sizeof(*recs));
+    size_t n = 0;
+    int rc;
+    for (size_t i = 0; i < s->nids; i++) {
+        if (s->ids[i].bad || saved_find(s, s->ids[i].id))
+            continue;
+        memset(&recs[n], 0, sizeof(recs[n]));
+        snprintf(recs[n].id, sizeof(recs[n].id), "%s", s->ids[i].id);
+        recs[n].state = PL_MREC_SEEN;
+        recs[n].size = s->ids[i].size;
+        recs[n++].changed = s->now;
+    }
+    rc = put_recs(s, recs, n, PL_TXN_SYNC);
+    free(recs);
+    s->r->adopted = n;
+    return rc == PL_OK ? 0 : -1;
+}
+
+static int one_fetch(struct sync *s, const char *uidl)
+{
+    struct lid *l = find_id(s, uidl);
+    struct job j = {0};
+    if (l == NULL || l->bad) {
+        fail(s, "the primary does not list %s (now)", uidl);
+        return -1;
+    }
+    j.msgno = l->msgno;
+    j.id = l->id;
+    j.size = l->size;
+    if (pl_mtoken_new(j.token, sizeof(j.token)) != PL_OK)
+        return -1;
+    return fetch_jobs(s, &j, 1);
+}
+
+static int job_order(const void *x, const void *y)
+{
+    const struct job *a = x, *b = y;
+    return a->msgno < b->msgno ? -1 : a->msgno > b->msgno;
+}
+
+static int full_sync(struct sync *s)
+{
+    struct pl_mid *mids = pl_xmalloc((s->nsaved ? s->nsaved : 1) * sizeof(*mids));
+    const char **listed = pl_xmalloc((s->nids ? s->nids : 1) * sizeof(*listed));
+    struct pl_mdiff_opts o = {0};
+    struct pl_mdiff_sum sum;
+    struct job *jobs;
+    size_t nl = 0, njobs = 0;
+    int rc;
+
+    for (size_t i = 0; i < s->nsaved; i++) {
+        mids[i].id = s->saved[i].id;
+        mids[i].missing = s->saved[i].missing;
+        mids[i].state = s->saved[i].state == PL_MREC_SEEN   ? PL_MID_SEEN
+                        : s->saved[i].state == PL_MREC_TOMB ? PL_MID_TOMBSTONE
+                                                            : PL_MID_HELD;
+    }
+    for (size_t i = 0; i < s->nids; i++)
+        if (!s->ids[i].bad)
+            listed[nl++] = s->ids[i].id;
+    o.complete = s->r->complete;
+    o.missing_syncs = (unsigned)s->cfg->mirror_missing_syncs;
+    o.hold_share = (double)s->cfg->mirror_hold_percent / 100.0;
+    o.hold_min = (size_t)s->cfg->mirror_hold_min;
+    rc = pl_mirror_diff(mids, s->nsaved, listed, nl, &o, on_action, s, &sum);
+    free(mids);
+    free(listed);
+    if (rc != 0) {
+        fail(s, "the primary's listing cannot be compared (invalid id)");
+        return -1;
+    }
+    s->r->guard = sum.held;
+    if (sum.held)
+        msg_warn("mirror %s: %zu of the mailbox's ids vanished at once: withdrawals held back "
+                 "(a migrated or emptied mailbox?); see postlinkctl mirror status",
+                 s->a->user, sum.held_back);
+    jobs = pl_xmalloc((s->nacts + s->nfetch_new + 1) * sizeof(*jobs));
+    if (apply_saved(s, &jobs, &njobs) != 0) {
+        free(jobs);
+        return -1;
+    }
+    for (size_t i = 0; i < s->nfetch_new; i++) {
+        struct lid *l = find_id(s, s->fetch_new[i]);
+        struct job *j = &jobs[njobs];
+        if (l == NULL)
+            continue;
+        if (l->size > (unsigned long long)s->cfg->mirror_max_message) {
+            struct pl_mrec rec = {0};
+            snprintf(rec.id, sizeof(rec.id), "%s", l->id);
+            rec.state = PL_MREC_SEEN;
+            rec.size = l->size;
+            rec.changed = s->now;
+            msg_warn("mirror %s: %s not mirrored: %llu bytes is over mirror_max_message",
+                     s->a->user, l->id, l->size);
+            s->r->oversize++;
+            if (put_recs(s, &rec, 1, PL_TXN_SYNC) != PL_OK)
+                break;
+            continue;
+        }
+        memset(j, 0, sizeof(*j));
+        j->msgno = l->msgno;
+        j->id = l->id;
+        j->size = l->size;
+        if (pl_mtoken_new(j->token, sizeof(j->token)) != PL_OK)
+            break;
+        njobs++;
+    }
+    qsort(jobs, njobs, sizeof(*jobs), job_order);   /* the oldest first */
+    rc = fetch_jobs(s, jobs, njobs);
+    free(jobs);
+    return rc;
+}
+
+static int connect_primary(struct sync *s)
+{
+    char scheme[8], host[256], *pw = NULL, err[512];
+    unsigned port;
+    struct pl_pop3_opts o = {0};
+    int rc;
+
+    if (pl_mirror_url(s->a->primary, scheme, sizeof(scheme), host, sizeof(host), &port) != 0) {
+        fail(s, "bad primary URL");
+        return -1;
+    }
+    if (strncmp(scheme, "imap", 4) == 0) {
+        fail(s, "IMAP primaries are not supported yet");
+        return -1;
+    }
+    if (pl_server_read_secret("secret file", s->a->secret_file, &pw, err, sizeof(err)) != 0 ||
+        pw == NULL) {
+        fail(s, "%s", pw == NULL && err[0] == '\0' ? "the secret file is empty" : err);
+        free(pw);
+        return -1;
+    }
+    o.tls = strcmp(scheme, "pop3s") == 0 ? PL_POP3_IMPLICIT_TLS : PL_POP3_PLAIN;
+    o.servername = host;
+    o.ca_file = s->a->ca_file[0] ? s->a->ca_file : NULL;
+    o.insecure = s->a->insecure;
+    o.connect_ms = o.cmd_ms = o.data_ms = (unsigned)s->cfg->mirror_timeout * 1000u;
+    if (pl_pop3_connect(&s->p, host, port, &o) != PL_POP3_OK) {
+        fail(s, "cannot connect to %s:%u: %s", host, port, s->p.err);
+        explicit_bzero(pw, strlen(pw));
+        free(pw);
+        return -1;
+    }
+    rc = pl_pop3_login(&s->p, s->a->login, pw);
+    explicit_bzero(pw, strlen(pw));  /* the secret does not linger */
+    free(pw);
+    if (rc == PL_POP3_AUTH) {
+        s->r->auth_failed = !(strcmp(s->p.last_code, "IN-USE") == 0 ||
+                              strncmp(s->p.last_code, "SYS/TEMP", 8) == 0 ||
+                              strcmp(s->p.last_code, "LOGIN-DELAY") == 0);
+        fail(s, "the primary refused the login of %s: %s", s->a->login, s->p.last);
+        return -1;
+    }
+    if (rc != PL_POP3_OK) {
+        fail(s, "login at %s:%u failed: %s", host, port, s->p.err);
+        return -1;
+    }
+    if (s->p.caps.known && s->p.caps.expire != -1)
+        s->r->expire_days = s->p.caps.expire;
+    return 0;
+}
+
+int mirrord_sync(const struct pl_maccount *a, const char *what, struct msync_result *r)
+{
+    struct sync s;
+    struct timespec t0, t1;
+    int rc = -1;
+
+    memset(&s, 0, sizeof(s));
+    memset(r, 0, sizeof(*r));
+    r->expire_days = -1;
+    s.a = a;
+    s.cfg = atomic_load(&md.cfg);
+    s.r = r;
+    s.p.fd = -1;
+    s.now = (int64_t)time(NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (connect_primary(&s) == 0 && listing(&s) == 0 &&
+        pl_store_run(md.store, PL_TXN_SYNC, load_saved, &s) == PL_OK) {
+        if (strncmp(what, "fetch ", 6) == 0)
+            rc = one_fetch(&s, what + 6);
+        else if (a->adopt)
+            rc = adopt(&s);
+        else
+            rc = full_sync(&s);
+    }
+    r->bytes_in = s.p.bytes_in;
+    mirrord_out_close(&s.out);
+    pl_pop3_close(&s.p);
+    r->ok = rc == 0 && r->error[0] == '\0';
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    r->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    free(s.ids);
+    free(s.byid);
+    free(s.saved);
+    free(s.acts);
+    free(s.fetch_new);
+    pl_strbuf_free(&s.buf);
+    return 0;
+}
