@@ -279,13 +279,18 @@ EOF
 # hm_dovecot_reload: rewrite the hm-pop3 block of dovecot.conf from
 # HM_UIDL_FORMAT and HM_POP3_EXTRA (pop3 settings lines), send the master
 # SIGHUP and wait until it has reloaded (same ports; new sessions only).
+# The new file is checked with doveconf first and not used if bad (a master
+# that cannot read it on SIGHUP only logs an error, keeps the old settings).
 hm_dovecot_reload() {
     local conf=$H_DIR/dovecot/dovecot.conf log=$H_DIR/dovecot/dovecot.log n pid end
     hm__pop3_block >"$conf.block"
     awk -v f="$conf.block" '
         /^# hm-pop3 end$/ { while ((getline l < f) > 0) print l; skip = 0 }
         !skip { print }
-        /^# hm-pop3 begin$/ { skip = 1 }' "$conf" >"$conf.new" && mv "$conf.new" "$conf" || return 1
+        /^# hm-pop3 begin$/ { skip = 1 }' "$conf" >"$conf.new" || return 1
+    doveconf -x -c "$conf.new" -n >/dev/null 2>"$conf.err" ||
+        { h__say "hm_dovecot_reload: bad configuration (not used):"; cat "$conf.err" >&2; return 1; }
+    mv "$conf.new" "$conf" || return 1
     n=$(grep -c 'SIGHUP received' "$log")
     pid=$(tr -dc 0-9 <"$H_DIR/dovecot/run/master.pid") && kill -HUP "$pid" || return 1
     end=$(( $(h__ms) + 10000 ))
@@ -294,6 +299,12 @@ hm_dovecot_reload() {
         sleep 0.05
     done
 }
+
+# hm_set_pop3_extra LINES: hm_dovecot_reload with HM_POP3_EXTRA=LINES, e.g.
+# 'pop3_deleted_flag = "$POP3Deleted"' (quoted: Dovecot expands $NAME): a
+# primary whose DELE only hides messages from POP3 (IMAP still shows them,
+# with that keyword).
+hm_set_pop3_extra() { HM_POP3_EXTRA=$1; hm_dovecot_reload; }
 
 # hm_change_uidl_scheme: a server migration: every UIDL changes at once
 # (pop3_uidl_format %08Xu%08Xv <-> %08Xv%08Xu), the messages stay. Fails

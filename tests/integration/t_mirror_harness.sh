@@ -4,8 +4,8 @@
 # back byte-for-byte, TOP leaves the primary's IMAP snapshot unchanged while
 # one RETR sets \Seen (the premise of the mirror's design), Dovecot's
 # logged counters match the bytes sent, fetchmail really downloads and
-# deletes, pop3s verifies only with HM_CA, and a UIDL scheme change renames
-# every message but keeps them. Needs root, Dovecot, fetchmail, python3.
+# deletes, pop3s verifies only with HM_CA, a UIDL scheme change renames
+# every message but keeps them, and pop3_deleted_flag makes DELE only hide. Needs root, Dovecot, fetchmail, python3.
 set -u
 : "${abs_top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 . "$abs_top_srcdir/tests/integration/tap.sh"
@@ -155,14 +155,26 @@ hm_snapshot "$S.4"
 out=$(hm_same_snapshot "$S.3" "$S.4")
 check "hm_change_uidl_scheme: the IMAP snapshot is unchanged (same UIDs, flags, bodies)" hm_same_snapshot "$S.3" "$S.4"
 
-# --- g. hm_fill 5000 (timed, not asserted) and POP3 sees them all
+# --- g. a primary that only hides what POP3 deletes (pop3_deleted_flag)
+hm_set_pop3_extra 'pop3_deleted_flag = "$POP3Deleted"'
+rc=$?
+hm_fetchmail_take 5
+rc="$rc $?"
+hm_uidls >"$H_DIR/uidl.3"
+hm_snapshot "$S.5"
+out=$(echo "rc=$rc"; diff "$S.4" "$S.5")
+check "pop3_deleted_flag: fetchmail's 5 DELEs hide them from POP3 (185 left), IMAP keeps all 190, 5 flagged" \
+    eval '[ "$rc" = "0 0" ] && [ "$(wc -l <"$H_DIR/uidl.3")" = 185 ] && [ "$(wc -l <"$S.5")" = 191 ] &&
+        [ "$(grep -c "POP3Deleted" "$S.5")" = 5 ] && [ "$(ls "$H_DIR/fetchmail" | wc -l)" = 15 ]'
+
+# --- h. hm_fill 5000 (timed, not asserted) and POP3 sees them all
 t1=$(h__ms)
 hm_fill 5000
 tap_diag "hm_fill 5000 took $(( $(h__ms) - t1 )) ms ($(awk 'NR > 200 { s += $3 } END { print s }' "$H_DIR/hm-manifest") bytes)"
 t1=$(h__ms)
 out=$(pop3 'print(p.stat()[0])')
 tap_diag "first POP3 STAT after it took $(( $(h__ms) - t1 )) ms"
-check "POP3 STAT shows 5190 messages after hm_fill 5000" test "$out" = 5190
+check "POP3 STAT shows 5185 messages after hm_fill 5000" test "$out" = 5185
 
 # --- everything stops, and nothing is left
 h_stop_all
