@@ -10,7 +10,8 @@ PKGS="build-essential autoconf automake libtool pkg-config
       postfix dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd
       swaks libnet-ssleay-perl jq python3 procps man-db groff-base bsdextrautils
       opendkim opendkim-tools
-      libsofia-sip-ua-dev kamailio sip-tester baresip socat"
+      libsofia-sip-ua-dev kamailio sip-tester baresip socat
+      fetchmail"
 
 missing=""
 for p in $PKGS; do
