@@ -23,7 +23,7 @@ static int usage(void)
             "usage: postlinkctl mirror add USER --primary pop3[s]://HOST[:PORT] --login LOGIN\n"
             "                   --secret-file FILE --deliver-to ADDRESS [--mode delete|mark]\n"
             "                   [--interval SECONDS] [--times HH:MM[,HH:MM...]] [--adopt]\n"
-            "                   [--ca-file FILE] [--insecure] [--retr] [--replace]\n"
+            "                   [--ca-file FILE] [--tls-name NAME] [--insecure] [--retr] [--replace]\n"
             "       postlinkctl mirror list [--json]\n"
             "       postlinkctl mirror del USER\n"
             "       postlinkctl mirror status [USER] [--json]\n"
@@ -84,6 +84,8 @@ static int cmd_add(struct ctl *ctl, int argc, char **argv)
             r = copy_arg(a.deliver_to, sizeof(a.deliver_to), v, o);
         else if (strcmp(o, "--ca-file") == 0 && v)
             r = copy_arg(a.ca_file, sizeof(a.ca_file), v, o);
+        else if (strcmp(o, "--tls-name") == 0 && v)
+            r = copy_arg(a.tls_name, sizeof(a.tls_name), v, o);
         else if (strcmp(o, "--times") == 0 && v)
             r = copy_arg(a.times, sizeof(a.times), v, o);
         else if (strcmp(o, "--mode") == 0 && v) {

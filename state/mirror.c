@@ -96,6 +96,9 @@ const char *pl_maccount_check(const struct pl_maccount *a)
         return "deliver-to is not an address (local@domain)";
     if (!field_ok(a->ca_file) || (a->ca_file[0] && a->ca_file[0] != '/'))
         return "the CA file must be an absolute path";
+    for (const char *c = a->tls_name; *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '.' && *c != '-')
+            return "the TLS name must be a host name";
     if (!times_ok(a->times))
         return "times must be HH:MM[,HH:MM...]";
     if (a->interval && a->interval < 10)
@@ -111,10 +114,10 @@ static size_t user_key(const char *user, char *out, size_t outlen)
 static void account_format(const struct pl_maccount *a, char *out, size_t outlen)
 {
     snprintf(out, outlen,
-             "primary=%s\nlogin=%s\nsecret_file=%s\nmode=%s\ndeliver_to=%s\nca_file=%s\n"
+             "primary=%s\nlogin=%s\nsecret_file=%s\nmode=%s\ndeliver_to=%s\nca_file=%s\ntls_name=%s\n"
              "insecure=%d\nretr=%d\ninterval=%u\ntimes=%s\nadopt=%d\ncreated=%" PRId64 "\n",
              a->primary, a->login, a->secret_file, a->mode == PL_MIRROR_MARK ? "mark" : "delete",
-             a->deliver_to, a->ca_file, a->insecure, a->use_retr, a->interval, a->times, a->adopt,
+             a->deliver_to, a->ca_file, a->tls_name, a->insecure, a->use_retr, a->interval, a->times, a->adopt,
              a->created);
 }
 
@@ -149,6 +152,7 @@ static void account_parse(const char *user, const char *text, struct pl_maccount
     a->mode = strcmp(v, "mark") == 0 ? PL_MIRROR_MARK : PL_MIRROR_DELETE;
     pl_mstatus_field(text, "deliver_to", a->deliver_to, sizeof(a->deliver_to));
     pl_mstatus_field(text, "ca_file", a->ca_file, sizeof(a->ca_file));
+    pl_mstatus_field(text, "tls_name", a->tls_name, sizeof(a->tls_name));
     pl_mstatus_field(text, "insecure", v, sizeof(v));
     a->insecure = atoi(v);
     pl_mstatus_field(text, "retr", v, sizeof(v));

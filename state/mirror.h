@@ -45,6 +45,7 @@ struct pl_maccount {
     enum pl_mirror_mode mode;
     char deliver_to[256];           /* an address, or "push" (capability 5) */
     char ca_file[1024];             /* "" = the system's CAs */
+    char tls_name[256];             /* the name the certificate must show; "" = the host */
     int insecure;                   /* accept any TLS certificate */
     int use_retr;                   /* RETR instead of TOP (sets \Seen on Dovecot!) */
     unsigned interval;              /* seconds between syncs; 0 = only at times / on demand */

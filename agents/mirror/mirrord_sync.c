@@ -620,7 +620,7 @@ static int connect_primary(struct sync *s)
         return -1;
     }
     o.tls = strcmp(scheme, "pop3s") == 0 ? PL_POP3_IMPLICIT_TLS : PL_POP3_PLAIN;
-    o.servername = host;
+    o.servername = s->a->tls_name[0] ? s->a->tls_name : host;
     o.ca_file = s->a->ca_file[0] ? s->a->ca_file : NULL;
     o.insecure = s->a->insecure;
     o.connect_ms = o.cmd_ms = o.data_ms = (unsigned)s->cfg->mirror_timeout * 1000u;

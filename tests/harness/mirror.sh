@@ -324,3 +324,86 @@ hm_change_uidl_scheme() {
         sleep 0.1
     done
 }
+
+# ---- postlink-mirrord -------------------------------------------------
+# The mirror side (needs tests/harness/sync.sh): hm_mirror_setup after
+# h_start_dovecot (it needs the IMAP port) and before hs_setup and
+# h_start_postfix.  It adds to postlink.conf the IMAP access withdrawals
+# use and mirror_inject_url, and to master.cf the listener copies are
+# handed to (running postlink-milter with the mirror guard only).
+#   HM_MASTER_PASS   the Dovecot master user's password (h_dovecot_master_user)
+#   HM_SECRET        the file with prim's password (mode 0600, owner postlink)
+hm_mirror_setup() {
+    local sec=$H_DIR/hm-secret
+    mkdir -p "$sec" && chown postlink "$sec" && chmod 0700 "$sec"
+    printf '%s\n' "$HM_PRIM_PASS" >"$sec/prim" && printf '%s\n' "${HM_MASTER_PASS-}" >"$sec/imap"
+    chown postlink "$sec"/* && chmod 0600 "$sec"/*
+    HM_SECRET=$sec/prim HM_MIRROR_PORT=$(h_free_port) || return 1
+    export HM_SECRET HM_MIRROR_PORT
+    HS_CONF_EXTRA="${HS_CONF_EXTRA-}
+imap_url = $POSTLINK_DOMAIN=imap://127.0.0.1:$POSTLINK_IMAP_PORT
+imap_password_file = $sec/imap
+mirror_inject_url = smtp://127.0.0.1:$HM_MIRROR_PORT
+mirror_timeout = 10s
+${HM_CONF_EXTRA-}"
+    H_POSTFIX_MASTER_EXTRA="${H_POSTFIX_MASTER_EXTRA-}
+127.0.0.1:$HM_MIRROR_PORT inet n - n - - smtpd
+  -o syslog_name=postfix/mirror -o mynetworks=127.0.0.0/8
+  -o smtpd_milters=unix:$H_DIR/postlink/mirror-guard.sock
+  -o milter_macro_daemon_name=postlink-mirror -o milter_default_action=tempfail
+  -o smtpd_relay_restrictions=permit_mynetworks,reject
+  -o smtpd_recipient_restrictions=permit_mynetworks,reject"
+}
+
+# hm_start_guard / hm_start_mirrord: start (again) the guard milter and
+# postlink-mirrord; pids in HM_GUARD_PID / HM_MIRRORD_PID, logs in
+# $H_SYNC/{guard,mirrord}.log.
+hm_start_guard() {
+    rm -f "$H_SYNC/mirror-guard.sock"
+    h_spawn guard "$H_SYNC/guard.log" "$abs_top_builddir/milters/combined/postlink-milter" -f \
+        -o milter_filters=mirror -o "milter_socket=unix:$H_SYNC/mirror-guard.sock"
+    HM_GUARD_PID=$H_LAST_PID
+    hs__wait_socket "$H_SYNC/mirror-guard.sock" "$HM_GUARD_PID"
+}
+hm_start_mirrord() {
+    h_spawn mirrord "$H_SYNC/mirrord.log" "$abs_top_builddir/agents/mirror/postlink-mirrord" -f "$@"
+    HM_MIRRORD_PID=$H_LAST_PID
+    local end=$(( $(h__ms) + 10000 ))
+    until grep -q 'postlink-mirrord .*sync thread' "$H_SYNC/mirrord.log" 2>/dev/null; do
+        h__alive "$HM_MIRRORD_PID" || { h__say "postlink-mirrord died:"; tail -n 5 "$H_SYNC/mirrord.log" >&2; return 1; }
+        [ "$(h__ms)" -ge $end ] && { h__say "postlink-mirrord did not start"; return 1; }
+        sleep 0.02
+    done
+}
+
+# hm_add USER [OPTIONS...]: a mirror account of prim for USER (on demand
+# only, delete mode unless OPTIONS say otherwise).
+hm_add() {
+    local u=$1; shift
+    "$POSTLINKCTL" mirror add "$u" --primary "pop3://127.0.0.1:$POSTLINK_POP3_PORT" \
+        --login "$HM_PRIM_USER" --secret-file "$HM_SECRET" --deliver-to "$u" --interval 0 "$@"
+}
+
+# hm_sync USER: a sync now, waited for (postlinkctl's exit status).
+hm_sync() { "$POSTLINKCTL" mirror sync "$1" --wait 60 >"$H_DIR/hm-last-sync" 2>&1; }
+
+# hm_status_field USER JQ-PATH: one value of "mirror status USER --json".
+hm_status_field() { "$POSTLINKCTL" mirror status "$1" --json | jq -r "$2"; }
+
+# hm_wait_queue_empty [TIMEOUT_S]: until the private Postfix's queue is
+# empty (every copy handed over is in a mailbox or bounced).
+hm_wait_queue_empty() {
+    local end=$(( $(h__ms) + ${1:-20} * 1000 ))
+    until h_postqueue -p 2>/dev/null | grep -q 'Mail queue is empty'; do
+        [ "$(h__ms)" -ge $end ] && { h__say "queue not empty"; h_postqueue -p >&2; return 1; }
+        sleep 0.05
+    done
+}
+
+# hm_copies USER: "COUNT MESSAGE-ID" per Message-ID in USER's maildir.
+hm_copies() {
+    local md; md=$(h__maildir "$1")
+    find "$md/new" "$md/cur" -maxdepth 1 -type f -print0 2>/dev/null |
+        xargs -0r grep -h -i -m1 '^Message-ID:' | sed 's/^[^:]*: *//' | tr -d '\r' | sort | uniq -c |
+        awk '{print $1, $2}'
+}

@@ -141,6 +141,19 @@ jcheck "route test --json: the keyword found in the header" "$out" \
 out=$("$CTL" "${W[@]}" route test bob@x.example --json 2>/dev/null)
 jcheck "route test --json: no number is null" "$out" 'd["number"] is None and d["rule"] is None' "route test"
 
+# mirror accounts: a login with non-ASCII and ill-formed bytes, quotes and
+# a backslash (no control characters: postlinkctl refuses those)
+export MLOGIN=$'J\xc3\xbcrgen "q" back\\slash \xff cut \xe6\x97 \xe6\x97\xa5'
+mkdir -p "$H_DIR/m secret" && printf 'pw\n' >"$H_DIR/m secret/p" && chown -R postlink "$H_DIR/m secret"
+"$CTL" mirror add "$U" --primary pop3://127.0.0.1:1 --login "$MLOGIN" \
+    --secret-file "$H_DIR/m secret/p" --deliver-to "$U" --mode mark --interval 0 >/dev/null
+out=$("$CTL" mirror list --json 2>/dev/null)
+jcheck "mirror list --json" "$out" \
+    'len(d) == 1 and d[0]["login"] == B("MLOGIN") and d[0]["mode"] == "mark" and d[0]["primary"] == "pop3://127.0.0.1:1"' "mirror list"
+out=$("$CTL" mirror status "$U" --json 2>/dev/null)
+jcheck "mirror status USER --json (never synced)" "$out" \
+    'd["login"] == B("MLOGIN") and d["sync"] is None and d["ids"]["held"] == 0' "mirror status"
+
 # the live store, once postlink-syncd has expired the held control
 end=$((SECONDS + 20))
 until grep -q 'pending control expired' "$H_SYNC/syncd.log" || [ $SECONDS -ge $end ]; do sleep 0.2; done

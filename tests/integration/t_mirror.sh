@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# t_mirror.sh -- capability 2 end to end: postlink-mirrord mirrors the
+# primary POP3 mailbox "prim" (the harness's Dovecot) into alice's and
+# bob's mailboxes through the private Postfix.  The first sync copies all,
+# a later one only the new ids (counted in the primary's own log); what
+# fetchmail, the primary's real client, downloads and deletes is withdrawn
+# from alice's mailbox (delete mode) or marked read in bob's (mark mode);
+# the primary is never changed (read-only IMAP snapshots before and
+# after); a mass vanish is held back; a wrong password and a wrong TLS
+# certificate are clear errors.
+set -u
+. "${abs_top_srcdir:-.}/tests/integration/tap.sh"
+. "$abs_top_srcdir/tests/harness/harness.sh"
+. "$abs_top_srcdir/tests/harness/sync.sh"
+. "$abs_top_srcdir/tests/harness/mirror.sh"
+
+h_init || exit 1
+hm_setup || { tap_fail "harness starts"; tap_done; exit 1; }
+HM_MASTER_PASS=master-$RANDOM$RANDOM
+h_dovecot_master_user "$HM_MASTER_PASS"
+h_start_sink && h_start_dovecot && hm_mirror_setup && hs_setup && h_start_postfix &&
+    hm_start_guard && hm_start_mirrord || { tap_fail "harness starts"; tap_done; exit 1; }
+tap_ok "harness with postlink-mirrord starts"
+
+A=$POSTLINK_DEMO_USER B=bob@$POSTLINK_DOMAIN
+msgids() { awk -v b="$1" '$1 >= b {print $2}' "$H_DIR/hm-manifest"; }   # fill batch >= N
+copies_ok() {   # copies_ok USER EXPECTED-COUNT: every Message-ID once, COUNT in all
+    local c; c=$(hm_copies "$1")
+    [ "$(awk '$1 != 1' <<<"$c" | grep -c .)" = 0 ] && [ "$(grep -c . <<<"$c")" = "$2" ] ||
+        { tap_diag "copies of $1: $(awk '{n+=$1} END {print n+0}' <<<"$c") in $(grep -c . <<<"$c") ids, want $2 once each"; return 1; }
+}
+
+# ---- the first sync copies everything, and the primary is unchanged ----
+hm_fill 20 2000 30000
+hm_snapshot "$H_DIR/snap0"
+tap_check "mirror add alice (delete mode)" hm_add "$A" --mode delete
+mark=$(hm_log_mark)
+tap_check "the first sync succeeds" hm_sync "$A"
+hm_wait_queue_empty
+tap_check "alice has each of the 20 messages once" copies_ok alice 20
+hm_wait_logouts "$mark" 1
+read -r -a c <<<"$(hm_pop3_bytes "$mark")"
+tap_diag "primary's counters after the first sync: ${c[*]}"
+tap_check "the primary sent 20 TOPs, no RETR, no DELE" \
+    test "${c[1]}" = top=20 -a "${c[3]}" = retr=0 -a "${c[5]}" = deleted=0
+hm_snapshot "$H_DIR/snap1"
+tap_check "the primary is unchanged (UIDs, flags, digests)" hm_same_snapshot "$H_DIR/snap0" "$H_DIR/snap1"
+j=$("$POSTLINKCTL" mirror status "$A" --json)
+tap_check "status: ok, 20 fetched, 20 held, listing complete" \
+    jq_true '.sync.ok and .sync.fetched == 20 and .ids.held == 20 and .sync.complete' "$j"
+
+# ---- new mail: only the new ids are fetched ----------------------------
+hm_fill 3 2000 5000
+mark=$(hm_log_mark)
+tap_check "an incremental sync succeeds" hm_sync "$A"
+hm_wait_queue_empty
+hm_wait_logouts "$mark" 1
+read -r -a c <<<"$(hm_pop3_bytes "$mark")"
+want=$(awk '$1 == 2 {s += $4 + 5 + $5} END {print s}' "$H_DIR/hm-manifest")
+tap_diag "incremental: ${c[*]} (3 new messages: $want bytes with their +OK lines)"
+tap_check "only the 3 new messages were fetched (top=3, top_bytes as their size)" \
+    test "${c[1]}" = top=3 -a "${c[2]}" = "top_bytes=$want" -a "${c[3]}" = retr=0
+tap_check "alice has 23 messages, each once" copies_ok alice 23
+mark=$(hm_log_mark)
+tap_check "a sync with nothing new succeeds" hm_sync "$A"
+hm_wait_logouts "$mark" 1
+read -r -a c <<<"$(hm_pop3_bytes "$mark")"
+tap_check "and fetches nothing (top=0)" test "${c[1]}" = top=0
+hm_snapshot "$H_DIR/snap2"
+
+# ---- mark mode for bob ---------------------------------------------------
+tap_check "mirror add bob (mark mode)" hm_add "$B" --mode mark
+tap_check "bob's first sync" hm_sync "$B"
+hm_wait_queue_empty
+tap_check "bob has the 23 messages once each" copies_ok bob 23
+
+# ---- fetchmail reads 2 on the primary (and deletes them there) -----------
+gone=$(msgids 1 | head -2)
+hm_fetchmail_take 2
+tap_check "fetchmail took 2 messages" test "$(ls "$H_DIR/fetchmail" | grep -c .)" = 2
+tap_check "alice's sync after that" hm_sync "$A"
+j=$("$POSTLINKCTL" mirror status "$A" --json)
+tap_check "status: 2 withdrawn, 0 fetched, 2 tombstones" \
+    jq_true '.sync.withdrawn == 2 and .sync.fetched == 0 and .ids.tombstones == 2 and .ids.held == 21' "$j"
+left=$(hm_copies alice)
+n=0; for m in $gone; do grep -qF -- " $m" <<<"$left" && n=$((n + 1)); done
+tap_check "the 2 copies read on the primary are gone from alice's mailbox" test $n = 0
+tap_check "the other 21 stay" copies_ok alice 21
+tap_check "bob's sync after that" hm_sync "$B"
+j=$("$POSTLINKCTL" mirror status "$B" --json)
+tap_check "bob's status: 2 marked" jq_true '.sync.marked == 2 and .sync.withdrawn == 0' "$j"
+BMD=$(h__maildir bob)
+seen=0
+for m in $gone; do
+    f=$(grep -ls -- "$m" "$BMD"/cur/* "$BMD"/new/* 2>/dev/null | head -1)
+    case $f in *:2,*S*) seen=$((seen + 1)) ;; esac
+done
+tap_check "bob keeps both copies, marked \\Seen" test $seen = 2
+tap_check "bob still has 23 messages" copies_ok bob 23
+
+# ---- the mass-vanish guard ------------------------------------------------
+hm_fill 30 1000 2000
+tap_check "sync of the 30 new ones" hm_sync "$A"
+hm_wait_queue_empty
+hm_fetchmail_take 40
+tap_check "sync after 40 of 51 vanished" hm_sync "$A"
+j=$("$POSTLINKCTL" mirror status "$A" --json)
+tap_check "the guard held the 40 withdrawals back" \
+    jq_true '.sync.guard and .sync.held_back == 40 and .sync.withdrawn == 0' "$j"
+tap_check "alice still has all 51 copies" copies_ok alice 51
+tap_check "status says ALERT" sh -c '"$POSTLINKCTL" mirror status "$0" | grep -q "ALERT: *40 ids vanished"' "$A"
+
+# ---- bad logins and certificates --------------------------------------------
+printf 'wrong\n' >"$H_DIR/hm-secret/wrong" && chown postlink "$H_DIR/hm-secret/wrong"
+"$POSTLINKCTL" mirror add carol@$POSTLINK_DOMAIN --primary "pop3://127.0.0.1:$POSTLINK_POP3_PORT" \
+    --login "$HM_PRIM_USER" --secret-file "$H_DIR/hm-secret/wrong" --deliver-to carol@$POSTLINK_DOMAIN \
+    --interval 60 >/dev/null
+tap_check "a wrong password fails the sync" sh -c '! "$POSTLINKCTL" mirror sync "$0" --wait 30 >/dev/null' carol@$POSTLINK_DOMAIN
+j=$("$POSTLINKCTL" mirror status carol@$POSTLINK_DOMAIN --json)
+tap_check "status: auth_failed, the next try hours away (no storm)" \
+    jq_true '(.sync.auth_failed) and (.sync.next - .sync.last >= 3600)' "$j"
+tap_check "the password is in no log" sh -c '! grep -rqs -e wrong -e "$0" "$1"/*.log' "$HM_PRIM_PASS" "$H_SYNC"
+"$POSTLINKCTL" mirror del carol@$POSTLINK_DOMAIN >/dev/null
+C=carol@$POSTLINK_DOMAIN
+pop3s_add() { "$POSTLINKCTL" mirror add "$C" --replace --primary "pop3s://127.0.0.1:$HM_POP3S_PORT" \
+    --login "$HM_PRIM_USER" --secret-file "$HM_SECRET" --deliver-to "$C" --interval 0 "$@" >/dev/null; }
+pop3s_add --tls-name "$HM_TLS_NAME"
+tap_check "pop3s with a self-signed certificate and no CA file fails" sh -c '! "$POSTLINKCTL" mirror sync "$0" --wait 30 >/dev/null' "$C"
+tap_check "with the reason in status" sh -c '"$POSTLINKCTL" mirror status "$0" --json | jq -e ".sync.error | test(\"certificate\")" >/dev/null' "$C"
+pop3s_add --tls-name expired.$POSTLINK_DOMAIN --ca-file "$HM_EXPIRED_CA"
+tap_check "an expired certificate fails" sh -c '! "$POSTLINKCTL" mirror sync "$0" --wait 30 >/dev/null' "$C"
+tap_check "and says expired" sh -c '"$POSTLINKCTL" mirror status "$0" --json | jq -e ".sync.error | test(\"expired\")" >/dev/null' "$C"
+pop3s_add --tls-name "$HM_TLS_NAME" --ca-file "$HM_CA"
+tap_check "pop3s with the right CA file syncs" hm_sync "$C"
+hm_wait_queue_empty
+n=$(grep -c . <<<"$(hm_copies carol)")
+tap_check "carol has the 11 messages left on the primary" test "$n" = 11
+
+mark=$(hm_log_mark)
+hm_snapshot "$H_DIR/snap3"
+"$POSTLINKCTL" mirror sync "$A" --wait 30 >/dev/null
+hm_snapshot "$H_DIR/snap4"
+tap_check "a sync changes nothing on the primary" hm_same_snapshot "$H_DIR/snap3" "$H_DIR/snap4"
+tap_check "postlink-mirrord is still running" h__alive "$HM_MIRRORD_PID"
+tap_done
