@@ -62,13 +62,20 @@ void pl_pop3_ml_init(struct pl_pop3_ml *m);
 size_t pl_pop3_ml_feed(struct pl_pop3_ml *m, const char *in, size_t inlen, char *out,
                        size_t *outlen);
 
+/* A UIDL listing line or a "UIDL n" reply's text: "n id" (n > 0, a single
+ * space, id 1-70 chars 0x21-0x7e, nothing after it).  0 with id set
+ * (PL_POP3_ID_MAX + 1 bytes), or -1 with *why saying what is wrong. */
+int pl_pop3_uidl_parse(const char *line, size_t len, unsigned long *msgno, char *id,
+                       const char **why);
+
 /* ---- the session ------------------------------------------------------ */
 
 enum pl_pop3_tls_mode { PL_POP3_PLAIN, PL_POP3_IMPLICIT_TLS, PL_POP3_STLS };
 
 struct pl_pop3_opts {
     enum pl_pop3_tls_mode tls;
-    const char *servername;         /* SNI and the name the certificate must match */
+    const char *servername;         /* SNI and the name the certificate must match
+                                     * (NULL: the host given to pl_pop3_connect) */
     const char *ca_file;            /* NULL: the system's default CA paths */
     int insecure;                   /* 1: accept any certificate (explicitly configured) */
     unsigned connect_ms, cmd_ms;    /* 0 = 30 s each */
@@ -105,7 +112,9 @@ struct pl_pop3 {
 int pl_pop3_connect(struct pl_pop3 *p, const char *host, unsigned port,
                     const struct pl_pop3_opts *o);
 /* AUTH PLAIN when announced, else USER/PASS.  PL_POP3_AUTH when refused
- * (p->last_code says why: "AUTH", "IN-USE", "SYS/TEMP", ...). */
+ * (p->last_code says why: "AUTH", "IN-USE", "SYS/TEMP", ...).  After a
+ * successful login CAPA is asked again (EXPIRE and LOGIN-DELAY may be per
+ * user); p->caps keeps the old answer if that CAPA is refused. */
 int pl_pop3_login(struct pl_pop3 *p, const char *user, const char *password);
 int pl_pop3_stat(struct pl_pop3 *p, unsigned long *count, unsigned long long *octets);
 
@@ -126,11 +135,16 @@ int pl_pop3_list_one(struct pl_pop3 *p, unsigned long msgno, unsigned long long 
  * i) before its body, data(ctx, i, bytes, len) with the unstuffed CRLF
  * bytes (any number of calls), end(ctx, i, status) after it (status
  * PL_POP3_OK, or PL_POP3_NO with p->last for that message); i indexes
- * msgnos[].  When CAPA announced PIPELINING up to `window` commands are
- * sent ahead (0 = 16), else one at a time.  A callback returning nonzero
- * stops the run: the session is then broken (the rest cannot be skipped
- * cleanly), and that value is returned.  Otherwise PL_POP3_OK (also when
- * some messages got -ERR) or PL_POP3_BROKEN. */
+ * msgnos[].  A message refused with -ERR gets end(ctx, i, PL_POP3_NO)
+ * only (no begin); one whose body the connection broke off gets
+ * end(ctx, i, PL_POP3_BROKEN), so a partial body can be thrown away.
+ * When CAPA announced PIPELINING up to `window` commands are outstanding
+ * (0 = 16, at most PL_POP3_WINDOW_MAX), else one at a time.  A callback
+ * returning nonzero stops the run (no further callbacks): the session is
+ * then broken (the rest cannot be skipped cleanly), and that value is
+ * returned.  Otherwise PL_POP3_OK (also when some messages got -ERR) or
+ * PL_POP3_BROKEN. */
+#define PL_POP3_WINDOW_MAX 64
 struct pl_pop3_fetch_cb {
     int (*begin)(void *ctx, size_t i);
     int (*data)(void *ctx, size_t i, const char *bytes, size_t len);
