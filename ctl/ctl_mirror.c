@@ -66,12 +66,12 @@ static int cmd_add(struct ctl *ctl, int argc, char **argv)
     int rc, have_mode = 0;
 
     memset(&a, 0, sizeof(a));
-    if (argc < 4)
+    if (argc < 3)
         return usage();
-    if (copy_arg(a.user, sizeof(a.user), argv[3], "USER") != 0)
+    if (copy_arg(a.user, sizeof(a.user), argv[2], "USER") != 0)
         return CTL_USAGE;
     a.interval = (unsigned)pl_conf_int(ctl->conf, "mirror_default_interval");
-    for (int i = 4; i < argc; i++) {
+    for (int i = 3; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int r = 0, takes = 1;
         if (strcmp(o, "--primary") == 0 && v)
@@ -142,7 +142,7 @@ static int cmd_add(struct ctl *ctl, int argc, char **argv)
             memcpy(a.user, canon, strlen(canon) + 1);
     }
     if ((why = pl_maccount_check(&a)) != NULL) {
-        fprintf(stderr, "postlinkctl: mirror add %s: %s\n", argv[3], why);
+        fprintf(stderr, "postlinkctl: mirror add %s: %s\n", argv[2], why);
         return CTL_USAGE;
     }
     a.created = (int64_t)time(NULL);
@@ -179,14 +179,14 @@ static int cmd_del(struct ctl *ctl, int argc, char **argv)
 {
     pl_store *s;
     int rc;
-    if (argc != 4)
+    if (argc != 3)
         return usage();
     if ((rc = ctl_open_store(ctl, &s)) != CTL_OK)
         return rc;
-    rc = pl_store_run(s, PL_TXN_SYNC, del_fn, argv[3]);
+    rc = pl_store_run(s, PL_TXN_SYNC, del_fn, argv[2]);
     pl_store_close(s);
     if (rc == PL_NOTFOUND) {
-        fprintf(stderr, "postlinkctl: %s has no mirror account\n", argv[3]);
+        fprintf(stderr, "postlinkctl: %s has no mirror account\n", argv[2]);
         return CTL_FAIL;
     }
     return exit_code(rc);
@@ -371,7 +371,7 @@ static int cmd_list(struct ctl *ctl, int argc, char **argv, int status)
     pl_store *s;
     int rc;
     o.status = status;
-    for (int i = 3; i < argc; i++) {
+    for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0)
             ctl->json = 1;
         else if (status && o.only == NULL && argv[i][0] != '-')
@@ -449,7 +449,7 @@ static int cmd_request(struct ctl *ctl, int argc, char **argv, int fetch)
     struct waitop w = {0};
     long wait_s = 0;
     pl_store *s;
-    int rc, nargs = fetch ? 5 : 4;
+    int rc, nargs = fetch ? 4 : 3;
 
     if (argc < nargs)
         return usage();
@@ -463,14 +463,14 @@ static int cmd_request(struct ctl *ctl, int argc, char **argv, int fetch)
             return usage();
         }
     }
-    op.user = argv[3];
+    op.user = argv[2];
     op.now = (int64_t)time(NULL);
     if (fetch) {
-        if (strlen(argv[4]) > PL_UIDL_MAX || argv[4][0] == '\0') {
+        if (strlen(argv[3]) > PL_UIDL_MAX || argv[3][0] == '\0') {
             fprintf(stderr, "postlinkctl: a UIDL is 1-70 characters\n");
             return CTL_USAGE;
         }
-        snprintf(op.what, sizeof(op.what), "fetch %s", argv[4]);
+        snprintf(op.what, sizeof(op.what), "fetch %s", argv[3]);
     } else {
         snprintf(op.what, sizeof(op.what), "sync");
     }
@@ -479,17 +479,17 @@ static int cmd_request(struct ctl *ctl, int argc, char **argv, int fetch)
     rc = pl_store_run(s, PL_TXN_SYNC, req_fn, &op);
     if (rc == PL_NOTFOUND) {
         pl_store_close(s);
-        fprintf(stderr, "postlinkctl: %s has no mirror account\n", argv[3]);
+        fprintf(stderr, "postlinkctl: %s has no mirror account\n", argv[2]);
         return CTL_FAIL;
     }
     if (rc != PL_OK || wait_s == 0) {
         pl_store_close(s);
         if (rc == PL_OK)
             printf("mirror %s: %s asked for (postlink-mirrord does it within a second)\n",
-                   argv[3], op.what);
+                   argv[2], op.what);
         return exit_code(rc);
     }
-    w.user = argv[3];
+    w.user = argv[2];
     w.what = op.what;
     for (long ms = 0; ms <= wait_s * 1000; ms += 100) {
         if ((rc = pl_store_run(s, PL_TXN_SYNC, wait_fn, &w)) != PL_OK)
@@ -514,7 +514,7 @@ static int cmd_request(struct ctl *ctl, int argc, char **argv, int fetch)
         char ok[8];
         pl_mstatus_field(w.st ? w.st : "", "ok", ok, sizeof(ok));
         status_text(&b, w.st ? w.st : "");
-        printf("mirror %s:\n%s", argv[3], b.s ? b.s : "");
+        printf("mirror %s:\n%s", argv[2], b.s ? b.s : "");
         pl_strbuf_free(&b);
         free(w.st);
         return atoi(ok) ? CTL_OK : CTL_FAIL;
@@ -523,7 +523,7 @@ static int cmd_request(struct ctl *ctl, int argc, char **argv, int fetch)
 
 int ctl_mirror(struct ctl *ctl, int argc, char **argv)
 {
-    const char *sub = argc > 2 ? argv[2] : "";
+    const char *sub = argc > 1 ? argv[1] : "";
     if (strcmp(sub, "add") == 0)
         return cmd_add(ctl, argc, argv);
     if (strcmp(sub, "del") == 0)

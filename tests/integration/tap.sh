@@ -11,6 +11,7 @@ tap_check() {
     if "$@"; then tap_ok "$desc"; else tap_fail "$desc"; fi
 }
 # jq_true FILTER JSON: the filter holds on the JSON text
-jq_true() { jq -e "$1" >/dev/null 2>&1 <<<"$2"; }
+# (jq -e exits 0 on empty input: that must not count as true)
+jq_true() { [ -n "$2" ] && jq -e "$1" >/dev/null 2>&1 <<<"$2"; }
 tap_diag() { printf '# %s\n' "$@"; }
 tap_done() { echo "1..$TAP_N"; [ "$TAP_FAILED" = 0 ]; }
