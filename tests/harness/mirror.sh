@@ -366,10 +366,12 @@ hm_start_guard() {
     hs__wait_socket "$H_SYNC/mirror-guard.sock" "$HM_GUARD_PID"
 }
 hm_start_mirrord() {
+    local n
+    n=$(grep -c 'postlink-mirrord .*sync thread' "$H_SYNC/mirrord.log" 2>/dev/null) || n=0
     h_spawn mirrord "$H_SYNC/mirrord.log" "$abs_top_builddir/agents/mirror/postlink-mirrord" -f "$@"
     HM_MIRRORD_PID=$H_LAST_PID
     local end=$(( $(h__ms) + 10000 ))
-    until grep -q 'postlink-mirrord .*sync thread' "$H_SYNC/mirrord.log" 2>/dev/null; do
+    until [ "$(grep -c 'postlink-mirrord .*sync thread' "$H_SYNC/mirrord.log" 2>/dev/null)" -gt "$n" ]; do
         h__alive "$HM_MIRRORD_PID" || { h__say "postlink-mirrord died:"; tail -n 5 "$H_SYNC/mirrord.log" >&2; return 1; }
         [ "$(h__ms)" -ge $end ] && { h__say "postlink-mirrord did not start"; return 1; }
         sleep 0.02
