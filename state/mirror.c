@@ -13,6 +13,16 @@
 #include "mirror.h"
 #include "netmatch.h"
 #include "route.h"
+#include "strutil.h"
+
+/* pl_store_scan hands values without a terminating NUL: a copy with one. */
+static char *val_str(const void *v, size_t vl)
+{
+    char *c = pl_xmalloc(vl + 1);
+    memcpy(c, v, vl);
+    c[vl] = '\0';
+    return c;
+}
 
 /* ---- accounts -------------------------------------------------------- */
 
@@ -242,13 +252,14 @@ static int list_visit(void *ctx, const void *k, size_t kl, const void *v, size_t
 {
     struct listctx *l = ctx;
     struct pl_maccount a;
-    char user[256];
-    (void)vl;
+    char user[256], *text;
     if (kl >= sizeof(user))
         return 0;
     memcpy(user, k, kl);
     user[kl] = '\0';
-    account_parse(user, v, &a);
+    text = val_str(v, vl);
+    account_parse(user, text, &a);
+    free(text);
     return l->fn(l->ctx, &a);
 }
 
@@ -331,8 +342,10 @@ static int mrec_visit(void *ctx, const void *k, size_t kl, const void *v, size_t
 {
     struct mlist *m = ctx;
     struct pl_mrec r;
-    (void)vl;
-    if (mrec_parse((const char *)k + m->plen, kl - m->plen, v, &r) != 0)
+    char *text = val_str(v, vl);
+    int bad = mrec_parse((const char *)k + m->plen, kl - m->plen, text, &r);
+    free(text);
+    if (bad)
         return 0;                   /* never written by us: skipped */
     return m->fn(m->ctx, &r);
 }
@@ -420,9 +433,8 @@ struct rlist { pl_mreq_fn fn; void *ctx; };
 static int req_visit(void *ctx, const void *k, size_t kl, const void *v, size_t vl)
 {
     struct rlist *r = ctx;
-    char key[400];
-    char *nl;
-    (void)vl;
+    char key[400], *nl, *text;
+    long long when;
     if (kl >= sizeof(key))
         return 0;
     memcpy(key, k, kl);
@@ -430,7 +442,10 @@ static int req_visit(void *ctx, const void *k, size_t kl, const void *v, size_t 
     if ((nl = strchr(key, '\n')) == NULL)
         return 0;
     *nl = '\0';
-    return r->fn(r->ctx, key, nl + 1, strtoll(v, NULL, 10));
+    text = val_str(v, vl);
+    when = strtoll(text, NULL, 10);
+    free(text);
+    return r->fn(r->ctx, key, nl + 1, when);
 }
 
 int pl_mreq_list(pl_txn *t, pl_mreq_fn fn, void *ctx)
@@ -469,8 +484,10 @@ struct gpurge { pl_txn *t; int64_t before; unsigned n; };
 static int guard_visit(void *ctx, const void *k, size_t kl, const void *v, size_t vl)
 {
     struct gpurge *g = ctx;
-    (void)vl;
-    if (strtoll(v, NULL, 10) >= g->before)
+    char *text = val_str(v, vl);
+    long long when = strtoll(text, NULL, 10);
+    free(text);
+    if (when >= g->before)
         return 0;
     if (pl_store_del(g->t, PL_T_MGUARD, k, kl) != PL_OK)
         return PL_ERR;

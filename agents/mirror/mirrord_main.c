@@ -332,10 +332,9 @@ static void tick(struct tick *t)
             snprintf(ac->user, sizeof(ac->user), "%s", a->user);
             /* a new account (or a restart): its first sync soon, unless it
              * has only times of day */
-            ac->next = a->interval || a->adopt || a->times[0] == '\0' ? t->now
-                                                                       : next_time_of_day(a->times, t->now);
-            if (a->interval == 0 && a->times[0] == '\0' && !a->adopt)
-                ac->next = (time_t)INT64_MAX / 2;
+            ac->next = a->interval ? t->now
+                       : a->times[0] ? next_time_of_day(a->times, t->now)
+                                     : (time_t)INT64_MAX / 2;   /* on demand only */
         }
         ac->seen = 1;
         if (ac->running)

@@ -22,55 +22,10 @@
 
 #include "log.h"
 #include "mirror_diff.h"
-#include "mirrord.h"
-#include "pop3_client.h"
+#include "mirrord_sync_int.h"
 #include "server.h"
-#include "strutil.h"
 
-#define BATCH 64
-#define TOP_ALL 2147483647L          /* TOP n <lines>: the whole message */
-
-struct lid {
-    unsigned long msgno;
-    unsigned long long size;
-    int bad;                        /* a duplicate id */
-    char id[PL_UIDL_MAX + 1];
-};
-
-struct act { size_t saved; enum pl_mact a; };
-
-struct job {                         /* one message to fetch */
-    unsigned long msgno;
-    const char *id;
-    unsigned long long size;
-    char token[PL_MTOKEN_LEN + 1];
-    int refetch;                    /* a P id: the same token again */
-};
-
-struct sync {
-    const struct pl_maccount *a;
-    const struct pl_cfg *cfg;
-    struct msync_result *r;
-    struct pl_pop3 p;
-    struct lid *ids;
-    size_t nids, capids;
-    struct lid **byid;               /* ids sorted by id */
-    struct pl_mrec *saved;
-    size_t nsaved, capsaved;
-    struct act *acts;
-    size_t nacts, capacts;
-    const char **fetch_new;          /* ids new this time */
-    size_t nfetch_new, capfetch;
-    struct mout out;
-    /* the batch being fetched */
-    struct job *jobs;
-    struct pl_strbuf buf;
-    int over, stop;
-    int64_t now;
-};
-
-static void fail(struct sync *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void fail(struct sync *s, const char *fmt, ...)
+void mirrord_fail(struct sync *s, const char *fmt, ...)
 {
     va_list ap;
     if (s->r->error[0])
@@ -130,7 +85,7 @@ static int on_list(void *ctx, unsigned long msgno, unsigned long long size)
     return 0;
 }
 
-static struct lid *find_id(struct sync *s, const char *id)
+struct lid *mirrord_find_id(struct sync *s, const char *id)
 {
     struct lid key, *kp = &key, **f;
     snprintf(key.id, sizeof(key.id), "%s", id);
@@ -146,17 +101,17 @@ static int listing(struct sync *s)
     int rc;
 
     if ((rc = pl_pop3_stat(&s->p, &s->r->stat_count, &octets)) != PL_POP3_OK) {
-        fail(s, "STAT failed: %s", rc == PL_POP3_NO ? s->p.last : s->p.err);
+        mirrord_fail(s, "STAT failed: %s", rc == PL_POP3_NO ? s->p.last : s->p.err);
         return -1;
     }
     if ((rc = pl_pop3_uidl(&s->p, on_uidl, on_bad, s)) != PL_POP3_OK) {
-        fail(s, "UIDL failed: %s (the primary must support UIDL)",
+        mirrord_fail(s, "UIDL failed: %s (the primary must support UIDL)",
              rc == PL_POP3_NO ? s->p.last : s->p.err);
         return -1;
     }
     qsort(s->ids, s->nids, sizeof(*s->ids), by_msgno);
     if ((rc = pl_pop3_list(&s->p, on_list, on_bad, s)) != PL_POP3_OK) {
-        fail(s, "LIST failed: %s", rc == PL_POP3_NO ? s->p.last : s->p.err);
+        mirrord_fail(s, "LIST failed: %s", rc == PL_POP3_NO ? s->p.last : s->p.err);
         return -1;
     }
     s->byid = pl_xmalloc((s->nids ? s->nids : 1) * sizeof(*s->byid));
@@ -199,6 +154,11 @@ static int load_saved(pl_txn *t, void *ctx)
     struct sync *s = ctx;
     s->nsaved = 0;
     return pl_mrec_list(t, s->a->user, collect_saved, s);
+}
+
+int mirrord_mrec_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct pl_mrec *)a)->id, ((const struct pl_mrec *)b)->id);
 }
 
 static struct pl_mrec *saved_find(struct sync *s, const char *id)
@@ -257,12 +217,13 @@ static int put_fn(pl_txn *t, void *ctx)
     return PL_OK;
 }
 
-static int put_recs(struct sync *s, const struct pl_mrec *recs, size_t n, unsigned flags)
+int mirrord_put_recs(struct sync *s, const struct pl_mrec *recs, size_t n, unsigned flags)
 {
     struct put p = {s->a->user, recs, n, NULL, 0};
     int rc = n ? pl_store_run(md.store, flags, put_fn, &p) : PL_OK;
     if (rc != PL_OK)
-        fail(s, "cannot record ids in the store (%s)", rc == PL_TEMP ? "busy" : "error");
+        mirrord_fail(s, "cannot record %zu id(s) in the store, the first %s (%s)", n, recs[0].id,
+                     rc == PL_TEMP ? "busy" : "error");
     return rc;
 }
 
@@ -293,7 +254,7 @@ static void vanished(struct sync *s, struct pl_mrec *r, struct pl_mrec *out, siz
     }
     rc = mirrord_withdraw(s->a, r->token, s->a->mode == PL_MIRROR_DELETE, &found, why, sizeof(why));
     if (rc < 0) {
-        fail(s, "withdrawing the copy of %s: %s", r->id, why);
+        mirrord_fail(s, "withdrawing the copy of %s: %s", r->id, why);
         return;                      /* tried again at the next sync */
     }
     if (rc == 1) {
@@ -347,7 +308,7 @@ static int apply_saved(struct sync *s, struct job **jobs, size_t *njobs)
                 recs[n++].missing = 0;
             }
             if (r->state == PL_MREC_PENDING) {
-                struct lid *l = find_id(s, r->id);
+                struct lid *l = mirrord_find_id(s, r->id);
                 if (l && !l->bad) {
                     struct job *j = &(*jobs)[(*njobs)++];
                     j->msgno = l->msgno;
@@ -362,14 +323,14 @@ static int apply_saved(struct sync *s, struct job **jobs, size_t *njobs)
             break;
         }
     }
-    rc = put_recs(s, recs, n, PL_TXN_SYNC);
+    rc = mirrord_put_recs(s, recs, n, PL_TXN_SYNC);
     free(recs);
     return rc == PL_OK ? 0 : -1;
 }
 
 /* ---- fetching ------------------------------------------------------------ */
 
-static int f_begin(void *ctx, size_t i)
+int mirrord_f_begin(void *ctx, size_t i)
 {
     struct sync *s = ctx;
     (void)i;
@@ -378,7 +339,7 @@ static int f_begin(void *ctx, size_t i)
     return pl_server_stopping() ? 1 : 0;
 }
 
-static int f_data(void *ctx, size_t i, const char *b, size_t len)
+int mirrord_f_data(void *ctx, size_t i, const char *b, size_t len)
 {
     struct sync *s = ctx;
     (void)i;
@@ -390,22 +351,42 @@ static int f_data(void *ctx, size_t i, const char *b, size_t len)
     return 0;
 }
 
-static int f_end(void *ctx, size_t i, int status)
+int mirrord_f_end(void *ctx, size_t i, int status)
 {
     struct sync *s = ctx;
-    struct job *j = &s->jobs[i];
+    struct job *j;
     struct pl_mrec rec = {0};
     char qid[64], why[512];
     int rc;
 
+    if (s->headers) {               /* TOP n 0: only the Message-ID is kept */
+        if (status == PL_POP3_OK) {
+            mirrord_msgid(s->buf.s ? s->buf.s : "", s->buf.len, why, sizeof(why));
+            if (why[0])
+                s->hdr_lids[i]->msgid = pl_xstrdup(why);
+        }
+        return pl_server_stopping() ? 1 : 0;
+    }
+    j = &s->jobs[i];
+
+    if (status == PL_POP3_BROKEN) {
+        mirrord_fail(s, "the connection broke in the middle of %s (message %lu): %s; nothing of it "
+             "was handed over", j->id, j->msgno, s->p.err);
+        return 0;                    /* stays pending: tried again next time */
+    }
     if (status != PL_POP3_OK) {
         msg_warn("mirror %s: the primary refused to send %s (message %lu): %s", s->a->user, j->id,
                  j->msgno, s->p.last);
         s->r->failed++;
         return 0;                    /* stays pending: tried again next time */
     }
+    /* a message without a final line end comes with one (Dovecot adds
+     * CRLF before the terminating dot): 2 bytes more than LIST said */
+    if (!s->over && s->buf.len == j->size + 2 && s->buf.len >= 2 &&
+        memcmp(s->buf.s + s->buf.len - 2, "\r\n", 2) == 0)
+        s->buf.len -= 2;
     if (s->over || s->buf.len != j->size) {
-        fail(s, "%s (message %lu): got %zu bytes, LIST said %llu%s", j->id, j->msgno, s->buf.len,
+        mirrord_fail(s, "%s (message %lu): got %zu bytes, LIST said %llu%s", j->id, j->msgno, s->buf.len,
              j->size, s->over ? " (over mirror_max_message)" : ": not mirrored");
         s->r->failed++;
         return 0;
@@ -425,7 +406,7 @@ static int f_end(void *ctx, size_t i, int status)
         s->r->fetched++;
         /* survives the process (written to the OS); after a power failure
          * the id is pending again and the same token is handed over */
-        if (put_recs(s, &rec, 1, PL_TXN_WRITE_NOSYNC) != PL_OK)
+        if (mirrord_put_recs(s, &rec, 1, PL_TXN_WRITE_NOSYNC) != PL_OK)
             return 1;
         return pl_server_stopping() ? 1 : 0;
     }
@@ -433,15 +414,15 @@ static int f_end(void *ctx, size_t i, int status)
         rec.state = PL_MREC_SEEN;   /* refused for good: logged, not retried */
         msg_warn("mirror %s: %s not mirrored: %s", s->a->user, j->id, why);
         s->r->failed++;
-        return put_recs(s, &rec, 1, PL_TXN_SYNC) != PL_OK;
+        return mirrord_put_recs(s, &rec, 1, PL_TXN_SYNC) != PL_OK;
     }
-    fail(s, "%s", why);
+    mirrord_fail(s, "%s", why);
     if (rc == -1) {
         /* Postfix said no (or never got the message): the guard may have
          * taken the token already, so the next hand-over needs a new one */
         rec.state = PL_MREC_PENDING;
         if (pl_mtoken_new(rec.token, sizeof(rec.token)) == PL_OK)
-            put_recs(s, &rec, 1, PL_TXN_SYNC);
+            mirrord_put_recs(s, &rec, 1, PL_TXN_SYNC);
     }
     return 1;                        /* Postfix does not take mail now: stop */
 }
@@ -454,7 +435,7 @@ static int fetch_jobs(struct sync *s, struct job *jobs, size_t n)
         struct pl_mrec pend[BATCH];
         unsigned long msgnos[BATCH];
         size_t np = 0;
-        struct pl_pop3_fetch_cb cb = {f_begin, f_data, f_end, s};
+        struct pl_pop3_fetch_cb cb = {mirrord_f_begin, mirrord_f_data, mirrord_f_end, s};
         int rc;
         for (size_t i = 0; i < k; i++) {
             struct job *j = &jobs[off + i];
@@ -469,12 +450,12 @@ static int fetch_jobs(struct sync *s, struct job *jobs, size_t n)
             snprintf(pend[np++].token, PL_MTOKEN_LEN + 1, "%s", j->token);
         }
         /* durable before anything is handed over */
-        if (put_recs(s, pend, np, PL_TXN_SYNC) != PL_OK)
+        if (mirrord_put_recs(s, pend, np, PL_TXN_SYNC) != PL_OK)
             return -1;
         s->jobs = jobs + off;
         rc = pl_pop3_fetch(&s->p, msgnos, k, lines, (unsigned)s->cfg->mirror_pipeline, &cb);
         if (rc == PL_POP3_BROKEN)
-            fail(s, "fetching from the primary: %s", s->p.err);
+            mirrord_fail(s, "fetching from the primary: %s", s->p.err);
         if (rc != PL_POP3_OK)
             return -1;
     }
@@ -488,16 +469,24 @@ static int adopt(struct sync *s)
     struct pl_mrec *recs = pl_xmalloc((s->nids ? s->nids : 1) * sizeof(*recs));
     size_t n = 0;
     int rc;
+    /* the headers too (no body): so that an adopted id can be re-mapped */
+    if (mirrord_headers(s) != 0) {
+        free(recs);
+        return -1;
+    }
     for (size_t i = 0; i < s->nids; i++) {
         if (s->ids[i].bad || saved_find(s, s->ids[i].id))
             continue;
         memset(&recs[n], 0, sizeof(recs[n]));
         snprintf(recs[n].id, sizeof(recs[n].id), "%s", s->ids[i].id);
+        if (s->ids[i].msgid && strlen(s->ids[i].msgid) < sizeof(recs[n].msgid) &&
+            strchr(s->ids[i].msgid, ' ') == NULL)
+            memcpy(recs[n].msgid, s->ids[i].msgid, strlen(s->ids[i].msgid) + 1);
         recs[n].state = PL_MREC_SEEN;
         recs[n].size = s->ids[i].size;
         recs[n++].changed = s->now;
     }
-    rc = put_recs(s, recs, n, PL_TXN_SYNC);
+    rc = mirrord_put_recs(s, recs, n, PL_TXN_SYNC);
     free(recs);
     s->r->adopted = n;
     return rc == PL_OK ? 0 : -1;
@@ -505,10 +494,10 @@ static int adopt(struct sync *s)
 
 static int one_fetch(struct sync *s, const char *uidl)
 {
-    struct lid *l = find_id(s, uidl);
+    struct lid *l = mirrord_find_id(s, uidl);
     struct job j = {0};
     if (l == NULL || l->bad) {
-        fail(s, "the primary does not list %s (now)", uidl);
+        mirrord_fail(s, "the primary does not list %s (now)", uidl);
         return -1;
     }
     j.msgno = l->msgno;
@@ -535,6 +524,11 @@ static int full_sync(struct sync *s)
     size_t nl = 0, njobs = 0;
     int rc;
 
+    if (mirrord_remap(s) != 0) {
+        free(mids);
+        free(listed);
+        return -1;
+    }
     for (size_t i = 0; i < s->nsaved; i++) {
         mids[i].id = s->saved[i].id;
         mids[i].missing = s->saved[i].missing;
@@ -553,7 +547,7 @@ static int full_sync(struct sync *s)
     free(mids);
     free(listed);
     if (rc != 0) {
-        fail(s, "the primary's listing cannot be compared (invalid id)");
+        mirrord_fail(s, "the primary's listing cannot be compared (invalid id)");
         return -1;
     }
     s->r->guard = sum.held;
@@ -567,7 +561,7 @@ static int full_sync(struct sync *s)
         return -1;
     }
     for (size_t i = 0; i < s->nfetch_new; i++) {
-        struct lid *l = find_id(s, s->fetch_new[i]);
+        struct lid *l = mirrord_find_id(s, s->fetch_new[i]);
         struct job *j = &jobs[njobs];
         if (l == NULL)
             continue;
@@ -580,7 +574,7 @@ static int full_sync(struct sync *s)
             msg_warn("mirror %s: %s not mirrored: %llu bytes is over mirror_max_message",
                      s->a->user, l->id, l->size);
             s->r->oversize++;
-            if (put_recs(s, &rec, 1, PL_TXN_SYNC) != PL_OK)
+            if (mirrord_put_recs(s, &rec, 1, PL_TXN_SYNC) != PL_OK)
                 break;
             continue;
         }
@@ -606,16 +600,16 @@ static int connect_primary(struct sync *s)
     int rc;
 
     if (pl_mirror_url(s->a->primary, scheme, sizeof(scheme), host, sizeof(host), &port) != 0) {
-        fail(s, "bad primary URL");
+        mirrord_fail(s, "bad primary URL");
         return -1;
     }
     if (strncmp(scheme, "imap", 4) == 0) {
-        fail(s, "IMAP primaries are not supported yet");
+        mirrord_fail(s, "IMAP primaries are not supported yet");
         return -1;
     }
     if (pl_server_read_secret("secret file", s->a->secret_file, &pw, err, sizeof(err)) != 0 ||
         pw == NULL) {
-        fail(s, "%s", pw == NULL && err[0] == '\0' ? "the secret file is empty" : err);
+        mirrord_fail(s, "%s", pw == NULL && err[0] == '\0' ? "the secret file is empty" : err);
         free(pw);
         return -1;
     }
@@ -625,7 +619,7 @@ static int connect_primary(struct sync *s)
     o.insecure = s->a->insecure;
     o.connect_ms = o.cmd_ms = o.data_ms = (unsigned)s->cfg->mirror_timeout * 1000u;
     if (pl_pop3_connect(&s->p, host, port, &o) != PL_POP3_OK) {
-        fail(s, "cannot connect to %s:%u: %s", host, port, s->p.err);
+        mirrord_fail(s, "cannot connect to %s:%u: %s", host, port, s->p.err);
         explicit_bzero(pw, strlen(pw));
         free(pw);
         return -1;
@@ -637,11 +631,11 @@ static int connect_primary(struct sync *s)
         s->r->auth_failed = !(strcmp(s->p.last_code, "IN-USE") == 0 ||
                               strncmp(s->p.last_code, "SYS/TEMP", 8) == 0 ||
                               strcmp(s->p.last_code, "LOGIN-DELAY") == 0);
-        fail(s, "the primary refused the login of %s: %s", s->a->login, s->p.last);
+        mirrord_fail(s, "the primary refused the login of %s: %s", s->a->login, s->p.last);
         return -1;
     }
     if (rc != PL_POP3_OK) {
-        fail(s, "login at %s:%u failed: %s", host, port, s->p.err);
+        mirrord_fail(s, "login at %s:%u failed: %s", host, port, s->p.err);
         return -1;
     }
     if (s->p.caps.known && s->p.caps.expire != -1)
@@ -679,8 +673,11 @@ int mirrord_sync(const struct pl_maccount *a, const char *what, struct msync_res
     r->ok = rc == 0 && r->error[0] == '\0';
     clock_gettime(CLOCK_MONOTONIC, &t1);
     r->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    for (size_t i = 0; i < s.nids; i++)
+        free(s.ids[i].msgid);
     free(s.ids);
     free(s.byid);
+    free(s.hdr_lids);
     free(s.saved);
     free(s.acts);
     free(s.fetch_new);

@@ -383,7 +383,7 @@ hm_start_mirrord() {
 hm_add() {
     local u=$1; shift
     "$POSTLINKCTL" mirror add "$u" --primary "pop3://127.0.0.1:$POSTLINK_POP3_PORT" \
-        --login "$HM_PRIM_USER" --secret-file "$HM_SECRET" --deliver-to "$u" --interval 0 "$@"
+        --login "$HM_PRIM_USER" --secret-file "$HM_SECRET" --deliver-to "$u" --interval 0 "$@" >/dev/null
 }
 
 # hm_sync USER: a sync now, waited for (postlinkctl's exit status).

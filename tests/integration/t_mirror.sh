@@ -15,6 +15,7 @@ set -u
 . "$abs_top_srcdir/tests/harness/mirror.sh"
 
 h_init || exit 1
+H_USERS="$H_USERS dave"
 hm_setup || { tap_fail "harness starts"; tap_done; exit 1; }
 HM_MASTER_PASS=master-$RANDOM$RANDOM
 h_dovecot_master_user "$HM_MASTER_PASS"
@@ -138,6 +139,46 @@ tap_check "pop3s with the right CA file syncs" hm_sync "$C"
 hm_wait_queue_empty
 n=$(grep -c . <<<"$(hm_copies carol)")
 tap_check "carol has the 11 messages left on the primary" test "$n" = 11
+
+# ---- --adopt: the ids listed now count as delivered, a vanished one is forgotten
+D=dave@$POSTLINK_DOMAIN
+tap_check "mirror add dave --adopt" hm_add "$D" --adopt
+mark=$(hm_log_mark)
+tap_check "dave's first sync adopts" hm_sync "$D"
+hm_wait_logouts "$mark" 1
+read -r -a c <<<"$(hm_pop3_bytes "$mark")"
+j=$("$POSTLINKCTL" mirror status "$D" --json)
+tap_check "11 ids adopted, none fetched, nothing delivered to dave" \
+    jq_true '.sync.adopted == 11 and .sync.fetched == 0 and .ids.seen == 11 and (.adopt | not)' "$j"
+tap_check "dave's mailbox is empty" test "$(h_count_maildir_files dave)" = 0
+tap_diag "adopting read headers only: ${c[*]}"
+tap_check "adopting read no body (11 TOP n 0: under 4 kB)" test "${c[2]#top_bytes=}" -lt 4000
+hm_fill 1 1000 2000
+hm_fetchmail_take 1
+tap_check "dave's next sync" hm_sync "$D"
+hm_wait_queue_empty
+j=$("$POSTLINKCTL" mirror status "$D" --json)
+tap_check "the new message fetched, the adopted one read elsewhere forgotten" \
+    jq_true '.sync.fetched == 1 and .sync.forgotten == 1 and .sync.withdrawn == 0' "$j"
+tap_check "dave has just the new message" test "$(h_count_maildir_files dave)" = 1
+
+# ---- a migrated primary: every UIDL changes, nothing is fetched twice -------
+hm_change_uidl_scheme
+mark=$(hm_log_mark)
+tap_check "the sync after the id scheme changed" hm_sync "$D"
+hm_wait_logouts "$mark" 1
+read -r -a c <<<"$(hm_pop3_bytes "$mark")"
+j=$("$POSTLINKCTL" mirror status "$D" --json)
+tap_diag "after the change: ${c[*]}; $(jq -c '{remapped: .sync.remapped, fetched: .sync.fetched, ids: .ids}' <<<"$j")"
+tap_check "all 11 ids re-mapped by their headers, none fetched, none withdrawn" \
+    jq_true '.sync.remapped == 11 and .sync.fetched == 0 and .sync.withdrawn == 0 and .sync.forgotten == 0' "$j"
+tap_check "and only headers were read (under 4 kB)" test "${c[2]#top_bytes=}" -lt 4000
+tap_check "dave still has 1 message" test "$(h_count_maildir_files dave)" = 1
+mark=$(hm_log_mark)
+tap_check "the next sync" hm_sync "$D"
+hm_wait_logouts "$mark" 1
+read -r -a c <<<"$(hm_pop3_bytes "$mark")"
+tap_check "needs no re-mapping and reads nothing (top=0)" test "${c[1]}" = top=0
 
 mark=$(hm_log_mark)
 hm_snapshot "$H_DIR/snap3"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # t_mirror_crash.sh -- never twice, never lost: postlink-mirrord is killed
-# with SIGKILL at random points of a first sync of 400 messages, again
+# with SIGKILL at random points of a first sync of 2,000 messages, again
 # and again (MIRROR_KILLS, default 100), and restarted each time; then a
 # last sync runs to its end.  Every message must be in alice's mailbox
 # exactly once, no id left pending, and the primary unchanged.  The kills
@@ -12,7 +12,7 @@ set -u
 . "$abs_top_srcdir/tests/harness/sync.sh"
 . "$abs_top_srcdir/tests/harness/mirror.sh"
 
-KILLS=${MIRROR_KILLS:-100} N=${MIRROR_CRASH_MESSAGES:-400}
+KILLS=${MIRROR_KILLS:-100} N=${MIRROR_CRASH_MESSAGES:-2000}
 h_init || exit 1
 hm_setup || { tap_fail "harness starts"; tap_done; exit 1; }
 HM_MASTER_PASS=master-$RANDOM$RANDOM
@@ -22,9 +22,9 @@ h_start_sink && h_start_dovecot && hm_mirror_setup && hs_setup && h_start_postfi
 tap_ok "harness with postlink-mirrord starts"
 
 A=$POSTLINK_DEMO_USER
-hm_fill "$N" 500 4000
+hm_fill "$N" 300 1500
 hm_snapshot "$H_DIR/snap0"
-tap_check "mirror add alice" hm_add "$A" >/dev/null
+tap_check "mirror add alice" hm_add "$A"
 
 kills=0 during=0 end=$((SECONDS + 90))
 while [ $kills -lt "$KILLS" ] && [ $SECONDS -lt $end ]; do

@@ -1,0 +1,73 @@
+/* mirrord_sync_int.h -- what the files of one POP3 sync share
+ * (mirrord_sync.c, mirrord_remap.c): the primary's listing, the saved
+ * list and the fetch in progress. */
+#ifndef PL_MIRRORD_SYNC_INT_H
+#define PL_MIRRORD_SYNC_INT_H
+
+#include "mirrord.h"
+#include "pop3_client.h"
+#include "strutil.h"
+
+#define BATCH 64
+#define TOP_ALL 2147483647L          /* TOP n <lines>: the whole message */
+
+struct lid {
+    unsigned long msgno;
+    unsigned long long size;
+    int bad;                        /* a duplicate id */
+    char id[PL_UIDL_MAX + 1];
+    char *msgid;                    /* from TOP n 0, when the headers were asked for */
+};
+
+struct act { size_t saved; enum pl_mact a; };
+
+struct job {                         /* one message to fetch */
+    unsigned long msgno;
+    const char *id;
+    unsigned long long size;
+    char token[PL_MTOKEN_LEN + 1];
+    int refetch;                    /* a P id: the same token again */
+};
+
+struct sync {
+    const struct pl_maccount *a;
+    const struct pl_cfg *cfg;
+    struct msync_result *r;
+    struct pl_pop3 p;
+    struct lid *ids;
+    size_t nids, capids;
+    struct lid **byid;               /* ids sorted by id */
+    struct pl_mrec *saved;
+    size_t nsaved, capsaved;
+    struct act *acts;
+    size_t nacts, capacts;
+    const char **fetch_new;          /* ids new this time */
+    size_t nfetch_new, capfetch;
+    struct mout out;
+    /* the batch being fetched */
+    struct job *jobs;
+    struct pl_strbuf buf;
+    int over, stop;
+    int headers;                     /* the fetch is TOP n 0 into lids[i]->msgid */
+    struct lid **hdr_lids;           /* the ids of that fetch */
+    int64_t now;
+};
+
+void mirrord_fail(struct sync *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+struct lid *mirrord_find_id(struct sync *s, const char *id);
+int mirrord_put_recs(struct sync *s, const struct pl_mrec *recs, size_t n, unsigned flags);
+/* The fetch callbacks (headers or whole messages). */
+int mirrord_f_begin(void *ctx, size_t i);
+int mirrord_f_data(void *ctx, size_t i, const char *b, size_t len);
+int mirrord_f_end(void *ctx, size_t i, int status);
+
+/* mirrord_remap.c: the Message-IDs of the good listed ids without one
+ * (TOP n 0); and, when none of the listed ids is one the mirror knows,
+ * the saved ids re-keyed to the new ones by Message-ID and size (a
+ * migrated primary).  0, or -1 after mirrord_fail. */
+int mirrord_headers(struct sync *s);
+int mirrord_remap(struct sync *s);
+/* Orders saved records by id (the store's key order). */
+int mirrord_mrec_cmp(const void *a, const void *b);
+
+#endif
