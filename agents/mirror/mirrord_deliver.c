@@ -112,8 +112,11 @@ int mirrord_handover(struct mout *o, const struct pl_maccount *a, const char *to
         snprintf(why, whylen, "no reply from Postfix after the message (%s)", res.err);
         ret = -2;
     } else {
-        const struct pl_smtp_reply *r = res.dot.code ? &res.dot : res.data.code ? &res.data
-                                        : rc.reply.code ? &rc.reply : &res.mail;
+        /* the first refusal is the reason (a refused MAIL makes DATA's 503) */
+        const struct pl_smtp_reply *r = res.mail.code >= 400 ? &res.mail
+                                        : rc.reply.code == 0 || rc.reply.code >= 400 ? &rc.reply
+                                        : res.data.code == 0 || res.data.code >= 400 ? &res.data
+                                                                                     : &res.dot;
         if (r->code >= 500 || res.local == PL_SMTPC_LOCAL_PERM) {
             snprintf(why, whylen, "Postfix refused the copy for %s: %d %s", a->deliver_to, r->code,
                      r->code ? r->text : res.err);

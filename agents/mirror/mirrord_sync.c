@@ -97,7 +97,7 @@ struct lid *mirrord_find_id(struct sync *s, const char *id)
 static int listing(struct sync *s)
 {
     unsigned long long octets;
-    size_t good = 0;
+    size_t good = 0, dups = 0;
     int rc;
 
     if ((rc = pl_pop3_stat(&s->p, &s->r->stat_count, &octets)) != PL_POP3_OK) {
@@ -105,8 +105,10 @@ static int listing(struct sync *s)
         return -1;
     }
     if ((rc = pl_pop3_uidl(&s->p, on_uidl, on_bad, s)) != PL_POP3_OK) {
-        mirrord_fail(s, "UIDL failed: %s (the primary must support UIDL)",
-             rc == PL_POP3_NO ? s->p.last : s->p.err);
+        if (rc == PL_POP3_NO)
+            mirrord_fail(s, "UIDL refused: %s (the primary must support UIDL)", s->p.last);
+        else
+            mirrord_fail(s, "UIDL failed: %s", s->p.err);
         return -1;
     }
     qsort(s->ids, s->nids, sizeof(*s->ids), by_msgno);
@@ -120,7 +122,7 @@ static int listing(struct sync *s)
     qsort(s->byid, s->nids, sizeof(*s->byid), by_id);
     for (size_t i = 1; i < s->nids; i++)
         if (strcmp(s->byid[i - 1]->id, s->byid[i]->id) == 0) {
-            if (!s->byid[i - 1]->bad && s->r->bad_lines < 3)
+            if (!s->byid[i - 1]->bad && dups++ < 3)
                 msg_warn("mirror %s: the primary lists id \"%s\" twice: neither copy is fetched",
                          s->a->user, s->byid[i]->id);
             s->byid[i - 1]->bad = s->byid[i]->bad = 1;
@@ -631,7 +633,9 @@ static int connect_primary(struct sync *s)
         s->r->auth_failed = !(strcmp(s->p.last_code, "IN-USE") == 0 ||
                               strncmp(s->p.last_code, "SYS/TEMP", 8) == 0 ||
                               strcmp(s->p.last_code, "LOGIN-DELAY") == 0);
-        mirrord_fail(s, "the primary refused the login of %s: %s", s->a->login, s->p.last);
+        mirrord_fail(s, "the primary refused the login of %s: %s%s%s%s", s->a->login,
+                     s->p.last_code[0] ? "[" : "", s->p.last_code, s->p.last_code[0] ? "] " : "",
+                     s->p.last);
         return -1;
     }
     if (rc != PL_POP3_OK) {

@@ -119,9 +119,6 @@ check_st "1: status: not ok, the error names the broken connection in message 3"
     '(.sync.ok | not) and (.sync.error | test("closed") and test("message 3")) and .sync.fetched == 2'
 check_st "1: ids 3-5 stay pending, 1-2 held" '.ids.held == 2 and .ids.pending == 3'
 tap_check "1: the log says the sync failed" log_has "$m" "mirror f1@$D: sync failed (1 in a row"
-# BUG: the log also says "the primary refused to send m03 (message 3): "
-# (empty reason) although no -ERR came: f_end (mirrord_sync.c:402) treats a
-# broken body (PL_POP3_BROKEN) like a refusal.
 tap_check "1: the log does not call the dropped connection a refusal" \
     sh -c '! tail -n +"$(( $1 + 1 ))" "$0" | grep -q "refused to send m03"' "$LOG" "$m"
 fk_script c1 '{}'
@@ -170,20 +167,10 @@ check_st "3: nothing withdrawn or counted missing although m02 and m03 vanished"
     '.sync.withdrawn == 0 and .sync.missing == 0 and .ids.tombstones == 0'
 tap_check "3: copies: the 5 old ones (m02, m03 kept) and m11, none of m06-m10" copies_are f3 c3 1 2 3 4 5 11
 tap_check "3: the log names a bad listing line" log_has "$m" "the primary's listing has a bad line"
-# BUG: the duplicate is not logged: mirrord_sync.c:168 logs it only while
-# r->bad_lines < 3, a count the malformed lines have already used up, so
-# after 3 bad lines the admin never learns why m09 is not mirrored.
 tap_check "3: the log names the duplicate id" log_has "$m" 'lists id "m09" twice: neither copy is fetched'
 tap_check "3: status text says the listing was incomplete" \
     sh -c '"$0" mirror status "$1" | grep -q "listing incomplete: nothing counted as read"' "$POSTLINKCTL" "f3@$D"
 fk_script c3 '{}'
-# BUG: a sync in which an id vanished fails with "cannot record ids in the
-# store (error)" (here after withdrawing m02 and m03, which stay held):
-# pl_mrec_list's mrec_visit (state/mirror.c:330) sscanf()s the value
-# (line 295) pl_store_scan hands it, which is not NUL-terminated
-# (db/store_bdb.c:918/928, DB_DBT_REALLOC; valgrind: invalid read), so a saved record's msgid picks up bytes past its end
-# and pl_mrec_put (state/mirror.c:278) refuses to write it back.  Cases 5
-# and 9 fail the same way.
 tap_check "3: a clean listing afterwards syncs" fk_sync f3
 hm_wait_queue_empty
 st f3
@@ -197,7 +184,6 @@ fk_start c5 --expire 0 && fk_msgs c5 1 3 && fk_add f5 c5
 tap_check "5: the first sync" fk_sync f5
 hm_wait_queue_empty
 fk_rm c5 2
-# BUG: fails with "cannot record ids in the store": see case 3.
 tap_check "5: the sync after m02 vanished" fk_sync f5
 st f5
 check_st "5: status: expire_days 0, m02 expired, not withdrawn" \
@@ -238,9 +224,6 @@ check_st "7: the error mentions the timeout in the listing" \
     '(.sync.ok | not) and (.sync.error | test("timeout")) and (.sync.error | test("UIDL"))'
 check_st "7: after about mirror_timeout (2 s), not the default 60 s" '.sync.seconds >= 1.5 and .sync.seconds < 10'
 tap_diag "7: the failing sync took $((t1 - t0)) ms"
-# BUG: the error reads "UIDL failed: timeout reading the UIDL listing (the
-# primary must support UIDL)": mirrord_sync.c:153 adds that hint to a
-# broken connection too, not only to -ERR.
 check_st "7: the error does not blame missing UIDL support for a timeout" \
     '.sync.error | test("must support UIDL") | not'
 tap_check "7: postlink-mirrord is still running" h__alive "$HM_MIRRORD_PID"
@@ -306,10 +289,6 @@ m=$(log_mark)
 fk_sync f4c
 hm_wait_queue_empty
 tap_check "4: with Postfix refusing it, only m01 delivered" copies_are f4c c4 1
-# BUG: the log gives "503 Error: need RCPT command", the DATA reply, not
-# MAIL's "552 ... size exceeds": mirrord_deliver.c:115 takes the last
-# failed reply of the pipelined MAIL/RCPT/DATA instead of the first.  (So
-# a 4xx at MAIL followed by 503s counts as refused for good.)
 tap_check "4: the log says Postfix refused it (552)" log_has "$m" "mirror f4c@$D: m02 not mirrored: Postfix refused the copy for f4c@$D: 552"
 st f4c
 check_st "4: refused for good: seen, not pending" '.ids.seen == 1 and .ids.pending == 0 and .ids.held == 1'
@@ -347,8 +326,6 @@ fk_start c9 && fk_msgs c9 1 4 && fk_add f9 c9
 tap_check "9: the first sync" fk_sync f9
 hm_wait_queue_empty
 fk_rm c9 2
-# BUG: fails with "cannot record ids in the store" (see case 3), and the
-# missing count is never saved, so m02 is never withdrawn.
 tap_check "9: the sync after m02 vanished" fk_sync f9
 st f9
 check_st "9: missing from one complete listing: counted missing, not withdrawn" \
