@@ -404,7 +404,7 @@ int mirrord_f_end(void *ctx, size_t i, int status)
         rec.state = PL_MREC_HELD;
         msg_info("mirror %s: %s (%llu bytes) -> %s%s%s%s", s->a->user, j->id, j->size,
                  s->a->deliver_to, qid[0] ? ", queued as " : "", qid,
-                 j->refetch ? " (hand-over repeated after an interruption)" : "");
+                 j->refetch ? " (pending since an interrupted sync)" : "");
         s->r->fetched++;
         /* survives the process (written to the OS); after a power failure
          * the id is pending again and the same token is handed over */
