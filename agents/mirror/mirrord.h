@@ -64,7 +64,18 @@ void mirrord_out_close(struct mout *o);
 int mirrord_withdraw(const struct pl_maccount *a, const char *token, int expunge, int *found,
                      char *why, size_t whylen);
 
-/* The Message-ID of msg's header ("" when none), at most outlen - 1 bytes. */
+/* ---- capability 1's state (mirrord_syncstate.c) ------------------------ */
+
+/* The destination is a sync-enabled user (its domain in enabled_domains). */
+int mirrord_sync_enabled(const struct pl_maccount *a);
+/* In t: the copy with msgid reached a->deliver_to (PL_OK when not enabled). */
+int mirrord_sync_arrived(pl_txn *t, const struct pl_maccount *a, const char *msgid, int64_t now);
+/* Its own transaction: a "deleted" (delete mode) or "read" (mark mode)
+ * control for msgid, fanned out to the user's devices (*copies). */
+int mirrord_sync_withdraw(const struct pl_maccount *a, const char *msgid, const char *token,
+                          int64_t now, unsigned *copies);
+
+/* The canonical Message-ID of msg's header ("" when none), at most outlen - 1 bytes. */
 void mirrord_msgid(const char *msg, size_t len, char *out, size_t outlen);
 
 #endif

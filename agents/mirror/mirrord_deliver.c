@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "header.h"
 #include "log.h"
 #include "mailout.h"
 #include "mirrord.h"
@@ -177,16 +178,22 @@ void mirrord_msgid(const char *msg, size_t len, char *out, size_t outlen)
         if (ll == 0 || (ll == 1 && p[0] == '\r'))
             return;                 /* the end of the header */
         if (ll > 11 && strncasecmp(p, "Message-ID:", 11) == 0) {
-            const char *lt = memchr(p, '<', ll), *gt;
-            if (lt && (gt = memchr(lt, '>', ll - (size_t)(lt - p))) != NULL &&
-                (size_t)(gt - lt + 1) < outlen) {
-                size_t n = (size_t)(gt - lt + 1);
-                for (size_t i = 0; i < n; i++)
-                    if ((unsigned char)lt[i] <= 0x20 || (unsigned char)lt[i] >= 0x7f)
-                        return;
-                memcpy(out, lt, n);
-                out[n] = '\0';
+            /* the field with its folded continuation lines, unfolded */
+            char v[1024];
+            size_t n = 0;
+            const char *q = p + 11;
+            for (;;) {
+                const char *e = nl ? nl : end;
+                while (q < e && n + 1 < sizeof(v))
+                    v[n++] = *q == '\r' || *q == '\t' ? ' ' : *q, q++;
+                if (nl == NULL || nl + 1 >= end || (nl[1] != ' ' && nl[1] != '\t'))
+                    break;
+                q = nl + 1;
+                nl = memchr(q, '\n', (size_t)(end - q));
             }
+            v[n] = '\0';
+            if (pl_msgid_parse(v, out, outlen, NULL) != 0)
+                out[0] = '\0';
             return;
         }
         p = nl ? nl + 1 : end;

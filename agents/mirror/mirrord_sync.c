@@ -259,6 +259,21 @@ static void vanished(struct sync *s, struct pl_mrec *r, struct pl_mrec *out, siz
         mirrord_fail(s, "withdrawing the copy of %s: %s", r->id, why);
         return;                      /* tried again at the next sync */
     }
+    if (mirrord_sync_enabled(s->a) && r->msgid[0] && r->token[0]) {
+        unsigned copies = 0;
+        if (mirrord_sync_withdraw(s->a, r->msgid, r->token, s->now, &copies) != PL_OK) {
+            mirrord_fail(s, "recording the %s control for %s in the store",
+                         s->a->mode == PL_MIRROR_DELETE ? "deleted" : "read", r->msgid);
+            return;
+        }
+        msg_info("mirror %s: %s was read on the primary: X-Control %s for %s (%u device "
+                 "cop%s)", s->a->user, r->id, s->a->mode == PL_MIRROR_DELETE ? "deleted" : "read",
+                 r->msgid, copies, copies == 1 ? "y" : "ies");
+        if (rc == 1) {
+            rc = 0;                  /* the sync control is the withdrawal */
+            found = 1;
+        }
+    }
     if (rc == 1) {
         s->r->failed++;
         if (s->r->failed == 1)
@@ -331,6 +346,28 @@ static int apply_saved(struct sync *s, struct job **jobs, size_t *njobs)
 }
 
 /* ---- fetching ------------------------------------------------------------ */
+
+struct held { struct sync *s; const struct pl_mrec *rec; };
+
+static int held_fn(pl_txn *t, void *ctx)
+{
+    struct held *h = ctx;
+    int rc = pl_mrec_put(t, h->s->a->user, h->rec);
+    if (rc == PL_OK)
+        rc = mirrord_sync_arrived(t, h->s->a, h->rec->msgid, h->s->now);
+    return rc;
+}
+
+/* The id as held, and (for a sync-enabled user) the copy as arrived. */
+static int record_held(struct sync *s, const struct pl_mrec *rec)
+{
+    struct held h = {s, rec};
+    int rc = pl_store_run(md.store, PL_TXN_WRITE_NOSYNC, held_fn, &h);
+    if (rc != PL_OK)
+        mirrord_fail(s, "cannot record %s as held in the store (%s)", rec->id,
+                     rc == PL_TEMP ? "busy" : "error");
+    return rc;
+}
 
 int mirrord_f_begin(void *ctx, size_t i)
 {
@@ -408,7 +445,7 @@ int mirrord_f_end(void *ctx, size_t i, int status)
         s->r->fetched++;
         /* survives the process (written to the OS); after a power failure
          * the id is pending again and the same token is handed over */
-        if (mirrord_put_recs(s, &rec, 1, PL_TXN_WRITE_NOSYNC) != PL_OK)
+        if (record_held(s, &rec) != PL_OK)
             return 1;
         return pl_server_stopping() ? 1 : 0;
     }

@@ -77,6 +77,10 @@ tap_check "bob has the 23 messages once each" copies_ok bob 23
 
 # ---- fetchmail reads 2 on the primary (and deletes them there) -----------
 gone=$(msgids 1 | head -2)
+# alice also has a device (capability 1): a withdrawal is an X-Control for it
+PHONE=alice-phone@devices.test
+"$POSTLINKCTL" device add "$A" "$PHONE" >/dev/null && hs_start_syncd ||
+    tap_fail "postlink-syncd starts"
 hm_fetchmail_take 2
 tap_check "fetchmail took 2 messages" test "$(ls "$H_DIR/fetchmail" | grep -c .)" = 2
 tap_check "alice's sync after that" hm_sync "$A"
@@ -87,6 +91,20 @@ left=$(hm_copies alice)
 n=0; for m in $gone; do grep -qF -- " $m" <<<"$left" && n=$((n + 1)); done
 tap_check "the 2 copies read on the primary are gone from alice's mailbox" test $n = 0
 tap_check "the other 21 stay" copies_ok alice 21
+ctl_copies() {   # the sink's "X-Control: deleted" copies naming one of $gone
+    local n=0 m
+    for m in $gone; do
+        grep -l -- "X-Control-Target: $m" $(hs_sink_grep 'X-Control: deleted') /dev/null 2>/dev/null |
+            grep -q . && n=$((n + 1))
+    done
+    echo $n
+}
+end=$((SECONDS + 15))
+until [ "$(ctl_copies)" = 2 ] || [ $SECONDS -ge $end ]; do sleep 0.1; done
+tap_check "alice's device got \"X-Control: deleted\" for both" test "$(ctl_copies)" = 2
+j=$("$POSTLINKCTL" state show "$A" --json)
+tap_check "the sync state has both as deleted" \
+    jq_true "[.[] | select(.states | index(\"deleted\"))] | length == 2" "$j"
 tap_check "bob's sync after that" hm_sync "$B"
 j=$("$POSTLINKCTL" mirror status "$B" --json)
 tap_check "bob's status: 2 marked" jq_true '.sync.marked == 2 and .sync.withdrawn == 0' "$j"
