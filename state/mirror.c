@@ -49,17 +49,24 @@ int pl_mirror_url(const char *url, char *scheme, size_t slen, char *host, size_t
         memcpy(hp, p, n);
         hp[n] = '\0';
         snprintf(scheme, slen, "%s", schemes[i].s);
-        if (strchr(hp, ']') || strchr(hp, ':')) {
-            if (pl_hostport_split(hp, host, hlen, port) == 0)
-                return *port ? 0 : -1;
-            if (hp[0] == '[' || strchr(hp, ':') != strrchr(hp, ':'))
+        *port = schemes[i].port;
+        if (hp[0] == '[')           /* [IPv6] or [IPv6]:PORT */
+            return pl_hostport_split(hp, host, hlen, port) == 0 && *port ? 0 : -1;
+        char *colon = strchr(hp, ':');
+        if (colon) {
+            char *end;
+            unsigned long pn = strtoul(colon + 1, &end, 10);
+            if (strchr(colon + 1, ':') || *end || end == colon + 1 || pn == 0 || pn > 65535)
                 return -1;
+            *colon = '\0';
+            *port = (unsigned)pn;
         }
+        if (hp[0] == '\0')
+            return -1;
         for (const char *c = hp; *c; c++)
             if (!isalnum((unsigned char)*c) && *c != '.' && *c != '-')
                 return -1;
         snprintf(host, hlen, "%s", hp);
-        *port = schemes[i].port;
         return 0;
     }
     return -1;
