@@ -56,6 +56,8 @@ CTL=$TOP/build/ctl/postlinkctl
 
 step "start the sink, Dovecot and Prosody, write postlink.conf, create the store, start Postfix and postlink"
 h_init || { bad "harness"; exit 1; }
+. "$TOP/tests/harness/mirror.sh"
+hm_setup || { bad "harness (the primary POP3 mailbox)"; exit 1; }
 # postlink-syncd sets each state on the message in the user's own mailbox
 # too (imap_url), logged in to Dovecot as a master user for that user
 IMAP_MASTER_PASS=demo-master-$RANDOM$RANDOM
@@ -66,7 +68,7 @@ imap_conf() {
     HS_CONF_EXTRA="imap_url = $POSTLINK_DOMAIN=imap://127.0.0.1:$POSTLINK_IMAP_PORT
 imap_password_file = $H_DIR/secret/imap-pass"
 }
-if h_start_sink && h_start_dovecot && imap_conf && hs_setup && hx_start_prosody && hx_setup &&
+if h_start_sink && h_start_dovecot && imap_conf && hm_mirror_setup && hs_setup && hx_start_prosody && hx_setup &&
     h_start_postfix && hs_start && hx_start_xmppd && hx_start_tag; then
     ok "Postfix MX-style port $POSTLINK_SMTP_PORT (strangers), submission port $POSTLINK_SUBMISSION_PORT (SASL)"
     ok "Dovecot IMAP $POSTLINK_IMAP_PORT, POP3 $POSTLINK_POP3_PORT; mail leaving the relay lands in $POSTLINK_SINK_DIR"
@@ -126,6 +128,7 @@ grep -qE '^ *<\*\* *535' "$H_DIR/swaks4.log" && ok "535 authentication failed" |
 . "$TOP/scripts/demo-sync.sh"
 . "$TOP/scripts/demo-tag.sh"
 . "$TOP/scripts/demo-sip.sh"
+. "$TOP/scripts/demo-mirror.sh"
 
 printf '\n'
 if [ "$MODE" = up ] && [ "$FAILED" = 0 ]; then

@@ -340,9 +340,13 @@ hm_mirror_setup() {
     chown postlink "$sec"/* && chmod 0600 "$sec"/*
     HM_SECRET=$sec/prim HM_MIRROR_PORT=$(h_free_port) || return 1
     export HM_SECRET HM_MIRROR_PORT
-    HS_CONF_EXTRA="${HS_CONF_EXTRA-}
+    case ${HS_CONF_EXTRA-} in
+    *imap_url*) ;;          # the caller set up IMAP access already (the demo)
+    *) HS_CONF_EXTRA="${HS_CONF_EXTRA-}
 imap_url = $POSTLINK_DOMAIN=imap://127.0.0.1:$POSTLINK_IMAP_PORT
-imap_password_file = $sec/imap
+imap_password_file = $sec/imap" ;;
+    esac
+    HS_CONF_EXTRA="$HS_CONF_EXTRA
 mirror_inject_url = smtp://127.0.0.1:$HM_MIRROR_PORT
 mirror_timeout = 10s
 ${HM_CONF_EXTRA-}"
