@@ -19,8 +19,11 @@ H_USERS="$H_USERS dave"
 hm_setup || { tap_fail "harness starts"; tap_done; exit 1; }
 HM_MASTER_PASS=master-$RANDOM$RANDOM
 h_dovecot_master_user "$HM_MASTER_PASS"
+# port 25 runs the mirror filter too (before postlink-sync): there it
+# removes X-Postlink-Mirror fields strangers write
+H_SMTP_OPTS="-o smtpd_milters=unix:$H_DIR/postlink/mirror-guard.sock,unix:$H_DIR/postlink/sync-milter.sock"
 h_start_sink && h_start_dovecot && hm_mirror_setup && hs_setup && h_start_postfix &&
-    hm_start_guard && hm_start_mirrord || { tap_fail "harness starts"; tap_done; exit 1; }
+    hm_start_guard && hs_start_milter && hm_start_mirrord || { tap_fail "harness starts"; tap_done; exit 1; }
 tap_ok "harness with postlink-mirrord starts"
 
 A=$POSTLINK_DEMO_USER B=bob@$POSTLINK_DOMAIN
@@ -30,6 +33,17 @@ copies_ok() {   # copies_ok USER EXPECTED-COUNT: every Message-ID once, COUNT in
     [ "$(awk '$1 != 1' <<<"$c" | grep -c .)" = 0 ] && [ "$(grep -c . <<<"$c")" = "$2" ] ||
         { tap_diag "copies of $1: $(awk '{n+=$1} END {print n+0}' <<<"$c") in $(grep -c . <<<"$c") ids, want $2 once each"; return 1; }
 }
+
+# ---- a stranger's X-Postlink-Mirror field is removed at the edge ------
+FM=$(hs_msgid forged)
+hs_send "$POSTLINK_SMTP_PORT" stranger@elsewhere.example "$A" --header "Message-Id: $FM" \
+    --add-header "X-Postlink-Mirror: <0123456789abcdef0123456789abcdef>" >/dev/null
+h_wait_maildir_files alice 1
+f=$(grep -l -- "$FM" "$(h__maildir alice)"/new/* 2>/dev/null | head -1)
+tap_check "a stranger's mail arrives without the X-Postlink-Mirror field it forged" \
+    sh -c 'test -n "$0" && ! grep -qi "^X-Postlink-Mirror:" "$0"' "$f"
+tap_check "the guard logged the removal" grep -q "removed 1 X-Postlink-Mirror field" "$H_SYNC/guard.log"
+rm -f "$f"
 
 # ---- the first sync copies everything, and the primary is unchanged ----
 hm_fill 20 2000 30000
