@@ -32,12 +32,12 @@ int mirrord_headers(struct sync *s)
             msgnos[n++] = s->ids[i].msgno;
         }
     s->headers = 1;
-    rc = n ? pl_pop3_fetch(&s->p, msgnos, n, 0, (unsigned)s->cfg->mirror_pipeline, &cb) : PL_POP3_OK;
+    rc = n ? s->pr->fetch(s, msgnos, n, 0, &cb) : PL_POP3_OK;
     s->headers = 0;
     free(msgnos);
     if (rc != PL_POP3_OK) {
         mirrord_fail(s, "reading the primary's headers (TOP n 0): %s",
-                     rc == PL_POP3_BROKEN ? s->p.err : "stopped");
+                     rc == PL_POP3_BROKEN ? s->pr->error(s) : "stopped");
         return -1;
     }
     return 0;

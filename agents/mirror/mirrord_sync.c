@@ -37,29 +37,21 @@ void mirrord_fail(struct sync *s, const char *fmt, ...)
 
 /* ---- the listing ----------------------------------------------------- */
 
-static int on_uidl(void *ctx, unsigned long msgno, const char *id)
+struct lid *mirrord_add_id(struct sync *s, unsigned long msgno, const char *id)
 {
-    struct sync *s = ctx;
+    struct lid *l;
     if (s->nids == s->capids) {
         s->capids = s->capids ? 2 * s->capids : 256;
         s->ids = pl_xrealloc(s->ids, s->capids * sizeof(*s->ids));
     }
-    struct lid *l = &s->ids[s->nids++];
+    l = &s->ids[s->nids++];
     memset(l, 0, sizeof(*l));
     l->msgno = msgno;
     snprintf(l->id, sizeof(l->id), "%s", id);
-    return 0;
+    return l;
 }
 
-static void on_bad(void *ctx, const char *line, const char *why)
-{
-    struct sync *s = ctx;
-    if (s->r->bad_lines++ < 3)
-        msg_warn("mirror %s: the primary's listing has a bad line (%s): \"%.80s\"", s->a->user,
-                 why, line);
-}
-
-static int by_msgno(const void *x, const void *y)
+int mirrord_by_msgno(const void *x, const void *y)
 {
     const struct lid *a = x, *b = y;
     return a->msgno < b->msgno ? -1 : a->msgno > b->msgno;
@@ -70,19 +62,10 @@ static int by_id(const void *x, const void *y)
     return strcmp((*(struct lid *const *)x)->id, (*(struct lid *const *)y)->id);
 }
 
-static struct lid *find_msgno(struct sync *s, unsigned long msgno)
+struct lid *mirrord_find_msgno(struct sync *s, unsigned long msgno)
 {
     struct lid key = {.msgno = msgno};
-    return bsearch(&key, s->ids, s->nids, sizeof(*s->ids), by_msgno);
-}
-
-static int on_list(void *ctx, unsigned long msgno, unsigned long long size)
-{
-    struct sync *s = ctx;
-    struct lid *l = find_msgno(s, msgno);
-    if (l)
-        l->size = size;
-    return 0;
+    return bsearch(&key, s->ids, s->nids, sizeof(*s->ids), mirrord_by_msgno);
 }
 
 struct lid *mirrord_find_id(struct sync *s, const char *id)
@@ -93,29 +76,15 @@ struct lid *mirrord_find_id(struct sync *s, const char *id)
     return f ? *f : NULL;
 }
 
-/* UIDL and LIST; duplicates marked bad; the listing's completeness. */
+/* The primary's listing (s->pr->listing fills s->ids, and stat_count);
+ * then duplicates are marked bad and the listing's completeness found. */
 static int listing(struct sync *s)
 {
-    unsigned long long octets;
     size_t good = 0, dups = 0;
-    int rc;
 
-    if ((rc = pl_pop3_stat(&s->p, &s->r->stat_count, &octets)) != PL_POP3_OK) {
-        mirrord_fail(s, "STAT failed: %s", rc == PL_POP3_NO ? s->p.last : s->p.err);
+    if (s->pr->listing(s) != 0)
         return -1;
-    }
-    if ((rc = pl_pop3_uidl(&s->p, on_uidl, on_bad, s)) != PL_POP3_OK) {
-        if (rc == PL_POP3_NO)
-            mirrord_fail(s, "UIDL refused: %s (the primary must support UIDL)", s->p.last);
-        else
-            mirrord_fail(s, "UIDL failed: %s", s->p.err);
-        return -1;
-    }
-    qsort(s->ids, s->nids, sizeof(*s->ids), by_msgno);
-    if ((rc = pl_pop3_list(&s->p, on_list, on_bad, s)) != PL_POP3_OK) {
-        mirrord_fail(s, "LIST failed: %s", rc == PL_POP3_NO ? s->p.last : s->p.err);
-        return -1;
-    }
+    qsort(s->ids, s->nids, sizeof(*s->ids), mirrord_by_msgno);
     s->byid = pl_xmalloc((s->nids ? s->nids : 1) * sizeof(*s->byid));
     for (size_t i = 0; i < s->nids; i++)
         s->byid[i] = &s->ids[i];
@@ -410,12 +379,12 @@ int mirrord_f_end(void *ctx, size_t i, int status)
 
     if (status == PL_POP3_BROKEN) {
         mirrord_fail(s, "the connection broke in the middle of %s (message %lu): %s; nothing of it "
-             "was handed over", j->id, j->msgno, s->p.err);
+             "was handed over", j->id, j->msgno, s->pr->error(s));
         return 0;                    /* stays pending: tried again next time */
     }
     if (status != PL_POP3_OK) {
         msg_warn("mirror %s: the primary refused to send %s (message %lu): %s", s->a->user, j->id,
-                 j->msgno, s->p.last);
+                 j->msgno, s->pr->last(s));
         s->r->failed++;
         return 0;                    /* stays pending: tried again next time */
     }
@@ -492,9 +461,9 @@ static int fetch_jobs(struct sync *s, struct job *jobs, size_t n)
         if (mirrord_put_recs(s, pend, np, PL_TXN_SYNC) != PL_OK)
             return -1;
         s->jobs = jobs + off;
-        rc = pl_pop3_fetch(&s->p, msgnos, k, lines, (unsigned)s->cfg->mirror_pipeline, &cb);
+        rc = s->pr->fetch(s, msgnos, k, lines, &cb);
         if (rc == PL_POP3_BROKEN)
-            mirrord_fail(s, "fetching from the primary: %s", s->p.err);
+            mirrord_fail(s, "fetching from the primary: %s", s->pr->error(s));
         if (rc != PL_POP3_OK)
             return -1;
     }
@@ -635,53 +604,23 @@ static int connect_primary(struct sync *s)
 {
     char scheme[8], host[256], *pw = NULL, err[512];
     unsigned port;
-    struct pl_pop3_opts o = {0};
     int rc;
 
     if (pl_mirror_url(s->a->primary, scheme, sizeof(scheme), host, sizeof(host), &port) != 0) {
         mirrord_fail(s, "bad primary URL");
         return -1;
     }
-    if (strncmp(scheme, "imap", 4) == 0) {
-        mirrord_fail(s, "IMAP primaries are not supported yet");
-        return -1;
-    }
+    s->pr = strncmp(scheme, "imap", 4) == 0 ? &mirrord_imap_primary : &mirrord_pop3_primary;
     if (pl_server_read_secret("secret file", s->a->secret_file, &pw, err, sizeof(err)) != 0 ||
         pw == NULL) {
         mirrord_fail(s, "%s", pw == NULL && err[0] == '\0' ? "the secret file is empty" : err);
         free(pw);
         return -1;
     }
-    o.tls = strcmp(scheme, "pop3s") == 0 ? PL_POP3_IMPLICIT_TLS : PL_POP3_PLAIN;
-    o.servername = s->a->tls_name[0] ? s->a->tls_name : host;
-    o.ca_file = s->a->ca_file[0] ? s->a->ca_file : NULL;
-    o.insecure = s->a->insecure;
-    o.connect_ms = o.cmd_ms = o.data_ms = (unsigned)s->cfg->mirror_timeout * 1000u;
-    if (pl_pop3_connect(&s->p, host, port, &o) != PL_POP3_OK) {
-        mirrord_fail(s, "cannot connect to %s:%u: %s", host, port, s->p.err);
-        explicit_bzero(pw, strlen(pw));
-        free(pw);
-        return -1;
-    }
-    rc = pl_pop3_login(&s->p, s->a->login, pw);
+    rc = s->pr->open(s, scheme, host, port, pw);
     explicit_bzero(pw, strlen(pw));  /* the secret does not linger */
     free(pw);
-    if (rc == PL_POP3_AUTH) {
-        s->r->auth_failed = !(strcmp(s->p.last_code, "IN-USE") == 0 ||
-                              strncmp(s->p.last_code, "SYS/TEMP", 8) == 0 ||
-                              strcmp(s->p.last_code, "LOGIN-DELAY") == 0);
-        mirrord_fail(s, "the primary refused the login of %s: %s%s%s%s", s->a->login,
-                     s->p.last_code[0] ? "[" : "", s->p.last_code, s->p.last_code[0] ? "] " : "",
-                     s->p.last);
-        return -1;
-    }
-    if (rc != PL_POP3_OK) {
-        mirrord_fail(s, "login at %s:%u failed: %s", host, port, s->p.err);
-        return -1;
-    }
-    if (s->p.caps.known && s->p.caps.expire != -1)
-        s->r->expire_days = s->p.caps.expire;
-    return 0;
+    return rc;
 }
 
 int mirrord_sync(const struct pl_maccount *a, const char *what, struct msync_result *r)
@@ -696,7 +635,7 @@ int mirrord_sync(const struct pl_maccount *a, const char *what, struct msync_res
     s.a = a;
     s.cfg = atomic_load(&md.cfg);
     s.r = r;
-    s.p.fd = -1;
+    s.pr = &mirrord_pop3_primary;
     s.now = (int64_t)time(NULL);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (connect_primary(&s) == 0 && listing(&s) == 0 &&
@@ -708,9 +647,9 @@ int mirrord_sync(const struct pl_maccount *a, const char *what, struct msync_res
         else
             rc = full_sync(&s);
     }
-    r->bytes_in = s.p.bytes_in;
     mirrord_out_close(&s.out);
-    pl_pop3_close(&s.p);
+    if (s.pr->close)
+        s.pr->close(&s);
     r->ok = rc == 0 && r->error[0] == '\0';
     clock_gettime(CLOCK_MONOTONIC, &t1);
     r->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;

@@ -29,11 +29,32 @@ struct job {                         /* one message to fetch */
     int refetch;                    /* a P id: the same token again */
 };
 
+struct sync;
+
+/* A kind of primary (mirrord_pop3.c, mirrord_imap.c).  msgno is what
+ * identifies a message within the session (POP3: its number; IMAP: its
+ * UID).  fetch: lines < 0 the whole message by the command that may set
+ * \Seen (RETR, only with --retr), lines 0 the header only, else the whole
+ * message without changing the primary; callbacks and results as
+ * pl_pop3_fetch. */
+struct mprimary {
+    int (*open)(struct sync *s, const char *scheme, const char *host, unsigned port,
+                const char *password);          /* connect and log in; 0 or -1 (mirrord_fail) */
+    int (*listing)(struct sync *s);              /* s->ids (mirrord_add_id), r->stat_count */
+    int (*fetch)(struct sync *s, const unsigned long *msgnos, size_t n, long lines,
+                 const struct pl_pop3_fetch_cb *cb);
+    const char *(*error)(struct sync *s);        /* why the session broke */
+    const char *(*last)(struct sync *s);         /* the last refusal's text */
+    void (*close)(struct sync *s);               /* also sets r->bytes_in */
+};
+extern const struct mprimary mirrord_pop3_primary, mirrord_imap_primary;
+
 struct sync {
     const struct pl_maccount *a;
+    const struct mprimary *pr;
+    void *pctx;                      /* the primary's session */
     const struct pl_cfg *cfg;
     struct msync_result *r;
-    struct pl_pop3 p;
     struct lid *ids;
     size_t nids, capids;
     struct lid **byid;               /* ids sorted by id */
@@ -55,6 +76,10 @@ struct sync {
 
 void mirrord_fail(struct sync *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 struct lid *mirrord_find_id(struct sync *s, const char *id);
+struct lid *mirrord_find_msgno(struct sync *s, unsigned long msgno);   /* after sorting */
+int mirrord_by_msgno(const void *x, const void *y);
+/* A listed id (the listing's callbacks). */
+struct lid *mirrord_add_id(struct sync *s, unsigned long msgno, const char *id);
 int mirrord_put_recs(struct sync *s, const struct pl_mrec *recs, size_t n, unsigned flags);
 /* The fetch callbacks (headers or whole messages). */
 int mirrord_f_begin(void *ctx, size_t i);

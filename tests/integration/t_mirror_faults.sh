@@ -129,8 +129,8 @@ tap_check "1: every copy whole" whole_copies f1
 st f1
 check_st "1: status: ok, 3 fetched, 5 held, none pending" \
     '.sync.ok and .sync.fetched == 3 and .ids.held == 5 and .ids.pending == 0'
-tap_check "1: the same hand-over token for message 3 (logged as repeated)" \
-    log_has "$m" "mirror f1@$D: m03 .*hand-over repeated after an interruption"
+tap_check "1: message 3 handed over under the token recorded before (logged)" \
+    log_has "$m" "mirror f1@$D: m03 .*pending since an interrupted sync"
 fk_del f1
 
 # ---- 2. TOP sends fewer bytes than LIST says -------------------------------
