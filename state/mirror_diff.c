@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "mirror_diff.h"
+#include "pop3_client.h"
 
 static const char *const act_names[] = {"keep", "fetch", "withdraw", "forget", "missing",
                                         "held-back", "revived"};
@@ -18,38 +19,8 @@ const char *pl_mact_name(enum pl_mact a)
 
 int pl_uidl_parse_line(const char *line, size_t len, unsigned long *msgno, char *id, const char **why)
 {
-    size_t i = 0, n = 0;
-    unsigned long v = 0;
-    while (i < len && line[i] >= '0' && line[i] <= '9') {
-        if (v > 100000000UL) {
-            *why = "message number too large";
-            return -1;
-        }
-        v = v * 10 + (unsigned long)(line[i++] - '0');
-    }
-    if (i == 0 || v == 0) {
-        *why = "no message number";
-        return -1;
-    }
-    if (i >= len || line[i] != ' ') {
-        *why = "no space after the message number";
-        return -1;
-    }
-    i++;
-    while (i + n < len && line[i + n] >= 0x21 && line[i + n] <= 0x7e)
-        n++;
-    if (n == 0 || i + n != len) {
-        *why = n == 0 ? "no unique id" : "the unique id has a character outside 0x21-0x7E";
-        return -1;
-    }
-    if (n > PL_UIDL_MAX) {
-        *why = "unique id longer than 70 characters";
-        return -1;
-    }
-    memcpy(id, line + i, n);
-    id[n] = '\0';
-    *msgno = v;
-    return 0;
+    /* one parser of UIDL lines: the POP3 client's */
+    return pl_pop3_uidl_parse(line, len, msgno, id, why);
 }
 
 static int cmp_str(const void *a, const void *b)
