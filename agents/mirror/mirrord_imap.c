@@ -11,4 +11,4 @@ static int imap_open(struct sync *s, const char *scheme, const char *host, unsig
     return -1;
 }
 
-const struct mprimary mirrord_imap_primary = {imap_open, NULL, NULL, NULL, NULL, NULL};
+const struct mprimary mirrord_imap_primary = {.open = imap_open};

@@ -137,17 +137,19 @@ static void write_status(const struct pl_maccount *a, const char *what, int from
     tf = strtoull(v, NULL, 10) + r->fetched;
     pl_mstatus_field(old ? old : "", "total_bytes", v, sizeof(v));
     tb = strtoull(v, NULL, 10) + r->bytes_in;
-    pl_strbuf_addf(&b, "last=%lld\nok=%d\nwhat=%s\nerror=%s\nfails=%u\nnext=%lld\n",
-                   (long long)time(NULL), r->ok, what, r->error, fails, (long long)next);
+    pl_strbuf_addf(&b, "last=%lld\nok=%d\nwhat=%s\nerror=%s\nwarning=%s\nfails=%u\nnext=%lld\n",
+                   (long long)time(NULL), r->ok, what, r->error, r->warning, fails,
+                   (long long)next);
     pl_strbuf_addf(&b, "listed=%lu\nstat=%lu\ncomplete=%d\nfetched=%zu\nwithdrawn=%zu\n"
                    "marked=%zu\nforgotten=%zu\nmissing=%zu\nheld_back=%zu\nguard=%d\n",
                    r->listed, r->stat_count, r->complete, r->fetched, r->withdrawn, r->marked,
                    r->forgotten, r->missing, r->held_back, r->guard);
     pl_strbuf_addf(&b, "hidden=%zu\nexpired=%zu\nfailed=%zu\noversize=%zu\nadopted=%zu\n"
                    "remapped=%zu\nbad_lines=%zu\nbytes=%llu\nseconds=%.3f\nexpire=%ld\n"
-                   "auth_failed=%d\ntotal_fetched=%llu\ntotal_bytes=%llu\n",
+                   "auth_failed=%d\ntotal_fetched=%llu\ntotal_bytes=%llu\nwithdraw_failed=%zu\npurged=%zu\n",
                    r->hidden, r->expired, r->failed, r->oversize, r->adopted, r->remapped,
-                   r->bad_lines, r->bytes_in, r->seconds, r->expire_days, r->auth_failed, tf, tb);
+                   r->bad_lines, r->bytes_in, r->seconds, r->expire_days, r->auth_failed, tf, tb,
+                   r->withdraw_failed, r->purged);
     o.user = a->user;
     o.text = b.s;
     o.what = from_request ? what : NULL;

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,21 @@
 #include "mirror_diff.h"
 #include "mirrord_sync_int.h"
 #include "server.h"
+
+/* Something went wrong that does not stop the sync (a withdrawal that
+ * can be tried again next time): the first one is kept for the status. */
+static void sync_warn(struct sync *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sync_warn(struct sync *s, const char *fmt, ...)
+{
+    va_list ap;
+    char m[512];
+    va_start(ap, fmt);
+    vsnprintf(m, sizeof(m), fmt, ap);
+    va_end(ap);
+    msg_warn("mirror %s: %s", s->a->user, m);
+    if (s->r->warning[0] == '\0')
+        snprintf(s->r->warning, sizeof(s->r->warning), "%s", m);
+}
 
 void mirrord_fail(struct sync *s, const char *fmt, ...)
 {
@@ -105,6 +121,34 @@ static int listing(struct sync *s)
     s->r->listed = good;
     s->r->complete = s->r->bad_lines == 0 && s->nids == s->r->stat_count;
     return 0;
+}
+
+#define FEW_SIZES 64                /* more than this: one LIST instead of LIST n each */
+
+int mirrord_need_sizes(struct sync *s, struct lid **v, size_t n)
+{
+    struct lid **want;
+    size_t k = 0, total = v ? n : s->nids;
+    int rc;
+
+    if (s->pr->sizes == NULL || s->sized_all)
+        return 0;
+    want = pl_xmalloc((total ? total : 1) * sizeof(*want));
+    for (size_t i = 0; i < total; i++) {
+        struct lid *l = v ? v[i] : &s->ids[i];
+        if (l && !l->sized && !l->bad)
+            want[k++] = l;
+    }
+    if (k == 0)
+        rc = 0;
+    else if (k > FEW_SIZES || v == NULL) {
+        rc = s->pr->sizes(s, NULL, 0, 1);
+        s->sized_all = rc == 0;
+    } else {
+        rc = s->pr->sizes(s, want, k, 0);
+    }
+    free(want);
+    return rc;
 }
 
 /* ---- the saved list ---------------------------------------------------- */
@@ -225,14 +269,18 @@ static void vanished(struct sync *s, struct pl_mrec *r, struct pl_mrec *out, siz
     }
     rc = mirrord_withdraw(s->a, r->token, s->a->mode == PL_MIRROR_DELETE, &found, why, sizeof(why));
     if (rc < 0) {
-        mirrord_fail(s, "withdrawing the copy of %s: %s", r->id, why);
-        return;                      /* tried again at the next sync */
+        /* the id stays as it was: tried again at the next sync, and the
+         * new mail is fetched meanwhile */
+        s->r->withdraw_failed++;
+        sync_warn(s, "withdrawing the copy of %s (tried again next sync): %s", r->id, why);
+        return;
     }
     if (mirrord_sync_enabled(s->a) && r->msgid[0] && r->token[0]) {
         unsigned copies = 0;
         if (mirrord_sync_withdraw(s->a, r->msgid, r->token, s->now, &copies) != PL_OK) {
-            mirrord_fail(s, "recording the %s control for %s in the store",
-                         s->a->mode == PL_MIRROR_DELETE ? "deleted" : "read", r->msgid);
+            s->r->withdraw_failed++;
+            sync_warn(s, "recording the %s control for %s in the store (tried again next sync)",
+                      s->a->mode == PL_MIRROR_DELETE ? "deleted" : "read", r->msgid);
             return;
         }
         msg_info("mirror %s: %s was read on the primary: X-Control %s for %s (%u device "
@@ -267,6 +315,8 @@ static int apply_saved(struct sync *s, struct job **jobs, size_t *njobs)
     size_t n = 0;
     int rc;
 
+    s->dels = pl_xmalloc((s->nacts ? s->nacts : 1) * sizeof(*s->dels));
+    s->ndels = 0;
     for (size_t i = 0; i < s->nacts && !pl_server_stopping(); i++) {
         struct pl_mrec *r = &s->saved[s->acts[i].saved];
         switch (s->acts[i].a) {
@@ -288,7 +338,20 @@ static int apply_saved(struct sync *s, struct job **jobs, size_t *njobs)
         case PL_MACT_HELD_BACK:
             s->r->held_back++;
             break;
+        case PL_MACT_REVIVED:
+            /* a vanished id listed again: not copied again, and its
+             * retention counts from now */
+            if (s->now - r->changed > 86400) {
+                recs[n] = *r;
+                recs[n++].changed = s->now;
+            }
+            break;
         case PL_MACT_KEEP:
+            if (r->state == PL_MREC_TOMB && s->now - r->changed > (int64_t)s->cfg->mirror_tombstone_ttl) {
+                /* not listed (a listed one is REVIVED) and past its retention */
+                s->dels[s->ndels++] = r->id;
+                break;
+            }
             if (r->missing) {
                 recs[n] = *r;
                 recs[n++].missing = 0;
@@ -311,6 +374,13 @@ static int apply_saved(struct sync *s, struct job **jobs, size_t *njobs)
     }
     rc = mirrord_put_recs(s, recs, n, PL_TXN_SYNC);
     free(recs);
+    if (rc == PL_OK && s->ndels) {
+        struct put p = {s->a->user, NULL, 0, s->dels, s->ndels};
+        if ((rc = pl_store_run(md.store, PL_TXN_SYNC, put_fn, &p)) != PL_OK)
+            mirrord_fail(s, "cannot forget %zu old tombstone(s) in the store", s->ndels);
+        else
+            s->r->purged = s->ndels;
+    }
     return rc == PL_OK ? 0 : -1;
 }
 
@@ -425,9 +495,11 @@ int mirrord_f_end(void *ctx, size_t i, int status)
         return mirrord_put_recs(s, &rec, 1, PL_TXN_SYNC) != PL_OK;
     }
     mirrord_fail(s, "%s", why);
-    if (rc == -1) {
-        /* Postfix said no (or never got the message): the guard may have
-         * taken the token already, so the next hand-over needs a new one */
+    {
+        /* Postfix said no, never got the message, or its answer was lost
+         * (-2): the guard may have taken the token without Postfix queueing
+         * the copy, so the next hand-over needs a new one -- at worst one
+         * duplicate, never a copy discarded as a repeat */
         rec.state = PL_MREC_PENDING;
         if (pl_mtoken_new(rec.token, sizeof(rec.token)) == PL_OK)
             mirrord_put_recs(s, &rec, 1, PL_TXN_SYNC);
@@ -438,7 +510,10 @@ int mirrord_f_end(void *ctx, size_t i, int status)
 static int fetch_jobs(struct sync *s, struct job *jobs, size_t n)
 {
     long lines = s->a->use_retr ? -1 : TOP_ALL;
-    for (size_t off = 0; off < n && !s->r->error[0] && !pl_server_stopping(); off += BATCH) {
+    /* a message that fails alone (its size) fails the sync but not the
+     * rest of the batches; a callback that stops (Postfix, the store)
+     * or a broken session ends the fetch */
+    for (size_t off = 0; off < n && !pl_server_stopping(); off += BATCH) {
         size_t k = n - off < BATCH ? n - off : BATCH;
         struct pl_mrec pend[BATCH];
         unsigned long msgnos[BATCH];
@@ -477,8 +552,8 @@ static int adopt(struct sync *s)
     struct pl_mrec *recs = pl_xmalloc((s->nids ? s->nids : 1) * sizeof(*recs));
     size_t n = 0;
     int rc;
-    /* the headers too (no body): so that an adopted id can be re-mapped */
-    if (mirrord_headers(s) != 0) {
+    /* the headers and sizes too (no body): so that an adopted id can be re-mapped */
+    if (mirrord_headers(s) != 0 || mirrord_need_sizes(s, NULL, 0) != 0) {
         free(recs);
         return -1;
     }
@@ -508,6 +583,8 @@ static int one_fetch(struct sync *s, const char *uidl)
         mirrord_fail(s, "the primary does not list %s (now)", uidl);
         return -1;
     }
+    if (mirrord_need_sizes(s, &l, 1) != 0)
+        return -1;
     j.msgno = l->msgno;
     j.id = l->id;
     j.size = l->size;
@@ -550,7 +627,7 @@ static int full_sync(struct sync *s)
     o.complete = s->r->complete;
     o.missing_syncs = (unsigned)s->cfg->mirror_missing_syncs;
     o.hold_share = (double)s->cfg->mirror_hold_percent / 100.0;
-    o.hold_min = (size_t)s->cfg->mirror_hold_min;
+    o.hold_min = s->r->release ? SIZE_MAX : (size_t)s->cfg->mirror_hold_min;
     rc = pl_mirror_diff(mids, s->nsaved, listed, nl, &o, on_action, s, &sum);
     free(mids);
     free(listed);
@@ -563,6 +640,20 @@ static int full_sync(struct sync *s)
         msg_warn("mirror %s: %zu of the mailbox's ids vanished at once: withdrawals held back "
                  "(a migrated or emptied mailbox?); see postlinkctl mirror status",
                  s->a->user, sum.held_back);
+    {
+        /* the sizes of what is fetched: the new ids, and pending ones again */
+        struct lid **v = pl_xmalloc((s->nacts + s->nfetch_new + 1) * sizeof(*v));
+        size_t nv = 0;
+        for (size_t i = 0; i < s->nfetch_new; i++)
+            v[nv++] = mirrord_find_id(s, s->fetch_new[i]);
+        for (size_t i = 0; i < s->nacts; i++)
+            if (s->acts[i].a == PL_MACT_KEEP && s->saved[s->acts[i].saved].state == PL_MREC_PENDING)
+                v[nv++] = mirrord_find_id(s, s->saved[s->acts[i].saved].id);
+        rc = mirrord_need_sizes(s, v, nv);
+        free(v);
+        if (rc != 0)
+            return -1;
+    }
     jobs = pl_xmalloc((s->nacts + s->nfetch_new + 1) * sizeof(*jobs));
     if (apply_saved(s, &jobs, &njobs) != 0) {
         free(jobs);
@@ -640,6 +731,10 @@ int mirrord_sync(const struct pl_maccount *a, const char *what, struct msync_res
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (connect_primary(&s) == 0 && listing(&s) == 0 &&
         pl_store_run(md.store, PL_TXN_SYNC, load_saved, &s) == PL_OK) {
+        r->release = strcmp(what, "release") == 0;
+        if (r->release)
+            msg_info("mirror %s: release: the withdrawals held back by the mass-vanish guard "
+                     "are applied now", a->user);
         if (strncmp(what, "fetch ", 6) == 0)
             rc = one_fetch(&s, what + 6);
         else if (a->adopt)
@@ -661,6 +756,7 @@ int mirrord_sync(const struct pl_maccount *a, const char *what, struct msync_res
     free(s.saved);
     free(s.acts);
     free(s.fetch_new);
+    free(s.dels);
     pl_strbuf_free(&s.buf);
     return 0;
 }

@@ -383,10 +383,12 @@ hm_start_mirrord() {
 }
 
 # hm_add USER [OPTIONS...]: a mirror account of prim for USER (on demand
-# only, delete mode unless OPTIONS say otherwise).
+# only, delete mode unless OPTIONS say otherwise), pop3:// upgraded with
+# STLS and the harness's certificate checked.
 hm_add() {
     local u=$1; shift
     "$POSTLINKCTL" mirror add "$u" --primary "pop3://127.0.0.1:$POSTLINK_POP3_PORT" \
+        --ca-file "$HM_CA" --tls-name "$HM_TLS_NAME" \
         --login "$HM_PRIM_USER" --secret-file "$HM_SECRET" --deliver-to "$u" --interval 0 "$@" >/dev/null
 }
 
