@@ -220,7 +220,7 @@ struct out {
 static const char *const num_fields[] = {
     "last", "next", "fails", "listed", "stat", "fetched", "withdrawn", "marked", "forgotten",
     "missing", "held_back", "hidden", "expired", "failed", "oversize", "adopted", "remapped",
-    "bad_lines", "bytes", "total_fetched", "total_bytes", "withdraw_failed", "purged", NULL};
+    "bad_lines", "bytes", "total_fetched", "total_bytes", "withdraw_failed", "purged", "probes", NULL};
 
 static json_t *status_json(const char *st)
 {

@@ -36,6 +36,10 @@ struct msync_result {
     size_t fetched, withdrawn, marked, forgotten, missing, held_back, hidden, expired, failed,
         oversize, adopted, remapped, bad_lines, withdraw_failed, purged;
     int guard;                      /* the mass-vanish guard held withdrawals back */
+    int ordered;                    /* the ids grow in message order (probes next time) */
+    int64_t full_at;                /* when the primary was last listed in full */
+    unsigned long probes;           /* "UIDL n" probes sent */
+    int probed;                     /* ... and they gave the listing (no full UIDL) */
     unsigned long long bytes_in;    /* bytes read from the primary */
     long expire_days;               /* EXPIRE announced: days, -2 NEVER, -1 none */
     double seconds;

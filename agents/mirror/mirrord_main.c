@@ -146,10 +146,11 @@ static void write_status(const struct pl_maccount *a, const char *what, int from
                    r->forgotten, r->missing, r->held_back, r->guard);
     pl_strbuf_addf(&b, "hidden=%zu\nexpired=%zu\nfailed=%zu\noversize=%zu\nadopted=%zu\n"
                    "remapped=%zu\nbad_lines=%zu\nbytes=%llu\nseconds=%.3f\nexpire=%ld\n"
-                   "auth_failed=%d\ntotal_fetched=%llu\ntotal_bytes=%llu\nwithdraw_failed=%zu\npurged=%zu\n",
+                   "auth_failed=%d\ntotal_fetched=%llu\ntotal_bytes=%llu\nwithdraw_failed=%zu\npurged=%zu\n"
+                   "ordered=%d\nfull_at=%lld\nprobes=%lu\n",
                    r->hidden, r->expired, r->failed, r->oversize, r->adopted, r->remapped,
                    r->bad_lines, r->bytes_in, r->seconds, r->expire_days, r->auth_failed, tf, tb,
-                   r->withdraw_failed, r->purged);
+                   r->withdraw_failed, r->purged, r->ordered, (long long)r->full_at, r->probes);
     o.user = a->user;
     o.text = b.s;
     o.what = from_request ? what : NULL;
@@ -218,10 +219,10 @@ static void run_one(struct work *w, int lockfd)
     pthread_mutex_unlock(&mu);
     if (r.ok)
         msg_info("mirror %s: %s done in %.2f s: %lu listed%s, %zu fetched, %zu withdrawn, "
-                 "%zu marked, %zu forgotten, %zu missing, %zu held back, %llu bytes read",
+                 "%zu marked, %zu forgotten, %zu missing, %zu held back, %llu bytes read%s",
                  w->a.user, what, r.seconds, r.listed, r.complete ? "" : " (incomplete listing)",
                  r.fetched, r.withdrawn, r.marked, r.forgotten, r.missing, r.held_back,
-                 r.bytes_in);
+                 r.bytes_in, r.probed ? " (listed by UIDL n probes)" : "");
     else
         msg_warn("mirror %s: %s failed (%u in a row, next try in %lld s): %s", w->a.user, what,
                  fails, (long long)(next - time(NULL)), r.error);

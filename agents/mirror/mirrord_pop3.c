@@ -85,7 +85,7 @@ static int pop3_open(struct sync *s, const char *scheme, const char *host, unsig
     return 0;
 }
 
-static int pop3_listing(struct sync *s)
+static int pop3_count(struct sync *s)
 {
     struct pl_pop3 *p = P(s);
     unsigned long long octets;
@@ -95,6 +95,25 @@ static int pop3_listing(struct sync *s)
         mirrord_fail(s, "STAT failed: %s", rc == PL_POP3_NO ? p->last : p->err);
         return -1;
     }
+    return 0;
+}
+
+static int pop3_probe(struct sync *s, unsigned long msgno, char *id)
+{
+    struct pl_pop3 *p = P(s);
+    int rc = pl_pop3_uidl_one(p, msgno, id);
+    if (rc == PL_POP3_BROKEN)
+        mirrord_fail(s, "UIDL %lu failed: %s", msgno, p->err);
+    return rc == PL_POP3_OK ? 0 : rc == PL_POP3_BROKEN ? -1 : 1;   /* -ERR, malformed: list */
+}
+
+static int pop3_listing(struct sync *s)
+{
+    struct pl_pop3 *p = P(s);
+    int rc;
+
+    if (!s->counted && pop3_count(s) != 0)
+        return -1;
     if ((rc = pl_pop3_uidl(p, on_uidl, on_bad, s)) != PL_POP3_OK) {
         if (rc == PL_POP3_NO)
             mirrord_fail(s, "UIDL refused: %s (the primary must support UIDL)", p->last);
@@ -125,7 +144,9 @@ static int pop3_sizes(struct sync *s, struct lid **v, size_t n, int all)
             mirrord_fail(s, "LIST %lu failed: %s", v[i]->msgno, p->err);
             return -1;
         }
-        v[i]->sized = rc == PL_POP3_OK;   /* -ERR: gone since UIDL; TOP will say so too */
+        if (rc != PL_POP3_OK)
+            return pop3_sizes(s, NULL, 0, 1);   /* refused: the whole LIST says */
+        v[i]->sized = 1;
     }
     return 0;
 }
@@ -151,6 +172,7 @@ static void pop3_close(struct sync *s)
 }
 
 const struct mprimary mirrord_pop3_primary = {
-    .open = pop3_open, .listing = pop3_listing, .sizes = pop3_sizes, .fetch = pop3_fetch,
+    .open = pop3_open, .listing = pop3_listing, .sizes = pop3_sizes, .count = pop3_count,
+    .probe = pop3_probe, .fetch = pop3_fetch,
     .error = pop3_error, .last = pop3_last, .close = pop3_close,
 };

@@ -23,6 +23,7 @@
 
 #include "log.h"
 #include "mirror_diff.h"
+#include "mirror_probe.h"
 #include "mirrord_sync_int.h"
 #include "server.h"
 
@@ -92,14 +93,90 @@ struct lid *mirrord_find_id(struct sync *s, const char *id)
     return f ? *f : NULL;
 }
 
-/* The primary's listing (s->pr->listing fills s->ids, and stat_count);
- * then duplicates are marked bad and the listing's completeness found. */
+#define FULL_LISTING_EVERY 86400    /* probes or not, list in full once a day */
+
+static int probe_cb(void *ctx, unsigned long msgno, char *id)
+{
+    struct sync *s = ctx;
+    return s->pr->probe(s, msgno, id);
+}
+
+/* The listing by "UIDL n" probes (state/mirror_probe.c) where the last
+ * full listing found ids that grow in order: 0 done, 1 list in full, -1
+ * failed. */
+static int try_probes(struct sync *s)
+{
+    const char **known;
+    struct pl_probe_out o;
+    size_t m = 0;
+    int rc;
+
+    if (s->pr->probe == NULL || s->pr->count == NULL || !s->prev_ordered || s->a->adopt ||
+        s->r->release || s->now - s->prev_full_at >= FULL_LISTING_EVERY || s->nsaved == 0)
+        return 1;
+    if (s->pr->count(s) != 0)
+        return -1;
+    s->counted = 1;
+    known = pl_xmalloc(s->nsaved * sizeof(*known));
+    for (size_t i = 0; i < s->nsaved; i++)   /* the ids listed last time, sorted */
+        if (s->saved[i].state != PL_MREC_TOMB && s->saved[i].missing == 0)
+            known[m++] = s->saved[i].id;
+    rc = pl_mirror_probe(known, m, s->r->stat_count, probe_cb, s, &o);
+    s->r->probes = o.probes;
+    free(known);
+    if (rc == 1)
+        msg_info("mirror %s: after %lu UIDL n probe(s) the primary's ids do not look as "
+                 "expected: listing them in full", s->a->user, o.probes);
+    if (rc != 0)
+        return rc;
+    for (unsigned long i = 0; i < s->r->stat_count; i++)
+        mirrord_add_id(s, i + 1, o.ids[i]);
+    free(o.ids);
+    free(o.news);
+    return 0;
+}
+
+static struct pl_mrec *saved_find(struct sync *s, const char *id);
+
+/* Whether the listing (message-number order) has ids that grow, each new
+ * one after every known one and above every id saved before (what a
+ * primary whose ids are UIDs shows): then the next sync may probe. */
+static int ids_grow(struct sync *s)
+{
+    const char *top = NULL;
+    int seen_new = 0;
+    for (size_t i = 0; i < s->nsaved; i++)
+        if (s->saved[i].state != PL_MREC_TOMB)
+            top = s->saved[i].id;           /* sorted: the last is the largest */
+    for (size_t i = 0; i < s->nids; i++) {
+        if (i && strcmp(s->ids[i - 1].id, s->ids[i].id) >= 0)
+            return 0;
+        if (saved_find(s, s->ids[i].id) == NULL) {
+            if (top && strcmp(s->ids[i].id, top) <= 0)
+                return 0;
+            seen_new = 1;
+        } else if (seen_new) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The primary's listing (probes, or s->pr->listing filling s->ids and
+ * stat_count); then duplicates are marked bad and the listing's
+ * completeness found. */
 static int listing(struct sync *s)
 {
     size_t good = 0, dups = 0;
+    int full = 0, rc;
 
-    if (s->pr->listing(s) != 0)
+    if ((rc = try_probes(s)) < 0)
         return -1;
+    if (rc == 1) {
+        if (s->pr->listing(s) != 0)
+            return -1;
+        full = 1;
+    }
     qsort(s->ids, s->nids, sizeof(*s->ids), mirrord_by_msgno);
     s->byid = pl_xmalloc((s->nids ? s->nids : 1) * sizeof(*s->byid));
     for (size_t i = 0; i < s->nids; i++)
@@ -120,6 +197,9 @@ static int listing(struct sync *s)
     }
     s->r->listed = good;
     s->r->complete = s->r->bad_lines == 0 && s->nids == s->r->stat_count;
+    s->r->full_at = full ? s->now : s->prev_full_at;
+    s->r->probed = !full;
+    s->r->ordered = s->r->complete && (!full || ids_grow(s));
     return 0;
 }
 
@@ -167,8 +247,20 @@ static int collect_saved(void *ctx, const struct pl_mrec *r)
 static int load_saved(pl_txn *t, void *ctx)
 {
     struct sync *s = ctx;
+    char *st = NULL, v[32];
+    int rc;
     s->nsaved = 0;
-    return pl_mrec_list(t, s->a->user, collect_saved, s);
+    if ((rc = pl_mrec_list(t, s->a->user, collect_saved, s)) != PL_OK)
+        return rc;
+    /* what the last sync found out about the primary's ids */
+    if ((rc = pl_mstatus_get(t, s->a->user, &st)) == PL_OK) {
+        pl_mstatus_field(st, "ordered", v, sizeof(v));
+        s->prev_ordered = atoi(v) == 1;
+        pl_mstatus_field(st, "full_at", v, sizeof(v));
+        s->prev_full_at = strtoll(v, NULL, 10);
+    }
+    free(st);
+    return rc == PL_NOTFOUND ? PL_OK : rc;
 }
 
 int mirrord_mrec_cmp(const void *a, const void *b)
@@ -729,8 +821,8 @@ int mirrord_sync(const struct pl_maccount *a, const char *what, struct msync_res
     s.pr = &mirrord_pop3_primary;
     s.now = (int64_t)time(NULL);
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (connect_primary(&s) == 0 && listing(&s) == 0 &&
-        pl_store_run(md.store, PL_TXN_SYNC, load_saved, &s) == PL_OK) {
+    if (connect_primary(&s) == 0 && pl_store_run(md.store, PL_TXN_SYNC, load_saved, &s) == PL_OK &&
+        listing(&s) == 0) {
         r->release = strcmp(what, "release") == 0;
         if (r->release)
             msg_info("mirror %s: release: the withdrawals held back by the mass-vanish guard "

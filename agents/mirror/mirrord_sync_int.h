@@ -45,6 +45,11 @@ struct mprimary {
     /* The sizes of v[0..n) (all: of every listed id), when the listing
      * has none (NULL: it has them).  0 or -1 (mirrord_fail). */
     int (*sizes)(struct sync *s, struct lid **v, size_t n, int all);
+    /* STAT's count only (r->stat_count), for a listing by probes; NULL:
+     * this primary is always listed in full. */
+    int (*count)(struct sync *s);
+    /* "UIDL n": as pl_probe_fn (mirror_probe.h). */
+    int (*probe)(struct sync *s, unsigned long msgno, char *id);
     int (*fetch)(struct sync *s, const unsigned long *msgnos, size_t n, long lines,
                  const struct pl_pop3_fetch_cb *cb);
     const char *(*error)(struct sync *s);        /* why the session broke */
@@ -63,6 +68,9 @@ struct sync {
     size_t nids, capids;
     struct lid **byid;               /* ids sorted by id */
     int sized_all;                   /* every listed id's size is known */
+    int counted;                     /* STAT asked already (r->stat_count) */
+    int prev_ordered;                /* the last sync found ids that grow */
+    int64_t prev_full_at;            /* ... and listed in full then */
     struct pl_mrec *saved;
     size_t nsaved, capsaved;
     struct act *acts;

@@ -79,6 +79,14 @@ tap_diag "incremental: ${c[*]} (3 new messages: $want bytes with their +OK lines
 tap_check "only the 3 new messages were fetched (top=3, top_bytes as their size)" \
     test "${c[1]}" = top=3 -a "${c[2]}" = "top_bytes=$want" -a "${c[3]}" = retr=0
 tap_check "alice has 23 messages, each once" copies_ok alice 23
+j=$("$POSTLINKCTL" mirror status "$A" --json)
+full=$(python3 -c 'import sys; n = int(sys.argv[1]); print(sum(len("%d " % i) + 16 + 2 for i in range(1, n + 1)))' 23)
+tap_diag "probes: $(jq -c '.sync.probes' <<<"$j"); a full UIDL listing of 23 would be $full bytes"
+tap_check "the ids grow (Dovecot's UIDs): listed by a few UIDL n probes, not in full" \
+    jq_true '.sync.probes > 0 and .sync.probes <= 12' "$j"
+tap_check "(the log says so)" grep -q "mirror $A: sync done .*(listed by UIDL n probes)" "$H_SYNC/mirrord.log"
+tap_check "the primary sent less than the 3 messages plus a full listing (${c[7]#bytes_out=} - ${c[2]#top_bytes=} < $full + 200)" \
+    test $(( ${c[7]#bytes_out=} - ${c[2]#top_bytes=} )) -lt $(( full + 200 ))
 mark=$(hm_log_mark)
 tap_check "a sync with nothing new succeeds" hm_sync "$A"
 hm_wait_logouts "$mark" 1
