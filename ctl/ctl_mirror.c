@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +56,26 @@ static int copy_arg(char *dst, size_t len, const char *v, const char *opt)
         return -1;
     }
     memcpy(dst, v, strlen(v) + 1);
+    return 0;
+}
+
+/* Whether postlink-mirrord can withdraw or mark a copy at address: its
+ * domain has an imap_url (and imap_password_file is set), or is
+ * sync-enabled (an X-Control goes to the user's devices). */
+static int can_withdraw(struct ctl *ctl, const char *address)
+{
+    const char *dom = strrchr(address, '@');
+    const char *pwf = pl_conf_str(ctl->conf, "imap_password_file");
+    size_t dl;
+    if (dom == NULL)
+        return 0;
+    dl = strlen(++dom);
+    for (const char *const *d = pl_conf_list(ctl->conf, "enabled_domains"); d && *d; d++)
+        if (strcasecmp(*d, dom) == 0)
+            return 1;
+    for (const char *const *u = pl_conf_list(ctl->conf, "imap_url"); u && *u && pwf && *pwf; u++)
+        if (strncasecmp(*u, dom, dl) == 0 && (*u)[dl] == '=')
+            return 1;
     return 0;
 }
 
@@ -169,6 +190,11 @@ static int cmd_add(struct ctl *ctl, int argc, char **argv)
         fprintf(stderr, "postlinkctl: %s has a mirror account already (--replace changes it)\n", a.user);
         return CTL_FAIL;
     }
+    if (rc == PL_OK && !can_withdraw(ctl, a.deliver_to))
+        fprintf(stderr, "postlinkctl: warning: neither imap_url (with imap_password_file) nor "
+                        "enabled_domains covers %s: a copy whose original is read on the primary "
+                        "cannot be %s\n", strrchr(a.deliver_to, '@') + 1,
+                a.mode == PL_MIRROR_MARK ? "marked" : "withdrawn");
     if (rc == PL_OK)
         printf("mirror %s: %s as %s -> %s (%s mode%s)\n", a.user, a.primary, a.login, a.deliver_to,
                a.mode == PL_MIRROR_MARK ? "mark" : "delete",

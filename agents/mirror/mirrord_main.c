@@ -110,7 +110,12 @@ struct status_op { const char *user; const char *text; const char *what; int ado
 static int status_fn(pl_txn *t, void *ctx)
 {
     struct status_op *o = ctx;
-    int rc = pl_mstatus_put(t, o->user, o->text);
+    struct pl_maccount acc;
+    int rc = pl_maccount_get(t, o->user, &acc);
+    if (rc == PL_NOTFOUND)
+        return PL_OK;               /* deleted during the sync: no status comes back */
+    if (rc == PL_OK)
+        rc = pl_mstatus_put(t, o->user, o->text);
     if (rc == PL_OK && o->what)
         rc = pl_mreq_del(t, o->user, o->what);
     if (rc == PL_NOTFOUND)

@@ -311,10 +311,21 @@ static int on_action(void *ctx, const char *id, enum pl_mact a)
 
 struct put { const char *user; const struct pl_mrec *recs; size_t n; const char *const *dels; size_t ndel; };
 
+/* The account still exists (postlinkctl mirror del may run meanwhile:
+ * its ids must not come back). */
+static int account_there(pl_txn *t, const char *user)
+{
+    struct pl_maccount a;
+    int rc = pl_maccount_get(t, user, &a);
+    return rc == PL_OK ? PL_OK : rc == PL_NOTFOUND ? PL_NOTFOUND : rc;
+}
+
 static int put_fn(pl_txn *t, void *ctx)
 {
     struct put *p = ctx;
     int rc;
+    if ((rc = account_there(t, p->user)) != PL_OK)
+        return rc;
     for (size_t i = 0; i < p->n; i++)
         if ((rc = pl_mrec_put(t, p->user, &p->recs[i])) != PL_OK)
             return rc;
@@ -328,7 +339,9 @@ int mirrord_put_recs(struct sync *s, const struct pl_mrec *recs, size_t n, unsig
 {
     struct put p = {s->a->user, recs, n, NULL, 0};
     int rc = n ? pl_store_run(md.store, flags, put_fn, &p) : PL_OK;
-    if (rc != PL_OK)
+    if (rc == PL_NOTFOUND)
+        mirrord_fail(s, "the account was deleted during the sync");
+    else if (rc != PL_OK)
         mirrord_fail(s, "cannot record %zu id(s) in the store, the first %s (%s)", n, recs[0].id,
                      rc == PL_TEMP ? "busy" : "error");
     return rc;
@@ -483,7 +496,9 @@ struct held { struct sync *s; const struct pl_mrec *rec; };
 static int held_fn(pl_txn *t, void *ctx)
 {
     struct held *h = ctx;
-    int rc = pl_mrec_put(t, h->s->a->user, h->rec);
+    int rc = account_there(t, h->s->a->user);
+    if (rc == PL_OK)
+        rc = pl_mrec_put(t, h->s->a->user, h->rec);
     if (rc == PL_OK)
         rc = mirrord_sync_arrived(t, h->s->a, h->rec->msgid, h->s->now);
     return rc;
@@ -494,7 +509,9 @@ static int record_held(struct sync *s, const struct pl_mrec *rec)
 {
     struct held h = {s, rec};
     int rc = pl_store_run(md.store, PL_TXN_WRITE_NOSYNC, held_fn, &h);
-    if (rc != PL_OK)
+    if (rc == PL_NOTFOUND)
+        mirrord_fail(s, "the account was deleted during the sync");
+    else if (rc != PL_OK)
         mirrord_fail(s, "cannot record %s as held in the store (%s)", rec->id,
                      rc == PL_TEMP ? "busy" : "error");
     return rc;
@@ -794,9 +811,10 @@ static int connect_primary(struct sync *s)
         return -1;
     }
     s->pr = strncmp(scheme, "imap", 4) == 0 ? &mirrord_imap_primary : &mirrord_pop3_primary;
+    err[0] = '\0';
     if (pl_server_read_secret("secret file", s->a->secret_file, &pw, err, sizeof(err)) != 0 ||
-        pw == NULL) {
-        mirrord_fail(s, "%s", pw == NULL && err[0] == '\0' ? "the secret file is empty" : err);
+        pw == NULL || pw[0] == '\0') {
+        mirrord_fail(s, "%s", err[0] == '\0' ? "the secret file's first line is empty" : err);
         free(pw);
         return -1;
     }

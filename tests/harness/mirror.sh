@@ -372,7 +372,9 @@ hm_start_guard() {
 hm_start_mirrord() {
     local n
     n=$(grep -c 'postlink-mirrord .*sync thread' "$H_SYNC/mirrord.log" 2>/dev/null) || n=0
-    h_spawn mirrord "$H_SYNC/mirrord.log" "$abs_top_builddir/agents/mirror/postlink-mirrord" -f "$@"
+    # HM_MIRRORD_ENV: environment for this start (e.g. libfaketime's)
+    h_spawn mirrord "$H_SYNC/mirrord.log" env ${HM_MIRRORD_ENV-} \
+        "$abs_top_builddir/agents/mirror/postlink-mirrord" -f "$@"
     HM_MIRRORD_PID=$H_LAST_PID
     local end=$(( $(h__ms) + 10000 ))
     until [ "$(grep -c 'postlink-mirrord .*sync thread' "$H_SYNC/mirrord.log" 2>/dev/null)" -gt "$n" ]; do

@@ -166,6 +166,12 @@ tap_check "the next sync withdraws nothing more" hm_sync "$A"
 j=$("$POSTLINKCTL" mirror status "$A" --json)
 tap_check "(0 withdrawn, 0 fetched, no guard)" \
     jq_true '.sync.withdrawn == 0 and .sync.fetched == 0 and (.sync.guard | not) and .ids.held == 11' "$j"
+tap_check "mirror add to an address no withdrawal can reach warns (and still adds)" sh -c \
+    '"$0" mirror add erin@$1 --primary "pop3://127.0.0.1:1" --login x --secret-file "$2" --deliver-to erin@elsewhere.example 2>&1 >/dev/null | grep -q "warning: neither imap_url .* covers elsewhere.example" && "$0" mirror del erin@$1 >/dev/null' \
+    "$POSTLINKCTL" "$POSTLINK_DOMAIN" "$HM_SECRET"
+tap_check "... and not for alice's domain (imap_url set)" sh -c \
+    'e=$("$0" mirror add erin@$1 --primary "pop3://127.0.0.1:1" --login x --secret-file "$2" --deliver-to erin@$1 2>&1 >/dev/null) && "$0" mirror del erin@$1 >/dev/null && ! printf %s "$e" | grep -q warning' \
+    "$POSTLINKCTL" "$POSTLINK_DOMAIN" "$HM_SECRET"
 tap_check "release of an account that does not exist fails" \
     sh -c '! "$POSTLINKCTL" mirror release nobody@example.invalid 2>/dev/null'
 

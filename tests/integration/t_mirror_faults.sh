@@ -17,7 +17,7 @@ set -u
 
 FAKE=$abs_top_srcdir/tests/fakes/pop3-peer.py
 BIG=52428800                                  # 50 MiB, as LIST counts it
-H_USERS="$H_USERS f1 f2 f3 f4 f4c f4b f5 f6 f7 f8p f8n f9 f10 f11"
+H_USERS="$H_USERS f1 f2 f3 f4 f4c f4b f5 f6 f7 f8p f8n f9 f10 f11 f12 f13"
 HM_CONF_EXTRA="mirror_timeout = 2s"           # case 7: a hang costs 2 s
 H_POSTFIX_MAIN_EXTRA="message_size_limit = 60000000"   # case 4: 50 MB through Postfix
 
@@ -400,6 +400,28 @@ check_st "9: missing from the second listing: withdrawn" \
     '.sync.withdrawn == 1 and .sync.missing == 0 and .ids.tombstones == 1 and .ids.held == 3'
 tap_check "9: its copy is gone" copies_are f9 c9 1 3 4
 fk_del f9
+
+# ---- 13. a tombstone is forgotten after mirror_tombstone_ttl ----------------
+FT=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1
+fk_start c13 && fk_msgs c13 1 3 && fk_add f13 c13
+tap_check "13: the first sync" fk_sync f13
+hm_wait_queue_empty
+fk_rm c13 1
+tap_check "13: the two syncs after m01 vanished (mirror_missing_syncs = 2)" sh -c 'fk_sync() { "$0" mirror sync "$1" --wait 30 >/dev/null; }; fk_sync "$1" && fk_sync "$1"' "$POSTLINKCTL" "f13@$D"
+st f13
+check_st "13: m01 withdrawn, a tombstone now" '.sync.withdrawn == 1 and .ids.tombstones == 1 and .ids.held == 2'
+hs_kill "$HM_MIRRORD_PID"
+HM_MIRRORD_ENV="LD_PRELOAD=$FT FAKETIME=+100d" hm_start_mirrord -o mirror_missing_syncs=2 -o mirror_max_message=10m
+tap_check "13: a sync by postlink-mirrord restarted 100 days on (libfaketime)" fk_sync f13
+st f13
+check_st "13: (its clock is 100 days on)" ".sync.last > $(( $(date +%s) + 99 * 86400 ))"
+check_st "13: the tombstone older than mirror_tombstone_ttl (90d) is purged, the rest kept" \
+    '.sync.ok and .sync.purged == 1 and .ids.tombstones == 0 and .ids.held == 2 and .sync.fetched == 0'
+tap_check "13: the copies of m02 and m03 stay" copies_are f13 c13 2 3
+hs_kill "$HM_MIRRORD_PID"
+hm_start_mirrord -o mirror_missing_syncs=2 -o mirror_max_message=10m
+tap_check "13: postlink-mirrord back at today's time" h__alive "$HM_MIRRORD_PID"
+fk_del f13
 
 # ---- all cases -----------------------------------------------------------
 tap_check "the mirror never sent DELE or RETR to a fake primary" \
