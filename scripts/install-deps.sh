@@ -12,7 +12,7 @@ PKGS="build-essential autoconf automake libtool pkg-config
       opendkim opendkim-tools
       libsofia-sip-ua-dev kamailio sip-tester baresip socat
       fetchmail
-      faketime"
+      faketime mpop getmail6"
 
 missing=""
 for p in $PKGS; do

@@ -6,7 +6,8 @@
 # engines, separate and combined), with a positive msg/s for each shape,
 # every message at the
 # sink, and a JSON report with the headline ratio milters.all.ratio;
-# "bench/run sip --smoke" (two sites, Kamailio, 1 round, a handful of
+# "bench/run mirror --smoke" (Dovecot, postlink-mirrord, fetchmail, getmail6,
+# mpop on 40 messages), "bench/run sip --smoke" (two sites, Kamailio, 1 round, a handful of
 # messages) reports both paths with positive rates, medians and ratios,
 # one call per SIP message, and every message delivered.
 set -u
@@ -107,4 +108,36 @@ tap_check "both paths: latency medians, p99s, rates and ratios, one call per mes
     test "$verdict" = ok
 tap_check "the report says every message was delivered" grep -q '^Delivered: every message' "$res/sip/latest-sip.md"
 tap_diag "$(echo "$out" | tail -n 12 | tr '\n' '|')"
+
+mkdir -p "$res/mirror"
+t0=$(date +%s)
+out=$("${abs_top_srcdir:-.}/bench/run" mirror --smoke --out "$res/mirror" 2>&1); rc=$?
+tap_check "bench/run mirror --smoke exits 0 (in $(( $(date +%s) - t0 )) s)" test $rc = 0
+tap_check "it writes latest-mirror.md and latest-mirror.json" test -s "$res/mirror/latest-mirror.md" -a -s "$res/mirror/latest-mirror.json"
+verdict=$(python3 - "$res/mirror/latest-mirror.json" <<'PY' 2>&1
+import json, sys
+m = json.load(open(sys.argv[1]))["mirror"]
+bad = []
+for t, v in m["tools"].items():
+    if v["first"]["delivered"] != m["n"]:
+        bad.append("%s delivered %s of %s" % (t, v["first"]["delivered"], m["n"]))
+    if not (v["first"]["bytes"] > 0 and v["incr"]["bytes"] > 0 and v["big"]["bytes"] > 0):
+        bad.append("%s: no bytes counted at the primary" % t)
+p = m["tools"]["postlink"]
+if p["first"]["seen_set"] != 0:
+    bad.append("postlink set \\Seen on %s" % p["first"]["seen_set"])
+if not (0 <= p["kill"]["duplicates"] <= 1 and p["kill"]["delivered_after"] == m["n_kill"]):
+    bad.append("postlink after the kill: %s" % p["kill"])
+if not (p["big"]["ratio_to_ideal"] <= 1.0):
+    bad.append("postlink's bytes for 1 new: %s x ideal" % p["big"]["ratio_to_ideal"])
+if not (p["incr"]["bytes"] < m["tools"]["fetchmail"]["incr"]["bytes"]):
+    bad.append("postlink's incremental is not below fetchmail's full listing")
+if not (m["postlink"]["first_vs_mpop"] > 0 and m["postlink"]["first_vs_postfix_alone"] > 0):
+    bad.append("ratios missing: %s" % m["postlink"])
+print("; ".join(bad) if bad else "ok")
+PY
+)
+tap_check "every tool delivered the first sync; postlink: no \\Seen, <= 1 duplicate after kill -9, bytes for 1 new <= ideal, ratios: $verdict" \
+    test "$verdict" = ok
+tap_diag "$(echo "$out" | tail -n 10 | tr '\n' '|')"
 tap_done
