@@ -246,7 +246,7 @@ struct out {
 static const char *const num_fields[] = {
     "last", "next", "fails", "listed", "stat", "fetched", "withdrawn", "marked", "forgotten",
     "missing", "held_back", "hidden", "expired", "failed", "oversize", "adopted", "remapped",
-    "bad_lines", "bytes", "total_fetched", "total_bytes", "withdraw_failed", "purged", "probes", NULL};
+    "bad_lines", "bytes", "total_fetched", "total_bytes", "withdraw_failed", "purged", "probes", "full_at", NULL};
 
 static json_t *status_json(const char *st)
 {
@@ -272,6 +272,10 @@ static json_t *status_json(const char *st)
     json_object_set_new(j, "error", ctl_json_string(v));
     pl_mstatus_field(st, "warning", v, sizeof(v));
     json_object_set_new(j, "warning", ctl_json_string(v));
+    pl_mstatus_field(st, "probed", v, sizeof(v));
+    json_object_set_new(j, "probed", json_boolean(atoi(v)));
+    pl_mstatus_field(st, "ordered", v, sizeof(v));
+    json_object_set_new(j, "ids_grow", json_boolean(atoi(v)));
     pl_mstatus_field(st, "what", v, sizeof(v));
     json_object_set_new(j, "what", ctl_json_string(v));
     return j;
@@ -319,6 +323,11 @@ static void status_text(struct pl_strbuf *b, const char *st)
     pl_mstatus_field(st, "warning", err, sizeof(err));
     if (err[0])
         pl_strbuf_addf(b, "  warning:    %s\n", err);
+    pl_mstatus_field(st, "probed", v, sizeof(v));
+    if (atoi(v)) {
+        pl_mstatus_field(st, "probes", v, sizeof(v));
+        pl_strbuf_addf(b, "  listing:    by %s UIDL n probes (the ids are UIDs that grow)\n", v);
+    }
     pl_mstatus_field(st, "auth_failed", v, sizeof(v));
     if (atoi(v))
         pl_strbuf_adds(b, "  ALERT:      the primary refused the login: fix the secret file, "

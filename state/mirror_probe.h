@@ -14,7 +14,11 @@
  * probes.  Any probe that disagrees with this model (an id that is not
  * where it must be, unsorted or too small, a refused or malformed answer)
  * makes the whole result invalid: the caller falls back to the full
- * listing, so nothing is ever missed. */
+ * listing.  Only what is probed is checked: a primary that breaks the
+ * model between two probes (one message read and another inserted in
+ * the middle of the same stretch) cannot be seen, so the caller probes
+ * only ids that grow by the server's contract (IMAP UIDs) and lists in
+ * full now and then. */
 #ifndef PL_MIRROR_PROBE_H
 #define PL_MIRROR_PROBE_H
 

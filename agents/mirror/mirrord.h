@@ -60,10 +60,12 @@ struct mout {
 /* Hands msg[0..len) to Postfix for a->deliver_to with the header
  * "X-Postlink-Mirror: <token>" in front (any such field of the message's
  * own is left out).  0 accepted (qid filled when the reply names one), 1
- * refused for good (a 5xx about this message: after its data, or its size
- * at MAIL), -1 not delivered now (4xx, connection, or a 5xx that refuses
- * every copy: an unknown recipient, a refused sender), -2 outcome unknown
- * (no reply to the final dot), with why. */
+ * refused for good (its size: 552 or 5.3.x at MAIL or after the data; its
+ * form: 5.6.x after the data), -3 this copy refused now (another 5xx after
+ * the data: tried again next sync), -1 not delivered now (4xx,
+ * connection, or a 5xx that refuses every copy: an unknown recipient, a
+ * refused sender, no 8BITMIME), -2 outcome unknown (no reply to the final
+ * dot), with why. */
 int mirrord_handover(struct mout *o, const struct pl_maccount *a, const char *token,
                      const char *msg, size_t len, char *qid, size_t qidlen, char *why,
                      size_t whylen);

@@ -145,20 +145,28 @@ int mirrord_handover(struct mout *o, const struct pl_maccount *a, const char *to
                                         : rc.reply.code == 0 || rc.reply.code >= 400 ? &rc.reply
                                         : res.data.code == 0 || res.data.code >= 400 ? &res.data
                                                                                      : &res.dot;
-        /* a 5xx about this message (after its data, or its size at MAIL)
-         * refuses it for good; a 5xx at MAIL, RCPT or DATA otherwise
-         * refuses every copy (an unknown deliver_to, a refused sender):
-         * the sync fails and the id stays pending */
-        int about_msg = res.local == PL_SMTPC_LOCAL_PERM || r == &res.dot ||
-                        (r == &res.mail && (r->code == 552 || strcmp(r->enh, "5.3.4") == 0));
-        if (r->code >= 500 && !about_msg) {
-            snprintf(why, whylen, "Postfix refuses copies for %s: %d %s", a->deliver_to,
-                     r->code, r->text);
-            ret = -1;
-        } else if (r->code >= 500 || res.local == PL_SMTPC_LOCAL_PERM) {
+        /* For good only what this message can never pass: its size (552 or
+         * 5.3.x at MAIL or after the data) or its form (5.6.x after the
+         * data).  Another 5xx after the data (a filter, a milter) refuses
+         * this copy now: it stays pending and is tried again next sync
+         * (a broken filter must not turn every new message into "seen").
+         * A 5xx at MAIL, RCPT or DATA otherwise, or a refusal here (no
+         * 8BITMIME), refuses every copy: the sync fails. */
+        int sized = r->code == 552 || strncmp(r->enh, "5.3.", 4) == 0;
+        int final = (r == &res.mail && sized) ||
+                    (r == &res.dot && (sized || strncmp(r->enh, "5.6.", 4) == 0));
+        if (r->code >= 500 && final) {
             snprintf(why, whylen, "Postfix refused the copy for %s: %d %s", a->deliver_to, r->code,
-                     r->code ? r->text : res.err);
+                     r->text);
             ret = 1;
+        } else if (r->code >= 500 && r == &res.dot) {
+            snprintf(why, whylen, "Postfix refused this copy for %s (tried again next sync): %d %s",
+                     a->deliver_to, r->code, r->text);
+            ret = -3;
+        } else if (r->code >= 500 || res.local == PL_SMTPC_LOCAL_PERM) {
+            snprintf(why, whylen, "Postfix refuses copies for %s: %d %s", a->deliver_to,
+                     r->code, r->code ? r->text : res.err);
+            ret = -1;
         } else {
             snprintf(why, whylen, "Postfix did not take the copy for %s now: %s", a->deliver_to,
                      r->code ? r->text : res.err);

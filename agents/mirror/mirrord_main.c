@@ -130,14 +130,26 @@ static int status_fn(pl_txn *t, void *ctx)
     return rc;
 }
 
-static void write_status(const struct pl_maccount *a, const char *what, int from_request,
-                         const struct msync_result *r, unsigned fails, time_t next, char *old)
+/* Free text for one "name=value" line: a multi-line reply must not
+ * start fields of its own. */
+static void one_line(char *s)
 {
+    for (; *s; s++)
+        if (*s == '\n' || *s == '\r')
+            *s = ' ';
+}
+
+static void write_status(const struct pl_maccount *a, const char *what, int from_request,
+                         const struct msync_result *r0, unsigned fails, time_t next, char *old)
+{
+    struct msync_result rr = *r0, *r = &rr;
     struct pl_strbuf b = {0};
     char v[64];
     unsigned long long tf = 0, tb = 0;
     struct status_op o;
 
+    one_line(rr.error);
+    one_line(rr.warning);
     pl_mstatus_field(old ? old : "", "total_fetched", v, sizeof(v));
     tf = strtoull(v, NULL, 10) + r->fetched;
     pl_mstatus_field(old ? old : "", "total_bytes", v, sizeof(v));
@@ -152,10 +164,11 @@ static void write_status(const struct pl_maccount *a, const char *what, int from
     pl_strbuf_addf(&b, "hidden=%zu\nexpired=%zu\nfailed=%zu\noversize=%zu\nadopted=%zu\n"
                    "remapped=%zu\nbad_lines=%zu\nbytes=%llu\nseconds=%.3f\nexpire=%ld\n"
                    "auth_failed=%d\ntotal_fetched=%llu\ntotal_bytes=%llu\nwithdraw_failed=%zu\npurged=%zu\n"
-                   "ordered=%d\nfull_at=%lld\nprobes=%lu\n",
+                   "ordered=%d\nfull_at=%lld\nprobes=%lu\nprobed=%d\n",
                    r->hidden, r->expired, r->failed, r->oversize, r->adopted, r->remapped,
                    r->bad_lines, r->bytes_in, r->seconds, r->expire_days, r->auth_failed, tf, tb,
-                   r->withdraw_failed, r->purged, r->ordered, (long long)r->full_at, r->probes);
+                   r->withdraw_failed, r->purged, r->ordered, (long long)r->full_at, r->probes,
+                   r->probed);
     o.user = a->user;
     o.text = b.s;
     o.what = from_request ? what : NULL;

@@ -94,6 +94,21 @@ struct lid *mirrord_find_id(struct sync *s, const char *id)
 }
 
 #define FULL_LISTING_EVERY 86400    /* probes or not, list in full once a day */
+#define PROBE_MIN_IDS 16            /* a shorter listing "grows" by chance */
+
+/* Ids that are IMAP UIDs, as Dovecot's default pop3_uidl_format
+ * "%08Xu%08Xv" makes them: 16 hex digits, the last 8 (UIDVALIDITY) the
+ * same for all.  UIDs only grow and the listing is in UID order: the
+ * model of state/mirror_probe.c holds by the server's contract, not by
+ * chance. */
+static int uid_shaped(const char *const *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(ids[i]) != 16 || strspn(ids[i], "0123456789ABCDEFabcdef") != 16 ||
+            memcmp(ids[i] + 8, ids[0] + 8, 8) != 0)
+            return 0;
+    return 1;
+}
 
 static int probe_cb(void *ctx, unsigned long msgno, char *id)
 {
@@ -112,16 +127,36 @@ static int try_probes(struct sync *s)
     int rc;
 
     if (s->pr->probe == NULL || s->pr->count == NULL || !s->prev_ordered || s->a->adopt ||
-        s->r->release || s->now - s->prev_full_at >= FULL_LISTING_EVERY || s->nsaved == 0)
+        s->r->release || s->now - s->prev_full_at >= FULL_LISTING_EVERY ||
+        s->now < s->prev_full_at || s->nsaved == 0)
         return 1;
-    if (s->pr->count(s) != 0)
-        return -1;
-    s->counted = 1;
     known = pl_xmalloc(s->nsaved * sizeof(*known));
-    for (size_t i = 0; i < s->nsaved; i++)   /* the ids listed last time, sorted */
-        if (s->saved[i].state != PL_MREC_TOMB && s->saved[i].missing == 0)
+    /* every id saved as on the primary, sorted -- also those missing from
+     * a listing before (they may be back where they were) */
+    for (size_t i = 0; i < s->nsaved; i++)
+        if (s->saved[i].state != PL_MREC_TOMB)
             known[m++] = s->saved[i].id;
+    if (m < PROBE_MIN_IDS || !uid_shaped(known, m)) {
+        free(known);
+        return 1;
+    }
+    if (s->pr->count(s) != 0) {
+        free(known);
+        return -1;
+    }
+    s->counted = 1;
     rc = pl_mirror_probe(known, m, s->r->stat_count, probe_cb, s, &o);
+    if (rc == 0) {
+        /* STAT's count checked too: there is no message after the last */
+        char id[PL_UIDL_MAX + 1];
+        int r2 = s->pr->probe(s, s->r->stat_count + 1, id);
+        o.probes++;
+        if (r2 != 1) {
+            free(o.ids);
+            free(o.news);
+            rc = r2 < 0 ? -1 : 1;
+        }
+    }
     s->r->probes = o.probes;
     free(known);
     if (rc == 1)
@@ -372,8 +407,13 @@ static void vanished(struct sync *s, struct pl_mrec *r, struct pl_mrec *out, siz
         (*nout)++;
         return;
     }
+    if (s->withdraw_down) {
+        s->r->withdraw_failed++;    /* the destination is down: not tried again now */
+        return;
+    }
     rc = mirrord_withdraw(s->a, r->token, s->a->mode == PL_MIRROR_DELETE, &found, why, sizeof(why));
     if (rc < 0) {
+        s->withdraw_down = 1;
         /* the id stays as it was: tried again at the next sync, and the
          * new mail is fetched meanwhile */
         s->r->withdraw_failed++;
@@ -452,7 +492,8 @@ static int apply_saved(struct sync *s, struct job **jobs, size_t *njobs)
             }
             break;
         case PL_MACT_KEEP:
-            if (r->state == PL_MREC_TOMB && s->now - r->changed > (int64_t)s->cfg->mirror_tombstone_ttl) {
+            if (r->state == PL_MREC_TOMB && s->r->complete && !s->r->probed &&
+                s->now - r->changed > (int64_t)s->cfg->mirror_tombstone_ttl) {
                 /* not listed (a listed one is REVIVED) and past its retention */
                 s->dels[s->ndels++] = r->id;
                 break;
@@ -604,6 +645,16 @@ int mirrord_f_end(void *ctx, size_t i, int status)
         return mirrord_put_recs(s, &rec, 1, PL_TXN_SYNC) != PL_OK;
     }
     mirrord_fail(s, "%s", why);
+    if (rc == -3) {
+        /* this copy only: pending under a new token, the others go on */
+        msg_warn("mirror %s: %s: %s", s->a->user, j->id, why);
+        s->r->failed++;
+        rec.state = PL_MREC_PENDING;
+        if (pl_mtoken_new(rec.token, sizeof(rec.token)) != PL_OK ||
+            mirrord_put_recs(s, &rec, 1, PL_TXN_SYNC) != PL_OK)
+            return 1;
+        return pl_server_stopping() ? 1 : 0;
+    }
     {
         /* Postfix said no, never got the message, or its answer was lost
          * (-2): the guard may have taken the token without Postfix queueing
@@ -839,9 +890,9 @@ int mirrord_sync(const struct pl_maccount *a, const char *what, struct msync_res
     s.pr = &mirrord_pop3_primary;
     s.now = (int64_t)time(NULL);
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    r->release = strcmp(what, "release") == 0;
     if (connect_primary(&s) == 0 && pl_store_run(md.store, PL_TXN_SYNC, load_saved, &s) == PL_OK &&
         listing(&s) == 0) {
-        r->release = strcmp(what, "release") == 0;
         if (r->release)
             msg_info("mirror %s: release: the withdrawals held back by the mass-vanish guard "
                      "are applied now", a->user);

@@ -69,6 +69,7 @@ struct sync {
     struct lid **byid;               /* ids sorted by id */
     int sized_all;                   /* every listed id's size is known */
     int counted;                     /* STAT asked already (r->stat_count) */
+    int withdraw_down;               /* a withdrawal failed: no more this sync */
     int prev_ordered;                /* the last sync found ids that grow */
     int64_t prev_full_at;            /* ... and listed in full then */
     struct pl_mrec *saved;

@@ -17,7 +17,7 @@ set -u
 
 FAKE=$abs_top_srcdir/tests/fakes/pop3-peer.py
 BIG=52428800                                  # 50 MiB, as LIST counts it
-H_USERS="$H_USERS f1 f2 f3 f4 f4c f4b f5 f6 f7 f8p f8n f9 f10 f11 f12 f13"
+H_USERS="$H_USERS f1 f2 f3 f4 f4c f4b f5 f6 f7 f8p f8n f9 f10 f11 f12 f13 f14"
 HM_CONF_EXTRA="mirror_timeout = 2s"           # case 7: a hang costs 2 s
 H_POSTFIX_MAIN_EXTRA="message_size_limit = 60000000"   # case 4: 50 MB through Postfix
 
@@ -298,6 +298,26 @@ st f4c
 check_st "4: the next sync does not fetch it again" '.sync.ok and .sync.fetched == 0'
 tap_check "4: (the primary saw no further TOP)" test "$(grep -c 'cmd [0-9]*: TOP' "$H_DIR/fk-c4/log")" = "$c"
 fk_del f4c
+
+# ---- 14. a filter refuses one copy after its data: pending, the rest go on --
+fk_start c14 && fk_msgs c14 1 4 && fk_add f14 c14
+printf '/^Subject: fk c14 2$/ REJECT 5.7.1 no thanks\n' >"$H_DIR/hc14"
+H_POSTFIX_MAIN_EXTRA="$H_POSTFIX_MAIN_EXTRA
+header_checks = regexp:$H_DIR/hc14"
+tap_check "14: Postfix reloaded with a header_checks rule against message 2" h_postfix_reload
+m=$(log_mark)
+tap_check "14: the sync fails (one copy refused)" sh -c '! "$0" mirror sync "$1" --wait 30 >/dev/null' "$POSTLINKCTL" "f14@$D"
+hm_wait_queue_empty
+tap_check "14: messages 1, 3 and 4 delivered, 2 not" copies_are f14 c14 1 3 4
+st f14
+check_st "14: m02 pending (tried again), not seen; the reason in the status" \
+    '.ids.pending == 1 and .ids.seen == 0 and .ids.held == 3 and (.sync.error | test("tried again next sync.*no thanks"))'
+H_POSTFIX_MAIN_EXTRA=${H_POSTFIX_MAIN_EXTRA%$'\n'header_checks = regexp:$H_DIR/hc14}
+tap_check "14: the rule removed" h_postfix_reload
+tap_check "14: the next sync succeeds" fk_sync f14
+hm_wait_queue_empty
+tap_check "14: now 1-4, each once" copies_are f14 c14 1 2 3 4
+fk_del f14
 
 # ---- 10. Postfix refuses the destination (5xx at RCPT): not "seen" -------
 fk_start c10 && fk_msgs c10 1 3
