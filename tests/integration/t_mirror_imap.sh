@@ -149,8 +149,8 @@ tap_check "status: 2 withdrawn, 0 fetched, 2 tombstones, 13 held" \
     jq_true '.sync.withdrawn == 2 and .sync.fetched == 0 and .ids.tombstones == 2 and .ids.held == 13' "$j"
 left=$(hm_copies alice)
 n=0; for m in $gone; do grep -qF -- " $m" <<<"$left" && n=$((n + 1)); done
-tap_check "their copies are gone from alice's mailbox, the other 13 stay" \
-    sh -c 'test "$0" = 0' "$n" && copies_ok alice 13
+tap_check "their copies are gone from alice's mailbox" test "$n" = 0
+tap_check "the other 13 stay" copies_ok alice 13
 
 # ---- UIDVALIDITY changes: re-mapped by Message-ID and size, nothing fetched
 hm_snapshot "$H_DIR/snap2"
@@ -194,7 +194,34 @@ hm_wait_queue_empty
 tap_check "carol has the 13 messages" copies_ok carol 13
 PRIM=imap://127.0.0.1:$POSTLINK_IMAP_PORT
 imap_add "$C2" --tls-name "$HM_TLS_NAME" --ca-file "$HM_CA"
-tap_check "imap:// with a CA file syncs over STARTTLS" hm_sync "$C2"
+tap_check "imap:// with a CA file syncs" hm_sync "$C2"
+tap_check "over STARTTLS (Dovecot's login line says TLS)" \
+    sh -c 'grep "imap-login: Info: Login: user=<$0>" "$1" | tail -1 | grep -qF ", TLS,"' \
+    "$HM_PRIM_USER" "$H_DIR/dovecot/dovecot.log"
+
+# ---- on the wire: only commands that cannot change the primary ------------
+WIRE_PORT=$(h_free_port)
+h_spawn socat "$H_DIR/imap-wire.log" socat -v "TCP-LISTEN:$WIRE_PORT,bind=127.0.0.1,reuseaddr,fork" \
+    "TCP:127.0.0.1:$POSTLINK_IMAP_PORT"
+h_wait_port "$WIRE_PORT" 10 "$H_LAST_PID"
+B=bob@$POSTLINK_DOMAIN
+PRIM=imap://127.0.0.1:$WIRE_PORT
+imap_add "$B" --mode mark
+tap_check "bob's first sync (through a recording proxy)" hm_sync "$B"
+hm_wait_queue_empty
+tap_check "bob has the 13 messages" copies_ok bob 13
+# the client's command lines: a tag, then a command name (not a status)
+# (socat -v shows a CR as the two characters \r)
+sed 's/\\r$//' "$H_DIR/imap-wire.log" | grep -aE '^(pl|A)[0-9]+ [A-Za-z]' |
+    grep -avE '^[^ ]+ (OK|NO|BAD)( |$)' >"$H_DIR/imap-cmds"
+tap_diag "commands: $(cut -d' ' -f2- "$H_DIR/imap-cmds" | sed 's/^\(AUTHENTICATE [A-Z]*\).*/\1 .../; s/ [0-9,:*]* (/ ... (/' | sort | uniq -c | tr -s ' \n' ' ')"
+tap_check "the mirror sent EXAMINE INBOX, and UID FETCH with BODY.PEEK[] for 13" \
+    sh -c 'grep -q "^pl[0-9]* EXAMINE INBOX$" "$0" && test "$(grep -o "[0-9,]* (UID BODY.PEEK\[\])$" "$0" | tr , "\n" | grep -c .)" = 13' \
+    "$H_DIR/imap-cmds"
+tap_check "and nothing else that could change the primary (no SELECT, BODY[], RFC822, STORE, EXPUNGE, COPY)" \
+    sh -c '! cut -d" " -f2- "$0" | grep -vE "^(CAPABILITY|AUTHENTICATE PLAIN [A-Za-z0-9+/=]+|EXAMINE INBOX|UID FETCH [0-9,:*]+ \((UID RFC822.SIZE|UID BODY.PEEK\[\]|UID BODY.PEEK\[HEADER\])\)|LOGOUT)$"' \
+    "$H_DIR/imap-cmds"
+PRIM=imap://127.0.0.1:$POSTLINK_IMAP_PORT
 tap_check "postlinkctl refuses --retr for an IMAP primary" \
     sh -c '! "$POSTLINKCTL" mirror add "$0" --replace --primary "$1" --login x --secret-file "$2" --deliver-to "$0" --retr 2>/dev/null' \
     "$C2" "$PRIM" "$HM_SECRET"
