@@ -52,7 +52,8 @@ static void text_add(struct pl_imap_rd *r, const char *s, size_t n)
             r->tcap *= 2;
         r->text = pl_xrealloc(r->text, r->tcap);
     }
-    memcpy(r->text + r->len, s, n);
+    for (size_t i = 0; i < n; i++)      /* a NUL has no place in a line: the text stays a string */
+        r->text[r->len + i] = s[i] ? s[i] : '?';
     r->len += n;
     r->text[r->len] = '\0';
 }

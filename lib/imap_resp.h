@@ -22,8 +22,8 @@
 /* One response at a time.  After pl_imap_rd_feed said 1, the fields below
  * describe the response until the next feed (which starts the next one). */
 struct pl_imap_rd {
-    char *text;                     /* its lines joined, NUL-terminated; a literal
-                                     * stays as its "{n}" */
+    char *text;                     /* its lines joined, NUL-terminated (a NUL byte in
+                                     * a line becomes '?'); a literal stays as its "{n}" */
     size_t len;
     int cut;                        /* text was longer than PL_IMAP_TEXT_MAX */
     int has_body;                   /* a literal after "BODY[...]" came */

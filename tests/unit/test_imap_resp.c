@@ -135,6 +135,10 @@ static void test_frame_lf_and_empty_literal(void **state)
                            &cuts), 2);
     assert_string_equal(texts, "* 1 FETCH (UID 4 BODY[] {0})|* 2 FETCH (UID 5 BODY[]<0> {2+})|");
     assert_string_equal(bodies, "|hi|");
+    /* a NUL in a line does not end the text early */
+    assert_int_equal(frame("pl1 OK a\0b\r\n", 12, 4, 100, texts, sizeof(texts), bodies,
+                           sizeof(bodies), &cuts), 1);
+    assert_string_equal(texts, "pl1 OK a?b|");
 }
 
 static void test_tagged(void **state)
