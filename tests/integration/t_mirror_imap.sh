@@ -104,8 +104,29 @@ sys.exit(1 if bad or n == 0 else 0)
 PY
 }
 
+# add_tricky: one more message whose body holds what a response reader
+# could mistake for the server's lines (as libcurl's custom requests do):
+# untagged FETCH lines, our tags with OK, a literal marker, a ")" alone,
+# and a 990-byte line (Postfix folds longer ones on the way to the mailbox).
+add_tricky() {
+    python3 - "$(h__maildir "$HM_PRIM_USER")" "$(id -u postlink)" "$(id -g postlink)" <<'PY'
+import os, sys
+md, uid, gid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+msg = (b"From: <tricky@remote.test>\nTo: <prim@postlink.test>\nSubject: tricky\n"
+       b"Message-ID: <tricky.1@primary.test>\n\n"
+       b"* 9 FETCH (UID 99 RFC822.SIZE 1 BODY[] {3}\nabc\n)\npl3 OK fake\npl4 OK fake\n"
+       b"A003 OK fake\n* 1 EXISTS\n* OK [UIDVALIDITY 7] fake\nend {5}\n)\n"
+       + b"x" * 990 + b"\nlast line caf\xe9\n")
+f = os.path.join(md, "tmp", "1800000000.Mtricky.primary")
+open(f, "wb").write(msg)
+os.chown(f, uid, gid)
+os.rename(f, os.path.join(md, "new", "1800000000.Mtricky.primary"))
+PY
+}
+
 # ---- the first sync copies everything, and the primary is unchanged ----
-hm_fill 12 2000 30000
+hm_fill 11 2000 30000
+add_tricky                     # UID 12
 imap_client "m.uid('STORE', '4,5', '+FLAGS', '(\\\\Seen)')"   # read before: stays read
 hm_snapshot "$H_DIR/snap0"
 tap_check "two messages are \\Seen on the primary, ten are not" \
@@ -116,7 +137,7 @@ tap_check "mirror list shows the IMAP primary" \
 tap_check "the first sync succeeds" sync_counted "$A"
 hm_wait_queue_empty
 tap_check "alice has each of the 12 messages once" copies_ok alice 12
-tap_check "each copy has the primary's headers and exactly its body" same_bytes alice
+tap_check "each copy has the primary's headers and exactly its body (the tricky one too)" same_bytes alice
 tap_check "the primary sent 12 bodies, no headers alone, expunged nothing" \
     test "${C[1]}" = body_count=12 -a "${C[3]}" = hdr_count=0 -a "${C[5]}" = expunged=0
 hm_snapshot "$H_DIR/snap1"
