@@ -15,6 +15,7 @@ set -u
 . "$abs_top_srcdir/tests/harness/mirror.sh"
 
 h_init || exit 1
+H_USERS="$H_USERS erin"          # the fake primary's mirror
 hm_setup || { tap_fail "harness starts"; tap_done; exit 1; }
 HM_MASTER_PASS=master-$RANDOM$RANDOM
 h_dovecot_master_user "$HM_MASTER_PASS"
@@ -261,6 +262,51 @@ tap_check "status: auth_failed, the login refused" \
 ps axww >"$H_DIR/ps.txt"
 tap_check "no password is in a log, or in ps output" \
     env P1="$BADPW" P2="$HM_PRIM_PASS" sh -c '! grep -qsF -e "$P1" -e "$P2" "$H_SYNC"/*.log "$H_DIR/ps.txt"'
+
+# ---- a primary that breaks off in a message, or lies about a size ------------
+E=erin@$POSTLINK_DOMAIN FD=$H_DIR/fake-imap FS=$H_DIR/fake-imap.json
+mkdir -p "$FD"
+mkmsg() { python3 -c 'import sys
+n = sys.argv[2]
+open(sys.argv[1] + "/" + n, "w").write("From: <f@remote.test>\nSubject: fake %s\nMessage-ID: <fake.%s@fake.test>\n\n%s" % (n, n, "fake body line\n" * 200))' "$FD" "$1"; }
+for i in 1 2 3; do mkmsg $i; done
+echo '{"drop_in": "2:500"}' >"$FS"
+FAKE_PORT=$(h_free_port)
+h_spawn imap-peer "$H_DIR/imap-peer.log" python3 "$abs_top_srcdir/tests/fakes/imap-peer.py" \
+    "$FAKE_PORT" "$FD" --script "$FS"
+h_wait_port "$FAKE_PORT" 10 "$H_LAST_PID"
+PRIM=imap://127.0.0.1:$FAKE_PORT
+imap_add "$E"
+tap_check "a sync whose connection breaks off in the middle of message 2 fails" \
+    sh -c '! "$POSTLINKCTL" mirror sync "$0" --wait 30 >/dev/null' "$E"
+hm_wait_queue_empty
+j=$("$POSTLINKCTL" mirror status "$E" --json)
+tap_diag "error: $(jq -r .sync.error <<<"$j")"
+tap_check "status says the connection was closed; 1 held, 2 pending" \
+    jq_true '(.sync.error | test("closed")) and .ids.held == 1 and .ids.pending == 2' "$j"
+tap_check "erin has message 1 only: nothing of message 2 was handed over" copies_ok erin 1
+echo '{}' >"$FS"
+tap_check "the next sync, the primary behaving" hm_sync "$E"
+hm_wait_queue_empty
+tap_check "it fetched the 2 pending ones" jq_true '.sync.fetched == 2 and .ids.held == 3' \
+    "$("$POSTLINKCTL" mirror status "$E" --json)"
+tap_check "erin has the 3 messages, each once" copies_ok erin 3
+mkmsg 4
+echo '{"size_lie": 4}' >"$FS"
+tap_check "a message whose bytes are not its RFC822.SIZE fails the sync" \
+    sh -c '! "$POSTLINKCTL" mirror sync "$0" --wait 30 >/dev/null' "$E"
+j=$("$POSTLINKCTL" mirror status "$E" --json)
+tap_diag "error: $(jq -r .sync.error <<<"$j")"
+tap_check "the error gives both sizes; the message stays pending" \
+    jq_true '(.sync.error | test("got [0-9]+ bytes")) and .ids.pending == 1' "$j"
+hm_wait_queue_empty
+tap_check "and it was not handed over" copies_ok erin 3
+echo '{}' >"$FS"
+tap_check "once the size is right it is fetched" hm_sync "$E"
+hm_wait_queue_empty
+tap_check "erin has the 4 messages, each once" copies_ok erin 4
+tap_check "the fake primary saw no command that could change a mailbox or set \\Seen" \
+    sh -c 'grep -q "^cmd .*EXAMINE INBOX" "$0" && ! grep -q VIOLATION "$0"' "$H_DIR/imap-peer.log"
 
 hm_snapshot "$H_DIR/snap4"
 "$POSTLINKCTL" mirror sync "$A" --wait 30 >/dev/null
