@@ -1,4 +1,4 @@
-/* ctl_mirror.c -- "postlinkctl mirror add|list|del|status|sync|fetch": the
+/* ctl_mirror.c -- "postlinkctl mirror add|list|del|status|sync|release|fetch": the
  * accounts postlink-mirrord keeps a copy of (state/mirror.h), their last
  * sync, and syncs or single fetches on demand.  The account's secret stays
  * in its file: postlinkctl only checks that postlink can read it. */
@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,11 +24,12 @@ static int usage(void)
             "usage: postlinkctl mirror add USER --primary pop3[s]|imap[s]://HOST[:PORT] --login LOGIN\n"
             "                   --secret-file FILE --deliver-to ADDRESS [--mode delete|mark]\n"
             "                   [--interval SECONDS] [--times HH:MM[,HH:MM...]] [--adopt]\n"
-            "                   [--ca-file FILE] [--tls-name NAME] [--insecure] [--retr] [--replace]\n"
+            "                   [--ca-file FILE] [--tls-name NAME] [--insecure] [--plain] [--retr] [--replace]\n"
             "       postlinkctl mirror list [--json]\n"
             "       postlinkctl mirror del USER\n"
             "       postlinkctl mirror status [USER] [--json]\n"
             "       postlinkctl mirror sync USER [--wait SECONDS]\n"
+            "       postlinkctl mirror release USER [--wait SECONDS]\n"
             "       postlinkctl mirror fetch USER UIDL [--wait SECONDS]\n");
     return CTL_USAGE;
 }
@@ -54,6 +56,26 @@ static int copy_arg(char *dst, size_t len, const char *v, const char *opt)
         return -1;
     }
     memcpy(dst, v, strlen(v) + 1);
+    return 0;
+}
+
+/* Whether postlink-mirrord can withdraw or mark a copy at address: its
+ * domain has an imap_url (and imap_password_file is set), or is
+ * sync-enabled (an X-Control goes to the user's devices). */
+static int can_withdraw(struct ctl *ctl, const char *address)
+{
+    const char *dom = strrchr(address, '@');
+    const char *pwf = pl_conf_str(ctl->conf, "imap_password_file");
+    size_t dl;
+    if (dom == NULL)
+        return 0;
+    dl = strlen(++dom);
+    for (const char *const *d = pl_conf_list(ctl->conf, "enabled_domains"); d && *d; d++)
+        if (strcasecmp(*d, dom) == 0)
+            return 1;
+    for (const char *const *u = pl_conf_list(ctl->conf, "imap_url"); u && *u && pwf && *pwf; u++)
+        if (strncasecmp(*u, dom, dl) == 0 && (*u)[dl] == '=')
+            return 1;
     return 0;
 }
 
@@ -112,6 +134,8 @@ static int cmd_add(struct ctl *ctl, int argc, char **argv)
                 a.adopt = 1;
             else if (strcmp(o, "--insecure") == 0)
                 a.insecure = 1;
+            else if (strcmp(o, "--plain") == 0)
+                a.plain = 1;
             else if (strcmp(o, "--retr") == 0)
                 a.use_retr = 1;
             else if (strcmp(o, "--replace") == 0)
@@ -166,6 +190,11 @@ static int cmd_add(struct ctl *ctl, int argc, char **argv)
         fprintf(stderr, "postlinkctl: %s has a mirror account already (--replace changes it)\n", a.user);
         return CTL_FAIL;
     }
+    if (rc == PL_OK && !can_withdraw(ctl, a.deliver_to))
+        fprintf(stderr, "postlinkctl: warning: neither imap_url (with imap_password_file) nor "
+                        "enabled_domains covers %s: a copy whose original is read on the primary "
+                        "cannot be %s\n", strrchr(a.deliver_to, '@') + 1,
+                a.mode == PL_MIRROR_MARK ? "marked" : "withdrawn");
     if (rc == PL_OK)
         printf("mirror %s: %s as %s -> %s (%s mode%s)\n", a.user, a.primary, a.login, a.deliver_to,
                a.mode == PL_MIRROR_MARK ? "mark" : "delete",
@@ -217,7 +246,7 @@ struct out {
 static const char *const num_fields[] = {
     "last", "next", "fails", "listed", "stat", "fetched", "withdrawn", "marked", "forgotten",
     "missing", "held_back", "hidden", "expired", "failed", "oversize", "adopted", "remapped",
-    "bad_lines", "bytes", "total_fetched", "total_bytes", NULL};
+    "bad_lines", "bytes", "total_fetched", "total_bytes", "withdraw_failed", "purged", "probes", NULL};
 
 static json_t *status_json(const char *st)
 {
@@ -241,6 +270,8 @@ static json_t *status_json(const char *st)
     json_object_set_new(j, "expire_days", json_integer(strtol(v, NULL, 10)));
     pl_mstatus_field(st, "error", v, sizeof(v));
     json_object_set_new(j, "error", ctl_json_string(v));
+    pl_mstatus_field(st, "warning", v, sizeof(v));
+    json_object_set_new(j, "warning", ctl_json_string(v));
     pl_mstatus_field(st, "what", v, sizeof(v));
     json_object_set_new(j, "what", ctl_json_string(v));
     return j;
@@ -282,8 +313,12 @@ static void status_text(struct pl_strbuf *b, const char *st)
     if (atoi(v)) {
         pl_mstatus_field(st, "held_back", v, sizeof(v));
         pl_strbuf_addf(b, "  ALERT:      %s ids vanished at once: their copies are kept "
-                          "(a migrated or emptied primary?)\n", v);
+                          "(a migrated or emptied primary?); if they were really read, "
+                          "postlinkctl mirror release USER\n", v);
     }
+    pl_mstatus_field(st, "warning", err, sizeof(err));
+    if (err[0])
+        pl_strbuf_addf(b, "  warning:    %s\n", err);
     pl_mstatus_field(st, "auth_failed", v, sizeof(v));
     if (atoi(v))
         pl_strbuf_adds(b, "  ALERT:      the primary refused the login: fix the secret file, "
@@ -324,6 +359,11 @@ static int list_one(void *ctx, const struct pl_maccount *a)
         json_object_set_new(j, "interval", json_integer(a->interval));
         json_object_set_new(j, "times", ctl_json_string(a->times));
         json_object_set_new(j, "adopt", json_boolean(a->adopt));
+        json_object_set_new(j, "ca_file", ctl_json_string(a->ca_file));
+        json_object_set_new(j, "tls_name", ctl_json_string(a->tls_name));
+        json_object_set_new(j, "insecure", json_boolean(a->insecure));
+        json_object_set_new(j, "plain", json_boolean(a->plain));
+        json_object_set_new(j, "retr", json_boolean(a->use_retr));
         json_object_set_new(j, "created", json_integer((json_int_t)a->created));
         if (o->status) {
             json_t *ids = json_object();
@@ -337,12 +377,31 @@ static int list_one(void *ctx, const struct pl_maccount *a)
         free(st);
         return json_array_append_new(o->rows, j) < 0 ? PL_ERR : 0;
     }
-    pl_strbuf_addf(&o->text, "%s  %s as %s -> %s, %s mode, %s%s\n", a->user, a->primary, a->login,
-                   a->deliver_to, a->mode == PL_MIRROR_MARK ? "mark" : "delete",
-                   a->interval ? "every " : "", a->interval ? "" : "on demand");
-    if (a->interval)
-        pl_strbuf_addf(&o->text, "  interval:   %u s%s%s\n", a->interval, a->times[0] ? ", at " : "",
-                       a->times);
+    {
+        char when[200], scheme[8] = "", host[8];
+        unsigned port;
+        int tls_url;
+        if (a->interval && a->times[0])
+            snprintf(when, sizeof(when), "every %u s and at %s", a->interval, a->times);
+        else if (a->interval)
+            snprintf(when, sizeof(when), "every %u s", a->interval);
+        else if (a->times[0])
+            snprintf(when, sizeof(when), "at %s", a->times);
+        else
+            snprintf(when, sizeof(when), "on demand only");
+        pl_mirror_url(a->primary, scheme, sizeof(scheme), host, sizeof(host), &port);
+        tls_url = strcmp(scheme, "pop3s") == 0 || strcmp(scheme, "imaps") == 0;
+        pl_strbuf_addf(&o->text, "%s  %s as %s -> %s, %s mode, %s\n", a->user, a->primary,
+                       a->login, a->deliver_to, a->mode == PL_MIRROR_MARK ? "mark" : "delete",
+                       when);
+        pl_strbuf_addf(&o->text, "  tls:        %s%s%s%s%s%s\n",
+                       tls_url ? "from the first byte" : a->plain ? "none (--plain)" : "STARTTLS",
+                       a->insecure ? ", any certificate (--insecure)" : "",
+                       a->ca_file[0] ? ", CA " : "", a->ca_file,
+                       a->tls_name[0] ? ", name " : "", a->tls_name);
+        if (a->use_retr)
+            pl_strbuf_adds(&o->text, "  fetch:      RETR (sets \\Seen on Dovecot)\n");
+    }
     if (o->status) {
         pl_strbuf_addf(&o->text, "  ids:        %lu held, %lu pending, %lu seen, %lu tombstones\n",
                        c.held, c.pending, c.seen, c.tomb);
@@ -472,7 +531,7 @@ static int cmd_request(struct ctl *ctl, int argc, char **argv, int fetch)
         }
         snprintf(op.what, sizeof(op.what), "fetch %s", argv[3]);
     } else {
-        snprintf(op.what, sizeof(op.what), "sync");
+        snprintf(op.what, sizeof(op.what), "%s", argv[1]);   /* sync, release */
     }
     if ((rc = ctl_open_store(ctl, &s)) != CTL_OK)
         return rc;
@@ -533,6 +592,8 @@ int ctl_mirror(struct ctl *ctl, int argc, char **argv)
     if (strcmp(sub, "status") == 0)
         return cmd_list(ctl, argc, argv, 1);
     if (strcmp(sub, "sync") == 0)
+        return cmd_request(ctl, argc, argv, 0);
+    if (strcmp(sub, "release") == 0)
         return cmd_request(ctl, argc, argv, 0);
     if (strcmp(sub, "fetch") == 0)
         return cmd_request(ctl, argc, argv, 1);

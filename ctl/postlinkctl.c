@@ -48,6 +48,7 @@ static const struct verb verbs[] = {
     {"", "mirror list|status [USER] [--json]", "mirror accounts; their ids and last sync", NULL},
     {"", "mirror del USER", "stop mirroring USER (its ids and status are forgotten)", NULL},
     {"", "mirror sync USER | fetch USER UIDL [--wait S]", "sync now, or fetch one id again", NULL},
+    {"", "mirror release USER [--wait S]", "apply the withdrawals the mass-vanish guard held back", NULL},
     {"check-config", "check-config [-n]",
      "validate postlink.conf (errors name file:line); -n prints non-defaults", ctl_check_config},
     {NULL, NULL, NULL, NULL},

@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 TOP=$PWD
 OUT=${FUZZ_OUT:-$TOP/build-fuzz}
 TARGETS="header address lmtp policy conf tag presence_request presence_answer milter smtp_reply"
-TARGETS="$TARGETS sdp phone kwscan uidl pop3 imap"
+TARGETS="$TARGETS sdp phone kwscan uidl pop3 probe imap"
 secs=${FUZZ_SECONDS:-15}
 sel=$TARGETS
 
@@ -49,7 +49,7 @@ max_len() {
     sdp) echo 20000 ;;              # past the 16 KB SDP limit
     phone) echo 2048 ;;
     kwscan) echo 4096 ;;
-    uidl) echo 8192 ;;
+    uidl|probe) echo 8192 ;;
     pop3) echo 16384 ;;             # a few responses of up to 1024-byte lines
     imap) echo 40000 ;;             # past the 16 KB text limit of one response
     smtp_reply) echo 16384 ;;       # a few replies of up to 2048-byte lines

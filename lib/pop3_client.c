@@ -12,6 +12,8 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -487,6 +489,10 @@ static int tcp_connect(struct pl_pop3 *p, const char *host, unsigned port)
             e = errno;
             continue;
         }
+        {
+            int one = 1;    /* pipelined commands go out at once (no Nagle wait) */
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
             p->fd = fd;
             break;
@@ -731,6 +737,14 @@ static int proto_fail(struct pl_pop3 *p, const char *what)
     return PL_POP3_BROKEN;
 }
 
+/* A whole one-line reply that does not parse: the session is still in
+ * step (nothing more was sent), the answer just cannot be used. */
+static int bad_line(struct pl_pop3 *p, const char *what)
+{
+    fail(p, "malformed %s reply: \"%.100s\"", what, p->last);
+    return PL_POP3_BAD;
+}
+
 /* STAT's "count octets" (count may be 0; nothing may follow). */
 static int stat_parse(const char *s, unsigned long *count, unsigned long long *octets)
 {
@@ -831,7 +845,7 @@ int pl_pop3_uidl_one(struct pl_pop3 *p, unsigned long msgno, char id[PL_POP3_ID_
     if ((rc = simple(p, cmd)) != PL_POP3_OK)
         return rc;
     if (pl_pop3_uidl_parse(p->last, strlen(p->last), &n, id, &why) != 0 || n != msgno)
-        return proto_fail(p, "UIDL n");
+        return bad_line(p, "UIDL n");
     return PL_POP3_OK;
 }
 
@@ -845,7 +859,7 @@ int pl_pop3_list_one(struct pl_pop3 *p, unsigned long msgno, unsigned long long 
     if ((rc = simple(p, cmd)) != PL_POP3_OK)
         return rc;
     if (pl_pop3_list_parse(p->last, strlen(p->last), &n, size) != 0 || n != msgno)
-        return proto_fail(p, "LIST n");
+        return bad_line(p, "LIST n");
     return PL_POP3_OK;
 }
 

@@ -87,6 +87,8 @@ enum {
     PL_POP3_OK = 0,
     PL_POP3_NO = 1,                 /* -ERR: the command was refused; session usable */
     PL_POP3_AUTH = 2,               /* login refused (wrong password: do not retry soon) */
+    PL_POP3_BAD = 3,                /* a one-line +OK reply that does not parse (UIDL n,
+                                       LIST n): p->err says why; session usable */
     PL_POP3_BROKEN = -1,            /* connection, TLS, timeout or protocol error */
 };
 
@@ -127,7 +129,8 @@ typedef int (*pl_pop3_list_fn)(void *ctx, unsigned long msgno, unsigned long lon
 typedef void (*pl_pop3_bad_fn)(void *ctx, const char *line, const char *why);
 int pl_pop3_uidl(struct pl_pop3 *p, pl_pop3_uidl_fn fn, pl_pop3_bad_fn bad, void *ctx);
 int pl_pop3_list(struct pl_pop3 *p, pl_pop3_list_fn fn, pl_pop3_bad_fn bad, void *ctx);
-/* "UIDL n" / "LIST n": PL_POP3_NO when there is no message n. */
+/* "UIDL n" / "LIST n": PL_POP3_NO when there is no message n, PL_POP3_BAD
+ * when the +OK line does not parse (or names another message). */
 int pl_pop3_uidl_one(struct pl_pop3 *p, unsigned long msgno, char id[PL_POP3_ID_MAX + 1]);
 int pl_pop3_list_one(struct pl_pop3 *p, unsigned long msgno, unsigned long long *size);
 

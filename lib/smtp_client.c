@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -285,6 +286,12 @@ int pl_smtpc_connect_tcp_from(const char *host, unsigned port, const char *src,
     if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0) {
         snprintf(err, errlen, "socket: %s", strerror(errno));
         return -1;
+    }
+    {
+        /* the final dot is a small write after the body: without this,
+         * Nagle holds it for the peer's delayed ACK (40 ms a message) */
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
     if (src && bind(fd, (struct sockaddr *)&from, fl) != 0) {
         snprintf(err, errlen, "bind to %s: %s", src, strerror(errno));

@@ -15,6 +15,7 @@ else
 fi
 hm_fill 5 1500 6000
 "$CTL" mirror add "$C" --primary "pop3://127.0.0.1:$POSTLINK_POP3_PORT" --login "$HM_PRIM_USER" \
+    --ca-file "$HM_CA" --tls-name "$HM_TLS_NAME" \
     --secret-file "$HM_SECRET" --deliver-to "$C" --mode delete --interval 0 2>&1 | show
 hm_snapshot "$H_DIR/demo-snap0"
 mark=$(hm_log_mark)

@@ -11,7 +11,8 @@ PKGS="build-essential autoconf automake libtool pkg-config
       swaks libnet-ssleay-perl jq python3 procps man-db groff-base bsdextrautils
       opendkim opendkim-tools
       libsofia-sip-ua-dev kamailio sip-tester baresip socat
-      fetchmail"
+      fetchmail
+      faketime"
 
 missing=""
 for p in $PKGS; do

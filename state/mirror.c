@@ -108,6 +108,8 @@ const char *pl_maccount_check(const struct pl_maccount *a)
                "or imaps://host[:port]";
     if (a->use_retr && strncmp(scheme, "imap", 4) == 0)
         return "--retr is for POP3 primaries (an IMAP primary is read with BODY.PEEK only)";
+    if (a->plain && (strcmp(scheme, "pop3s") == 0 || strcmp(scheme, "imaps") == 0))
+        return "--plain is for pop3:// or imap:// (no TLS at all), not a TLS URL";
     if (a->login[0] == '\0' || !field_ok(a->login))
         return "the login is empty or has control characters";
     if (a->secret_file[0] != '/' || !field_ok(a->secret_file))
@@ -135,9 +137,9 @@ static void account_format(const struct pl_maccount *a, char *out, size_t outlen
 {
     snprintf(out, outlen,
              "primary=%s\nlogin=%s\nsecret_file=%s\nmode=%s\ndeliver_to=%s\nca_file=%s\ntls_name=%s\n"
-             "insecure=%d\nretr=%d\ninterval=%u\ntimes=%s\nadopt=%d\ncreated=%" PRId64 "\n",
+             "insecure=%d\nplain=%d\nretr=%d\ninterval=%u\ntimes=%s\nadopt=%d\ncreated=%" PRId64 "\n",
              a->primary, a->login, a->secret_file, a->mode == PL_MIRROR_MARK ? "mark" : "delete",
-             a->deliver_to, a->ca_file, a->tls_name, a->insecure, a->use_retr, a->interval, a->times, a->adopt,
+             a->deliver_to, a->ca_file, a->tls_name, a->insecure, a->plain, a->use_retr, a->interval, a->times, a->adopt,
              a->created);
 }
 
@@ -175,6 +177,8 @@ static void account_parse(const char *user, const char *text, struct pl_maccount
     pl_mstatus_field(text, "tls_name", a->tls_name, sizeof(a->tls_name));
     pl_mstatus_field(text, "insecure", v, sizeof(v));
     a->insecure = atoi(v);
+    pl_mstatus_field(text, "plain", v, sizeof(v));
+    a->plain = atoi(v);
     pl_mstatus_field(text, "retr", v, sizeof(v));
     a->use_retr = atoi(v);
     pl_mstatus_field(text, "interval", v, sizeof(v));

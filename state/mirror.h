@@ -47,6 +47,8 @@ struct pl_maccount {
     char ca_file[1024];             /* "" = the system's CAs */
     char tls_name[256];             /* the name the certificate must show; "" = the host */
     int insecure;                   /* accept any TLS certificate */
+    int plain;                      /* pop3:// or imap:// without STLS/STARTTLS (the
+                                     * password in the clear); else TLS is required */
     int use_retr;                   /* RETR instead of TOP (sets \Seen on Dovecot!) */
     unsigned interval;              /* seconds between syncs; 0 = only at times / on demand */
     char times[128];                /* "HH:MM[,HH:MM...]" local time; "" = none */

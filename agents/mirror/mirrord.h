@@ -29,17 +29,25 @@ struct msync_result {
     int ok;
     int auth_failed;                /* the primary refused the login */
     char error[512];
+    char warning[512];              /* the first thing that failed without failing the sync */
+    int release;                    /* "release": the mass-vanish guard is lifted once */
     unsigned long listed, stat_count;
     int complete;
     size_t fetched, withdrawn, marked, forgotten, missing, held_back, hidden, expired, failed,
-        oversize, adopted, remapped, bad_lines;
+        oversize, adopted, remapped, bad_lines, withdraw_failed, purged;
     int guard;                      /* the mass-vanish guard held withdrawals back */
+    int ordered;                    /* the ids grow in message order (probes next time) */
+    int64_t full_at;                /* when the primary was last listed in full */
+    unsigned long probes;           /* "UIDL n" probes sent */
+    int probed;                     /* ... and they gave the listing (no full UIDL) */
     unsigned long long bytes_in;    /* bytes read from the primary */
     long expire_days;               /* EXPIRE announced: days, -2 NEVER, -1 none */
     double seconds;
 };
 
-/* One sync of account a; what is a "sync" or "fetch <uidl>".  Fills *r
+/* One sync of account a; what is a "sync", "release" (a sync that
+ * applies the withdrawals the mass-vanish guard held back) or
+ * "fetch <uidl>".  Fills *r
  * and returns 0 (also when the sync failed: r->ok = 0). */
 int mirrord_sync(const struct pl_maccount *a, const char *what, struct msync_result *r);
 
@@ -50,9 +58,12 @@ struct mout {
     int open;
 };
 /* Hands msg[0..len) to Postfix for a->deliver_to with the header
- * "X-Postlink-Mirror: <token>" in front.  0 accepted (qid filled when the
- * reply names one), 1 refused for good (5xx), -1 not delivered now (4xx,
- * connection), -2 outcome unknown (no reply to the final dot), with why. */
+ * "X-Postlink-Mirror: <token>" in front (any such field of the message's
+ * own is left out).  0 accepted (qid filled when the reply names one), 1
+ * refused for good (a 5xx about this message: after its data, or its size
+ * at MAIL), -1 not delivered now (4xx, connection, or a 5xx that refuses
+ * every copy: an unknown recipient, a refused sender), -2 outcome unknown
+ * (no reply to the final dot), with why. */
 int mirrord_handover(struct mout *o, const struct pl_maccount *a, const char *token,
                      const char *msg, size_t len, char *qid, size_t qidlen, char *why,
                      size_t whylen);

@@ -80,6 +80,33 @@ static int has_8bit(const char *s, size_t n)
     return 0;
 }
 
+/* The message into b without any X-Postlink-Mirror field of its own
+ * header (with their continuation lines): the copy carries one field
+ * only, the mirror's, so that the guard always sees the token. */
+static void add_without_ours(struct pl_strbuf *b, const char *msg, size_t len)
+{
+    const char *p = msg, *end = msg + len;
+    size_t nl = strlen(MIRROR_HEADER);
+    int skipping = 0;
+    while (p < end) {
+        const char *e = memchr(p, '\n', (size_t)(end - p));
+        size_t ll = e ? (size_t)(e - p) + 1 : (size_t)(end - p);
+        if (ll == 1 || (ll == 2 && p[0] == '\r'))
+            break;                  /* the end of the header */
+        if (*p == ' ' || *p == '\t') {
+            if (!skipping)
+                pl_strbuf_addn(b, p, ll);
+        } else {
+            skipping = ll > nl && strncasecmp(p, MIRROR_HEADER, nl) == 0 &&
+                       (p[nl] == ':' || p[nl] == ' ' || p[nl] == '\t');
+            if (!skipping)
+                pl_strbuf_addn(b, p, ll);
+        }
+        p += ll;
+    }
+    pl_strbuf_addn(b, p, (size_t)(end - p));
+}
+
 int mirrord_handover(struct mout *o, const struct pl_maccount *a, const char *token,
                      const char *msg, size_t len, char *qid, size_t qidlen, char *why,
                      size_t whylen)
@@ -95,7 +122,7 @@ int mirrord_handover(struct mout *o, const struct pl_maccount *a, const char *to
     if (out_open(o, cfg, why, whylen) != 0)
         return -1;
     pl_strbuf_addf(&b, "%s: <%s>\r\n", MIRROR_HEADER, token);
-    pl_strbuf_addn(&b, msg, len);
+    add_without_ours(&b, msg, len);
     rc.addr = a->deliver_to;
     m.sender = cfg->mirror_sender;
     m.body = has_8bit(msg, len) ? PL_SMTPC_BODY_8BITMIME : PL_SMTPC_BODY_NONE;
@@ -118,7 +145,17 @@ int mirrord_handover(struct mout *o, const struct pl_maccount *a, const char *to
                                         : rc.reply.code == 0 || rc.reply.code >= 400 ? &rc.reply
                                         : res.data.code == 0 || res.data.code >= 400 ? &res.data
                                                                                      : &res.dot;
-        if (r->code >= 500 || res.local == PL_SMTPC_LOCAL_PERM) {
+        /* a 5xx about this message (after its data, or its size at MAIL)
+         * refuses it for good; a 5xx at MAIL, RCPT or DATA otherwise
+         * refuses every copy (an unknown deliver_to, a refused sender):
+         * the sync fails and the id stays pending */
+        int about_msg = res.local == PL_SMTPC_LOCAL_PERM || r == &res.dot ||
+                        (r == &res.mail && (r->code == 552 || strcmp(r->enh, "5.3.4") == 0));
+        if (r->code >= 500 && !about_msg) {
+            snprintf(why, whylen, "Postfix refuses copies for %s: %d %s", a->deliver_to,
+                     r->code, r->text);
+            ret = -1;
+        } else if (r->code >= 500 || res.local == PL_SMTPC_LOCAL_PERM) {
             snprintf(why, whylen, "Postfix refused the copy for %s: %d %s", a->deliver_to, r->code,
                      r->code ? r->text : res.err);
             ret = 1;

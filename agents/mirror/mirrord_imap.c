@@ -8,8 +8,8 @@
  * Message-ID and size.  stat_count is the EXISTS count, the listing
  * "UID FETCH 1:* (UID RFC822.SIZE)".
  *
- * libcurl makes the connection (imaps: TLS from the first byte; imap: plain,
- * or STARTTLS, required, when the account names a CA file or a TLS name),
+ * libcurl makes the connection (imaps: TLS from the first byte; imap:
+ * STARTTLS, required, unless the account says --plain),
  * checks the certificate and logs in (AUTHENTICATE PLAIN or LOGIN, as the
  * server offers), in CONNECT_ONLY mode; then the commands go over
  * curl_easy_send and the responses are read with lib/imap_resp.c, because
@@ -226,8 +226,8 @@ static int imap_open(struct sync *s, const char *scheme, const char *host, unsig
     curl_easy_setopt(m->h, CURLOPT_USERNAME, s->a->login);
     curl_easy_setopt(m->h, CURLOPT_PASSWORD, pw);
     curl_easy_setopt(m->h, CURLOPT_CONNECT_ONLY, 1L);
-    if (strcmp(scheme, "imap") == 0 && (s->a->ca_file[0] || s->a->tls_name[0]))
-        curl_easy_setopt(m->h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);   /* STARTTLS */
+    if (strcmp(scheme, "imap") == 0 && !s->a->plain)
+        curl_easy_setopt(m->h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);   /* STARTTLS, required */
     if (s->a->ca_file[0])
         curl_easy_setopt(m->h, CURLOPT_CAINFO, s->a->ca_file);
     if (s->a->insecure) {
@@ -246,6 +246,11 @@ static int imap_open(struct sync *s, const char *scheme, const char *host, unsig
         b += strcspn(b, " ");
         mirrord_fail(s, "the primary refused the login of %s: %s", s->a->login,
                      *b ? b + 1 : "login denied");
+        return -1;
+    }
+    if (c == CURLE_USE_SSL_FAILED) {
+        mirrord_fail(s, "%s:%u does not offer STARTTLS: use imaps://, or --plain to send the "
+                     "password in the clear", host, port);
         return -1;
     }
     if (c != CURLE_OK) {
@@ -286,6 +291,7 @@ static int on_listed(void *ctx, struct pl_imap_rd *rd)
 {
     struct sync *s = ctx;
     struct pl_imap_fetch f;
+    struct lid *l;
     char id[32];
     int rc = pl_imap_fetch_parse(rd->text, &f);
 
@@ -302,7 +308,9 @@ static int on_listed(void *ctx, struct pl_imap_rd *rd)
         return 0;
     }
     snprintf(id, sizeof(id), "%lu.%lu", I(s)->uidvalidity, f.uid);
-    mirrord_add_id(s, f.uid, id)->size = f.size;
+    l = mirrord_add_id(s, f.uid, id);
+    l->size = f.size;
+    l->sized = 1;
     return 0;
 }
 
@@ -317,6 +325,7 @@ static int imap_listing(struct sync *s)
         return -1;
     }
     s->r->stat_count = m->exists;
+    s->sized_all = 1;                /* RFC822.SIZE came with every UID */
     qsort(s->ids, s->nids, sizeof(*s->ids), mirrord_by_msgno);
     return 0;
 }
@@ -416,6 +425,9 @@ static void imap_close(struct sync *s)
     s->pctx = NULL;
 }
 
+/* no count/probe (always listed in full: one UID FETCH is cheap), no
+ * sizes (the listing has them) */
 const struct mprimary mirrord_imap_primary = {
-    imap_open, imap_listing, imap_fetch, imap_error, imap_last, imap_close,
+    .open = imap_open, .listing = imap_listing, .fetch = imap_fetch,
+    .error = imap_error, .last = imap_last, .close = imap_close,
 };

@@ -110,7 +110,12 @@ struct status_op { const char *user; const char *text; const char *what; int ado
 static int status_fn(pl_txn *t, void *ctx)
 {
     struct status_op *o = ctx;
-    int rc = pl_mstatus_put(t, o->user, o->text);
+    struct pl_maccount acc;
+    int rc = pl_maccount_get(t, o->user, &acc);
+    if (rc == PL_NOTFOUND)
+        return PL_OK;               /* deleted during the sync: no status comes back */
+    if (rc == PL_OK)
+        rc = pl_mstatus_put(t, o->user, o->text);
     if (rc == PL_OK && o->what)
         rc = pl_mreq_del(t, o->user, o->what);
     if (rc == PL_NOTFOUND)
@@ -137,17 +142,20 @@ static void write_status(const struct pl_maccount *a, const char *what, int from
     tf = strtoull(v, NULL, 10) + r->fetched;
     pl_mstatus_field(old ? old : "", "total_bytes", v, sizeof(v));
     tb = strtoull(v, NULL, 10) + r->bytes_in;
-    pl_strbuf_addf(&b, "last=%lld\nok=%d\nwhat=%s\nerror=%s\nfails=%u\nnext=%lld\n",
-                   (long long)time(NULL), r->ok, what, r->error, fails, (long long)next);
+    pl_strbuf_addf(&b, "last=%lld\nok=%d\nwhat=%s\nerror=%s\nwarning=%s\nfails=%u\nnext=%lld\n",
+                   (long long)time(NULL), r->ok, what, r->error, r->warning, fails,
+                   (long long)next);
     pl_strbuf_addf(&b, "listed=%lu\nstat=%lu\ncomplete=%d\nfetched=%zu\nwithdrawn=%zu\n"
                    "marked=%zu\nforgotten=%zu\nmissing=%zu\nheld_back=%zu\nguard=%d\n",
                    r->listed, r->stat_count, r->complete, r->fetched, r->withdrawn, r->marked,
                    r->forgotten, r->missing, r->held_back, r->guard);
     pl_strbuf_addf(&b, "hidden=%zu\nexpired=%zu\nfailed=%zu\noversize=%zu\nadopted=%zu\n"
                    "remapped=%zu\nbad_lines=%zu\nbytes=%llu\nseconds=%.3f\nexpire=%ld\n"
-                   "auth_failed=%d\ntotal_fetched=%llu\ntotal_bytes=%llu\n",
+                   "auth_failed=%d\ntotal_fetched=%llu\ntotal_bytes=%llu\nwithdraw_failed=%zu\npurged=%zu\n"
+                   "ordered=%d\nfull_at=%lld\nprobes=%lu\n",
                    r->hidden, r->expired, r->failed, r->oversize, r->adopted, r->remapped,
-                   r->bad_lines, r->bytes_in, r->seconds, r->expire_days, r->auth_failed, tf, tb);
+                   r->bad_lines, r->bytes_in, r->seconds, r->expire_days, r->auth_failed, tf, tb,
+                   r->withdraw_failed, r->purged, r->ordered, (long long)r->full_at, r->probes);
     o.user = a->user;
     o.text = b.s;
     o.what = from_request ? what : NULL;
@@ -216,10 +224,10 @@ static void run_one(struct work *w, int lockfd)
     pthread_mutex_unlock(&mu);
     if (r.ok)
         msg_info("mirror %s: %s done in %.2f s: %lu listed%s, %zu fetched, %zu withdrawn, "
-                 "%zu marked, %zu forgotten, %zu missing, %zu held back, %llu bytes read",
+                 "%zu marked, %zu forgotten, %zu missing, %zu held back, %llu bytes read%s",
                  w->a.user, what, r.seconds, r.listed, r.complete ? "" : " (incomplete listing)",
                  r.fetched, r.withdrawn, r.marked, r.forgotten, r.missing, r.held_back,
-                 r.bytes_in);
+                 r.bytes_in, r.probed ? " (listed by UIDL n probes)" : "");
     else
         msg_warn("mirror %s: %s failed (%u in a row, next try in %lld s): %s", w->a.user, what,
                  fails, (long long)(next - time(NULL)), r.error);

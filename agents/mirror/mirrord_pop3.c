@@ -1,6 +1,8 @@
 /* mirrord_pop3.c -- a POP3 primary for a sync (mirrord_sync_int.h, struct
- * mprimary): log in (TLS from the first byte for pop3s), STAT, UIDL and
- * LIST for the listing, TOP n <lines> for messages and TOP n 0 for
+ * mprimary): log in (TLS from the first byte for pop3s, STLS for pop3://
+ * unless the account says --plain), STAT and UIDL for the listing, LIST
+ * or LIST n for the sizes of what is fetched, TOP n <lines> for messages
+ * and TOP n 0 for
  * headers (RETR only for an account added with --retr), through postlink's
  * own POP3 client (lib/pop3_client.c), which has no DELE at all. */
 #include "config.h"
@@ -32,8 +34,10 @@ static void on_bad(void *ctx, const char *line, const char *why)
 static int on_list(void *ctx, unsigned long msgno, unsigned long long size)
 {
     struct lid *l = mirrord_find_msgno(ctx, msgno);
-    if (l)
+    if (l) {
         l->size = size;
+        l->sized = 1;
+    }
     return 0;
 }
 
@@ -46,13 +50,20 @@ static int pop3_open(struct sync *s, const char *scheme, const char *host, unsig
 
     p->fd = -1;
     s->pctx = p;
-    o.tls = strcmp(scheme, "pop3s") == 0 ? PL_POP3_IMPLICIT_TLS : PL_POP3_PLAIN;
+    /* pop3:// upgrades with STLS unless the account says --plain */
+    o.tls = strcmp(scheme, "pop3s") == 0 ? PL_POP3_IMPLICIT_TLS
+            : s->a->plain                ? PL_POP3_PLAIN
+                                         : PL_POP3_STLS;
     o.servername = s->a->tls_name[0] ? s->a->tls_name : host;
     o.ca_file = s->a->ca_file[0] ? s->a->ca_file : NULL;
     o.insecure = s->a->insecure;
     o.connect_ms = o.cmd_ms = o.data_ms = (unsigned)s->cfg->mirror_timeout * 1000u;
     if (pl_pop3_connect(p, host, port, &o) != PL_POP3_OK) {
-        mirrord_fail(s, "cannot connect to %s:%u: %s", host, port, p->err);
+        if (o.tls == PL_POP3_STLS && p->caps.known && !p->caps.stls)
+            mirrord_fail(s, "%s:%u does not announce STLS: use pop3s://, or --plain to send the "
+                         "password in the clear", host, port);
+        else
+            mirrord_fail(s, "cannot connect to %s:%u: %s", host, port, p->err);
         return -1;
     }
     rc = pl_pop3_login(p, s->a->login, pw);
@@ -74,7 +85,7 @@ static int pop3_open(struct sync *s, const char *scheme, const char *host, unsig
     return 0;
 }
 
-static int pop3_listing(struct sync *s)
+static int pop3_count(struct sync *s)
 {
     struct pl_pop3 *p = P(s);
     unsigned long long octets;
@@ -84,6 +95,25 @@ static int pop3_listing(struct sync *s)
         mirrord_fail(s, "STAT failed: %s", rc == PL_POP3_NO ? p->last : p->err);
         return -1;
     }
+    return 0;
+}
+
+static int pop3_probe(struct sync *s, unsigned long msgno, char *id)
+{
+    struct pl_pop3 *p = P(s);
+    int rc = pl_pop3_uidl_one(p, msgno, id);
+    if (rc == PL_POP3_BROKEN)
+        mirrord_fail(s, "UIDL %lu failed: %s", msgno, p->err);
+    return rc == PL_POP3_OK ? 0 : rc == PL_POP3_BROKEN ? -1 : 1;   /* -ERR, malformed: list */
+}
+
+static int pop3_listing(struct sync *s)
+{
+    struct pl_pop3 *p = P(s);
+    int rc;
+
+    if (!s->counted && pop3_count(s) != 0)
+        return -1;
     if ((rc = pl_pop3_uidl(p, on_uidl, on_bad, s)) != PL_POP3_OK) {
         if (rc == PL_POP3_NO)
             mirrord_fail(s, "UIDL refused: %s (the primary must support UIDL)", p->last);
@@ -91,10 +121,32 @@ static int pop3_listing(struct sync *s)
             mirrord_fail(s, "UIDL failed: %s", p->err);
         return -1;
     }
-    qsort(s->ids, s->nids, sizeof(*s->ids), mirrord_by_msgno);
-    if ((rc = pl_pop3_list(p, on_list, on_bad, s)) != PL_POP3_OK) {
-        mirrord_fail(s, "LIST failed: %s", rc == PL_POP3_NO ? p->last : p->err);
-        return -1;
+    return 0;
+}
+
+/* LIST for the whole mailbox, or LIST n for a few: the sizes a sync needs
+ * (the messages it fetches; all of them for a re-map) and no more. */
+static int pop3_sizes(struct sync *s, struct lid **v, size_t n, int all)
+{
+    struct pl_pop3 *p = P(s);
+    int rc;
+
+    if (all) {
+        if ((rc = pl_pop3_list(p, on_list, on_bad, s)) != PL_POP3_OK) {
+            mirrord_fail(s, "LIST failed: %s", rc == PL_POP3_NO ? p->last : p->err);
+            return -1;
+        }
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        rc = pl_pop3_list_one(p, v[i]->msgno, &v[i]->size);
+        if (rc == PL_POP3_BROKEN) {
+            mirrord_fail(s, "LIST %lu failed: %s", v[i]->msgno, p->err);
+            return -1;
+        }
+        if (rc != PL_POP3_OK)
+            return pop3_sizes(s, NULL, 0, 1);   /* refused: the whole LIST says */
+        v[i]->sized = 1;
     }
     return 0;
 }
@@ -120,5 +172,7 @@ static void pop3_close(struct sync *s)
 }
 
 const struct mprimary mirrord_pop3_primary = {
-    pop3_open, pop3_listing, pop3_fetch, pop3_error, pop3_last, pop3_close,
+    .open = pop3_open, .listing = pop3_listing, .sizes = pop3_sizes, .count = pop3_count,
+    .probe = pop3_probe, .fetch = pop3_fetch,
+    .error = pop3_error, .last = pop3_last, .close = pop3_close,
 };

@@ -102,11 +102,13 @@ int mirrord_remap(struct sync *s)
         }
     for (size_t i = 0; i < s->nids; i++)
         listed += !s->ids[i].bad;
-    if (known == 0 || listed == 0 || !s->r->complete)
+    /* a migration keeps most of the mailbox; a client that downloads and
+     * deletes leaves only new mail, whose headers need not be read */
+    if (known == 0 || listed == 0 || !s->r->complete || 2 * listed < known)
         return 0;
     msg_info("mirror %s: none of the %zu ids the primary lists is one of the %zu the mirror "
              "knows: reading their headers to re-map them", s->a->user, listed, known);
-    if (mirrord_headers(s) != 0)
+    if (mirrord_headers(s) != 0 || mirrord_need_sizes(s, NULL, 0) != 0)
         return -1;
     v = pl_xmalloc(listed * sizeof(*v));
     for (size_t i = 0; i < s->nids; i++)

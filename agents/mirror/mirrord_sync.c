@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +23,24 @@
 
 #include "log.h"
 #include "mirror_diff.h"
+#include "mirror_probe.h"
 #include "mirrord_sync_int.h"
 #include "server.h"
+
+/* Something went wrong that does not stop the sync (a withdrawal that
+ * can be tried again next time): the first one is kept for the status. */
+static void sync_warn(struct sync *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sync_warn(struct sync *s, const char *fmt, ...)
+{
+    va_list ap;
+    char m[512];
+    va_start(ap, fmt);
+    vsnprintf(m, sizeof(m), fmt, ap);
+    va_end(ap);
+    msg_warn("mirror %s: %s", s->a->user, m);
+    if (s->r->warning[0] == '\0')
+        snprintf(s->r->warning, sizeof(s->r->warning), "%s", m);
+}
 
 void mirrord_fail(struct sync *s, const char *fmt, ...)
 {
@@ -76,14 +93,90 @@ struct lid *mirrord_find_id(struct sync *s, const char *id)
     return f ? *f : NULL;
 }
 
-/* The primary's listing (s->pr->listing fills s->ids, and stat_count);
- * then duplicates are marked bad and the listing's completeness found. */
+#define FULL_LISTING_EVERY 86400    /* probes or not, list in full once a day */
+
+static int probe_cb(void *ctx, unsigned long msgno, char *id)
+{
+    struct sync *s = ctx;
+    return s->pr->probe(s, msgno, id);
+}
+
+/* The listing by "UIDL n" probes (state/mirror_probe.c) where the last
+ * full listing found ids that grow in order: 0 done, 1 list in full, -1
+ * failed. */
+static int try_probes(struct sync *s)
+{
+    const char **known;
+    struct pl_probe_out o;
+    size_t m = 0;
+    int rc;
+
+    if (s->pr->probe == NULL || s->pr->count == NULL || !s->prev_ordered || s->a->adopt ||
+        s->r->release || s->now - s->prev_full_at >= FULL_LISTING_EVERY || s->nsaved == 0)
+        return 1;
+    if (s->pr->count(s) != 0)
+        return -1;
+    s->counted = 1;
+    known = pl_xmalloc(s->nsaved * sizeof(*known));
+    for (size_t i = 0; i < s->nsaved; i++)   /* the ids listed last time, sorted */
+        if (s->saved[i].state != PL_MREC_TOMB && s->saved[i].missing == 0)
+            known[m++] = s->saved[i].id;
+    rc = pl_mirror_probe(known, m, s->r->stat_count, probe_cb, s, &o);
+    s->r->probes = o.probes;
+    free(known);
+    if (rc == 1)
+        msg_info("mirror %s: after %lu UIDL n probe(s) the primary's ids do not look as "
+                 "expected: listing them in full", s->a->user, o.probes);
+    if (rc != 0)
+        return rc;
+    for (unsigned long i = 0; i < s->r->stat_count; i++)
+        mirrord_add_id(s, i + 1, o.ids[i]);
+    free(o.ids);
+    free(o.news);
+    return 0;
+}
+
+static struct pl_mrec *saved_find(struct sync *s, const char *id);
+
+/* Whether the listing (message-number order) has ids that grow, each new
+ * one after every known one and above every id saved before (what a
+ * primary whose ids are UIDs shows): then the next sync may probe. */
+static int ids_grow(struct sync *s)
+{
+    const char *top = NULL;
+    int seen_new = 0;
+    for (size_t i = 0; i < s->nsaved; i++)
+        if (s->saved[i].state != PL_MREC_TOMB)
+            top = s->saved[i].id;           /* sorted: the last is the largest */
+    for (size_t i = 0; i < s->nids; i++) {
+        if (i && strcmp(s->ids[i - 1].id, s->ids[i].id) >= 0)
+            return 0;
+        if (saved_find(s, s->ids[i].id) == NULL) {
+            if (top && strcmp(s->ids[i].id, top) <= 0)
+                return 0;
+            seen_new = 1;
+        } else if (seen_new) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The primary's listing (probes, or s->pr->listing filling s->ids and
+ * stat_count); then duplicates are marked bad and the listing's
+ * completeness found. */
 static int listing(struct sync *s)
 {
     size_t good = 0, dups = 0;
+    int full = 0, rc;
 
-    if (s->pr->listing(s) != 0)
+    if ((rc = try_probes(s)) < 0)
         return -1;
+    if (rc == 1) {
+        if (s->pr->listing(s) != 0)
+            return -1;
+        full = 1;
+    }
     qsort(s->ids, s->nids, sizeof(*s->ids), mirrord_by_msgno);
     s->byid = pl_xmalloc((s->nids ? s->nids : 1) * sizeof(*s->byid));
     for (size_t i = 0; i < s->nids; i++)
@@ -104,7 +197,38 @@ static int listing(struct sync *s)
     }
     s->r->listed = good;
     s->r->complete = s->r->bad_lines == 0 && s->nids == s->r->stat_count;
+    s->r->full_at = full ? s->now : s->prev_full_at;
+    s->r->probed = !full;
+    s->r->ordered = s->r->complete && (!full || ids_grow(s));
     return 0;
+}
+
+#define FEW_SIZES 64                /* more than this: one LIST instead of LIST n each */
+
+int mirrord_need_sizes(struct sync *s, struct lid **v, size_t n)
+{
+    struct lid **want;
+    size_t k = 0, total = v ? n : s->nids;
+    int rc;
+
+    if (s->pr->sizes == NULL || s->sized_all)
+        return 0;
+    want = pl_xmalloc((total ? total : 1) * sizeof(*want));
+    for (size_t i = 0; i < total; i++) {
+        struct lid *l = v ? v[i] : &s->ids[i];
+        if (l && !l->sized && !l->bad)
+            want[k++] = l;
+    }
+    if (k == 0)
+        rc = 0;
+    else if (k > FEW_SIZES || v == NULL) {
+        rc = s->pr->sizes(s, NULL, 0, 1);
+        s->sized_all = rc == 0;
+    } else {
+        rc = s->pr->sizes(s, want, k, 0);
+    }
+    free(want);
+    return rc;
 }
 
 /* ---- the saved list ---------------------------------------------------- */
@@ -123,8 +247,20 @@ static int collect_saved(void *ctx, const struct pl_mrec *r)
 static int load_saved(pl_txn *t, void *ctx)
 {
     struct sync *s = ctx;
+    char *st = NULL, v[32];
+    int rc;
     s->nsaved = 0;
-    return pl_mrec_list(t, s->a->user, collect_saved, s);
+    if ((rc = pl_mrec_list(t, s->a->user, collect_saved, s)) != PL_OK)
+        return rc;
+    /* what the last sync found out about the primary's ids */
+    if ((rc = pl_mstatus_get(t, s->a->user, &st)) == PL_OK) {
+        pl_mstatus_field(st, "ordered", v, sizeof(v));
+        s->prev_ordered = atoi(v) == 1;
+        pl_mstatus_field(st, "full_at", v, sizeof(v));
+        s->prev_full_at = strtoll(v, NULL, 10);
+    }
+    free(st);
+    return rc == PL_NOTFOUND ? PL_OK : rc;
 }
 
 int mirrord_mrec_cmp(const void *a, const void *b)
@@ -175,10 +311,21 @@ static int on_action(void *ctx, const char *id, enum pl_mact a)
 
 struct put { const char *user; const struct pl_mrec *recs; size_t n; const char *const *dels; size_t ndel; };
 
+/* The account still exists (postlinkctl mirror del may run meanwhile:
+ * its ids must not come back). */
+static int account_there(pl_txn *t, const char *user)
+{
+    struct pl_maccount a;
+    int rc = pl_maccount_get(t, user, &a);
+    return rc == PL_OK ? PL_OK : rc == PL_NOTFOUND ? PL_NOTFOUND : rc;
+}
+
 static int put_fn(pl_txn *t, void *ctx)
 {
     struct put *p = ctx;
     int rc;
+    if ((rc = account_there(t, p->user)) != PL_OK)
+        return rc;
     for (size_t i = 0; i < p->n; i++)
         if ((rc = pl_mrec_put(t, p->user, &p->recs[i])) != PL_OK)
             return rc;
@@ -192,7 +339,9 @@ int mirrord_put_recs(struct sync *s, const struct pl_mrec *recs, size_t n, unsig
 {
     struct put p = {s->a->user, recs, n, NULL, 0};
     int rc = n ? pl_store_run(md.store, flags, put_fn, &p) : PL_OK;
-    if (rc != PL_OK)
+    if (rc == PL_NOTFOUND)
+        mirrord_fail(s, "the account was deleted during the sync");
+    else if (rc != PL_OK)
         mirrord_fail(s, "cannot record %zu id(s) in the store, the first %s (%s)", n, recs[0].id,
                      rc == PL_TEMP ? "busy" : "error");
     return rc;
@@ -225,14 +374,18 @@ static void vanished(struct sync *s, struct pl_mrec *r, struct pl_mrec *out, siz
     }
     rc = mirrord_withdraw(s->a, r->token, s->a->mode == PL_MIRROR_DELETE, &found, why, sizeof(why));
     if (rc < 0) {
-        mirrord_fail(s, "withdrawing the copy of %s: %s", r->id, why);
-        return;                      /* tried again at the next sync */
+        /* the id stays as it was: tried again at the next sync, and the
+         * new mail is fetched meanwhile */
+        s->r->withdraw_failed++;
+        sync_warn(s, "withdrawing the copy of %s (tried again next sync): %s", r->id, why);
+        return;
     }
     if (mirrord_sync_enabled(s->a) && r->msgid[0] && r->token[0]) {
         unsigned copies = 0;
         if (mirrord_sync_withdraw(s->a, r->msgid, r->token, s->now, &copies) != PL_OK) {
-            mirrord_fail(s, "recording the %s control for %s in the store",
-                         s->a->mode == PL_MIRROR_DELETE ? "deleted" : "read", r->msgid);
+            s->r->withdraw_failed++;
+            sync_warn(s, "recording the %s control for %s in the store (tried again next sync)",
+                      s->a->mode == PL_MIRROR_DELETE ? "deleted" : "read", r->msgid);
             return;
         }
         msg_info("mirror %s: %s was read on the primary: X-Control %s for %s (%u device "
@@ -267,6 +420,8 @@ static int apply_saved(struct sync *s, struct job **jobs, size_t *njobs)
     size_t n = 0;
     int rc;
 
+    s->dels = pl_xmalloc((s->nacts ? s->nacts : 1) * sizeof(*s->dels));
+    s->ndels = 0;
     for (size_t i = 0; i < s->nacts && !pl_server_stopping(); i++) {
         struct pl_mrec *r = &s->saved[s->acts[i].saved];
         switch (s->acts[i].a) {
@@ -288,7 +443,20 @@ static int apply_saved(struct sync *s, struct job **jobs, size_t *njobs)
         case PL_MACT_HELD_BACK:
             s->r->held_back++;
             break;
+        case PL_MACT_REVIVED:
+            /* a vanished id listed again: not copied again, and its
+             * retention counts from now */
+            if (s->now - r->changed > 86400) {
+                recs[n] = *r;
+                recs[n++].changed = s->now;
+            }
+            break;
         case PL_MACT_KEEP:
+            if (r->state == PL_MREC_TOMB && s->now - r->changed > (int64_t)s->cfg->mirror_tombstone_ttl) {
+                /* not listed (a listed one is REVIVED) and past its retention */
+                s->dels[s->ndels++] = r->id;
+                break;
+            }
             if (r->missing) {
                 recs[n] = *r;
                 recs[n++].missing = 0;
@@ -311,6 +479,13 @@ static int apply_saved(struct sync *s, struct job **jobs, size_t *njobs)
     }
     rc = mirrord_put_recs(s, recs, n, PL_TXN_SYNC);
     free(recs);
+    if (rc == PL_OK && s->ndels) {
+        struct put p = {s->a->user, NULL, 0, s->dels, s->ndels};
+        if ((rc = pl_store_run(md.store, PL_TXN_SYNC, put_fn, &p)) != PL_OK)
+            mirrord_fail(s, "cannot forget %zu old tombstone(s) in the store", s->ndels);
+        else
+            s->r->purged = s->ndels;
+    }
     return rc == PL_OK ? 0 : -1;
 }
 
@@ -321,7 +496,9 @@ struct held { struct sync *s; const struct pl_mrec *rec; };
 static int held_fn(pl_txn *t, void *ctx)
 {
     struct held *h = ctx;
-    int rc = pl_mrec_put(t, h->s->a->user, h->rec);
+    int rc = account_there(t, h->s->a->user);
+    if (rc == PL_OK)
+        rc = pl_mrec_put(t, h->s->a->user, h->rec);
     if (rc == PL_OK)
         rc = mirrord_sync_arrived(t, h->s->a, h->rec->msgid, h->s->now);
     return rc;
@@ -332,7 +509,9 @@ static int record_held(struct sync *s, const struct pl_mrec *rec)
 {
     struct held h = {s, rec};
     int rc = pl_store_run(md.store, PL_TXN_WRITE_NOSYNC, held_fn, &h);
-    if (rc != PL_OK)
+    if (rc == PL_NOTFOUND)
+        mirrord_fail(s, "the account was deleted during the sync");
+    else if (rc != PL_OK)
         mirrord_fail(s, "cannot record %s as held in the store (%s)", rec->id,
                      rc == PL_TEMP ? "busy" : "error");
     return rc;
@@ -425,9 +604,11 @@ int mirrord_f_end(void *ctx, size_t i, int status)
         return mirrord_put_recs(s, &rec, 1, PL_TXN_SYNC) != PL_OK;
     }
     mirrord_fail(s, "%s", why);
-    if (rc == -1) {
-        /* Postfix said no (or never got the message): the guard may have
-         * taken the token already, so the next hand-over needs a new one */
+    {
+        /* Postfix said no, never got the message, or its answer was lost
+         * (-2): the guard may have taken the token without Postfix queueing
+         * the copy, so the next hand-over needs a new one -- at worst one
+         * duplicate, never a copy discarded as a repeat */
         rec.state = PL_MREC_PENDING;
         if (pl_mtoken_new(rec.token, sizeof(rec.token)) == PL_OK)
             mirrord_put_recs(s, &rec, 1, PL_TXN_SYNC);
@@ -438,7 +619,10 @@ int mirrord_f_end(void *ctx, size_t i, int status)
 static int fetch_jobs(struct sync *s, struct job *jobs, size_t n)
 {
     long lines = s->a->use_retr ? -1 : TOP_ALL;
-    for (size_t off = 0; off < n && !s->r->error[0] && !pl_server_stopping(); off += BATCH) {
+    /* a message that fails alone (its size) fails the sync but not the
+     * rest of the batches; a callback that stops (Postfix, the store)
+     * or a broken session ends the fetch */
+    for (size_t off = 0; off < n && !pl_server_stopping(); off += BATCH) {
         size_t k = n - off < BATCH ? n - off : BATCH;
         struct pl_mrec pend[BATCH];
         unsigned long msgnos[BATCH];
@@ -477,8 +661,8 @@ static int adopt(struct sync *s)
     struct pl_mrec *recs = pl_xmalloc((s->nids ? s->nids : 1) * sizeof(*recs));
     size_t n = 0;
     int rc;
-    /* the headers too (no body): so that an adopted id can be re-mapped */
-    if (mirrord_headers(s) != 0) {
+    /* the headers and sizes too (no body): so that an adopted id can be re-mapped */
+    if (mirrord_headers(s) != 0 || mirrord_need_sizes(s, NULL, 0) != 0) {
         free(recs);
         return -1;
     }
@@ -508,6 +692,8 @@ static int one_fetch(struct sync *s, const char *uidl)
         mirrord_fail(s, "the primary does not list %s (now)", uidl);
         return -1;
     }
+    if (mirrord_need_sizes(s, &l, 1) != 0)
+        return -1;
     j.msgno = l->msgno;
     j.id = l->id;
     j.size = l->size;
@@ -550,7 +736,7 @@ static int full_sync(struct sync *s)
     o.complete = s->r->complete;
     o.missing_syncs = (unsigned)s->cfg->mirror_missing_syncs;
     o.hold_share = (double)s->cfg->mirror_hold_percent / 100.0;
-    o.hold_min = (size_t)s->cfg->mirror_hold_min;
+    o.hold_min = s->r->release ? SIZE_MAX : (size_t)s->cfg->mirror_hold_min;
     rc = pl_mirror_diff(mids, s->nsaved, listed, nl, &o, on_action, s, &sum);
     free(mids);
     free(listed);
@@ -563,6 +749,20 @@ static int full_sync(struct sync *s)
         msg_warn("mirror %s: %zu of the mailbox's ids vanished at once: withdrawals held back "
                  "(a migrated or emptied mailbox?); see postlinkctl mirror status",
                  s->a->user, sum.held_back);
+    {
+        /* the sizes of what is fetched: the new ids, and pending ones again */
+        struct lid **v = pl_xmalloc((s->nacts + s->nfetch_new + 1) * sizeof(*v));
+        size_t nv = 0;
+        for (size_t i = 0; i < s->nfetch_new; i++)
+            v[nv++] = mirrord_find_id(s, s->fetch_new[i]);
+        for (size_t i = 0; i < s->nacts; i++)
+            if (s->acts[i].a == PL_MACT_KEEP && s->saved[s->acts[i].saved].state == PL_MREC_PENDING)
+                v[nv++] = mirrord_find_id(s, s->saved[s->acts[i].saved].id);
+        rc = mirrord_need_sizes(s, v, nv);
+        free(v);
+        if (rc != 0)
+            return -1;
+    }
     jobs = pl_xmalloc((s->nacts + s->nfetch_new + 1) * sizeof(*jobs));
     if (apply_saved(s, &jobs, &njobs) != 0) {
         free(jobs);
@@ -611,9 +811,10 @@ static int connect_primary(struct sync *s)
         return -1;
     }
     s->pr = strncmp(scheme, "imap", 4) == 0 ? &mirrord_imap_primary : &mirrord_pop3_primary;
+    err[0] = '\0';
     if (pl_server_read_secret("secret file", s->a->secret_file, &pw, err, sizeof(err)) != 0 ||
-        pw == NULL) {
-        mirrord_fail(s, "%s", pw == NULL && err[0] == '\0' ? "the secret file is empty" : err);
+        pw == NULL || pw[0] == '\0') {
+        mirrord_fail(s, "%s", err[0] == '\0' ? "the secret file's first line is empty" : err);
         free(pw);
         return -1;
     }
@@ -638,8 +839,12 @@ int mirrord_sync(const struct pl_maccount *a, const char *what, struct msync_res
     s.pr = &mirrord_pop3_primary;
     s.now = (int64_t)time(NULL);
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (connect_primary(&s) == 0 && listing(&s) == 0 &&
-        pl_store_run(md.store, PL_TXN_SYNC, load_saved, &s) == PL_OK) {
+    if (connect_primary(&s) == 0 && pl_store_run(md.store, PL_TXN_SYNC, load_saved, &s) == PL_OK &&
+        listing(&s) == 0) {
+        r->release = strcmp(what, "release") == 0;
+        if (r->release)
+            msg_info("mirror %s: release: the withdrawals held back by the mass-vanish guard "
+                     "are applied now", a->user);
         if (strncmp(what, "fetch ", 6) == 0)
             rc = one_fetch(&s, what + 6);
         else if (a->adopt)
@@ -661,6 +866,7 @@ int mirrord_sync(const struct pl_maccount *a, const char *what, struct msync_res
     free(s.saved);
     free(s.acts);
     free(s.fetch_new);
+    free(s.dels);
     pl_strbuf_free(&s.buf);
     return 0;
 }

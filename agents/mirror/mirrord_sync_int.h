@@ -14,6 +14,7 @@
 struct lid {
     unsigned long msgno;
     unsigned long long size;
+    int sized;                      /* size known (POP3: LIST asked for it) */
     int bad;                        /* a duplicate id */
     char id[PL_UIDL_MAX + 1];
     char *msgid;                    /* from TOP n 0, when the headers were asked for */
@@ -41,6 +42,14 @@ struct mprimary {
     int (*open)(struct sync *s, const char *scheme, const char *host, unsigned port,
                 const char *password);          /* connect and log in; 0 or -1 (mirrord_fail) */
     int (*listing)(struct sync *s);              /* s->ids (mirrord_add_id), r->stat_count */
+    /* The sizes of v[0..n) (all: of every listed id), when the listing
+     * has none (NULL: it has them).  0 or -1 (mirrord_fail). */
+    int (*sizes)(struct sync *s, struct lid **v, size_t n, int all);
+    /* STAT's count only (r->stat_count), for a listing by probes; NULL:
+     * this primary is always listed in full. */
+    int (*count)(struct sync *s);
+    /* "UIDL n": as pl_probe_fn (mirror_probe.h). */
+    int (*probe)(struct sync *s, unsigned long msgno, char *id);
     int (*fetch)(struct sync *s, const unsigned long *msgnos, size_t n, long lines,
                  const struct pl_pop3_fetch_cb *cb);
     const char *(*error)(struct sync *s);        /* why the session broke */
@@ -58,10 +67,16 @@ struct sync {
     struct lid *ids;
     size_t nids, capids;
     struct lid **byid;               /* ids sorted by id */
+    int sized_all;                   /* every listed id's size is known */
+    int counted;                     /* STAT asked already (r->stat_count) */
+    int prev_ordered;                /* the last sync found ids that grow */
+    int64_t prev_full_at;            /* ... and listed in full then */
     struct pl_mrec *saved;
     size_t nsaved, capsaved;
     struct act *acts;
     size_t nacts, capacts;
+    const char **dels;               /* tombstones past mirror_tombstone_ttl */
+    size_t ndels;
     const char **fetch_new;          /* ids new this time */
     size_t nfetch_new, capfetch;
     struct mout out;
@@ -81,6 +96,10 @@ int mirrord_by_msgno(const void *x, const void *y);
 /* A listed id (the listing's callbacks). */
 struct lid *mirrord_add_id(struct sync *s, unsigned long msgno, const char *id);
 int mirrord_put_recs(struct sync *s, const struct pl_mrec *recs, size_t n, unsigned flags);
+/* The sizes of v[0..n) (v NULL: of every listed id), asked only for the
+ * ones not known yet: one LIST n each for a few, the whole LIST for many
+ * -- the primary's bytes stay near "the new messages and the id list". */
+int mirrord_need_sizes(struct sync *s, struct lid **v, size_t n);
 /* The fetch callbacks (headers or whole messages). */
 int mirrord_f_begin(void *ctx, size_t i);
 int mirrord_f_data(void *ctx, size_t i, const char *b, size_t len);

@@ -293,6 +293,18 @@ class Session(socketserver.BaseRequestHandler):
                         "%d %d" % (i + 1, len(msgs[i][1]))
                     self.send(t.encode("latin-1") + b"\r\n")
                 self.send(b".\r\n")
+            elif cmd in ("UIDL", "LIST") and len(words) == 2:
+                # one message (RFC 1939): "+OK n id" / "+OK n size"
+                try:
+                    k = int(words[1])
+                except ValueError:
+                    k = 0
+                if not 1 <= k <= len(msgs):
+                    self.send(b"-ERR no such message\r\n")
+                    continue
+                t = self.uidl_line(o, k - 1, msgs) if cmd == "UIDL" else \
+                    "%d %d" % (k, len(msgs[k - 1][1]))
+                self.send(b"+OK " + t.encode("latin-1") + b"\r\n")
             elif cmd in ("TOP", "RETR"):
                 if not self.fetch(o, msgs, words):
                     return

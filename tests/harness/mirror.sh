@@ -372,7 +372,9 @@ hm_start_guard() {
 hm_start_mirrord() {
     local n
     n=$(grep -c 'postlink-mirrord .*sync thread' "$H_SYNC/mirrord.log" 2>/dev/null) || n=0
-    h_spawn mirrord "$H_SYNC/mirrord.log" "$abs_top_builddir/agents/mirror/postlink-mirrord" -f "$@"
+    # HM_MIRRORD_ENV: environment for this start (e.g. libfaketime's)
+    h_spawn mirrord "$H_SYNC/mirrord.log" env ${HM_MIRRORD_ENV-} \
+        "$abs_top_builddir/agents/mirror/postlink-mirrord" -f "$@"
     HM_MIRRORD_PID=$H_LAST_PID
     local end=$(( $(h__ms) + 10000 ))
     until [ "$(grep -c 'postlink-mirrord .*sync thread' "$H_SYNC/mirrord.log" 2>/dev/null)" -gt "$n" ]; do
@@ -383,10 +385,12 @@ hm_start_mirrord() {
 }
 
 # hm_add USER [OPTIONS...]: a mirror account of prim for USER (on demand
-# only, delete mode unless OPTIONS say otherwise).
+# only, delete mode unless OPTIONS say otherwise), pop3:// upgraded with
+# STLS and the harness's certificate checked.
 hm_add() {
     local u=$1; shift
     "$POSTLINKCTL" mirror add "$u" --primary "pop3://127.0.0.1:$POSTLINK_POP3_PORT" \
+        --ca-file "$HM_CA" --tls-name "$HM_TLS_NAME" \
         --login "$HM_PRIM_USER" --secret-file "$HM_SECRET" --deliver-to "$u" --interval 0 "$@" >/dev/null
 }
 

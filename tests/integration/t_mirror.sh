@@ -58,6 +58,9 @@ read -r -a c <<<"$(hm_pop3_bytes "$mark")"
 tap_diag "primary's counters after the first sync: ${c[*]}"
 tap_check "the primary sent 20 TOPs, no RETR, no DELE" \
     test "${c[1]}" = top=20 -a "${c[3]}" = retr=0 -a "${c[5]}" = deleted=0
+tap_check "the pop3:// login went over STLS (Dovecot logs TLS)" sh -c \
+    'tail -n +"$(( $1 + 1 ))" "$0" | grep -F "pop3-login: Info: Login: user=<$2>" | grep -q "TLS"' \
+    "$H_DIR/dovecot/dovecot.log" "$mark" "$HM_PRIM_USER"
 hm_snapshot "$H_DIR/snap1"
 tap_check "the primary is unchanged (UIDs, flags, digests)" hm_same_snapshot "$H_DIR/snap0" "$H_DIR/snap1"
 j=$("$POSTLINKCTL" mirror status "$A" --json)
@@ -76,6 +79,14 @@ tap_diag "incremental: ${c[*]} (3 new messages: $want bytes with their +OK lines
 tap_check "only the 3 new messages were fetched (top=3, top_bytes as their size)" \
     test "${c[1]}" = top=3 -a "${c[2]}" = "top_bytes=$want" -a "${c[3]}" = retr=0
 tap_check "alice has 23 messages, each once" copies_ok alice 23
+j=$("$POSTLINKCTL" mirror status "$A" --json)
+full=$(python3 -c 'import sys; n = int(sys.argv[1]); print(sum(len("%d " % i) + 16 + 2 for i in range(1, n + 1)))' 23)
+tap_diag "probes: $(jq -c '.sync.probes' <<<"$j"); a full UIDL listing of 23 would be $full bytes"
+tap_check "the ids grow (Dovecot's UIDs): listed by a few UIDL n probes, not in full" \
+    jq_true '.sync.probes > 0 and .sync.probes <= 12' "$j"
+tap_check "(the log says so)" grep -q "mirror $A: sync done .*(listed by UIDL n probes)" "$H_SYNC/mirrord.log"
+tap_check "the primary sent less than the 3 messages plus a full listing (${c[7]#bytes_out=} - ${c[2]#top_bytes=} < $full + 200)" \
+    test $(( ${c[7]#bytes_out=} - ${c[2]#top_bytes=} )) -lt $(( full + 200 ))
 mark=$(hm_log_mark)
 tap_check "a sync with nothing new succeeds" hm_sync "$A"
 hm_wait_logouts "$mark" 1
@@ -142,11 +153,33 @@ tap_check "the guard held the 40 withdrawals back" \
     jq_true '.sync.guard and .sync.held_back == 40 and .sync.withdrawn == 0' "$j"
 tap_check "alice still has all 51 copies" copies_ok alice 51
 tap_check "status says ALERT" sh -c '"$POSTLINKCTL" mirror status "$0" | grep -q "ALERT: *40 ids vanished"' "$A"
+tap_check "the next sync" hm_sync "$A"
+j=$("$POSTLINKCTL" mirror status "$A" --json)
+tap_check "still holds them back (the guard does not wear off by itself)" \
+    jq_true '.sync.guard and .sync.held_back == 40 and .sync.withdrawn == 0 and .ids.held == 51' "$j"
+tap_check "mirror release alice --wait 30" sh -c '"$POSTLINKCTL" mirror release "$0" --wait 30 >/dev/null' "$A"
+j=$("$POSTLINKCTL" mirror status "$A" --json)
+tap_check "release: the 40 withdrawn, 11 held, the status says what it was" \
+    jq_true '.sync.what == "release" and .sync.withdrawn == 40 and (.sync.guard | not) and .ids.held == 11' "$j"
+tap_check "alice has the 11 copies left on the primary" copies_ok alice 11
+tap_check "the next sync withdraws nothing more" hm_sync "$A"
+j=$("$POSTLINKCTL" mirror status "$A" --json)
+tap_check "(0 withdrawn, 0 fetched, no guard)" \
+    jq_true '.sync.withdrawn == 0 and .sync.fetched == 0 and (.sync.guard | not) and .ids.held == 11' "$j"
+tap_check "mirror add to an address no withdrawal can reach warns (and still adds)" sh -c \
+    '"$0" mirror add erin@$1 --primary "pop3://127.0.0.1:1" --login x --secret-file "$2" --deliver-to erin@elsewhere.example 2>&1 >/dev/null | grep -q "warning: neither imap_url .* covers elsewhere.example" && "$0" mirror del erin@$1 >/dev/null' \
+    "$POSTLINKCTL" "$POSTLINK_DOMAIN" "$HM_SECRET"
+tap_check "... and not for alice's domain (imap_url set)" sh -c \
+    'e=$("$0" mirror add erin@$1 --primary "pop3://127.0.0.1:1" --login x --secret-file "$2" --deliver-to erin@$1 2>&1 >/dev/null) && "$0" mirror del erin@$1 >/dev/null && ! printf %s "$e" | grep -q warning' \
+    "$POSTLINKCTL" "$POSTLINK_DOMAIN" "$HM_SECRET"
+tap_check "release of an account that does not exist fails" \
+    sh -c '! "$POSTLINKCTL" mirror release nobody@example.invalid 2>/dev/null'
 
 # ---- bad logins and certificates --------------------------------------------
 BADPW=bad-secret-$RANDOM
 printf '%s\n' "$BADPW" >"$H_DIR/hm-secret/bad" && chown postlink "$H_DIR/hm-secret/bad" && chmod 0600 "$H_DIR/hm-secret/bad"
 "$POSTLINKCTL" mirror add carol@$POSTLINK_DOMAIN --primary "pop3://127.0.0.1:$POSTLINK_POP3_PORT" \
+    --ca-file "$HM_CA" --tls-name "$HM_TLS_NAME" \
     --login "$HM_PRIM_USER" --secret-file "$H_DIR/hm-secret/bad" --deliver-to carol@$POSTLINK_DOMAIN \
     --interval 60 >/dev/null
 tap_check "a wrong password fails the sync" sh -c '! "$POSTLINKCTL" mirror sync "$0" --wait 30 >/dev/null' carol@$POSTLINK_DOMAIN

@@ -17,7 +17,7 @@ set -u
 
 FAKE=$abs_top_srcdir/tests/fakes/pop3-peer.py
 BIG=52428800                                  # 50 MiB, as LIST counts it
-H_USERS="$H_USERS f1 f2 f3 f4 f4c f4b f5 f6 f7 f8p f8n f9"
+H_USERS="$H_USERS f1 f2 f3 f4 f4c f4b f5 f6 f7 f8p f8n f9 f10 f11 f12 f13"
 HM_CONF_EXTRA="mirror_timeout = 2s"           # case 7: a hang costs 2 s
 H_POSTFIX_MAIN_EXTRA="message_size_limit = 60000000"   # case 4: 50 MB through Postfix
 
@@ -68,7 +68,7 @@ fk_log() { cat "$H_DIR/fk-$1/log"; }
 fk_add() {
     local u=$1@$D port; eval "port=\$FK_PORT_$2"; shift 2
     "$POSTLINKCTL" mirror del "$u" >/dev/null 2>&1
-    "$POSTLINKCTL" mirror add "$u" --primary "pop3://127.0.0.1:$port" --login "$HM_PRIM_USER" \
+    "$POSTLINKCTL" mirror add "$u" --primary "pop3://127.0.0.1:$port" --plain --login "$HM_PRIM_USER" \
         --secret-file "$HM_SECRET" --deliver-to "$u" --interval 0 "$@" >/dev/null
 }
 # (FK_KEEP_ACCOUNTS=1: left in the store, to look at after a failure)
@@ -299,6 +299,69 @@ check_st "4: the next sync does not fetch it again" '.sync.ok and .sync.fetched 
 tap_check "4: (the primary saw no further TOP)" test "$(grep -c 'cmd [0-9]*: TOP' "$H_DIR/fk-c4/log")" = "$c"
 fk_del f4c
 
+# ---- 10. Postfix refuses the destination (5xx at RCPT): not "seen" -------
+fk_start c10 && fk_msgs c10 1 3
+fk_add f10 c10
+"$POSTLINKCTL" mirror add "f10@$D" --replace --primary "pop3://127.0.0.1:$FK_PORT_c10" --plain \
+    --login "$HM_PRIM_USER" --secret-file "$HM_SECRET" --deliver-to "nosuch-f10@$D" \
+    --interval 0 >/dev/null
+tap_check "10: a sync whose destination Postfix refuses fails" sh -c '! "$0" mirror sync "$1" --wait 30 >/dev/null' "$POSTLINKCTL" "f10@$D"
+st f10
+check_st "10: the reason is in the status; all 3 ids pending, none seen" \
+    '(.sync.ok | not) and (.sync.error | test("refuses copies for nosuch-f10")) and .ids.pending == 3 and .ids.seen == 0 and .ids.held == 0'
+"$POSTLINKCTL" mirror add "f10@$D" --replace --primary "pop3://127.0.0.1:$FK_PORT_c10" --plain \
+    --login "$HM_PRIM_USER" --secret-file "$HM_SECRET" --deliver-to "f10@$D" --interval 0 >/dev/null
+tap_check "10: with the destination fixed, the next sync succeeds" fk_sync f10
+hm_wait_queue_empty
+tap_check "10: all 3 delivered once" copies_are f10 c10 1 2 3
+st f10
+check_st "10: 3 held" '.sync.ok and .sync.fetched == 3 and .ids.held == 3 and .ids.pending == 0'
+fk_del f10
+
+# ---- 12. pop3:// to a primary without STLS needs --plain -------------------
+fk_start c12 && fk_msgs c12 1 1
+"$POSTLINKCTL" mirror add "f12@$D" --primary "pop3://127.0.0.1:$FK_PORT_c12" --login "$HM_PRIM_USER" \
+    --secret-file "$HM_SECRET" --deliver-to "f12@$D" --interval 0 >/dev/null
+tap_check "12: pop3:// to a primary that does not announce STLS fails" \
+    sh -c '! "$0" mirror sync "$1" --wait 30 >/dev/null' "$POSTLINKCTL" "f12@$D"
+st f12
+check_st "12: the status says so and names --plain" '(.sync.error | test("does not announce STLS.*--plain")) and .ids.held == 0'
+tap_check "12: the password was not sent (no USER/PASS/AUTH at the fake)" \
+    sh -c '! grep -q "cmd [0-9]*: \(USER\|PASS\|AUTH\)" "$0"' "$H_DIR/fk-c12/log"
+tap_check "12: --plain with pop3s:// is refused by postlinkctl (64)" \
+    sh -c '"$0" mirror add "$1" --replace --primary pop3s://127.0.0.1:1 --plain --login x --secret-file "$2" --deliver-to "$1" 2>/dev/null; test $? = 64' "$POSTLINKCTL" "f12@$D" "$HM_SECRET"
+"$POSTLINKCTL" mirror del "f12@$D" >/dev/null
+
+# ---- 11. a withdrawal that fails does not stop new mail -------------------
+fk_start c11 && fk_msgs c11 1 3 && fk_add f11 c11
+tap_check "11: the first sync" fk_sync f11
+hm_wait_queue_empty
+n=$(grep -c 'postlink-mirrord .*sync thread' "$LOG")
+hs_kill "$HM_MIRRORD_PID"
+hm_start_mirrord -o "imap_url=$D=imap://127.0.0.1:$(h_free_port)"
+end=$(( $(h__ms) + 10000 ))
+until [ "$(grep -c 'postlink-mirrord .*sync thread' "$LOG")" -gt "$n" ] || [ "$(h__ms)" -ge $end ]; do sleep 0.05; done
+fk_rm c11 1 && fk_msgs c11 4 4
+m=$(log_mark)
+tap_check "11: with the mailbox's IMAP down, the sync still succeeds" fk_sync f11
+hm_wait_queue_empty
+st f11
+check_st "11: the new one fetched, the withdrawal failed and is counted, m01 still held" \
+    '.sync.ok and .sync.fetched == 1 and .sync.withdraw_failed == 1 and .sync.withdrawn == 0 and .ids.held == 4 and (.sync.warning | test("m01"))'
+tap_check "11: the copies: 1 2 3 4" copies_are f11 c11 1 2 3 4
+tap_check "11: the log says it is tried again" log_has "$m" "withdrawing the copy of m01 (tried again next sync)"
+tap_check "11: status text shows the warning" sh -c '"$0" mirror status "$1" | grep -q "warning: .*m01"' "$POSTLINKCTL" "f11@$D"
+n=$(grep -c 'postlink-mirrord .*sync thread' "$LOG")
+hs_kill "$HM_MIRRORD_PID"
+hm_start_mirrord
+end=$(( $(h__ms) + 10000 ))
+until [ "$(grep -c 'postlink-mirrord .*sync thread' "$LOG")" -gt "$n" ] || [ "$(h__ms)" -ge $end ]; do sleep 0.05; done
+tap_check "11: with IMAP back, the next sync" fk_sync f11
+st f11
+check_st "11: withdraws m01 now" '.sync.ok and .sync.withdrawn == 1 and .sync.withdraw_failed == 0 and .ids.held == 3 and .sync.warning == ""'
+tap_check "11: the copies: 2 3 4" copies_are f11 c11 2 3 4
+fk_del f11
+
 # ---- postlink-mirrord again, with mirror_missing_syncs = 2 and
 # mirror_max_message = 10m --------------------------------------------------
 n=$(grep -c 'postlink-mirrord .*sync thread' "$LOG")
@@ -337,6 +400,28 @@ check_st "9: missing from the second listing: withdrawn" \
     '.sync.withdrawn == 1 and .sync.missing == 0 and .ids.tombstones == 1 and .ids.held == 3'
 tap_check "9: its copy is gone" copies_are f9 c9 1 3 4
 fk_del f9
+
+# ---- 13. a tombstone is forgotten after mirror_tombstone_ttl ----------------
+FT=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1
+fk_start c13 && fk_msgs c13 1 3 && fk_add f13 c13
+tap_check "13: the first sync" fk_sync f13
+hm_wait_queue_empty
+fk_rm c13 1
+tap_check "13: the two syncs after m01 vanished (mirror_missing_syncs = 2)" sh -c 'fk_sync() { "$0" mirror sync "$1" --wait 30 >/dev/null; }; fk_sync "$1" && fk_sync "$1"' "$POSTLINKCTL" "f13@$D"
+st f13
+check_st "13: m01 withdrawn, a tombstone now" '.sync.withdrawn == 1 and .ids.tombstones == 1 and .ids.held == 2'
+hs_kill "$HM_MIRRORD_PID"
+HM_MIRRORD_ENV="LD_PRELOAD=$FT FAKETIME=+100d" hm_start_mirrord -o mirror_missing_syncs=2 -o mirror_max_message=10m
+tap_check "13: a sync by postlink-mirrord restarted 100 days on (libfaketime)" fk_sync f13
+st f13
+check_st "13: (its clock is 100 days on)" ".sync.last > $(( $(date +%s) + 99 * 86400 ))"
+check_st "13: the tombstone older than mirror_tombstone_ttl (90d) is purged, the rest kept" \
+    '.sync.ok and .sync.purged == 1 and .ids.tombstones == 0 and .ids.held == 2 and .sync.fetched == 0'
+tap_check "13: the copies of m02 and m03 stay" copies_are f13 c13 2 3
+hs_kill "$HM_MIRRORD_PID"
+hm_start_mirrord -o mirror_missing_syncs=2 -o mirror_max_message=10m
+tap_check "13: postlink-mirrord back at today's time" h__alive "$HM_MIRRORD_PID"
+fk_del f13
 
 # ---- all cases -----------------------------------------------------------
 tap_check "the mirror never sent DELE or RETR to a fake primary" \

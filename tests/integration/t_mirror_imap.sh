@@ -132,7 +132,7 @@ imap_client "m.uid('STORE', '4,5', '+FLAGS', '(\\\\Seen)')"   # read before: sta
 hm_snapshot "$H_DIR/snap0"
 tap_check "two messages are \\Seen on the primary, ten are not" \
     test "$(grep -c '\\Seen' "$H_DIR/snap0")" = 2
-tap_check "mirror add alice with an imap:// primary" imap_add "$A" --mode delete
+tap_check "mirror add alice with an imap:// primary (--plain: loopback)" imap_add "$A" --mode delete --plain
 tap_check "mirror list shows the IMAP primary" \
     sh -c '"$POSTLINKCTL" mirror list | grep -qF "$0 as"' "$PRIM"
 tap_check "the first sync succeeds" sync_counted "$A"
@@ -216,7 +216,7 @@ hm_wait_queue_empty
 tap_check "carol has the 13 messages" copies_ok carol 13
 PRIM=imap://127.0.0.1:$POSTLINK_IMAP_PORT
 imap_add "$C2" --tls-name "$HM_TLS_NAME" --ca-file "$HM_CA"
-tap_check "imap:// with a CA file syncs" hm_sync "$C2"
+tap_check "imap:// with the CA file syncs (STARTTLS, without --plain)" hm_sync "$C2"
 tap_check "over STARTTLS (Dovecot's login line says TLS)" \
     sh -c 'grep "imap-login: Info: Login: user=<$0>" "$1" | tail -1 | grep -qF ", TLS,"' \
     "$HM_PRIM_USER" "$H_DIR/dovecot/dovecot.log"
@@ -228,7 +228,7 @@ h_spawn socat "$H_DIR/imap-wire.log" socat -v "TCP-LISTEN:$WIRE_PORT,bind=127.0.
 h_wait_port "$WIRE_PORT" 10 "$H_LAST_PID"
 B=bob@$POSTLINK_DOMAIN
 PRIM=imap://127.0.0.1:$WIRE_PORT
-imap_add "$B" --mode mark
+imap_add "$B" --mode mark --plain
 tap_check "bob's first sync (through a recording proxy)" hm_sync "$B"
 hm_wait_queue_empty
 tap_check "bob has the 13 messages" copies_ok bob 13
@@ -252,7 +252,7 @@ tap_check "postlinkctl refuses --retr for an IMAP primary" \
 BADPW=bad-secret-$RANDOM
 printf '%s\n' "$BADPW" >"$H_DIR/hm-secret/bad" && chown postlink "$H_DIR/hm-secret/bad" && chmod 0600 "$H_DIR/hm-secret/bad"
 D=dave@$POSTLINK_DOMAIN
-"$POSTLINKCTL" mirror add "$D" --primary "$PRIM" --login "$HM_PRIM_USER" \
+"$POSTLINKCTL" mirror add "$D" --primary "$PRIM" --plain --login "$HM_PRIM_USER" \
     --secret-file "$H_DIR/hm-secret/bad" --deliver-to "$D" --interval 60 >/dev/null
 tap_check "a wrong password fails the sync" sh -c '! "$POSTLINKCTL" mirror sync "$0" --wait 30 >/dev/null' "$D"
 j=$("$POSTLINKCTL" mirror status "$D" --json)
@@ -277,6 +277,12 @@ h_spawn imap-peer "$H_DIR/imap-peer.log" python3 "$abs_top_srcdir/tests/fakes/im
 h_wait_port "$FAKE_PORT" 10 "$H_LAST_PID"
 PRIM=imap://127.0.0.1:$FAKE_PORT
 imap_add "$E"
+tap_check "imap:// to a primary that offers no STARTTLS fails (no --plain)" \
+    sh -c '! "$POSTLINKCTL" mirror sync "$0" --wait 30 >/dev/null' "$E"
+tap_check "and says so" jq_true '.sync.error | test("does not offer STARTTLS")' \
+    "$("$POSTLINKCTL" mirror status "$E" --json)"
+tap_check "no login was sent in the clear" sh -c '! grep -q "AUTHENTICATE\|LOGIN" "$0"' "$H_DIR/imap-peer.log"
+imap_add "$E" --plain
 tap_check "a sync whose connection breaks off in the middle of message 2 fails" \
     sh -c '! "$POSTLINKCTL" mirror sync "$0" --wait 30 >/dev/null' "$E"
 hm_wait_queue_empty
