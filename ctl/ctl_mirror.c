@@ -21,7 +21,7 @@
 static int usage(void)
 {
     fprintf(stderr,
-            "usage: postlinkctl mirror add USER --primary pop3[s]://HOST[:PORT] --login LOGIN\n"
+            "usage: postlinkctl mirror add USER --primary pop3[s]|imap[s]://HOST[:PORT] --login LOGIN\n"
             "                   --secret-file FILE --deliver-to ADDRESS [--mode delete|mark]\n"
             "                   [--interval SECONDS] [--times HH:MM[,HH:MM...]] [--adopt]\n"
             "                   [--ca-file FILE] [--tls-name NAME] [--insecure] [--plain] [--retr] [--replace]\n"

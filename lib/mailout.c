@@ -7,125 +7,23 @@
  * input is PL_OUT_PERM.  Trouble on the way (no connection, timeout, 4xx,
  * NO/BAD, a failed login) is PL_OUT_TEMP; only an SMTP 5xx reply is
  * PL_OUT_PERM.  err gets curl's error, the reply code and the server's last
- * reply line.  curl_global_init runs once, lazily, under pthread_once. */
+ * reply line.  The curl handle set-up is lib/curl_easy.c. */
 #include "config.h"
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "curl_easy.h"
 #include "mailout.h"
 #include "strutil.h"
 
 #define DEFAULT_TIMEOUT_S 30
 #define MAX_CAPTURE (1024 * 1024)   /* untagged IMAP replies we keep */
 #define MAX_MSGID 998
-
-/* ---- curl setup shared by SMTP and IMAP --------------------------------- */
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_FAILED_INIT;
-
-static void curl_init(void)
-{
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-struct xfer {
-    char errbuf[CURL_ERROR_SIZE];
-    char last[256];            /* the server's last reply line */
-    char bad[256];             /* its last 4xx/5xx or NO/BAD reply line */
-};
-
-/* A reply line that says no: SMTP 4xx/5xx, IMAP "tag NO|BAD ..." (not the
- * 221 or "* BYE" of the QUIT/LOGOUT curl sends after an error). */
-static int reply_is_bad(const char *l)
-{
-    const char *sp;
-
-    if ((l[0] == '4' || l[0] == '5') && l[1] >= '0' && l[1] <= '9' && l[2] >= '0' && l[2] <= '9')
-        return 1;
-    if (l[0] == '*' || (sp = strchr(l, ' ')) == NULL)
-        return 0;
-    return strncasecmp(sp, " NO ", 4) == 0 || strncasecmp(sp, " BAD ", 5) == 0;
-}
-
-/* Keep the last line the server sent (CURLINFO_HEADER_IN is the reply
- * text for SMTP and IMAP), made printable, for error messages. */
-static int debug_cb(CURL *h, curl_infotype type, char *data, size_t size, void *ctx)
-{
-    struct xfer *x = ctx;
-    size_t start, end, n = 0;
-
-    (void)h;
-    if (type != CURLINFO_HEADER_IN)
-        return 0;
-    end = size;
-    while (end > 0 && (data[end - 1] == '\r' || data[end - 1] == '\n'))
-        end--;
-    if (end == 0)
-        return 0;
-    for (start = end; start > 0 && data[start - 1] != '\n'; start--)
-        ;
-    for (size_t i = start; i < end && n < sizeof(x->last) - 1; i++) {
-        unsigned char c = (unsigned char)data[i];
-        x->last[n++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
-    }
-    x->last[n] = '\0';
-    if (reply_is_bad(x->last))
-        memcpy(x->bad, x->last, sizeof(x->bad));
-    return 0;
-}
-
-static CURL *easy_new(struct xfer *x, const char *protocols, unsigned timeout_s,
-                      char *err, size_t errlen)
-{
-    CURL *h;
-
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK) {
-        snprintf(err, errlen, "curl_global_init: %s", curl_easy_strerror(curl_init_rc));
-        return NULL;
-    }
-    if ((h = curl_easy_init()) == NULL) {
-        snprintf(err, errlen, "curl_easy_init failed");
-        return NULL;
-    }
-    memset(x, 0, sizeof(*x));
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x->errbuf);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)(timeout_s ? timeout_s : DEFAULT_TIMEOUT_S));
-#if LIBCURL_VERSION_NUM >= 0x075500   /* 7.85.0 */
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, protocols);
-#else
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS, strncmp(protocols, "smtp", 4) == 0
-                     ? (long)(CURLPROTO_SMTP | CURLPROTO_SMTPS)
-                     : (long)(CURLPROTO_IMAP | CURLPROTO_IMAPS));
-#endif
-    curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, debug_cb);
-    curl_easy_setopt(h, CURLOPT_DEBUGDATA, x);
-    curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);   /* only feeds debug_cb */
-    return h;
-}
-
-/* "curl's error (reply code CODE; server said: TEXT)" into err; TEXT is
- * the last refusal, else the last reply line. */
-static void xfer_err(char *err, size_t errlen, CURLcode rc, long code, const struct xfer *x)
-{
-    const char *what = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
-    const char *said = x->bad[0] ? x->bad : x->last;
-
-    if (code > 0 && said[0])
-        snprintf(err, errlen, "%s (reply code %ld; server said: %s)", what, code, said);
-    else if (said[0])
-        snprintf(err, errlen, "%s (server said: %s)", what, said);
-    else
-        snprintf(err, errlen, "%s", what);
-}
 
 /* "scheme://authority" of url plus suffix, or NULL if url has no "://", or
  * holds characters that have no place in a URL. */
@@ -209,7 +107,7 @@ int pl_smtp_send(const char *url, const char *helo, const char *sender,
 {
     struct upload up = {msg, msglen, 0, 0};
     struct curl_slist *rl = NULL;
-    struct xfer x;
+    struct pl_curl_xfer x;
     char *u = NULL;
     CURL *h = NULL;
     CURLcode rc;
@@ -249,7 +147,7 @@ int pl_smtp_send(const char *url, const char *helo, const char *sender,
         snprintf(err, errlen, "bad SMTP URL");
         return PL_OUT_PERM;
     }
-    if ((h = easy_new(&x, "smtp,smtps", timeout_s, err, errlen)) == NULL) {
+    if ((h = pl_curl_new(&x, "smtp,smtps", timeout_s, err, errlen)) == NULL) {
         free(u);
         return PL_OUT_TEMP;
     }
@@ -277,7 +175,7 @@ int pl_smtp_send(const char *url, const char *helo, const char *sender,
         /* A 5xx is final; everything else (4xx, no connection, timeout,
          * a broken exchange) may work later. */
         ret = code >= 500 && code < 600 ? PL_OUT_PERM : PL_OUT_TEMP;
-        xfer_err(err, errlen, rc, code, &x);
+        pl_curl_err(err, errlen, rc, code, &x);
     }
 out:
     curl_slist_free_all(rl);
@@ -377,7 +275,7 @@ static int search_uids(const char *text, struct pl_strbuf *set)
 
 /* One command on h (SELECTs INBOX first if need be, logs in if need be);
  * its untagged replies into out. */
-static int imap_run(CURL *h, struct xfer *x, const char *cmd, struct pl_strbuf *out,
+static int imap_run(CURL *h, struct pl_curl_xfer *x, const char *cmd, struct pl_strbuf *out,
                     char *err, size_t errlen)
 {
     CURLcode rc;
@@ -392,7 +290,7 @@ static int imap_run(CURL *h, struct xfer *x, const char *cmd, struct pl_strbuf *
     rc = curl_easy_perform(h);
     if (rc != CURLE_OK) {
         /* Refused login, NO/BAD, no connection, timeout: all may pass. */
-        xfer_err(err, errlen, rc, 0, x);
+        pl_curl_err(err, errlen, rc, 0, x);
         return PL_OUT_TEMP;
     }
     return PL_OUT_OK;
@@ -406,7 +304,7 @@ static int imap_by_header(const struct pl_imap_login *l, const char *field, cons
                           int *matched, char *err, size_t errlen)
 {
     struct pl_strbuf cmd = {0}, out = {0}, set = {0};
-    struct xfer x;
+    struct pl_curl_xfer x;
     char *u;
     CURL *h;
     int ret, n;
@@ -431,7 +329,7 @@ static int imap_by_header(const struct pl_imap_login *l, const char *field, cons
         snprintf(err, errlen, "bad IMAP URL");
         return PL_OUT_PERM;
     }
-    if ((h = easy_new(&x, "imap,imaps", timeout_s, err, errlen)) == NULL) {
+    if ((h = pl_curl_new(&x, "imap,imaps", timeout_s, err, errlen)) == NULL) {
         free(u);
         return PL_OUT_TEMP;
     }

@@ -104,7 +104,10 @@ const char *pl_maccount_check(const struct pl_maccount *a)
     if (pl_addr_check(a->user) != NULL)
         return "the user is not an address (local@domain)";
     if (pl_mirror_url(a->primary, scheme, sizeof(scheme), host, sizeof(host), &port) != 0)
-        return "the primary is not pop3://host[:port], pop3s://host[:port], imap:// or imaps://";
+        return "the primary is not pop3://host[:port], pop3s://host[:port], imap://host[:port] "
+               "or imaps://host[:port]";
+    if (a->use_retr && strncmp(scheme, "imap", 4) == 0)
+        return "--retr is for POP3 primaries (an IMAP primary is read with BODY.PEEK only)";
     if (a->plain && (strcmp(scheme, "pop3s") == 0 || strcmp(scheme, "imaps") == 0))
         return "--plain is for pop3:// or imap:// (no TLS at all), not a TLS URL";
     if (a->login[0] == '\0' || !field_ok(a->login))
