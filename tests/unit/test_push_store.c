@@ -2,7 +2,8 @@
  * device tokens (hashed, checked), the seed's Fig. 5 sequence at the store
  * level, independent cursors of two devices, refused acks (unknown,
  * foreign, never sent, repeated), withdrawal, retention, device removal, a
- * large message, the schema upgrade to v10, and a writer SIGKILLed while it
+ * large message, the schema upgrade to v10, random operations checked
+ * against a model of the queues, and a writer SIGKILLed while it
  * stores mail: after recovery every reported message is there, whole, in
  * order, and the queue matches the records. */
 #include "config.h"
@@ -636,6 +637,108 @@ static void test_large_message(void **state)
     free(body);
 }
 
+/* ---- random operations against a model ------------------------------------- */
+
+#define MM 64
+struct model {
+    int n;                              /* messages put */
+    struct pl_pmsg m[MM];
+    char st[2][MM];                     /* per device: 0 gone, 'W', 'S' */
+    int kept[MM];
+};
+
+static void model_check(struct fx *f, struct pl_pdev *d, struct model *md)
+{
+    char got[PL_PID_LEN + 1], next[PL_PID_LEN + 1];
+    for (int k = 0; k < 2; k++) {       /* the chain is the model's queue, in order */
+        int i = 0, rc = get(f, &d[k], NULL, got, next, NULL);
+        for (;; i++) {
+            while (i < md->n && md->st[k][i] == 0)
+                i++;
+            if (i == md->n) {
+                assert_int_equal(rc, PL_NOTFOUND);
+                break;
+            }
+            assert_int_equal(rc, PL_OK);
+            assert_string_equal(got, md->m[i].id);
+            if (next[0] == '\0')
+                rc = PL_NOTFOUND;
+            else
+                rc = get(f, &d[k], next, got, next, NULL);
+        }
+    }
+    for (int i = 0; i < md->n; i++) {
+        int q = (md->st[0][i] != 0) + (md->st[1][i] != 0);
+        assert_int_equal(msg_exists(f, md->m[i].id), q + md->kept[i] > 0);
+    }
+}
+
+static void model_step(struct fx *f, struct pl_pdev *d, struct model *md, unsigned r)
+{
+    int k = (int)(r >> 4) & 1, i = md->n ? (int)((r >> 5) % (unsigned)md->n) : 0;
+    char *st = &md->st[k][i];
+    switch (r % 5) {
+    case 0:
+        if (md->n < MM) {
+            put_msg(f, ALICE, "Subject: r\r\n\r\nr\r\n", NULL, 100 + md->n, &md->m[md->n]);
+            md->st[0][md->n] = md->st[1][md->n] = 'W';
+            md->n++;
+        }
+        break;
+    case 1:
+    case 2:
+        if (md->n && *st) {
+            sent(f, &d[k], md->m[i].id);
+            *st = 'S';
+        }
+        break;
+    case 3:
+        if (md->n) {
+            int want = *st == 'S' ? PL_PACK_OK : *st == 'W' ? PL_PACK_NOTSENT : -1;
+            int rc = ack(f, &d[k], md->m[i].id, (r >> 12) & 1 ? PL_PDISP_MOVE : PL_PDISP_DELETE, 1);
+            if (want >= 0)
+                assert_int_equal(rc, want);
+            else                        /* acked before: DONE; withdrawn: NOTSENT/UNKNOWN */
+                assert_true(rc == PL_PACK_DONE || rc == PL_PACK_NOTSENT || rc == PL_PACK_UNKNOWN);
+            if (want == PL_PACK_OK) {
+                md->kept[i] += (r >> 12) & 1;
+                *st = 0;
+            }
+        }
+        break;
+    case 4:
+        if (md->n && (r >> 13) % 4 == 0) {
+            pl_txn *t = tb(f);
+            unsigned n;
+            int rc = pl_pmsg_withdraw(t, ALICE, md->m[i].id, &n);
+            tc(t);
+            assert_true(rc == PL_OK || rc == PL_NOTFOUND);
+            for (int j = 0; j < 2; j++)
+                if (md->st[j][i] == 'W')
+                    md->st[j][i] = 0;
+        }
+        break;
+    }
+}
+
+static void test_model(void **state)
+{
+    struct fx *f = *state;
+    struct pl_pdev d[2];
+    struct model *md = calloc(1, sizeof(*md));
+    unsigned seed = 12345;
+    add_dev(f, ALICE, "a", &d[0]);
+    add_dev(f, ALICE, "b", &d[1]);
+    for (int step = 0; step < 400; step++) {
+        seed = seed * 1103515245u + 12345u;
+        model_step(f, d, md, seed >> 8);
+        if (step % 10 == 9)
+            model_check(f, d, md);
+    }
+    model_check(f, d, md);
+    free(md);
+}
+
 /* ---- a writer killed while storing mail ------------------------------------ */
 
 static void writer(const char *dir, int fd)
@@ -769,6 +872,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_device_del_and_put, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_model, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_writer, setup, teardown),
     };
     pl_log_open("test_push_store", PL_LOG_STDERR, -1);
