@@ -71,7 +71,9 @@ const char *pl_pdev_name_check(const char *name);
 int pl_pdev_add(pl_txn *t, const char *user, const char *name, int64_t now, char *token,
                 size_t toklen, const char **why);
 /* The device a bearer token belongs to: PL_OK, PL_NOTFOUND (unknown or
- * wrong token: the caller cannot tell which). */
+ * wrong token: the caller cannot tell which).  The selector is looked up
+ * directly (it is not secret); the secret's hash is compared in constant
+ * time (CRYPTO_memcmp). */
 int pl_pdev_auth(pl_txn *t, const char *token, struct pl_pdev *d);
 int pl_pdev_get(pl_txn *t, const char *user, const char *name, struct pl_pdev *d);
 typedef int (*pl_pdev_fn)(void *ctx, const struct pl_pdev *d);
@@ -140,7 +142,8 @@ int pl_pmsg_list(pl_txn *t, const char *user, pl_pmsg_list_fn fn, void *ctx);
  * has to receive it: PL_OK with m, *state (PL_PST_WAIT/SENT, may be NULL)
  * and next (PL_PID_LEN + 1 bytes: the id after it for this device, "" after
  * the last); PL_NOTFOUND when the queue is empty or id is not in it (never
- * for this device, another user's, acknowledged or unknown).  Cost: the
+ * for this device, another user's, acknowledged, withdrawn meanwhile or
+ * unknown: the daemon may then offer the first waiting one).  Cost: the
  * entries before id in the device's queue are read (few: the device acks
  * as it goes). */
 int pl_pq_get(pl_txn *t, const struct pl_pdev *d, const char *id, struct pl_pmsg *m,
