@@ -461,16 +461,6 @@ static int qrow_del(pl_txn *t, const char *table, const char *sel, uint64_t seq)
     return pl_store_del(t, table, key, klen);
 }
 
-static uint64_t key_seq(const void *k, size_t kl)
-{
-    char h[SEQ_HEX + 1];
-    if (kl < SEQ_HEX)
-        return 0;
-    memcpy(h, (const char *)k + kl - SEQ_HEX, SEQ_HEX);
-    h[SEQ_HEX] = '\0';
-    return strtoull(h, NULL, 16);
-}
-
 /* ---- putting a message ------------------------------------------------- */
 
 static int next_seq(pl_txn *t, const char *u, uint64_t *seq)
@@ -630,34 +620,64 @@ int pl_pmsg_drop(pl_txn *t, const char *id)
 
 /* ---- a device's queue ------------------------------------------------- */
 
-struct qscan { uint64_t want; int found; struct qrow row; char next[PL_PID_LEN + 1]; };
-
-static int qscan_visit(void *ctx, const void *k, size_t kl, const void *v, size_t vl)
+/* the first row visited (the smallest key with the scan's prefix) */
+static int first_visit(void *ctx, const void *k, size_t kl, const void *v, size_t vl)
 {
-    struct qscan *q = ctx;
-    uint64_t seq = key_seq(k, kl);
+    struct qrow *r = ctx;
     char *text = val_str(v, vl);
-    struct qrow r;
-    int bad = qrow_parse(text, &r);
+    int bad = qrow_parse(text, r);
+    (void)k, (void)kl;
     free(text);
-    if (bad)
-        return 0;
-    if (q->found) {
-        memcpy(q->next, r.id, sizeof(q->next));
-        return 1;
-    }
-    if (q->want == 0 || seq == q->want) {
-        q->found = 1;
-        q->row = r;
-        return 0;
-    }
-    return seq > q->want;           /* past it: not in the queue */
+    return bad ? 0 : 1;
 }
 
-int pl_pq_get(pl_txn *t, const struct pl_pdev *d, const char *id, struct pl_pmsg *m,
-              char *state, char *next)
+static int64_t last_seq(pl_txn *t, const char *u)
 {
-    struct qscan q = {0};
+    char *text;
+    int64_t n;
+    if (get_text(t, PL_T_PSEQ, u, strlen(u), &text, 0) != PL_OK)
+        return 0;
+    n = strtoll(text, NULL, 10);
+    free(text);
+    return n;
+}
+
+/* The device's first row after seq: the store seeks by prefix only, so
+ * the smallest key above "<sel>\n<seq>" is found digit by digit, longest
+ * common prefix first (one seek when the next seq is there), trying no
+ * prefix whose smallest key is above the user's last seq (none at all
+ * after the last message). */
+static int row_after(pl_txn *t, const struct pl_pdev *d, uint64_t seq, struct qrow *r)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t last = (uint64_t)last_seq(t, d->user);
+    char key[64];
+    size_t base = seqkey(d->sel, seq, key, sizeof(key)) - SEQ_HEX;
+    for (int p = SEQ_HEX - 1; p >= 0; p--) {
+        char keep = key[base + (size_t)p];
+        unsigned sh = 4u * (unsigned)(SEQ_HEX - 1 - p);
+        uint64_t high = (seq >> sh) & ~(uint64_t)0xf;     /* the digits before p */
+        for (const char *c = strchr(hex, keep) + 1; *c; c++) {
+            uint64_t low = (high | (uint64_t)(c - hex)) << sh;  /* smallest key with c at p */
+            int rc;
+            if (low > last)
+                break;
+            key[base + (size_t)p] = *c;
+            r->id[0] = '\0';
+            if ((rc = pl_store_scan(t, PL_T_PQ, key, base + (size_t)p + 1, first_visit, r)) < 0)
+                return rc;
+            if (r->id[0])
+                return PL_OK;
+        }
+        key[base + (size_t)p] = keep;
+    }
+    return PL_NOTFOUND;
+}
+
+/* the device's first row, or its row for m */
+static int row_of(pl_txn *t, const struct pl_pdev *d, const char *id, struct pl_pmsg *m,
+                  struct qrow *r)
+{
     char pre[PL_PSEL_LEN + 2];
     size_t plen = key2(d->sel, "", pre, sizeof(pre));
     int rc;
@@ -666,17 +686,30 @@ int pl_pq_get(pl_txn *t, const struct pl_pdev *d, const char *id, struct pl_pmsg
             return rc;
         if (strcmp(m->user, d->user) != 0)
             return PL_NOTFOUND;
-        q.want = m->seq;
+        return qrow_get(t, PL_T_PQ, d->sel, m->seq, r, 0);
     }
-    if ((rc = pl_store_scan(t, PL_T_PQ, pre, plen, qscan_visit, &q)) < 0)
+    r->id[0] = '\0';
+    if ((rc = pl_store_scan(t, PL_T_PQ, pre, plen, first_visit, r)) < 0)
         return rc;
-    if (!q.found)
+    if (r->id[0] == '\0')
         return PL_NOTFOUND;
-    if ((rc = pl_pmsg_meta(t, q.row.id, m, 0)) != PL_OK)
+    if ((rc = pl_pmsg_meta(t, r->id, m, 0)) != PL_OK)
         return rc == PL_NOTFOUND ? PL_ERR : rc;       /* a row without its message */
+    return PL_OK;
+}
+
+int pl_pq_get(pl_txn *t, const struct pl_pdev *d, const char *id, struct pl_pmsg *m,
+              char *state, char *next)
+{
+    struct qrow r, n;
+    int rc = row_of(t, d, id, m, &r);
+    if (rc != PL_OK)
+        return rc;
+    if ((rc = row_after(t, d, m->seq, &n)) < 0)
+        return rc;
     if (state)
-        *state = q.row.state;
-    memcpy(next, q.next, sizeof(q.next));
+        *state = r.state;
+    memcpy(next, rc == PL_OK ? n.id : "", rc == PL_OK ? sizeof(n.id) : 1);
     return PL_OK;
 }
 

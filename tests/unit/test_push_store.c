@@ -2,10 +2,11 @@
  * device tokens (hashed, checked), the seed's Fig. 5 sequence at the store
  * level, independent cursors of two devices, refused acks (unknown,
  * foreign, never sent, repeated), withdrawal, retention, device removal, a
- * large message, the schema upgrade to v10, random operations checked
- * against a model of the queues, and a writer SIGKILLed while it
- * stores mail: after recovery every reported message is there, whole, in
- * order, and the queue matches the records. */
+ * large message, the schema upgrade to v10, chains over gaps (4,100
+ * messages, most withdrawn), random operations checked against a model of
+ * the queues, and a writer SIGKILLed while it stores mail: after recovery
+ * every reported message is there, whole, in order, and the queue matches
+ * the records. */
 #include "config.h"
 
 #include <poll.h>
@@ -637,6 +638,53 @@ static void test_large_message(void **state)
     free(body);
 }
 
+/* ---- the chain over gaps and deep unacknowledged queues -------------------- */
+
+static void test_sparse_chain(void **state)
+{
+    struct fx *f = *state;
+    static const int keep[] = {5, 16, 17, 255, 256, 257, 4096, 4100};
+    const int n = 4100, nk = (int)(sizeof(keep) / sizeof(keep[0]));
+    struct pl_pdev d;
+    struct pl_pmsg *m = calloc((size_t)n + 1, sizeof(*m));
+    char got[PL_PID_LEN + 1], next[PL_PID_LEN + 1];
+    pl_txn *t;
+    int k = 0;
+
+    add_dev(f, ALICE, "phone", &d);
+    t = tb(f);                          /* one transaction: fast */
+    for (int i = 1; i <= n; i++) {
+        struct pl_pmsg_in in = {ALICE, "x", 1, NULL, 0, NULL, NULL};
+        assert_int_equal(pl_pmsg_put(t, &in, i, &m[i]), PL_OK);
+        assert_int_equal(m[i].seq, (uint64_t)i);
+    }
+    for (int i = 1; i <= n; i++) {
+        if (k < nk && keep[k] == i) {
+            k++;
+            continue;
+        }
+        assert_int_equal(pl_pmsg_withdraw(t, ALICE, m[i].id, NULL), PL_OK);
+    }
+    tc(t);
+    /* first -> 5 -> 16 -> ... -> 4100 -> none, nothing acknowledged */
+    assert_int_equal(get(f, &d, NULL, got, next, NULL), PL_OK);
+    assert_string_equal(got, m[5].id);
+    for (k = 0; k < nk; k++) {
+        assert_int_equal(get(f, &d, m[keep[k]].id, got, next, NULL), PL_OK);
+        assert_string_equal(got, m[keep[k]].id);
+        assert_string_equal(next, k + 1 < nk ? m[keep[k + 1]].id : "");
+        sent(f, &d, got);
+    }
+    /* acknowledging from the end keeps the chain of the rest */
+    assert_int_equal(ack(f, &d, m[4100].id, PL_PDISP_DELETE, 1), PL_PACK_OK);
+    assert_int_equal(ack(f, &d, m[256].id, PL_PDISP_DELETE, 1), PL_PACK_OK);
+    assert_int_equal(get(f, &d, m[255].id, got, next, NULL), PL_OK);
+    assert_string_equal(next, m[257].id);
+    assert_int_equal(get(f, &d, m[4096].id, got, next, NULL), PL_OK);
+    assert_string_equal(next, "");
+    free(m);
+}
+
 /* ---- random operations against a model ------------------------------------- */
 
 #define MM 64
@@ -872,6 +920,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_device_del_and_put, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sparse_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_model, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_writer, setup, teardown),
     };
