@@ -179,15 +179,18 @@ static int devs_visit(void *ctx, const void *k, size_t kl, const void *v, size_t
     struct devs *ds = ctx;
     struct pl_pdev *d;
     const char *nl = memchr(k, '\n', kl);
+    size_t ul, nlen;
     char *text;
     if (nl == NULL || ds->n >= PL_PDEV_MAX + 1)
         return 0;
+    ul = (size_t)(nl - (const char *)k);
+    nlen = kl - ul - 1;
     d = &ds->d[ds->n];
     memset(d, 0, sizeof(*d));
-    if ((size_t)(nl - (const char *)k) >= sizeof(d->user) || kl - (size_t)(nl - (const char *)k) - 1 > PL_PNAME_MAX)
+    if (ul >= sizeof(d->user) || nlen > PL_PNAME_MAX)
         return 0;
-    memcpy(d->user, k, (size_t)(nl - (const char *)k));
-    memcpy(d->name, nl + 1, kl - (size_t)(nl - (const char *)k) - 1);
+    memcpy(d->user, k, ul);
+    memcpy(d->name, nl + 1, nlen);
     text = val_str(v, vl);
     pl_mstatus_field(text, "id", d->sel, sizeof(d->sel));
     d->created = field_i64(text, "created");
