@@ -23,6 +23,10 @@
  *   v9  maccount mid mstatus mreq mguard: POP3 mirror accounts, the ids of
  *              each primary's list, sync status and requests, and the
  *              hand-over guard (state/mirror.c)
+ *   v10 pdev pdevid pseq pmsg pbody puser pref pq pdone pack: push delivery
+ *              (capability 5): devices and their hashed tokens, messages
+ *              and their bytes, each device's queue, processed store and
+ *              acknowledgements (state/push.c)
  */
 #include "config.h"
 
@@ -41,6 +45,8 @@ static const char *const v6_tables[] = {"peerq", NULL};
 static const char *const v7_tables[] = {"mlink", "mjid", "mailid", "presence", NULL};
 static const char *const v8_tables[] = {"rprefix", "rmap", "rkeyword", "rdecide", "rresult", NULL};
 static const char *const v9_tables[] = {"maccount", "mid", "mstatus", "mreq", "mguard", NULL};
+static const char *const v10_tables[] = {"pdev", "pdevid", "pseq", "pmsg", "pbody",
+                                         "puser", "pref", "pq", "pdone", "pack", NULL};
 
 static int v1_migrate(pl_txn *t)
 {
@@ -59,6 +65,7 @@ const struct pl_schema_step pl_schema_steps[] = {
     {7, v7_tables, NULL},
     {8, v8_tables, NULL},
     {9, v9_tables, NULL},
+    {10, v10_tables, NULL},
 };
 const int pl_schema_nsteps = (int)(sizeof(pl_schema_steps) / sizeof(pl_schema_steps[0]));
 
