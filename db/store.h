@@ -75,6 +75,9 @@ typedef int (*pl_store_visit_fn)(void *ctx, const void *key, size_t klen,
 int pl_store_scan(pl_txn *t, const char *table, const void *prefix, size_t plen,
                   pl_store_visit_fn fn, void *ctx);
 
+/* Delete every key of table starting with prefix (PL_OK also when none). */
+int pl_store_del_prefix(pl_txn *t, const char *table, const void *prefix, size_t plen);
+
 /* Run fn in a transaction, commit, and retry (bounded) on PL_TEMP. */
 typedef int (*pl_store_txn_fn)(pl_txn *t, void *ctx);
 int pl_store_run(pl_store *s, unsigned flags, pl_store_txn_fn fn, void *ctx);

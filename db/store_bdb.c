@@ -938,6 +938,21 @@ int pl_store_scan(pl_txn *t, const char *table, const void *prefix, size_t plen,
     return rc;
 }
 
+struct delctx { pl_txn *t; const char *table; };
+
+static int del_visit(void *ctx, const void *k, size_t kl, const void *v, size_t vl)
+{
+    struct delctx *d = ctx;
+    (void)v, (void)vl;
+    return pl_store_del(d->t, d->table, k, kl) == PL_OK ? 0 : PL_ERR;
+}
+
+int pl_store_del_prefix(pl_txn *t, const char *table, const void *prefix, size_t plen)
+{
+    struct delctx d = {t, table};
+    return pl_store_scan(t, table, prefix, plen, del_visit, &d);
+}
+
 int pl_store_run(pl_store *s, unsigned flags, pl_store_txn_fn fn, void *ctx)
 {
     for (int attempt = 0; attempt < 10; attempt++) {

@@ -228,20 +228,6 @@ int pl_maccount_put(pl_txn *t, const struct pl_maccount *a, int replace, int *ex
     return pl_store_put(t, PL_T_MACCOUNT, key, klen, val, strlen(val));
 }
 
-struct delctx { pl_txn *t; const char *table; };
-
-static int del_visit(void *ctx, const void *k, size_t kl, const void *v, size_t vl)
-{
-    struct delctx *d = ctx;
-    (void)v, (void)vl;
-    return pl_store_del(d->t, d->table, k, kl) == PL_OK ? 0 : PL_ERR;
-}
-
-static int del_prefix(pl_txn *t, const char *table, const char *prefix, size_t plen)
-{
-    struct delctx d = {t, table};
-    return pl_store_scan(t, table, prefix, plen, del_visit, &d);
-}
 
 int pl_maccount_del(pl_txn *t, const char *user)
 {
@@ -255,9 +241,9 @@ int pl_maccount_del(pl_txn *t, const char *user)
     if ((rc = pl_store_del(t, PL_T_MSTATUS, key, klen)) != PL_OK && rc != PL_NOTFOUND)
         return rc;
     key[klen++] = '\n';
-    if ((rc = del_prefix(t, PL_T_MID, key, klen)) != PL_OK)
+    if ((rc = pl_store_del_prefix(t, PL_T_MID, key, klen)) != PL_OK)
         return rc;
-    return del_prefix(t, PL_T_MREQ, key, klen);
+    return pl_store_del_prefix(t, PL_T_MREQ, key, klen);
 }
 
 struct listctx { pl_maccount_fn fn; void *ctx; };

@@ -102,20 +102,6 @@ static int exists(pl_txn *t, const char *table, const char *key, size_t klen)
     return rc;
 }
 
-struct delctx { pl_txn *t; const char *table; };
-
-static int del_visit(void *ctx, const void *k, size_t kl, const void *v, size_t vl)
-{
-    struct delctx *d = ctx;
-    (void)v, (void)vl;
-    return pl_store_del(d->t, d->table, k, kl) == PL_OK ? 0 : PL_ERR;
-}
-
-static int del_prefix(pl_txn *t, const char *table, const char *prefix, size_t plen)
-{
-    struct delctx d = {t, table};
-    return pl_store_scan(t, table, prefix, plen, del_visit, &d);
-}
 
 static int del_opt(pl_txn *t, const char *table, const char *key, size_t klen)
 {
@@ -1103,7 +1089,7 @@ int pl_pdev_del(pl_txn *t, const char *user, const char *name)
     plen = key2(d.sel, "", pre, sizeof(pre));
     if ((rc = pl_store_scan(t, PL_T_PQ, pre, plen, unref_visit, &q)) != PL_OK ||
         (rc = pl_store_scan(t, PL_T_PDONE, pre, plen, unref_visit, &k)) != PL_OK ||
-        (rc = del_prefix(t, PL_T_PACK, pre, plen)) != PL_OK)
+        (rc = pl_store_del_prefix(t, PL_T_PACK, pre, plen)) != PL_OK)
         return rc;
     klen = key2(d.user, d.name, key, sizeof(key));
     if ((rc = pl_store_del(t, PL_T_PDEV, key, klen)) != PL_OK)
