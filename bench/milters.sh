@@ -67,21 +67,10 @@ if [ $smoke = 0 ]; then
 fi
 [ -x /usr/sbin/smtp-source ] && [ -x /usr/sbin/smtp-sink ] || die "smtp-source/smtp-sink missing (package postfix)"
 BENCH_PROGS="bench/ref_milter bench/pl-smtp-load tests/sink/postlink-sink"
-if [ -z "$bdir" ] && [ $smoke = 1 ] && [ -n "${abs_top_builddir-}" ]; then bdir=$abs_top_builddir; fi
-if [ -z "$bdir" ]; then
-    bdir=$SRC/build-bench
-    say "building with -O2 in $bdir"
-    ( cd "$SRC" && { [ -x configure ] || ./autogen.sh >/dev/null 2>&1; } &&
-      mkdir -p "$bdir" && cd "$bdir" &&
-      { [ -f Makefile ] || ../configure -q CFLAGS=-O2; } &&
-      make -s -j2 >/dev/null && make -s -j2 $BENCH_PROGS >/dev/null ) || die "build in $bdir failed"
-fi
-B=$(cd "$bdir" && pwd) || die "no build dir $bdir"
-for p in $BENCH_PROGS milters/sync/postlink-sync milters/tag/postlink-tag milters/route/postlink-route \
-    agents/sync/postlink-syncd ctl/postlinkctl; do
-    [ -x "$B/$p" ] || die "$B/$p not built (make -C $B check builds the bench programs)"
-done
-export abs_top_srcdir=$SRC abs_top_builddir=$B
+. "$SRC/bench/build.sh"
+bench_build $BENCH_PROGS
+bench_need $BENCH_PROGS milters/sync/postlink-sync milters/tag/postlink-tag milters/route/postlink-route \
+    agents/sync/postlink-syncd ctl/postlinkctl
 
 # ---- the configurations --------------------------------------------------
 # name|listener|milters ("" = none; names of milter sockets below)

@@ -53,20 +53,9 @@ for t in fetchmail getmail mpop; do command -v $t >/dev/null || die "$t not inst
 
 # ---- the build -------------------------------------------------------------
 PROGS="bench/pl-smtp-load tests/sink/postlink-sink"
-if [ -z "$bdir" ] && [ $smoke = 1 ] && [ -n "${abs_top_builddir-}" ]; then bdir=$abs_top_builddir; fi
-if [ -z "$bdir" ]; then
-    bdir=$SRC/build-bench
-    say "building with -O2 in $bdir"
-    ( cd "$SRC" && { [ -x configure ] || ./autogen.sh >/dev/null 2>&1; } &&
-      mkdir -p "$bdir" && cd "$bdir" &&
-      { [ -f Makefile ] || ../configure -q CFLAGS=-O2; } &&
-      make -s -j2 >/dev/null && make -s -j2 $PROGS >/dev/null ) || die "build in $bdir failed"
-fi
-B=$(cd "$bdir" && pwd) || die "no build dir $bdir"
-for p in $PROGS agents/mirror/postlink-mirrord milters/combined/postlink-milter ctl/postlinkctl; do
-    [ -x "$B/$p" ] || die "$B/$p not built"
-done
-export abs_top_srcdir=$SRC abs_top_builddir=$B
+. "$SRC/bench/build.sh"
+bench_build $PROGS
+bench_need $PROGS agents/mirror/postlink-mirrord milters/combined/postlink-milter ctl/postlinkctl
 [ -n "$OUT" ] || { if [ $smoke = 1 ]; then OUT=$(mktemp -d); else OUT=$SRC/bench/results; fi; }
 mkdir -p "$OUT"
 
@@ -119,7 +108,7 @@ setup_fetchmail() {
 set no syslog
 poll 127.0.0.1 protocol POP3 service $POSTLINK_POP3_PORT auth password timeout 60 uidl
   user "$HM_PRIM_USER" there with password "$HM_PRIM_PASS" is root here
-  keep fetchall no rewrite fastuidl $fast sslproto '' mda "$d/mda"
+  keep no rewrite fastuidl $fast sslproto '' mda "$d/mda"
 EOF
     )
 }

@@ -59,20 +59,9 @@ command -v kamailio >/dev/null || die "kamailio not installed (scripts/install-d
 
 # ---- the build -------------------------------------------------------------
 PROGS="bench/pl-smtp-load tests/sink/postlink-sink"
-if [ -z "$bdir" ] && [ $smoke = 1 ] && [ -n "${abs_top_builddir-}" ]; then bdir=$abs_top_builddir; fi
-if [ -z "$bdir" ]; then
-    bdir=$SRC/build-bench
-    say "building with -O2 in $bdir"
-    ( cd "$SRC" && { [ -x configure ] || ./autogen.sh >/dev/null 2>&1; } &&
-      mkdir -p "$bdir" && cd "$bdir" &&
-      { [ -f Makefile ] || ../configure -q CFLAGS=-O2; } &&
-      make -s -j2 >/dev/null && make -s -j2 $PROGS >/dev/null ) || die "build in $bdir failed"
-fi
-B=$(cd "$bdir" && pwd) || die "no build dir $bdir"
-for p in $PROGS milters/sync/postlink-sync milters/route/postlink-route agents/sip/postlink-sipd ctl/postlinkctl; do
-    [ -x "$B/$p" ] || die "$B/$p not built (make -C $B check builds the bench programs)"
-done
-export abs_top_srcdir=$SRC abs_top_builddir=$B
+. "$SRC/bench/build.sh"
+bench_build $PROGS
+bench_need $PROGS milters/sync/postlink-sync milters/route/postlink-route agents/sip/postlink-sipd ctl/postlinkctl
 
 # ---- the two sites -----------------------------------------------------------
 H_USERS="alice bob" HB_USERS="dave erin fay"
