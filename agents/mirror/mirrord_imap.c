@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <strings.h>
 #include <time.h>
 
@@ -44,6 +45,7 @@ struct imap {
     int broken;
     unsigned ms;                     /* each wait for the server */
     unsigned long exists, uidvalidity;
+    int got_exists, examined;
     unsigned long long bytes_in;
     char err[300], last[300];
 };
@@ -174,12 +176,17 @@ static int run(struct imap *m, const char *cmd, unsigned ms,
         }
         if (strncmp(m->rd.text, "* ", 2) != 0)
             continue;               /* "+ ..." or another tag: not ours to answer */
-        if (pl_imap_untagged_num(m->rd.text, "EXISTS", &n) == 0)
+        if (pl_imap_untagged_num(m->rd.text, "EXISTS", &n) == 0) {
             m->exists = n;
-        else if (pl_imap_untagged_num(m->rd.text, "EXPUNGE", &n) == 0 && m->exists)
+            m->got_exists = 1;
+        } else if (pl_imap_untagged_num(m->rd.text, "EXPUNGE", &n) == 0 && m->exists)
             m->exists--;
-        else if (pl_imap_code_num(m->rd.text, "UIDVALIDITY", &n) == 0)
+        else if (pl_imap_code_num(m->rd.text, "UIDVALIDITY", &n) == 0) {
+            if (m->examined && n != m->uidvalidity)
+                return broke(m, "UIDVALIDITY changed during the session (%lu, now %lu)",
+                             m->uidvalidity, n);
             m->uidvalidity = n;
+        }
         else if (strncasecmp(m->rd.text, "* BYE", 5) == 0)
             printable(m->last, sizeof(m->last), m->rd.text);
         if (fn && fn(ctx, &m->rd) != 0) {
@@ -271,10 +278,12 @@ static int imap_open(struct sync *s, const char *scheme, const char *host, unsig
                      rc < 0 ? m->err : m->last);
         return -1;
     }
-    if (m->uidvalidity == 0) {
-        mirrord_fail(s, "the primary's EXAMINE INBOX gave no UIDVALIDITY");
+    if (m->uidvalidity == 0 || !m->got_exists) {
+        mirrord_fail(s, "the primary's EXAMINE INBOX gave no %s",
+                     m->uidvalidity == 0 ? "UIDVALIDITY" : "EXISTS");
         return -1;
     }
+    m->examined = 1;                 /* from now on UIDVALIDITY may not change */
     return 0;
 }
 
@@ -306,6 +315,10 @@ static int on_listed(void *ctx, struct pl_imap_rd *rd)
     if (f.uid == 0 || !f.has_size) {
         bad_line(s, rd->text, f.uid ? "no RFC822.SIZE" : "no UID");
         return 0;
+    }
+    if (s->nids > I(s)->exists + 1000) {
+        bad_line(s, rd->text, "more FETCH responses than EXISTS said");
+        return 1;                    /* an endless listing: stop */
     }
     snprintf(id, sizeof(id), "%lu.%lu", I(s)->uidvalidity, f.uid);
     l = mirrord_add_id(s, f.uid, id);
@@ -347,7 +360,7 @@ static int on_fetched(void *ctx, struct pl_imap_rd *rd)
     size_t i;
     int rc;
 
-    if (pl_imap_fetch_parse(rd->text, &x) != 0 || x.uid == 0 || x.body == 0)
+    if (rd->cut || pl_imap_fetch_parse(rd->text, &x) != 0 || x.uid == 0 || x.body == 0)
         return 0;                    /* not a message of ours */
     for (i = 0; i < f->n && (f->uids[i] != x.uid || f->done[i]); i++)
         ;
@@ -418,8 +431,13 @@ static void imap_close(struct sync *s)
     if (m->h && !m->broken && m->fd != CURL_SOCKET_BAD)
         (void)run(m, "LOGOUT", LOGOUT_MS, NULL, NULL);
     s->r->bytes_in = m->bytes_in;
-    if (m->h)
+    if (m->h) {
+        /* curl's own LOGOUT at cleanup must not wait on a broken stream */
+        if (m->broken && m->fd != CURL_SOCKET_BAD)
+            shutdown(m->fd, SHUT_RDWR);
+        curl_easy_setopt(m->h, CURLOPT_SERVER_RESPONSE_TIMEOUT, 2L);
         curl_easy_cleanup(m->h);
+    }
     pl_imap_rd_free(&m->rd);
     free(m);
     s->pctx = NULL;
@@ -429,5 +447,5 @@ static void imap_close(struct sync *s)
  * sizes (the listing has them) */
 const struct mprimary mirrord_imap_primary = {
     .open = imap_open, .listing = imap_listing, .fetch = imap_fetch,
-    .error = imap_error, .last = imap_last, .close = imap_close,
+    .error = imap_error, .last = imap_last, .close = imap_close, .exact_size = 1,
 };

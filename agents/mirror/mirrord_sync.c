@@ -610,7 +610,7 @@ int mirrord_f_end(void *ctx, size_t i, int status)
     }
     /* a message without a final line end comes with one (Dovecot adds
      * CRLF before the terminating dot): 2 bytes more than LIST said */
-    if (!s->over && s->buf.len == j->size + 2 && s->buf.len >= 2 &&
+    if (!s->pr->exact_size && !s->over && s->buf.len == j->size + 2 && s->buf.len >= 2 &&
         memcmp(s->buf.s + s->buf.len - 2, "\r\n", 2) == 0)
         s->buf.len -= 2;
     if (s->over || s->buf.len != j->size) {

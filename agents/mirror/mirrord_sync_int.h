@@ -50,6 +50,9 @@ struct mprimary {
     int (*count)(struct sync *s);
     /* "UIDL n": as pl_probe_fn (mirror_probe.h). */
     int (*probe)(struct sync *s, unsigned long msgno, char *id);
+    /* The message's bytes are exactly its listed size (IMAP's literal);
+     * 0: a POP3 server may add a CRLF to a message without one. */
+    int exact_size;
     int (*fetch)(struct sync *s, const unsigned long *msgnos, size_t n, long lines,
                  const struct pl_pop3_fetch_cb *cb);
     const char *(*error)(struct sync *s);        /* why the session broke */
