@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # t_listener.sh -- the server skeleton's listener when the process runs
-# out of file descriptors: postlink-policyd under a limit of 40
-# descriptors gets 50 connections held open at once.  It must say once
+# out of file descriptors: postlink-policyd under a limit of 64
+# descriptors gets 60 connections held open at once.  It must say once
 # that it backs off, must not spin on accept() meanwhile (CPU time over
 # 3 s stays small), must keep serving the connections it has, and must
 # serve new ones once the others are gone.
@@ -13,10 +13,10 @@ set -u
 h_init || exit 1
 hs_setup >/dev/null || { tap_fail "store made"; tap_done; exit 1; }
 SOCK=$H_SYNC/policy.sock
-h_spawn policyd "$H_SYNC/policyd.log" prlimit --nofile=40:40 "$abs_top_builddir/policy/postlink-policyd" -f
+h_spawn policyd "$H_SYNC/policyd.log" prlimit --nofile=64:64 "$abs_top_builddir/policy/postlink-policyd" -f
 PID=$H_LAST_PID
 hs__wait_socket "$SOCK" "$PID" || { tap_fail "postlink-policyd starts"; tap_done; exit 1; }
-tap_ok "postlink-policyd starts with 40 file descriptors"
+tap_ok "postlink-policyd starts with 64 file descriptors"
 
 # client: hold N connections open for S seconds, then ask one question on
 # the first and print its answer; or with N=1 and S=0 just ask.
@@ -48,7 +48,7 @@ for s in socks:
 PY
 }
 ticks() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }
-client 50 4 >"$H_DIR/held.out" &
+client 60 4 >"$H_DIR/held.out" &
 C=$!
 end=$((SECONDS + 10)); until [ -e "$H_DIR/held" ] || [ $SECONDS -ge $end ]; do sleep 0.05; done
 # it has reached the limit once it says it backs off
