@@ -127,6 +127,9 @@ server = 127.0.0.1
 port = $POSTLINK_POP3_PORT
 username = $HM_PRIM_USER
 password = $HM_PRIM_PASS
+# getmail6 6.18 sets its SIGCHLD handler after fork(): a delivery child
+# that exits first leaves it waiting for the socket timeout (180 s)
+timeout = 5
 [destination]
 type = Maildir
 path = $d/md/
