@@ -30,6 +30,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "monotime.h"
 #include "pop3_client.h"
 
 #define DEF_MS      30000u
@@ -42,12 +43,6 @@ enum { IO_OK = 0, IO_ERR = -1, IO_TIMEOUT = -2, IO_EOF = -3, IO_PROTO = -4, IO_T
 
 /* ---- errors ------------------------------------------------------------ */
 
-static long long now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 /* Sets p->err unless an earlier error is already there. */
 static void __attribute__((format(printf, 2, 3))) fail(struct pl_pop3 *p, const char *fmt, ...)
@@ -150,7 +145,7 @@ static int wait_fd(int fd, short events, long long deadline)
 {
     for (;;) {
         struct pollfd pf = {.fd = fd, .events = events};
-        long long left = deadline - now_ms();
+        long long left = deadline - pl_now_ms();
         int n;
         if (left <= 0)
             return IO_TIMEOUT;
@@ -304,7 +299,7 @@ static int send_cmd(struct pl_pop3 *p, const char *cmd, const char *shown)
     }
     memcpy(buf, cmd, n);
     memcpy(buf + n, "\r\n", 2);
-    rc = out_write(p, buf, n + 2, now_ms() + p->o.cmd_ms);
+    rc = out_write(p, buf, n + 2, pl_now_ms() + p->o.cmd_ms);
     OPENSSL_cleanse(buf, sizeof(buf));     /* it may hold a password */
     if (rc != IO_OK) {
         snprintf(what, sizeof(what), "sending %s", shown);
@@ -320,7 +315,7 @@ static int read_status(struct pl_pop3 *p, unsigned ms, const char *after)
     char line[PL_POP3_LINE_MAX + 2], what[64];
     const char *text;
     size_t len;
-    int rc = read_line(p, line, &len, now_ms() + ms);
+    int rc = read_line(p, line, &len, pl_now_ms() + ms);
 
     snprintf(what, sizeof(what), "after %s", after);
     if (rc != IO_OK)
@@ -343,7 +338,7 @@ static int read_status(struct pl_pop3 *p, unsigned ms, const char *after)
 static int read_ml_line(struct pl_pop3 *p, char *line, const char **s, size_t *len,
                         const char *doing)
 {
-    int rc = read_line(p, line, len, now_ms() + p->o.data_ms);
+    int rc = read_line(p, line, len, pl_now_ms() + p->o.data_ms);
     if (rc != IO_OK)
         return io_fail(p, rc, doing);
     *s = line;
@@ -378,7 +373,7 @@ static int tls_start(struct pl_pop3 *p, const char *name)
 {
     SSL_CTX *ctx;
     SSL *ssl;
-    long long deadline = now_ms() + p->o.connect_ms;
+    long long deadline = pl_now_ms() + p->o.connect_ms;
     unsigned char tmp[16];
     int numeric = inet_pton(AF_INET, name, tmp) == 1 || inet_pton(AF_INET6, name, tmp) == 1;
     char t[160];
@@ -465,7 +460,7 @@ static int tcp_connect(struct pl_pop3 *p, const char *host, unsigned port)
 {
     struct addrinfo hints, *res = NULL, *ai;
     char ports[16];
-    long long deadline = now_ms() + p->o.connect_ms;
+    long long deadline = pl_now_ms() + p->o.connect_ms;
     int rc, e = 0;
 
     if (port == 0 || port > 65535) {
@@ -662,7 +657,7 @@ static int auth_plain(struct pl_pop3 *p, const char *user, const char *password)
         return rc;
     }
     /* "+ " is a continuation: a server that wants the response on its own. */
-    deadline = now_ms() + p->o.cmd_ms;
+    deadline = pl_now_ms() + p->o.cmd_ms;
     if ((rc = read_line(p, line, &len, deadline)) != IO_OK) {
         OPENSSL_cleanse(cmd, sizeof(cmd));
         return io_fail(p, rc, "after AUTH PLAIN");
@@ -877,7 +872,7 @@ static int send_fetch(struct pl_pop3 *p, const unsigned long *msgnos, size_t fro
                           : snprintf(buf + n, sizeof(buf) - n, "TOP %lu %ld\r\n", msgnos[i], lines);
         n += (size_t)k;
     }
-    if ((rc = out_write(p, buf, n, now_ms() + p->o.cmd_ms)) != IO_OK)
+    if ((rc = out_write(p, buf, n, pl_now_ms() + p->o.cmd_ms)) != IO_OK)
         return io_fail(p, rc, lines < 0 ? "sending RETR" : "sending TOP");
     return PL_POP3_OK;
 }
@@ -925,7 +920,7 @@ int pl_pop3_fetch(struct pl_pop3 *p, const unsigned long *msgnos, size_t n, long
             pl_pop3_ml_init(&m);
             while (!m.done) {
                 size_t olen, used;
-                if (p->ibeg == p->iend && (rc = in_fill(p, now_ms() + p->o.data_ms)) != IO_OK) {
+                if (p->ibeg == p->iend && (rc = in_fill(p, pl_now_ms() + p->o.data_ms)) != IO_OK) {
                     char what[64];
                     snprintf(what, sizeof(what), "in the body of message %lu", msgnos[i]);
                     io_fail(p, rc, what);

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "monotime.h"
 #include "smtp_client.h"
 #include "smtp_dsn.h"
 
@@ -42,12 +43,6 @@ const char *pl_smtpc_stage_name(enum pl_smtpc_stage s)
 
 /* ---- low-level I/O ---------------------------------------------------- */
 
-static long long now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 static void __attribute__((format(printf, 2, 3))) fail(struct pl_smtpc *c, const char *fmt, ...)
 {
@@ -62,7 +57,7 @@ static int wait_fd(int fd, short events, long long deadline)
 {
     for (;;) {
         struct pollfd p = {.fd = fd, .events = events};
-        long long left = deadline - now_ms();
+        long long left = deadline - pl_now_ms();
         int n;
         if (left <= 0)
             return IO_TIMEOUT;
@@ -95,7 +90,7 @@ static int io_fail(struct pl_smtpc *c, int rc, const char *doing)
 static int out_flush(struct pl_smtpc *c, unsigned timeout_ms, size_t *left)
 {
     size_t off = 0;
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = pl_now_ms() + timeout_ms;
     int rc = IO_OK;
 
     while (off < c->olen) {
@@ -104,7 +99,7 @@ static int out_flush(struct pl_smtpc *c, unsigned timeout_ms, size_t *left)
             n = write(c->fd, c->out + off, c->olen - off);
         if (n > 0) {
             off += (size_t)n;
-            deadline = now_ms() + timeout_ms;
+            deadline = pl_now_ms() + timeout_ms;
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -165,7 +160,7 @@ static int in_fill(struct pl_smtpc *c, long long deadline)
  * than PL_SMTP_LINE_MAX or not a reply line is IO_PROTO. */
 static int read_reply_io(struct pl_smtpc *c, struct pl_smtp_reply *r, unsigned timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = pl_now_ms() + timeout_ms;
 
     memset(r, 0, sizeof(*r));
     for (;;) {
@@ -197,7 +192,7 @@ static int read_reply_io(struct pl_smtpc *c, struct pl_smtp_reply *r, unsigned t
             return IO_PROTO;
         if (rc == 1)
             return IO_OK;
-        if (now_ms() >= deadline)
+        if (pl_now_ms() >= deadline)
             return IO_TIMEOUT;             /* an endless multiline reply */
     }
 }
@@ -303,7 +298,7 @@ int pl_smtpc_connect_tcp_from(const char *host, unsigned port, const char *src,
             snprintf(err, errlen, "connect to %s:%u: %s", host, port, strerror(errno));
             goto fail;
         }
-        rc = wait_fd(fd, POLLOUT, now_ms() + (timeout_ms ? timeout_ms : DEF_MS));
+        rc = wait_fd(fd, POLLOUT, pl_now_ms() + (timeout_ms ? timeout_ms : DEF_MS));
         if (rc != IO_OK) {
             snprintf(err, errlen, "connect to %s:%u: %s", host, port,
                      rc == IO_TIMEOUT ? "timed out" : strerror(errno));

@@ -25,6 +25,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "monotime.h"
 #include "curl_easy.h"
 #include "imap_resp.h"
 #include "log.h"
@@ -52,12 +53,6 @@ struct imap {
 
 static struct imap *I(struct sync *s) { return s->pctx; }
 
-static long long now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 static int __attribute__((format(printf, 2, 3))) broke(struct imap *m, const char *fmt, ...)
 {
@@ -74,9 +69,9 @@ static int __attribute__((format(printf, 2, 3))) broke(struct imap *m, const cha
 static int wait_fd(struct imap *m, short ev, unsigned ms)
 {
     struct pollfd p = {.fd = m->fd, .events = ev};
-    long long end = now_ms() + ms;
+    long long end = pl_now_ms() + ms;
     for (;;) {
-        long long left = end - now_ms();
+        long long left = end - pl_now_ms();
         int n;
         if (left <= 0)
             return -1;
