@@ -305,6 +305,8 @@ static void status_text(struct pl_strbuf *b, const char *st)
     }
     pl_strbuf_adds(b, "  last:      ");
     for (const char *const *f = num_fields + 3; *f; f++) {
+        if (strcmp(*f, "full_at") == 0)
+            continue;               /* a time, not a count */
         pl_mstatus_field(st, *f, v, sizeof(v));
         if (strcmp(v, "0") != 0 && v[0])
             pl_strbuf_addf(b, " %s=%s", *f, v);
