@@ -87,6 +87,7 @@ route|mx|route
 route-kw|mx|route-kw
 all-route|mx|tag route sync
 all-route-combined|mx|combined-route
+all-mirror-combined|mx|combined-mirror
 opendkim|mx|opendkim
 sub-bare|sub|
 sub-all|sub|tag sync
@@ -225,7 +226,7 @@ SOCK[sync-lm]=$S/sync-lm.sock SOCK[tag-lm]=$S/tag-lm.sock
 SOCK[combined]=$S/combined.sock SOCK[combined-lm]=$S/combined-lm.sock
 SOCK[opendkim]=$D/opendkim.sock
 SOCK[route]=$H_SYNC/route-milter.sock SOCK[route-kw]=$KW/route-milter.sock
-SOCK[combined-route]=$S/combined-route.sock
+SOCK[combined-route]=$S/combined-route.sock SOCK[combined-mirror]=$S/combined-mirror.sock
 SYNC=$B/milters/sync/postlink-sync TAG=$B/milters/tag/postlink-tag COMB=$B/milters/combined/postlink-milter
 ROUTE=$B/milters/route/postlink-route
 START[ref1]="$B/bench/ref_milter unix:${SOCK[ref1]}"
@@ -238,6 +239,9 @@ START[opendkim]="opendkim -f -x $D/opendkim.conf"
 START[route]="$ROUTE -f"
 START[route-kw]="$ROUTE -f -c $KW/postlink.conf -o route_milter_socket=unix:${SOCK[route-kw]}"
 START[combined-route]="$COMB -f -o milter_socket=unix:${SOCK[combined-route]} -o milter_filters=tag,route,sync"
+# the mirror filter (capability 2) in front: on a listener other than the
+# mirror's it only removes X-Postlink-Mirror fields strangers wrote
+START[combined-mirror]="$COMB -f -o milter_socket=unix:${SOCK[combined-mirror]} -o milter_filters=mirror,tag,sync"
 if [ ! -x "$COMB" ]; then
     SKIP[combined-route]="skipped: BUILD/milters/combined/postlink-milter not built"
 elif ! "$COMB" -n -o milter_socket=unix:${SOCK[combined-route]} -o milter_filters=tag,route,sync >"$D/combined-route-check.log" 2>&1; then

@@ -52,7 +52,7 @@ def main():
     cfg_rank = {c: i for i, c in enumerate(order)}
     cfg_rank.update({c: i for i, c in enumerate(
         ["bare", "ref1", "ref2", "sync", "tag", "route", "route-kw", "all", "all-combined",
-         "all-route", "all-route-combined", "all-libmilter", "all-combined-libmilter", "opendkim",
+         "all-route", "all-route-combined", "all-mirror-combined", "all-libmilter", "all-combined-libmilter", "opendkim",
          "sub-bare", "sub-all", "sub-all-combined"])})
     keys = sorted(groups, key=lambda k: (shapes_order.index(k[1]) if k[1] in shapes_order else 9,
                                          cfg_rank.get(k[0], 99)))
@@ -111,7 +111,9 @@ def main():
              " reads its tables per message): `route` alone with empty tables (mail with no number);"
              " `route-kw` alone with 50 keywords and 10 map rows, none matching, so its content rules"
              " decode every message with GMime; `all-route` tag, route and sync as separate milters;"
-             " `all-route-combined` postlink-milter with milter_filters = tag, route, sync."
+             " `all-route-combined` postlink-milter with milter_filters = tag, route, sync;"
+             " `all-mirror-combined` postlink-milter with milter_filters = mirror, tag, sync (the"
+             " mirror filter of capability 2 in front, removing strangers' X-Postlink-Mirror)."
              " `all` stays the headline (tag and sync), comparable with earlier results.",
              "",
              "| configuration | listener | shape | msg/s median | min-max | ratio to bare [min-max] |"
