@@ -351,8 +351,7 @@ struct put { const char *user; const struct pl_mrec *recs; size_t n; const char 
 static int account_there(pl_txn *t, const char *user)
 {
     struct pl_maccount a;
-    int rc = pl_maccount_get(t, user, &a);
-    return rc == PL_OK ? PL_OK : rc == PL_NOTFOUND ? PL_NOTFOUND : rc;
+    return pl_maccount_get(t, user, &a);
 }
 
 static int put_fn(pl_txn *t, void *ctx)

@@ -356,11 +356,9 @@ tap_check "12: --plain with pop3s:// is refused by postlinkctl (64)" \
 fk_start c11 && fk_msgs c11 1 3 && fk_add f11 c11
 tap_check "11: the first sync" fk_sync f11
 hm_wait_queue_empty
-n=$(grep -c 'postlink-mirrord .*sync thread' "$LOG")
 hs_kill "$HM_MIRRORD_PID"
-hm_start_mirrord -o "imap_url=$D=imap://127.0.0.1:$(h_free_port)"
-end=$(( $(h__ms) + 10000 ))
-until [ "$(grep -c 'postlink-mirrord .*sync thread' "$LOG")" -gt "$n" ] || [ "$(h__ms)" -ge $end ]; do sleep 0.05; done
+tap_check "11: postlink-mirrord restarted with the mailbox's imap_url on a closed port" \
+    hm_start_mirrord -o "imap_url=$D=imap://127.0.0.1:$(h_free_port)"
 fk_rm c11 1 && fk_msgs c11 4 4
 m=$(log_mark)
 tap_check "11: with the mailbox's IMAP down, the sync still succeeds" fk_sync f11
@@ -371,11 +369,8 @@ check_st "11: the new one fetched, the withdrawal failed and is counted, m01 sti
 tap_check "11: the copies: 1 2 3 4" copies_are f11 c11 1 2 3 4
 tap_check "11: the log says it is tried again" log_has "$m" "withdrawing the copy of m01 (tried again next sync)"
 tap_check "11: status text shows the warning" sh -c '"$0" mirror status "$1" | grep -q "warning: .*m01"' "$POSTLINKCTL" "f11@$D"
-n=$(grep -c 'postlink-mirrord .*sync thread' "$LOG")
 hs_kill "$HM_MIRRORD_PID"
-hm_start_mirrord
-end=$(( $(h__ms) + 10000 ))
-until [ "$(grep -c 'postlink-mirrord .*sync thread' "$LOG")" -gt "$n" ] || [ "$(h__ms)" -ge $end ]; do sleep 0.05; done
+tap_check "11: postlink-mirrord restarted as before" hm_start_mirrord
 tap_check "11: with IMAP back, the next sync" fk_sync f11
 st f11
 check_st "11: withdraws m01 now" '.sync.ok and .sync.withdrawn == 1 and .sync.withdraw_failed == 0 and .ids.held == 3 and .sync.warning == ""'
