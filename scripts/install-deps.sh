@@ -12,7 +12,8 @@ PKGS="build-essential autoconf automake libtool pkg-config
       opendkim opendkim-tools
       libsofia-sip-ua-dev kamailio sip-tester baresip socat
       fetchmail
-      faketime mpop getmail6"
+      faketime mpop getmail6
+      libmicrohttpd-dev"
 
 missing=""
 for p in $PKGS; do

@@ -88,6 +88,14 @@ static int64_t field_i64(const char *text, const char *name)
     return strtoll(v, NULL, 10);
 }
 
+/* a field that may be absent: -1 then */
+static int64_t field_opt(const char *text, const char *name)
+{
+    char v[32] = "";
+    pl_mstatus_field(text, name, v, sizeof(v));
+    return v[0] ? strtoll(v, NULL, 10) : -1;
+}
+
 static int get_text(pl_txn *t, const char *table, const char *key, size_t klen, char **text,
                     int upd)
 {
@@ -141,6 +149,8 @@ static void pdev_parse_id(const char *sel, const char *text, struct pl_pdev *d)
     pl_mstatus_field(text, "user", d->user, sizeof(d->user));
     pl_mstatus_field(text, "name", d->name, sizeof(d->name));
     d->created = field_i64(text, "created");
+    d->room_bytes = field_opt(text, "room");
+    d->room_count = field_opt(text, "slots");
 }
 
 static int pdev_by_sel(pl_txn *t, const char *sel, struct pl_pdev *d, char *hash, size_t hlen)
@@ -173,6 +183,7 @@ static int devs_visit(void *ctx, const void *k, size_t kl, const void *v, size_t
     nlen = kl - ul - 1;
     d = &ds->d[ds->n];
     memset(d, 0, sizeof(*d));
+    d->room_bytes = d->room_count = -1;      /* in pdevid only */
     if (ul >= sizeof(d->user) || nlen > PL_PNAME_MAX)
         return 0;
     memcpy(d->user, k, ul);
@@ -206,6 +217,18 @@ static int new_sel(pl_txn *t, char *sel)
     return PL_ERR;
 }
 
+static int pdevid_write(pl_txn *t, const struct pl_pdev *d, const char *hash)
+{
+    char val[512];
+    int n = snprintf(val, sizeof(val), "user=%s\nname=%s\nhash=%s\ncreated=%" PRId64 "\n",
+                     d->user, d->name, hash, d->created);
+    if (d->room_bytes >= 0)
+        n += snprintf(val + n, sizeof(val) - (size_t)n, "room=%" PRId64 "\n", d->room_bytes);
+    if (d->room_count >= 0)
+        n += snprintf(val + n, sizeof(val) - (size_t)n, "slots=%" PRId64 "\n", d->room_count);
+    return pl_store_put(t, PL_T_PDEVID, d->sel, PL_PSEL_LEN, val, strlen(val));
+}
+
 static int pdev_write(pl_txn *t, const struct pl_pdev *d, const char *hash)
 {
     char key[KEY_MAX], val[512];
@@ -214,15 +237,30 @@ static int pdev_write(pl_txn *t, const struct pl_pdev *d, const char *hash)
     snprintf(val, sizeof(val), "id=%s\ncreated=%" PRId64 "\n", d->sel, d->created);
     if ((rc = pl_store_put(t, PL_T_PDEV, key, klen, val, strlen(val))) != PL_OK)
         return rc;
-    snprintf(val, sizeof(val), "user=%s\nname=%s\nhash=%s\ncreated=%" PRId64 "\n", d->user,
-             d->name, hash, d->created);
-    return pl_store_put(t, PL_T_PDEVID, d->sel, PL_PSEL_LEN, val, strlen(val));
+    return pdevid_write(t, d, hash);
+}
+
+int pl_pdev_set_room(pl_txn *t, const struct pl_pdev *d)
+{
+    struct pl_pdev cur;
+    char hash[65] = "", *text;
+    int rc;
+    if (!is_hex(d->sel, PL_PSEL_LEN))
+        return PL_NOTFOUND;
+    if ((rc = get_text(t, PL_T_PDEVID, d->sel, PL_PSEL_LEN, &text, 1)) != PL_OK)
+        return rc;
+    pdev_parse_id(d->sel, text, &cur);
+    pl_mstatus_field(text, "hash", hash, sizeof(hash));
+    free(text);
+    cur.room_bytes = d->room_bytes < 0 ? -1 : d->room_bytes;
+    cur.room_count = d->room_count < 0 ? -1 : d->room_count;
+    return pdevid_write(t, &cur, hash);
 }
 
 int pl_pdev_add(pl_txn *t, const char *user, const char *name, int64_t now, char *token,
                 size_t toklen, const char **why)
 {
-    struct pl_pdev d = {0};
+    struct pl_pdev d = {.room_bytes = -1, .room_count = -1};
     struct devs *ds;
     char secret[PL_PSECRET_LEN + 1], hash[65];
     int rc;
@@ -756,18 +794,18 @@ static int ack_apply(pl_txn *t, const struct pl_pdev *d, struct pl_pmsg *m, enum
     return m->queued == 0 && m->kept == 0 ? msg_remove(t, m) : meta_put(t, m);
 }
 
-int pl_pq_ack(pl_txn *t, const struct pl_pdev *d, const char *id, enum pl_pdisp disp,
-              int64_t now)
+/* PL_OK: id is the device's and was sent to it (m is its record, locked
+ * for update when upd); else what pl_pq_ack answers. */
+static int ack_class(pl_txn *t, const struct pl_pdev *d, const char *id, struct pl_pmsg *m)
 {
-    struct pl_pmsg m;
     struct qrow r;
     int rc, had;
-    memset(&m, 0, sizeof(m));
+    memset(m, 0, sizeof(*m));
     if (!id_ok(id))
         return PL_PACK_UNKNOWN;
-    rc = own_row(t, d, id, &m, &r);
+    rc = own_row(t, d, id, m, &r);
     if (rc == PL_OK && r.state == PL_PST_SENT)
-        return ack_apply(t, d, &m, disp, now);
+        return PL_OK;
     if (rc == PL_OK)
         return PL_PACK_NOTSENT;
     if (rc < 0 || rc == PL_PACK_FOREIGN)
@@ -777,7 +815,21 @@ int pl_pq_ack(pl_txn *t, const struct pl_pdev *d, const char *id, enum pl_pdisp 
         return had;
     if (had == PL_OK)
         return PL_PACK_DONE;
-    return m.id[0] && strcmp(m.id, id) == 0 ? PL_PACK_NOTSENT : PL_PACK_UNKNOWN;
+    return m->id[0] && strcmp(m->id, id) == 0 ? PL_PACK_NOTSENT : PL_PACK_UNKNOWN;
+}
+
+int pl_pq_ack_check(pl_txn *t, const struct pl_pdev *d, const char *id)
+{
+    struct pl_pmsg m;
+    return ack_class(t, d, id, &m);
+}
+
+int pl_pq_ack(pl_txn *t, const struct pl_pdev *d, const char *id, enum pl_pdisp disp,
+              int64_t now)
+{
+    struct pl_pmsg m;
+    int rc = ack_class(t, d, id, &m);
+    return rc == PL_OK ? ack_apply(t, d, &m, disp, now) : rc;
 }
 
 /* ---- age purges ------------------------------------------------------- */

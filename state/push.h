@@ -2,7 +2,8 @@
  * the messages waiting for them and each device's delivery state.
  *   pdev    key "<user>\n<name>" -> "id=<sel>\ncreated=<time>\n": a user's
  *           devices by name (user = lower-case address)
- *   pdevid  key "<sel>" -> "user=..\nname=..\nhash=..\ncreated=..\n": a
+ *   pdevid  key "<sel>" -> "user=..\nname=..\nhash=..\ncreated=..\n" (and
+ *           room=, slots= once the device reported its room): a
  *           device by its selector (16 hex digits, the token's public half);
  *           hash = SHA-256 (hex) of the token's secret half, never the secret
  *   pseq    key user -> "<n>": the last order number given to user's mail
@@ -59,6 +60,9 @@ struct pl_pdev {
     char name[PL_PNAME_MAX + 1];
     char sel[PL_PSEL_LEN + 1];
     int64_t created;
+    /* the room the device last reported, less what was sent since:
+     * bytes and messages; -1 = never reported (no limit) */
+    int64_t room_bytes, room_count;
 };
 
 /* ---- devices ------------------------------------------------------------- */
@@ -79,6 +83,9 @@ int pl_pdev_get(pl_txn *t, const char *user, const char *name, struct pl_pdev *d
 typedef int (*pl_pdev_fn)(void *ctx, const struct pl_pdev *d);
 /* user's devices by name; user NULL: every device of every user. */
 int pl_pdev_list(pl_txn *t, const char *user, pl_pdev_fn fn, void *ctx);
+/* Records the device's room (d->room_bytes, d->room_count) in its
+ * record: PL_OK, PL_NOTFOUND (the device is gone). */
+int pl_pdev_set_room(pl_txn *t, const struct pl_pdev *d);
 /* Removes the device, its queue, processed store and receipts (messages no
  * one else needs go with them): PL_OK, PL_NOTFOUND. */
 int pl_pdev_del(pl_txn *t, const char *user, const char *name);
@@ -166,6 +173,9 @@ enum pl_pack_rc {
  * enum pl_pack_rc.  Only an id marked sent to this device is applied. */
 int pl_pq_ack(pl_txn *t, const struct pl_pdev *d, const char *id, enum pl_pdisp disp,
               int64_t now);
+/* What pl_pq_ack would answer for id, changing nothing (a request's ack
+ * is checked before the response and applied after it went out). */
+int pl_pq_ack_check(pl_txn *t, const struct pl_pdev *d, const char *id);
 /* Forgets receipts (pack) older than before. */
 int pl_pack_purge(pl_txn *t, int64_t before, unsigned *n);
 

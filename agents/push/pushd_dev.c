@@ -1,0 +1,100 @@
+/* pushd_dev.c -- postlink-pushd's per-device serialisation (one fetch of a
+ * device at a time, so that two concurrent requests cannot both be sent
+ * the same message or race on an ack) and the wake-up of held waits when
+ * mail is committed. */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include "pushd.h"
+#include "server.h"
+
+#define HELD_MAX 1024
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t released = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t mail = PTHREAD_COND_INITIALIZER;
+static char held[HELD_MAX][PL_PSEL_LEN + 1];
+static size_t nheld;
+static unsigned long mail_gen;
+
+static void deadline(struct timespec *ts, unsigned ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static long find(const char *sel)
+{
+    for (size_t i = 0; i < nheld; i++)
+        if (strcmp(held[i], sel) == 0)
+            return (long)i;
+    return -1;
+}
+
+int pushd_dev_acquire(const char *sel, unsigned ms)
+{
+    struct timespec ts;
+    int rc = 0;
+    deadline(&ts, ms);
+    pthread_mutex_lock(&mu);
+    while (rc == 0 && (find(sel) >= 0 || nheld >= HELD_MAX) && !pl_server_stopping())
+        rc = pthread_cond_timedwait(&released, &mu, &ts);
+    if (rc == 0 && !pl_server_stopping()) {
+        memcpy(held[nheld++], sel, PL_PSEL_LEN + 1);
+        pthread_mutex_unlock(&mu);
+        return 0;
+    }
+    pthread_mutex_unlock(&mu);
+    return -1;
+}
+
+void pushd_dev_release(const char *sel)
+{
+    long i;
+    pthread_mutex_lock(&mu);
+    if ((i = find(sel)) >= 0) {
+        if ((size_t)i != nheld - 1)
+            memcpy(held[i], held[nheld - 1], sizeof(held[0]));
+        nheld--;
+    }
+    pthread_cond_broadcast(&released);
+    pthread_mutex_unlock(&mu);
+}
+
+void pushd_mail_arrived(void)
+{
+    pthread_mutex_lock(&mu);
+    mail_gen++;
+    pthread_cond_broadcast(&mail);
+    pthread_mutex_unlock(&mu);
+}
+
+void pushd_mail_wait(unsigned ms)
+{
+    struct timespec ts;
+    unsigned long gen;
+    int rc = 0;
+    deadline(&ts, ms);
+    pthread_mutex_lock(&mu);
+    gen = mail_gen;
+    while (rc == 0 && gen == mail_gen && !pl_server_stopping())
+        rc = pthread_cond_timedwait(&mail, &mu, &ts);
+    pthread_mutex_unlock(&mu);
+}
+
+void pushd_dev_wake_all(void)
+{
+    pthread_mutex_lock(&mu);
+    pthread_cond_broadcast(&released);
+    pthread_cond_broadcast(&mail);
+    pthread_mutex_unlock(&mu);
+}

@@ -1,0 +1,149 @@
+/* pushd_main.c -- postlink-pushd, capability 5: push delivery.  Postfix's
+ * lmtp(8) client hands it push users' mail (pushd_lmtp.c), which it keeps
+ * in the push store until each of the user's devices acknowledged it; the
+ * devices fetch it over HTTP, the acknowledgement of one message riding on
+ * the request for the next (pushd_http.c, pushd_fetch.c).  Its life
+ * (options, signals, listeners, shutdown) is the server skeleton's
+ * (server/).  See postlink-pushd(8). */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "listener.h"
+#include "log.h"
+#include "pushd.h"
+#include "server.h"
+
+#define LMTP_CONNS 100                 /* Postfix's default process limit */
+#define RECEIPT_TTL (30 * 86400)       /* a repeated ack is recognised this long */
+
+struct pushd pd;
+
+static struct pl_lmtp_server_opts lmtp_opts;
+static pl_listener *lmtp_listener;
+
+static void serve_lmtp(int fd, void *ctx)
+{
+    (void)ctx;
+    pl_lmtp_serve(fd, &lmtp_opts);
+}
+
+/* inet:port@host with host a loopback address (or unix:, which is local) */
+static int listen_is_local(const char *ep)
+{
+    const char *host = strchr(ep, '@');
+    if (strncmp(ep, "unix:", 5) == 0)
+        return 1;
+    if (host == NULL)
+        return 0;
+    host++;
+    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+           strcmp(host, "[::1]") == 0 || strcasecmp(host, "localhost") == 0;
+}
+
+static int pushd_configure(const pl_conf *conf, const struct pl_cfg *cfg, int reload, char *err,
+                           size_t errlen)
+{
+    (void)conf;
+    if (!reload) {
+        if (strncmp(cfg->push_http_listen, "inet:", 5) != 0) {
+            snprintf(err, errlen, "push_http_listen must be inet:port@host");
+            return -1;
+        }
+        if (!cfg->push_tls_cert_file[0] != !cfg->push_tls_key_file[0]) {
+            snprintf(err, errlen, "push_tls_cert_file and push_tls_key_file go together");
+            return -1;
+        }
+        if (!cfg->push_tls_cert_file[0] && !listen_is_local(cfg->push_http_listen)) {
+            snprintf(err, errlen, "push_http_listen = %s is not a loopback address: device "
+                     "tokens would cross the network in clear; set push_tls_cert_file and "
+                     "push_tls_key_file", cfg->push_http_listen);
+            return -1;
+        }
+        if (cfg->push_wait_timeout + 5 > 3600 || cfg->push_request_timeout < 1) {
+            snprintf(err, errlen, "push_wait_timeout is too long");
+            return -1;
+        }
+        pd.hostname = pl_server_hostname(cfg);
+    }
+    atomic_store(&pd.cfg, cfg);
+    return 0;
+}
+
+static int pushd_open(void)
+{
+    char err[512];
+    const struct pl_cfg *cfg = pl_server_cfg();
+    if ((lmtp_listener = pl_listener_open(cfg->push_lmtp_socket, cfg->postlink_user, err,
+                                          sizeof(err))) == NULL) {
+        msg_error("push_lmtp_socket: %s", err);
+        return -1;
+    }
+    pl_server_adopt(lmtp_listener);
+    return pushd_http_open();
+}
+
+static int purge_fn(pl_txn *t, void *ctx)
+{
+    unsigned *n = ctx;
+    return pl_pack_purge(t, time(NULL) - RECEIPT_TTL, n);
+}
+
+static int pushd_run(void)
+{
+    const struct pl_cfg *cfg = pl_server_cfg();
+    time_t last_purge = 0;
+    pd.store = pl_server_store();
+    lmtp_opts.hostname = pd.hostname;
+    lmtp_opts.max_msg_bytes = (size_t)cfg->push_max_message;
+    lmtp_opts.deliver = pushd_deliver;
+    lmtp_opts.check_rcpt = pushd_check_rcpt;
+    if (pushd_http_start() != 0)
+        return 71;
+    if (pl_listener_start(lmtp_listener, "postlink-pushd lmtp", LMTP_CONNS, serve_lmtp,
+                          NULL) != 0)
+        return 71;
+    msg_info("postlink-pushd %s listening on %s (lmtp) and %s (devices, %s)", PACKAGE_VERSION,
+             cfg->push_lmtp_socket, cfg->push_http_listen,
+             cfg->push_tls_cert_file[0] ? "https" : "http");
+    do {
+        time_t now = time(NULL);
+        if (now - last_purge >= 3600) {
+            unsigned n = 0;
+            if (pl_store_run(pd.store, PL_TXN_SYNC, purge_fn, &n) == PL_OK && n)
+                msg_info("forgot %u old acknowledgement receipt(s)", n);
+            last_purge = now;
+        }
+        pl_store_maintain(pd.store, 0);
+    } while (!pl_server_sleep_ms(1000));
+    return 0;
+}
+
+static void pushd_wake(void)
+{
+    pushd_http_quiesce();
+}
+
+static void pushd_finish(void)
+{
+    pushd_http_stop();
+}
+
+static const struct pl_service pushd_service = {
+    .name = "postlink-pushd",
+    .needs_store = 1,
+    .configure = pushd_configure,
+    .open = pushd_open,
+    .run = pushd_run,
+    .wake = pushd_wake,
+    .finish = pushd_finish,
+};
+
+int main(int argc, char **argv)
+{
+    return pl_server_main(&pushd_service, argc, argv);
+}
