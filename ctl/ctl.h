@@ -30,5 +30,6 @@ int ctl_pending(struct ctl *ctl, int argc, char **argv);
 int ctl_messenger(struct ctl *ctl, int argc, char **argv);
 int ctl_route(struct ctl *ctl, int argc, char **argv);
 int ctl_mirror(struct ctl *ctl, int argc, char **argv);
+int ctl_push(struct ctl *ctl, int argc, char **argv);
 
 #endif

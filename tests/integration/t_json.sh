@@ -161,6 +161,25 @@ out=$("$CTL" pending list "$U" --expired --json 2>/dev/null)
 jcheck "pending list --expired --json" "$out" \
     'len(d) == 1 and d[0]["expired"] is True and d[0]["target"] == B("M2") and d[0]["control"] == B("C2")' "pending list"
 
+# push devices and their queue: a sender and a reference with quotes, a
+# backslash, UTF-8 and ill-formed bytes (the push store takes any bytes
+# but controls and spaces there), put as postlink-pushd would
+# (tests/tools/pl-push-put)
+out=$("$CTL" push device add "$U" json-phone --json 2>/dev/null)
+jcheck "push device add --json: user, device, token" "$out" \
+    'd["user"] == B("U").lower() and d["device"] == "json-phone" and len(d["token"]) == 81 and d["token"][16] == "."' "push device"
+export PTOK=$(jq -r .token <<<"$out")
+export PSENDER=$'J\xc3\xbcrgen"q"back\\slash\xff,cut\xe6\x97@x.example' PREF=$'r\xe6\x97\xa5"\\\xc0\xaf'
+printf 'Subject: push\n\nhi\n' >"$H_DIR/push.eml"
+"$abs_top_builddir/tests/tools/pl-push-put" -h "$POSTLINK_DB_HOME" -u "$U" -s "$PSENDER" -r "$PREF" \
+    "$H_DIR/push.eml" >/dev/null
+out=$("$CTL" push device list "$U" --json 2>/dev/null)
+jcheck "push device list USER --json: the selector, not the secret" "$out" \
+    'len(d) == 1 and d[0]["device"] == "json-phone" and d[0]["selector"] == B("PTOK")[:16] and d[0]["waiting"] == 1 and B("PTOK")[17:] not in json.dumps(d)' "push device"
+out=$("$CTL" push queue "$U" --json 2>/dev/null)
+jcheck "push queue USER --json: sender and ref round-trip (ill-formed bytes as U+FFFD)" "$out" \
+    'd["messages"][0]["sender"] == B("PSENDER") and d["messages"][0]["ref"] == B("PREF") and "\ufffd" in d["messages"][0]["ref"] and d["messages"][0]["devices"] == [{"device": "json-phone", "state": "waiting", "time": None}] and d["queued"]["count"] == 1' "push queue"
+
 # every command that takes --json (postlinkctl -h and postlinkctl(8)) was run above
 tested=$(tr '|' '\n' <<<"$TESTED" | sed '/^$/d' | sort -u | tr '\n' ',')
 from_help=$("$CTL" -h | grep -- '--json' | awk '{print $1, $2}' |
