@@ -266,9 +266,10 @@ void pushd_after(struct pushd_after *a, int ok)
                          a->move ? "moved" : "deleted", a->ack_id,
                          x.ack_rc == PL_PACK_DONE ? " (already acknowledged)" : "");
         }
-    } else if (!ok && (a->sent || a->ack) && pl_server_verbose())
-        msg_info("device %s/%s: the response did not go out in full: nothing recorded",
-                 d->user, d->name);
+    } else if (!ok && (a->sent || a->ack))
+        msg_info("device %s/%s: the response%s%s did not go out in full (the device went "
+                 "away or stopped reading): nothing recorded", d->user, d->name,
+                 a->sent ? " with " : "", a->sent ? a->sent_id : "");
     if (a->busy)
         pushd_dev_release(d->sel);
     a->busy = 0;
