@@ -105,6 +105,18 @@ long pl_b64url_decode(const char *in, size_t inlen, void *out, size_t outlen)
     return (long)bytes;
 }
 
+long pl_b64url_canon(const char *in, char *out, size_t outlen)
+{
+    size_t n = strlen(in);
+    unsigned char *bin = malloc(n / 4 * 3 + 3);
+    long bl, rc = -1;
+
+    if (bin && (bl = pl_b64url_decode(in, n, bin, n / 4 * 3 + 3)) >= 0)
+        rc = pl_b64url_encode(bin, (size_t)bl, out, outlen);
+    free(bin);
+    return rc;
+}
+
 /* ---- P-256 points -------------------------------------------------------- */
 
 EVP_PKEY *pl_wp_point_key(const unsigned char pt[PL_WP_POINT_LEN], const unsigned char *priv)

@@ -42,6 +42,9 @@ long pl_b64url_encode(const void *in, size_t len, char *out, size_t outlen);
  * only where it belongs; unused low bits must be zero, so every value has
  * one encoding): the byte count, or -1 for bad input or an out too small. */
 long pl_b64url_decode(const char *in, size_t inlen, void *out, size_t outlen);
+/* in (NUL-terminated, any form decode takes) in its one unpadded form:
+ * the length, or -1 when in does not decode or out is too small. */
+long pl_b64url_canon(const char *in, char *out, size_t outlen);
 
 /* ---- what a device registers -------------------------------------------- */
 
