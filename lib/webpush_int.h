@@ -1,4 +1,4 @@
-/* webpush_int.h -- what lib/webpush.c and lib/webpush_ece.c share: P-256
+/* webpush_int.h -- what lib/webpush*.c share: P-256
  * points to and from OpenSSL keys.  Not for other callers. */
 #ifndef PL_WEBPUSH_INT_H
 #define PL_WEBPUSH_INT_H
