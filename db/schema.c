@@ -27,6 +27,8 @@
  *              (capability 5): devices and their hashed tokens, messages
  *              and their bytes, each device's queue, processed store and
  *              acknowledgements (state/push.c)
+ *   v11 psub   push delivery: each device's Web Push subscription
+ *              (state/push_sub.c)
  */
 #include "config.h"
 
@@ -47,6 +49,7 @@ static const char *const v8_tables[] = {"rprefix", "rmap", "rkeyword", "rdecide"
 static const char *const v9_tables[] = {"maccount", "mid", "mstatus", "mreq", "mguard", NULL};
 static const char *const v10_tables[] = {"pdev", "pdevid", "pseq", "pmsg", "pbody",
                                          "puser", "pref", "pq", "pdone", "pack", NULL};
+static const char *const v11_tables[] = {"psub", NULL};
 
 static int v1_migrate(pl_txn *t)
 {
@@ -66,6 +69,7 @@ const struct pl_schema_step pl_schema_steps[] = {
     {8, v8_tables, NULL},
     {9, v9_tables, NULL},
     {10, v10_tables, NULL},
+    {11, v11_tables, NULL},
 };
 const int pl_schema_nsteps = (int)(sizeof(pl_schema_steps) / sizeof(pl_schema_steps[0]));
 

@@ -22,6 +22,7 @@ TOP=$PWD
 OUT=${FUZZ_OUT:-$TOP/build-fuzz}
 TARGETS="header address lmtp policy conf tag presence_request presence_answer milter smtp_reply"
 TARGETS="$TARGETS sdp phone kwscan uidl pop3 probe imap"
+TARGETS="$TARGETS psub"
 secs=${FUZZ_SECONDS:-15}
 sel=$TARGETS
 
@@ -53,6 +54,7 @@ max_len() {
     pop3) echo 16384 ;;             # a few responses of up to 1024-byte lines
     imap) echo 40000 ;;             # past the 16 KB text limit of one response
     smtp_reply) echo 16384 ;;       # a few replies of up to 2048-byte lines
+    psub) echo 8192 ;;              # past the 4096-byte registration limit
     esac
 }
 

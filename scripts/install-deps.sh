@@ -49,4 +49,18 @@ if [ "$(id -u)" = 0 ] && ! getent passwd postlink >/dev/null; then
     useradd --system --user-group --home-dir /var/lib/postlink \
             --shell /usr/sbin/nologin postlink
 fi
+# The Node tools of the integration tests (tests/node: web-push-testing, the
+# mock push service of t_webpush.sh), exactly as package-lock.json has them.
+node_dir=$(cd "$(dirname "$0")/.." && pwd)/tests/node
+if [ ! -d "$node_dir/node_modules" ]; then
+    if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm ||
+            echo "install-deps: no nodejs/npm: t_webpush.sh will fail" >&2
+    fi
+    if command -v npm >/dev/null 2>&1; then
+        echo "install-deps: npm ci --prefix tests/node"
+        npm ci --prefix "$node_dir" --no-audit --no-fund ||
+            { echo "install-deps: npm ci failed: t_webpush.sh will fail" >&2; rm -rf "$node_dir/node_modules"; }
+    fi
+fi
 exit 0

@@ -16,6 +16,7 @@
 
 #include "mirror.h"
 #include "push.h"
+#include "push_sub.h"
 #include "strutil.h"
 
 #define SEQ_HEX 16
@@ -1141,7 +1142,8 @@ int pl_pdev_del(pl_txn *t, const char *user, const char *name)
     plen = key2(d.sel, "", pre, sizeof(pre));
     if ((rc = pl_store_scan(t, PL_T_PQ, pre, plen, unref_visit, &q)) != PL_OK ||
         (rc = pl_store_scan(t, PL_T_PDONE, pre, plen, unref_visit, &k)) != PL_OK ||
-        (rc = pl_store_del_prefix(t, PL_T_PACK, pre, plen)) != PL_OK)
+        (rc = pl_store_del_prefix(t, PL_T_PACK, pre, plen)) != PL_OK ||
+        (rc = pl_psub_del(t, d.sel)) < 0)
         return rc;
     klen = key2(d.user, d.name, key, sizeof(key));
     if ((rc = pl_store_del(t, PL_T_PDEV, key, klen)) != PL_OK)

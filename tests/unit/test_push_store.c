@@ -146,7 +146,7 @@ static void test_schema(void **state)
     char err[256];
     pl_txn *t;
     (void)state;
-    assert_int_equal(pl_store_schema_current(), 10);
+    assert_true(pl_store_schema_current() >= 10);
     assert_non_null(testdir_new(f.dir, sizeof(f.dir)));
     o.home = f.dir;
     o.schema_target = 9;            /* a store of the release before push */
@@ -157,7 +157,7 @@ static void test_schema(void **state)
     tc(t);
     pl_store_close(f.s);
     fx_open(&f);
-    assert_int_equal(pl_store_schema_version(f.s), 10);
+    assert_int_equal(pl_store_schema_version(f.s), pl_store_schema_current());
     t = tb(&f);
     for (const char *const *n = (const char *const[]){PL_T_PDEV, PL_T_PDEVID, PL_T_PSEQ,
              PL_T_PMSG, PL_T_PBODY, PL_T_PUSER, PL_T_PREF, PL_T_PQ, PL_T_PDONE, PL_T_PACK, NULL};
