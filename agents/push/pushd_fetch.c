@@ -251,12 +251,14 @@ void pushd_after(struct pushd_after *a, int ok)
     if (!a->have_dev)
         return;
     if (ok && (a->ack || a->sent || a->room)) {
+        pushd_crash_point("after-send");
         if (pl_store_run(pd.store, PL_TXN_SYNC, after_fn, &x) != PL_OK)
             msg_error("device %s/%s (%s): cannot record what was sent (%s%s%s): the device "
                       "will be offered it again", d->user, d->name, d->sel,
                       a->sent ? a->sent_id : "", a->sent && a->ack ? ", ack of " : "",
                       a->ack ? a->ack_id : "");
         else {
+            pushd_crash_point("after-apply");
             if (a->sent)
                 msg_info("device %s/%s: sent %s (%" PRIu64 " bytes)%s", d->user, d->name,
                          a->sent_id, a->sent_size,

@@ -22,7 +22,6 @@
 
 /* Test hook: POSTLINK_PUSHD_CRASH_FILE names a file holding a step name;
  * at that step the process kills itself (once: the file is removed). */
-void pushd_crash_point(const char *step);
 void pushd_crash_point(const char *step)
 {
     const char *f = getenv("POSTLINK_PUSHD_CRASH_FILE");
