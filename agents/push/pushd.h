@@ -27,6 +27,8 @@ extern struct pushd pd;
 const char *pushd_check_rcpt(void *ctx, const char *rcpt);
 void pushd_deliver(void *ctx, const struct pl_lmtp_envelope *env,
                    char (*replies)[PL_LMTP_REPLY_MAX]);
+/* Test hook (POSTLINK_PUSHD_CRASH_FILE): SIGKILL itself at step. */
+void pushd_crash_point(const char *step);
 
 /* ---- pushd_dev.c ---- */
 /* Serialise one device's fetches: wait up to ms for its earlier fetch to

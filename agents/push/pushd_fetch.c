@@ -88,6 +88,24 @@ struct fetch_q {
     size_t len;
 };
 
+/* the request's ack of id is to be applied after the response */
+static int acked_here(const struct fetch_q *f, const char *id)
+{
+    return f->q->has_ack && f->ack_rc == PL_OK && strcmp(f->q->ack, id) == 0;
+}
+
+/* m is the first waiting and acknowledged by this request: the one after
+ * it instead (next holds its id on entry) */
+static int first_after(pl_txn *t, const struct fetch_q *f, struct pl_pmsg *m, char *state,
+                       char *next)
+{
+    char id[PL_PID_LEN + 1];
+    if (next[0] == '\0')
+        return PL_NOTFOUND;
+    memcpy(id, next, sizeof(id));
+    return pl_pq_get(t, f->d, id, m, state, next);
+}
+
 static int fetch_fn(pl_txn *t, void *ctx)
 {
     struct fetch_q *f = ctx;
@@ -106,11 +124,20 @@ static int fetch_fn(pl_txn *t, void *ctx)
     rc = pl_pq_get(t, f->d, f->q->get, &f->m, &f->state, f->next);
     if (rc < 0)
         return rc;
+    /* get=first with the ack of the first one: the one after it (the
+     * acknowledged message is not offered again) */
+    if (rc == PL_OK && !f->q->get[0] && acked_here(f, f->m.id))
+        rc = first_after(t, f, &f->m, &f->state, f->next);
+    if (rc < 0)
+        return rc;
     f->get_rc = rc;
     if (rc == PL_NOTFOUND) {
         struct pl_pmsg m1;
         char st, nx[PL_PID_LEN + 1];
         if (f->q->get[0] && (rc = pl_pq_get(t, f->d, NULL, &m1, &st, nx)) < 0)
+            return rc;
+        if (f->q->get[0] && rc == PL_OK && acked_here(f, m1.id) &&
+            (rc = first_after(t, f, &m1, &st, nx)) < 0)
             return rc;
         if (f->q->get[0] && rc == PL_OK)
             memcpy(f->first, m1.id, sizeof(f->first));
@@ -251,12 +278,14 @@ void pushd_after(struct pushd_after *a, int ok)
     if (!a->have_dev)
         return;
     if (ok && (a->ack || a->sent || a->room)) {
+        pushd_crash_point("after-send");
         if (pl_store_run(pd.store, PL_TXN_SYNC, after_fn, &x) != PL_OK)
             msg_error("device %s/%s (%s): cannot record what was sent (%s%s%s): the device "
                       "will be offered it again", d->user, d->name, d->sel,
                       a->sent ? a->sent_id : "", a->sent && a->ack ? ", ack of " : "",
                       a->ack ? a->ack_id : "");
         else {
+            pushd_crash_point("after-apply");
             if (a->sent)
                 msg_info("device %s/%s: sent %s (%" PRIu64 " bytes)%s", d->user, d->name,
                          a->sent_id, a->sent_size,

@@ -22,7 +22,6 @@
 
 /* Test hook: POSTLINK_PUSHD_CRASH_FILE names a file holding a step name;
  * at that step the process kills itself (once: the file is removed). */
-void pushd_crash_point(const char *step);
 void pushd_crash_point(const char *step)
 {
     const char *f = getenv("POSTLINK_PUSHD_CRASH_FILE");
@@ -118,6 +117,7 @@ void pushd_deliver(void *ctx, const struct pl_lmtp_envelope *env,
         p.in.sender = env->sender;
         rc = pl_store_run(pd.store, PL_TXN_SYNC, put_fn, &p);
         if (rc == PL_OK) {
+            pushd_crash_point("after-commit");
             snprintf(replies[i], PL_LMTP_REPLY_MAX, "250 2.0.0 <%s> stored as %s for %u "
                      "device(s)", user, p.m.id, p.m.queued);
             msg_info("%s: stored %s (%zu bytes, from <%s>) for %u device(s)", user, p.m.id,
