@@ -29,6 +29,8 @@
  *              acknowledgements (state/push.c)
  *   v11 psub   push delivery: each device's Web Push subscription
  *              (state/push_sub.c)
+ *   v12 pin    push delivery: receipts of mail taken in, so that a delivery
+ *              Postfix repeats is stored once (state/push_intake.c)
  */
 #include "config.h"
 
@@ -50,6 +52,7 @@ static const char *const v9_tables[] = {"maccount", "mid", "mstatus", "mreq", "m
 static const char *const v10_tables[] = {"pdev", "pdevid", "pseq", "pmsg", "pbody",
                                          "puser", "pref", "pq", "pdone", "pack", NULL};
 static const char *const v11_tables[] = {"psub", NULL};
+static const char *const v12_tables[] = {"pin", NULL};
 
 static int v1_migrate(pl_txn *t)
 {
@@ -70,6 +73,7 @@ const struct pl_schema_step pl_schema_steps[] = {
     {9, v9_tables, NULL},
     {10, v10_tables, NULL},
     {11, v11_tables, NULL},
+    {12, v12_tables, NULL},
 };
 const int pl_schema_nsteps = (int)(sizeof(pl_schema_steps) / sizeof(pl_schema_steps[0]));
 

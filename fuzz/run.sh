@@ -22,7 +22,7 @@ TOP=$PWD
 OUT=${FUZZ_OUT:-$TOP/build-fuzz}
 TARGETS="header address lmtp policy conf tag presence_request presence_answer milter smtp_reply"
 TARGETS="$TARGETS sdp phone kwscan uidl pop3 probe imap"
-TARGETS="$TARGETS psub"
+TARGETS="$TARGETS psub push_req"
 secs=${FUZZ_SECONDS:-15}
 sel=$TARGETS
 
@@ -55,6 +55,7 @@ max_len() {
     imap) echo 40000 ;;             # past the 16 KB text limit of one response
     smtp_reply) echo 16384 ;;       # a few replies of up to 2048-byte lines
     psub) echo 8192 ;;              # past the 4096-byte registration limit
+    push_req) echo 4096 ;;          # a request line and fields within the 32 KB connection memory
     esac
 }
 

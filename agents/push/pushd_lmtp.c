@@ -17,8 +17,13 @@
 #include "address.h"
 #include "header.h"
 #include "log.h"
+#include "push_intake.h"
 #include "pushd.h"
 #include "strutil.h"
+
+/* How long a delivery is recognised when Postfix repeats it: above
+ * Postfix's maximal_queue_lifetime (5d). */
+#define PIN_TTL (7 * 86400)
 
 /* Test hook: POSTLINK_PUSHD_CRASH_FILE names a file holding a step name;
  * at that step the process kills itself (once: the file is removed). */
@@ -78,13 +83,25 @@ const char *pushd_check_rcpt(void *ctx, const char *rcpt)
     return NULL;
 }
 
-struct put_q { struct pl_pmsg_in in; struct pl_pmsg m; };
+struct put_q {
+    struct pl_pmsg_in in;
+    struct pl_pmsg m;
+    char digest[PL_PIN_DIGEST_LEN + 1];
+    int repeat;                     /* Postfix repeated a delivery already stored */
+};
 
+/* Store the message and its receipt, or find the receipt of the same
+ * delivery (Postfix did not see our 250 and tried again). */
 static int put_fn(pl_txn *t, void *ctx)
 {
     struct put_q *p = ctx;
-    int rc = pl_pmsg_put(t, &p->in, time(NULL), &p->m);
-    if (rc == PL_OK)
+    int64_t now = time(NULL);
+    int rc = pl_pin_get(t, p->in.user, p->digest, now - PIN_TTL, p->m.id, sizeof(p->m.id));
+    p->repeat = rc == PL_OK;
+    if (rc != PL_NOTFOUND)
+        return rc;
+    if ((rc = pl_pmsg_put(t, &p->in, now, &p->m)) == PL_OK &&
+        (rc = pl_pin_put(t, p->in.user, p->digest, p->m.id, now)) == PL_OK)
         pushd_crash_point("before-commit");
     return rc;
 }
@@ -115,8 +132,16 @@ void pushd_deliver(void *ctx, const struct pl_lmtp_envelope *env,
         p.in.len = env->msglen;
         p.in.date = date;
         p.in.sender = env->sender;
-        rc = pl_store_run(pd.store, PL_TXN_SYNC, put_fn, &p);
-        if (rc == PL_OK) {
+        if (pl_pin_digest(user, env->sender, env->msg, env->msglen, p.digest) != 0)
+            rc = PL_ERR;
+        else
+            rc = pl_store_run(pd.store, PL_TXN_SYNC, put_fn, &p);
+        if (rc == PL_OK && p.repeat) {
+            snprintf(replies[i], PL_LMTP_REPLY_MAX, "250 2.0.0 <%s> already stored as %s "
+                     "(a repeated delivery)", user, p.m.id);
+            msg_info("%s: a repeated delivery of %s (from <%s>, %zu bytes): kept once", user,
+                     p.m.id, env->sender, env->msglen);
+        } else if (rc == PL_OK) {
             pushd_crash_point("after-commit");
             snprintf(replies[i], PL_LMTP_REPLY_MAX, "250 2.0.0 <%s> stored as %s for %u "
                      "device(s)", user, p.m.id, p.m.queued);

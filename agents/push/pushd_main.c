@@ -15,6 +15,7 @@
 
 #include "listener.h"
 #include "log.h"
+#include "push_intake.h"
 #include "pushd.h"
 #include "server.h"
 
@@ -89,8 +90,11 @@ static int pushd_open(void)
 
 static int purge_fn(pl_txn *t, void *ctx)
 {
-    unsigned *n = ctx;
-    return pl_pack_purge(t, time(NULL) - RECEIPT_TTL, n);
+    unsigned *n = ctx, m = 0;
+    int rc = pl_pack_purge(t, time(NULL) - RECEIPT_TTL, n);
+    if (rc == PL_OK && (rc = pl_pin_purge(t, time(NULL) - RECEIPT_TTL, &m)) == PL_OK)
+        *n += m;
+    return rc;
 }
 
 static int pushd_run(void)
@@ -115,7 +119,7 @@ static int pushd_run(void)
         if (now - last_purge >= 3600) {
             unsigned n = 0;
             if (pl_store_run(pd.store, PL_TXN_SYNC, purge_fn, &n) == PL_OK && n)
-                msg_info("forgot %u old acknowledgement receipt(s)", n);
+                msg_info("forgot %u old receipt(s) of acknowledgements and deliveries", n);
             last_purge = now;
         }
         pl_store_maintain(pd.store, 0);
