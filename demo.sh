@@ -42,7 +42,8 @@ ok "dependencies present"
 step "build (autotools, -Wall -Wextra -Werror)"
 if ./autogen.sh >/dev/null 2>&1 && mkdir -p build && cd build &&
    { [ -f Makefile ] || ../configure -q; } && make -s -j"$(nproc)" >/dev/null &&
-   make -s tests/sink/postlink-sink tests/tools/pl-xmpp-client tests/tools/pl-presence >/dev/null; then
+   make -s tests/sink/postlink-sink tests/tools/pl-xmpp-client tests/tools/pl-presence \
+       tests/tools/pl-push-client >/dev/null; then
     cd "$TOP"; ok "built build/ctl/postlinkctl and the test sink"
 else
     cd "$TOP"; bad "build failed"; exit 1
@@ -52,6 +53,7 @@ export abs_top_srcdir=$TOP abs_top_builddir=$TOP/build
 . "$TOP/tests/harness/harness.sh"
 . "$TOP/tests/harness/sync.sh"
 . "$TOP/tests/harness/xmpp.sh"
+. "$TOP/tests/harness/push.sh"
 CTL=$TOP/build/ctl/postlinkctl
 
 step "start the sink, Dovecot and Prosody, write postlink.conf, create the store, start Postfix and postlink"
@@ -68,7 +70,8 @@ imap_conf() {
     HS_CONF_EXTRA="imap_url = $POSTLINK_DOMAIN=imap://127.0.0.1:$POSTLINK_IMAP_PORT
 imap_password_file = $H_DIR/secret/imap-pass"
 }
-if h_start_sink && h_start_dovecot && imap_conf && hm_mirror_setup && hs_setup && hx_start_prosody && hx_setup &&
+HP_USERS=dave
+if h_start_sink && h_start_dovecot && imap_conf && hm_mirror_setup && hs_setup && hp_wire && hx_start_prosody && hx_setup &&
     h_start_postfix && hs_start && hx_start_xmppd && hx_start_tag; then
     ok "Postfix MX-style port $POSTLINK_SMTP_PORT (strangers), submission port $POSTLINK_SUBMISSION_PORT (SASL)"
     ok "Dovecot IMAP $POSTLINK_IMAP_PORT, POP3 $POSTLINK_POP3_PORT; mail leaving the relay lands in $POSTLINK_SINK_DIR"
@@ -129,6 +132,7 @@ grep -qE '^ *<\*\* *535' "$H_DIR/swaks4.log" && ok "535 authentication failed" |
 . "$TOP/scripts/demo-tag.sh"
 . "$TOP/scripts/demo-sip.sh"
 . "$TOP/scripts/demo-mirror.sh"
+. "$TOP/scripts/demo-push.sh"
 
 printf '\n'
 if [ "$MODE" = up ] && [ "$FAILED" = 0 ]; then
@@ -139,6 +143,7 @@ export POSTLINK_CONF=$POSTLINK_CONF
 export POSTLINK_DB_HOME=$POSTLINK_DB_HOME
 export POSTLINKCTL=$CTL
 export H_SYNC=$H_SYNC H_REINJECT_PORT=$H_REINJECT_PORT
+export POSTLINK_PUSH_URL=$POSTLINK_PUSH_URL
 EV
     h_keep
     echo "demo.sh: everything is up; . demo/env for ports and paths; ./demo.sh down stops it"

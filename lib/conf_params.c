@@ -107,6 +107,13 @@ static const char *check_peers(const char *v)
     return NULL;
 }
 
+static const char *check_over_action(const char *v)
+{
+    if (strcmp(v, "bounce") == 0 || strcmp(v, "drop") == 0)
+        return NULL;
+    return "must be bounce or drop";
+}
+
 static const char *check_engine(const char *v)
 {
     if (strcmp(v, "native") == 0 || strcmp(v, "libmilter") == 0)

@@ -84,6 +84,13 @@ void pushd_wait(const struct pl_preq *q, const struct pl_pdev *d, struct pushd_r
 /* After the response went out in full (ok) or not: apply what a holds. */
 void pushd_after(struct pushd_after *a, int ok);
 
+/* ---- pushd_retain.c ---- */
+/* One round of the retention rule (push_max_*, push_over_action). */
+void pushd_retain(void);
+/* Mail was stored: run a round within a second (count and bytes limits
+ * apply at once, not a minute later). */
+void pushd_retain_soon(void);
+
 /* ---- pushd_http.c ---- */
 int pushd_http_open(void);
 int pushd_http_start(void);

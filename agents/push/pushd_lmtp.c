@@ -158,6 +158,8 @@ void pushd_deliver(void *ctx, const struct pl_lmtp_envelope *env,
                      user, env->sender, env->msglen);
         }
     }
-    if (stored)
+    if (stored) {
         pushd_mail_arrived();
+        pushd_retain_soon();
+    }
 }

@@ -23,6 +23,12 @@
 #define RECEIPT_TTL (30 * 86400)       /* a repeated ack is recognised this long */
 
 struct pushd pd;
+static atomic_int retain_due = 1;       /* a round at start, then every minute or sooner */
+
+void pushd_retain_soon(void)
+{
+    atomic_store(&retain_due, 1);
+}
 
 static struct pl_lmtp_server_opts lmtp_opts;
 static pl_listener *lmtp_listener;
@@ -100,7 +106,7 @@ static int purge_fn(pl_txn *t, void *ctx)
 static int pushd_run(void)
 {
     const struct pl_cfg *cfg = pl_server_cfg();
-    time_t last_purge = 0;
+    time_t last_purge = 0, last_retain = time(NULL);
     pd.store = pl_server_store();
     lmtp_opts.hostname = pd.hostname;
     lmtp_opts.max_msg_bytes = (size_t)cfg->push_max_message;
@@ -121,6 +127,10 @@ static int pushd_run(void)
             if (pl_store_run(pd.store, PL_TXN_SYNC, purge_fn, &n) == PL_OK && n)
                 msg_info("forgot %u old receipt(s) of acknowledgements and deliveries", n);
             last_purge = now;
+        }
+        if (atomic_exchange(&retain_due, 0) || now - last_retain >= 60) {
+            pushd_retain();
+            last_retain = now;
         }
         pl_store_maintain(pd.store, 0);
     } while (!pl_server_sleep_ms(1000));

@@ -3,32 +3,44 @@
 # into the private Postfix for the push users (transport_maps), its device
 # API on a free loopback port, and helpers for devices and the device
 # client (tests/tools/pl-push-client).  Call hp_setup instead of hs_setup
-# (it calls it), before h_start_postfix; then hp_start_pushd.
+# (it calls it; hp_wire alone adds push to an hs_setup that keeps the sync
+# milter), before h_start_postfix; then hp_start_pushd.
 #   HP_USERS        local parts delivered to postlink-pushd (default: bob)
 #   HP_CONF_EXTRA   more postlink.conf lines
 #   POSTLINK_PUSH_URL  the device API's base URL (http://127.0.0.1:PORT)
 #   HP_PUSHD_PID    postlink-pushd's pid; its log is $H_SYNC/pushd.log
 
 hp_setup() {
+    hs_setup && hp_wire || return 1
+    # the push tests run without the sync milter: mail must not tempfail
+    # for want of it
+    H_POSTFIX_MAIN_EXTRA="$H_POSTFIX_MAIN_EXTRA
+smtpd_milters ="
+}
+
+# hp_wire: after hs_setup (its postlink.conf, store and Postfix wiring),
+# before h_start_postfix: postlink-pushd's settings and the push users'
+# transport (the sync pseudo-domain's stays).
+hp_wire() {
     HP_HTTP_PORT=$(h_free_port) || return 1
     export HP_HTTP_PORT POSTLINK_PUSH_URL=http://127.0.0.1:$HP_HTTP_PORT
     export HP_CLIENT=$abs_top_builddir/tests/tools/pl-push-client
-    # (hs_setup puts postlink.conf, the store and the sockets in $H_DIR/postlink)
-    HS_CONF_EXTRA="${HS_CONF_EXTRA-}
-push_lmtp_socket = $H_DIR/postlink/pushd.sock
+    cat >>"$POSTLINK_CONF" <<CONF
+# --- tests/harness/push.sh
+push_lmtp_socket = $H_SYNC/pushd.sock
 push_http_listen = inet:$HP_HTTP_PORT@127.0.0.1
-${HP_CONF_EXTRA-}"
-    hs_setup || return 1
+${HP_CONF_EXTRA-}
+CONF
     local u map="sync.postlink.invalid=lmtp:unix:$H_SYNC/syncd.sock"
     for u in ${HP_USERS:-bob}; do
         case " $H_USERS " in *" $u "*) ;; *) H_USERS="$H_USERS $u" ;; esac
         map="$map, $u@$POSTLINK_DOMAIN=lmtp:unix:$H_SYNC/pushd.sock"
     done
     export H_USERS
-    # the push tests run without the sync milter: mail must not tempfail
-    # for want of it
+    # one transport_maps line (hs_setup's, with the sync pseudo-domain) is
+    # rewritten, not followed by a second one
+    H_POSTFIX_MAIN_EXTRA=$(sed '/^transport_maps *=/d' <<<"$H_POSTFIX_MAIN_EXTRA")
     H_POSTFIX_MAIN_EXTRA="$H_POSTFIX_MAIN_EXTRA
-smtpd_milters =
 transport_maps = inline:{ $map }
 lmtp_destination_recipient_limit = 1"
 }

@@ -228,5 +228,25 @@ while h__alive "$HP_PUSHD_PID" && [ "$(h__ms)" -lt $end ]; do sleep 0.05; done
 tap_check "postlink-pushd exits after SIGTERM" sh -c "! kill -0 $HP_PUSHD_PID 2>/dev/null"
 tap_check "... with its stopping line" grep -q "stopping" "$H_SYNC/pushd.log"
 
+# --- TLS -------------------------------------------------------------------------
+out=$("$abs_top_builddir/agents/push/postlink-pushd" -n -o push_http_listen=inet:8025@0.0.0.0 2>&1)
+rc=$?
+tap_check "a push_http_listen that is not loopback, without TLS: configuration error 78" test $rc = 78
+tap_check "... saying why" grep -q "not a loopback address" <<<"$out"
+h_make_certs "$H_DIR/tls"
+hp_start_pushd -o "push_tls_cert_file=$H_DIR/tls/server.pem" -o "push_tls_key_file=$H_DIR/tls/server.key" ||
+    tap_fail "postlink-pushd starts with TLS"
+tap_check "... and says https" grep -q "(devices, https)" "$H_SYNC/pushd.log"
+hp_send "$C" "over tls" --body "tls"
+tap_check "a message for carol is stored" hp_wait_stored 25 30
+name=server.$POSTLINK_DOMAIN
+r=$("$HP_CLIENT" --url "https://$name:$HP_HTTP_PORT" --resolve "$name:$HP_HTTP_PORT:127.0.0.1" \
+    --cacert "$H_DIR/tls/server.pem" --token-file "$H_DIR/token-$C-phone" get first --out "$H_DIR/tls.eml")
+tap_check "the device fetches it over TLS, the certificate checked" test "$(field status "$r")" = 200
+tap_check "... its body" grep -q "^Subject: over tls" "$H_DIR/tls.eml"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(cat "$H_DIR/token-$C-phone")" \
+    "http://127.0.0.1:$HP_HTTP_PORT/v1/fetch?get=first")
+tap_check "plain HTTP to the TLS port gets no answer ($code)" test "$code" = 000
+
 h_stop_all
 tap_done

@@ -2,14 +2,14 @@
  * written from postlink-pushd(8) alone: what a third party's device would
  * do.  Used by the tests, the demo and the benchmark.
  *
- *   pl-push-client --url URL --token-file F [--cacert F] CMD
+ *   pl-push-client --url URL --token-file F [--cacert F] [--resolve NAME:PORT:ADDR] CMD
  *     get ID|first [--ack ID] [--disp delete|move] [--room N] [--slots N] [--out FILE]
  *     ack ID [--disp delete|move] [--room N] [--slots N]
  *     wait [--timeout S]
  *     drain --dir DIR [--disp delete|move] [--room N] [--max N] [--retry-for S]
  *           [--follow S] [--slow-ms N]
  *
- * One request prints one line: "status=200 id=.. next=.. size=.. error=..".
+ * One request prints one line: "status=200 id=.. next=.. size=.. error=.. req=PATH?QUERY".
  * drain is the piggy-backed loop of seed Figs. 5-7: each message is stored
  * in DIR/<id>.eml (written and fsync'd) before its ack rides on the request
  * for the next; the id still to acknowledge is kept in DIR/.pending, so a
@@ -38,7 +38,8 @@ struct resp {
     size_t len, cap;
 };
 
-static const char *base_url, *cacert;
+static const char *base_url, *cacert, *resolve;
+static char last_req[600];                 /* the last request, for the output line */
 static char token[128];
 static CURL *curl;
 static unsigned long nrequests;
@@ -95,6 +96,7 @@ static int request(const char *method, const char *path, const char *query, stru
     free(r->body);
     memset(r, 0, sizeof(*r));
     snprintf(url, sizeof(url), "%s%s%s%s", base_url, path, query[0] ? "?" : "", query);
+    snprintf(last_req, sizeof(last_req), "%s%s%s", path, query[0] ? "?" : "", query);
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
     h = curl_slist_append(h, auth);
     curl_easy_setopt(curl, CURLOPT_URL, url);
@@ -107,6 +109,12 @@ static int request(const char *method, const char *path, const char *query, stru
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L);
     if (cacert)
         curl_easy_setopt(curl, CURLOPT_CAINFO, cacert);
+    if (resolve) {                                  /* "name:port:127.0.0.1" */
+        static struct curl_slist *rl;
+        if (rl == NULL)
+            rl = curl_slist_append(NULL, resolve);
+        curl_easy_setopt(curl, CURLOPT_RESOLVE, rl);
+    }
     nrequests++;
     rc = curl_easy_perform(curl);
     curl_slist_free_all(h);
@@ -120,9 +128,9 @@ static int request(const char *method, const char *path, const char *query, stru
 
 static void print_resp(const struct resp *r)
 {
-    printf("status=%ld id=%s next=%s size=%s error=%s\n", r->status, r->id[0] ? r->id : "-",
-           r->next[0] ? r->next : "-", r->size[0] ? r->size : "-",
-           r->error[0] ? r->error : "-");
+    printf("status=%ld id=%s next=%s size=%s error=%s req=%s\n", r->status,
+           r->id[0] ? r->id : "-", r->next[0] ? r->next : "-", r->size[0] ? r->size : "-",
+           r->error[0] ? r->error : "-", last_req);
     fflush(stdout);
 }
 
@@ -328,6 +336,7 @@ int main(int argc, char **argv)
             fclose(fp);
             token[strcspn(token, "\r\n")] = '\0';
         } else if (OPT("--cacert")) cacert = v;
+        else if (OPT("--resolve")) resolve = v;
         else if (OPT("--ack")) ack = v;
         else if (OPT("--disp")) disp = v;
         else if (OPT("--room")) d.room = atoll(v);
