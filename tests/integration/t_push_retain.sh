@@ -86,5 +86,23 @@ tap_check "... and the processed entry by push_processed_age" \
     hs_wait_log "$H_SYNC/pushd.log" "removed 1 processed message(s) older than push_processed_age" 15
 tap_check "bob's store is empty" jq_true '(.messages | length) == 0' "$(queue_json "$B")"
 
+# --- the store busy for longer than pushd's retries: 4xx, Postfix keeps it --------
+LOCK_OUT=$H_DIR/store-lock.out
+"$abs_top_builddir/tests/tools/pl-store-lock" -h "$POSTLINK_DB_HOME" -t pseq -k "$B" -s 90 \
+    >"$LOCK_OUT" 2>&1 &
+LOCK_PID=$!
+h_register lock "$LOCK_PID"
+tap_check "the test tool holds a write lock on bob's order number" hs_wait_log "$LOCK_OUT" '^locked'
+hp_send "$B" "while busy" --from "stranger7@remote.invalid" --body "m7"
+tap_check "postlink-pushd answers Postfix 451 while the store stays busy (deferred)" \
+    hs_wait_log "$H_DIR/postfix/maillog" "to=<$B>.*status=deferred.*451 4.3.0 postlink push store busy" 90
+tap_check "... nothing was stored" test "$(grep -c ': stored [0-9a-f]\{32\} ' "$H_SYNC/pushd.log")" = 7
+kill -TERM "$LOCK_PID"
+wait "$LOCK_PID"
+tap_check "the lock is released" grep -q '^released' "$LOCK_OUT"
+postqueue -c "$H_DIR/postfix/etc" -f
+tap_check "retried, the message is stored" hp_wait_stored 8 30
+tap_check "... once" test "$(subjects)" = "while busy "
+
 h_stop_all
 tap_done

@@ -25,6 +25,7 @@
 
 #include "log.h"
 #include "push.h"
+#include "push_intake.h"
 #include "testdir.h"
 
 #define ALICE "alice@example.com"
@@ -688,6 +689,42 @@ static void test_sparse_chain(void **state)
 /* ---- random operations against a model ------------------------------------- */
 
 #define MM 64
+/* receipts of deliveries (push_intake.c): same bytes, same digest; a
+ * receipt is found until it is older than `since`, and purged by age */
+static void test_intake_receipts(void **state)
+{
+    struct fx *f = *state;
+    char d1[PL_PIN_DIGEST_LEN + 1], d2[PL_PIN_DIGEST_LEN + 1], d3[PL_PIN_DIGEST_LEN + 1];
+    char id[PL_PID_LEN + 1];
+    const char *m = "Subject: x\r\n\r\nbody\r\n";
+    unsigned n = 0;
+    pl_txn *t;
+    assert_int_equal(pl_pin_digest("bob@example.test", "a@b.test", m, strlen(m), d1), 0);
+    assert_int_equal(pl_pin_digest("bob@example.test", "a@b.test", m, strlen(m), d2), 0);
+    assert_string_equal(d1, d2);
+    assert_int_equal(pl_pin_digest("bob@example.test", "", m, strlen(m), d3), 0);
+    assert_string_not_equal(d1, d3);              /* the sender counts */
+    assert_int_equal(pl_pin_digest("carol@example.test", "a@b.test", m, strlen(m), d3), 0);
+    assert_string_not_equal(d1, d3);              /* the user counts */
+    t = tb(f);
+    assert_int_equal(pl_pin_get(t, "bob@example.test", d1, 0, id, sizeof(id)), PL_NOTFOUND);
+    assert_int_equal(pl_pin_put(t, "Bob@Example.Test", d1, "0123456789abcdef0123456789abcdef",
+                                1000), PL_OK);
+    assert_int_equal(pl_pin_put(t, "bob@example.test", d1, "short", 1000), PL_ERR);
+    tc(t);
+    t = tb(f);
+    assert_int_equal(pl_pin_get(t, "bob@example.test", d1, 900, id, sizeof(id)), PL_OK);
+    assert_string_equal(id, "0123456789abcdef0123456789abcdef");
+    assert_int_equal(pl_pin_get(t, "bob@example.test", d1, 1001, id, sizeof(id)), PL_NOTFOUND);
+    assert_int_equal(pl_pin_get(t, "carol@example.test", d1, 0, id, sizeof(id)), PL_NOTFOUND);
+    assert_int_equal(pl_pin_purge(t, 1000, &n), PL_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(pl_pin_purge(t, 1001, &n), PL_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(pl_pin_get(t, "bob@example.test", d1, 0, id, sizeof(id)), PL_NOTFOUND);
+    tc(t);
+}
+
 struct model {
     int n;                              /* messages put */
     struct pl_pmsg m[MM];
@@ -922,6 +959,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_large_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sparse_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_model, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_intake_receipts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_writer, setup, teardown),
     };
     pl_log_open("test_push_store", PL_LOG_STDERR, -1);
