@@ -53,7 +53,7 @@ hp_start_pushd() {
     h_spawn pushd "$H_SYNC/pushd.log" env ${HP_PUSHD_ENV-} \
         "$abs_top_builddir/agents/push/postlink-pushd" -f "$@"
     HP_PUSHD_PID=$H_LAST_PID
-    end=$(( $(h__ms) + 20000 ))
+    end=$(( $(h__ms) + 30000 ))          # readiness (a recovery after a kill -9), not speed
     until [ "$(grep -c 'postlink-pushd .* listening on' "$H_SYNC/pushd.log" 2>/dev/null)" -gt "$n" ]; do
         h__alive "$HP_PUSHD_PID" || { h__say "postlink-pushd died:"; tail -n 5 "$H_SYNC/pushd.log" >&2; return 1; }
         [ "$(h__ms)" -ge $end ] && { h__say "postlink-pushd did not start"; return 1; }
