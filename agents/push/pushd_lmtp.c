@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "crash_point.h"
 #include "header.h"
 #include "log.h"
 #include "push_intake.h"
@@ -26,23 +27,10 @@
 #define PIN_TTL (7 * 86400)
 
 /* Test hook: POSTLINK_PUSHD_CRASH_FILE names a file holding a step name;
- * at that step the process kills itself (once: the file is removed). */
+ * at that step the process kills itself (lib/crash_point.h). */
 void pushd_crash_point(const char *step)
 {
-    const char *f = getenv("POSTLINK_PUSHD_CRASH_FILE");
-    char buf[64] = "";
-    FILE *fp;
-    if (f == NULL || (fp = fopen(f, "r")) == NULL)
-        return;
-    if (fgets(buf, sizeof(buf), fp) == NULL)
-        buf[0] = '\0';
-    fclose(fp);
-    pl_strtrim_right(buf);
-    if (strcmp(buf, step) == 0) {
-        unlink(f);
-        msg_warn("test hook: killed at step \"%s\"", step);
-        raise(SIGKILL);
-    }
+    pl_crash_point("POSTLINK_PUSHD_CRASH_FILE", step);
 }
 
 struct ndev_q { const char *user; unsigned n; };

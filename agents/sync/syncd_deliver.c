@@ -18,6 +18,7 @@
 
 #include "address.h"
 #include "control.h"
+#include "crash_point.h"
 #include "device.h"
 #include "header.h"
 #include "log.h"
@@ -28,21 +29,7 @@
 
 void syncd_crash_point(const char *step)
 {
-    const char *f = getenv("POSTLINK_SYNCD_CRASH_FILE");
-    char buf[64] = "";
-    FILE *fp;
-
-    if (f == NULL || (fp = fopen(f, "r")) == NULL)
-        return;
-    if (fgets(buf, sizeof(buf), fp) == NULL)
-        buf[0] = '\0';
-    fclose(fp);
-    pl_strtrim_right(buf);
-    if (strcmp(buf, step) == 0) {
-        unlink(f);
-        msg_warn("test hook: killed at step \"%s\"", step);
-        raise(SIGKILL);
-    }
+    pl_crash_point("POSTLINK_SYNCD_CRASH_FILE", step);
 }
 
 /* "alice=example.com+TOKEN@sync.postlink.invalid" -> "alice@example.com"
