@@ -39,6 +39,10 @@ void pushd_dev_release(const char *sel);
 void pushd_mail_arrived(void);
 /* Wait up to ms for pushd_mail_arrived (or a stop); returns early then. */
 void pushd_mail_wait(unsigned ms);
+/* The bytes of message bodies held for responses, bounded by
+ * push_memory_limit: 0 and reserved, or -1 (answer 503, retry). */
+int pushd_mem_try(uint64_t bytes, uint64_t limit);
+void pushd_mem_release(uint64_t bytes);
 /* At a stop: wake everyone. */
 void pushd_dev_wake_all(void);
 
@@ -71,6 +75,7 @@ struct pushd_after {
     char sent_id[PL_PID_LEN + 1];
     uint64_t sent_size;
     int room;                       /* write room_bytes/room_count */
+    uint64_t mem;                   /* bytes reserved by pushd_mem_try */
     int64_t room_bytes, room_count;
 };
 

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
@@ -89,6 +90,30 @@ void pushd_mail_wait(unsigned ms)
     while (rc == 0 && gen == mail_gen && !pl_server_stopping())
         rc = pthread_cond_timedwait(&mail, &mu, &ts);
     pthread_mutex_unlock(&mu);
+}
+
+/* ---- the bytes of messages being sent ---------------------------------- */
+
+static pthread_mutex_t mem_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t mem_used;
+
+int pushd_mem_try(uint64_t bytes, uint64_t limit)
+{
+    int ok;
+    pthread_mutex_lock(&mem_mu);
+    /* one message always goes, however large: nothing else is in flight */
+    ok = mem_used == 0 || mem_used + bytes <= limit;
+    if (ok)
+        mem_used += bytes;
+    pthread_mutex_unlock(&mem_mu);
+    return ok ? 0 : -1;
+}
+
+void pushd_mem_release(uint64_t bytes)
+{
+    pthread_mutex_lock(&mem_mu);
+    mem_used = mem_used > bytes ? mem_used - bytes : 0;
+    pthread_mutex_unlock(&mem_mu);
 }
 
 void pushd_dev_wake_all(void)

@@ -84,6 +84,9 @@ struct fetch_q {
     char first[PL_PID_LEN + 1];     /* when get's id is not in the queue */
     int64_t room_bytes, room_count; /* in force for this request */
     int fits;
+    int no_memory;                  /* push_memory_limit reached: 503 */
+    uint64_t mem;                   /* reserved for bytes */
+    uint64_t mem_limit;
     void *bytes;
     size_t len;
 };
@@ -112,6 +115,10 @@ static int fetch_fn(pl_txn *t, void *ctx)
     int rc;
     free(f->bytes);
     f->bytes = NULL;
+    if (f->mem)                     /* a retry of the transaction */
+        pushd_mem_release(f->mem);
+    f->mem = 0;
+    f->no_memory = 0;
     f->ack_rc = PL_OK;
     f->get_rc = PL_NOTFOUND;
     f->first[0] = '\0';
@@ -147,6 +154,11 @@ static int fetch_fn(pl_txn *t, void *ctx)
               f->room_count != 0;
     if (!f->fits)
         return PL_OK;
+    if (pushd_mem_try(f->m.size, f->mem_limit) != 0) {
+        f->no_memory = 1;           /* never wait inside the transaction */
+        return PL_OK;
+    }
+    f->mem = f->m.size;
     if ((rc = pl_pmsg_get(t, f->m.id, &f->bytes, &f->len)) != PL_OK)
         return rc == PL_NOTFOUND ? PL_ERR : rc;       /* a record without its bytes */
     return PL_OK;
@@ -172,8 +184,11 @@ void pushd_fetch(const struct pl_preq *q, const struct pl_pdev *d, struct pushd_
     f.d = d;
     f.room_bytes = q->room >= 0 ? q->room : d->room_bytes;
     f.room_count = q->slots >= 0 ? q->slots : d->room_count;
+    f.mem_limit = (uint64_t)atomic_load(&pd.cfg)->push_memory_limit;
     if ((rc = pl_store_run(pd.store, PL_TXN_NOSYNC, fetch_fn, &f)) != PL_OK) {
         free(f.bytes);
+        if (f.mem)
+            pushd_mem_release(f.mem);
         pushd_reply_text(r, 503, "store", "the store is busy; try again");
         pushd_reply_header(r, "Retry-After", "5");
         return;
@@ -225,7 +240,14 @@ void pushd_fetch(const struct pl_preq *q, const struct pl_pdev *d, struct pushd_
         msg_headers(r, &f);
         return;
     }
+    if (f.no_memory) {
+        pushd_reply_text(r, 503, "busy", "postlink-pushd is sending as much as "
+                         "push_memory_limit allows; try again");
+        pushd_reply_header(r, "Retry-After", "1");
+        return;
+    }
     r->status = 200;
+    a->mem = f.mem;                 /* released once the response is done */
     r->body = f.bytes;
     r->len = f.len;
     r->type = f.m.type[0] ? f.m.type : "message/rfc822";
@@ -299,6 +321,9 @@ void pushd_after(struct pushd_after *a, int ok)
         msg_info("device %s/%s: the response%s%s did not go out in full (the device went "
                  "away or stopped reading): nothing recorded", d->user, d->name,
                  a->sent ? " with " : "", a->sent ? a->sent_id : "");
+    if (a->mem)
+        pushd_mem_release(a->mem);
+    a->mem = 0;
     if (a->busy)
         pushd_dev_release(d->sel);
     a->busy = 0;

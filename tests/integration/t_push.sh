@@ -210,6 +210,37 @@ tap_check "... each acknowledged once ($dels acks, $dup twice)" test "$dels $dup
 tap_check "... carol's queue is empty" jq_true '(.messages | length) == 0' "$(queue_json "$C")"
 tap_check "... no request was answered 5xx" sh -c "! grep -h 'status=5' '$H_DIR'/conc[1-4].out"
 
+# --- a device written from postlink-pushd(8) alone: curl and sh -------------------
+# (no postlink code on the device's side: the headers and statuses the
+# manual names are all it uses)
+for i in 1 2 3; do hp_send "$C" "curl $i" --body "curl$i"; done
+tap_check "three more messages for carol stored" hp_wait_stored 27 30
+curl_drain() {   # the piggy-backed loop with curl: prints one line per request
+    local tok get=first ack="" q h st id next n=0
+    tok=$(cat "$H_DIR/token-$C-phone")
+    while :; do
+        q="get=$get${ack:+&ack=$ack}"
+        [ -z "$get" ] && q="ack=$ack"
+        h=$(curl -s -D - -o "$H_DIR/curl.$n.eml" -H "Authorization: Bearer $tok" \
+            "$POSTLINK_PUSH_URL/v1/fetch?$q" | tr -d '\r')
+        st=$(sed -n '1s/^HTTP\/[0-9.]* \([0-9]*\).*/\1/p' <<<"$h")
+        id=$(sed -n 's/^Postlink-Id: //Ip' <<<"$h")
+        next=$(sed -n 's/^Postlink-Next: //Ip' <<<"$h")
+        echo "$q $st"
+        n=$((n + 1))
+        [ "$st" = 200 ] || break
+        ack=$id
+        if [ "$next" = none ]; then get=""; else get=$next; fi
+        [ $n -gt 10 ] && break
+    done
+}
+out=$(curl_drain)
+tap_check "curl drains three messages in four requests, the last ack-only answered 204" \
+    test "$(awk '{print $2}' <<<"$out" | tr '\n' ' ')" = "200 200 200 204 "
+tap_check "... the three bodies" \
+    test "$(cat "$H_DIR"/curl.[0-2].eml | grep -c '^Subject: curl [123]')" = 3
+tap_check "... and carol's queue is empty again" jq_true '(.messages | length) == 0' "$(queue_json "$C")"
+
 # --- a recipient without a device ------------------------------------------------
 hp_send "nodev@$D" "to nowhere" --body x
 tap_check "mail to a push user without a device is refused (550 5.1.1) and bounced by Postfix" \
@@ -238,7 +269,7 @@ hp_start_pushd -o "push_tls_cert_file=$H_DIR/tls/server.pem" -o "push_tls_key_fi
     tap_fail "postlink-pushd starts with TLS"
 tap_check "... and says https" grep -q "(devices, https)" "$H_SYNC/pushd.log"
 hp_send "$C" "over tls" --body "tls"
-tap_check "a message for carol is stored" hp_wait_stored 25 30
+tap_check "a message for carol is stored" hp_wait_stored 28 30
 name=server.$POSTLINK_DOMAIN
 r=$("$HP_CLIENT" --url "https://$name:$HP_HTTP_PORT" --resolve "$name:$HP_HTTP_PORT:127.0.0.1" \
     --cacert "$H_DIR/tls/server.pem" --token-file "$H_DIR/token-$C-phone" get first --out "$H_DIR/tls.eml")
