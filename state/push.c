@@ -54,6 +54,18 @@ static int word_ok(const char *s, size_t max)
     return 1;
 }
 
+/* printable (spaces allowed, as in a quoted local part), 1..max bytes */
+static int text_ok(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > max)
+        return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 0;
+    return 1;
+}
+
 static size_t ukey(const char *user, char *out, size_t outlen)
 {
     if (user == NULL || pl_addr_check(user) != NULL || pl_addr_canon(user, out, outlen) != 0)
@@ -129,6 +141,8 @@ static int hash_hex(const char *s, char *out)
         snprintf(out + 2 * i, 3, "%02x", md[i]);
     return 0;
 }
+
+static int receipt(pl_txn *t, const struct pl_pdev *d, const char *id, char *val, size_t vlen);
 
 /* ---- devices ---------------------------------------------------------- */
 
@@ -522,7 +536,7 @@ static int msg_in_check(const struct pl_pmsg_in *in, struct pl_pmsg *m)
         return -1;
     if (in->type && !word_ok(in->type, sizeof(m->type) - 1))
         return -1;
-    if (in->sender && in->sender[0] && !word_ok(in->sender, PL_ADDR_MAX))
+    if (in->sender && in->sender[0] && !text_ok(in->sender, PL_ADDR_MAX))
         return -1;
     if (in->ref && !word_ok(in->ref, PL_PREF_MAX))
         return -1;
@@ -644,6 +658,54 @@ int pl_pmsg_drop(pl_txn *t, const char *id)
     }
     free(ds);
     return rc == PL_OK ? msg_remove(t, &m) : rc;
+}
+
+int pl_pmsg_expire(pl_txn *t, const char *id, int apply, unsigned *waiting, int *reached)
+{
+    struct pl_pmsg m;
+    struct devs *ds;
+    unsigned w = 0;
+    int got = 0;
+    int rc = pl_pmsg_meta(t, id, &m, apply);
+    *waiting = 0;
+    *reached = 0;
+    if (rc != PL_OK)
+        return rc;
+    got = m.kept > 0;
+    ds = pl_xmalloc(sizeof(*ds));
+    rc = devs_of(t, m.user, ds);
+    for (size_t i = 0; rc == PL_OK && i < ds->n; i++) {
+        struct qrow r;
+        int g = qrow_get(t, PL_T_PQ, ds->d[i].sel, m.seq, &r, apply);
+        if (g == PL_OK && r.state == PL_PST_WAIT) {
+            w++;
+            if (apply)
+                rc = qrow_del(t, PL_T_PQ, ds->d[i].sel, m.seq);
+        } else if (g == PL_OK) {
+            got = 1;                          /* sent: the device has it */
+        } else if (g != PL_NOTFOUND) {
+            rc = g;
+        } else if ((g = receipt(t, &ds->d[i], m.id, NULL, 0)) == PL_OK) {
+            got = 1;                          /* acknowledged */
+        } else if (g != PL_NOTFOUND) {
+            rc = g;
+        }
+    }
+    free(ds);
+    if (rc == PL_OK && apply && w)
+        rc = unref(t, m.id, w, 0);
+    *waiting = w;
+    *reached = got;
+    return rc;
+}
+
+int pl_pack_note(pl_txn *t, const struct pl_pdev *d, const char *id, int64_t now)
+{
+    char val[32];
+    if (!id_ok(id))
+        return PL_ERR;
+    snprintf(val, sizeof(val), "%" PRId64 " d", now);
+    return receipt(t, d, id, val, strlen(val));
 }
 
 /* ---- a device's queue ------------------------------------------------- */

@@ -126,8 +126,15 @@ int pl_pmsg_get(pl_txn *t, const char *id, void **bytes, size_t *len);
  * acknowledge.  what is a message id or a reference given to put.  *n (may
  * be NULL) counts the queues.  PL_OK, PL_NOTFOUND (no such message). */
 int pl_pmsg_withdraw(pl_txn *t, const char *user, const char *what, unsigned *n);
-/* Removes the message everywhere (retention: bounced or dropped). */
+/* Removes the message everywhere (every queue and processed store). */
 int pl_pmsg_drop(pl_txn *t, const char *id);
+/* Retention: takes the message out of the queues of the devices that have
+ * not been sent it (waiting rows), when apply; devices that were sent it
+ * keep it until they acknowledge, processed stores keep theirs.  *waiting
+ * counts those queues; *reached says whether any device was sent it,
+ * acknowledged it or keeps it processed (then a bounce would be wrong).
+ * PL_OK, PL_NOTFOUND. */
+int pl_pmsg_expire(pl_txn *t, const char *id, int apply, unsigned *waiting, int *reached);
 
 /* state of one message for one device */
 enum { PL_PST_WAIT = 'W', PL_PST_SENT = 'S', PL_PST_MOVED = 'M', PL_PST_ACKED = 'A',
@@ -176,6 +183,11 @@ int pl_pq_ack(pl_txn *t, const struct pl_pdev *d, const char *id, enum pl_pdisp 
 /* What pl_pq_ack would answer for id, changing nothing (a request's ack
  * is checked before the response and applied after it went out). */
 int pl_pq_ack_check(pl_txn *t, const struct pl_pdev *d, const char *id);
+/* A receipt for id as if the device had acknowledged it: for a message sent
+ * to the device in full whose queue row went meanwhile (withdrawn, or over
+ * a retention limit), so that the device's ack of it is a repeated ack, not
+ * a refusal.  Only after the response went out. */
+int pl_pack_note(pl_txn *t, const struct pl_pdev *d, const char *id, int64_t now);
 /* Forgets receipts (pack) older than before. */
 int pl_pack_purge(pl_txn *t, int64_t before, unsigned *n);
 

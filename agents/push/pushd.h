@@ -39,6 +39,11 @@ void pushd_dev_release(const char *sel);
 void pushd_mail_arrived(void);
 /* Wait up to ms for pushd_mail_arrived (or a stop); returns early then. */
 void pushd_mail_wait(unsigned ms);
+/* One held wait per device: a newer wait supersedes the older, which
+ * then answers 204 (a device cannot pile up held requests). */
+unsigned long pushd_wait_begin(const char *sel);
+int pushd_wait_superseded(const char *sel, unsigned long gen);
+void pushd_wait_end(const char *sel, unsigned long gen);
 /* The bytes of message bodies held for responses, bounded by
  * push_memory_limit: 0 and reserved, or -1 (answer 503, retry). */
 int pushd_mem_try(uint64_t bytes, uint64_t limit);
@@ -53,7 +58,8 @@ struct pushd_reply {
     const char *error;              /* Postlink-Error code, or NULL */
     char *body;                     /* malloc'd, or NULL */
     size_t len;
-    const char *type;               /* Content-Type of body */
+    const char *type;               /* Content-Type of body (static, or type_buf) */
+    char type_buf[128];
     struct { char name[32]; char value[160]; } hdr[PUSHD_HDR_MAX];
     size_t nhdr;
 };
@@ -74,9 +80,8 @@ struct pushd_after {
     int sent;                       /* mark sent_id sent */
     char sent_id[PL_PID_LEN + 1];
     uint64_t sent_size;
-    int room;                       /* write room_bytes/room_count */
+    int64_t rep_bytes, rep_count;   /* room the request reported; -1: none */
     uint64_t mem;                   /* bytes reserved by pushd_mem_try */
-    int64_t room_bytes, room_count;
 };
 
 /* The device a token names: PL_OK, PL_NOTFOUND, or a store error. */

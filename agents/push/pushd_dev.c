@@ -92,6 +92,52 @@ void pushd_mail_wait(unsigned ms)
     pthread_mutex_unlock(&mu);
 }
 
+/* ---- one held wait per device ------------------------------------------ */
+
+struct waiter { char sel[PL_PSEL_LEN + 1]; unsigned long gen; };
+static struct waiter waiters[HELD_MAX];
+static size_t nwaiters;
+static unsigned long wait_gen;
+
+unsigned long pushd_wait_begin(const char *sel)
+{
+    unsigned long gen;
+    size_t i;
+    pthread_mutex_lock(&mu);
+    gen = ++wait_gen;
+    for (i = 0; i < nwaiters && strcmp(waiters[i].sel, sel) != 0; i++)
+        ;
+    if (i == nwaiters && nwaiters < HELD_MAX)
+        memcpy(waiters[nwaiters++].sel, sel, PL_PSEL_LEN + 1);
+    if (i < nwaiters)
+        waiters[i].gen = gen;           /* an older wait of the device sees it is superseded */
+    pthread_cond_broadcast(&mail);
+    pthread_mutex_unlock(&mu);
+    return gen;
+}
+
+int pushd_wait_superseded(const char *sel, unsigned long gen)
+{
+    int newer = 0;
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < nwaiters; i++)
+        if (strcmp(waiters[i].sel, sel) == 0)
+            newer = waiters[i].gen != gen;
+    pthread_mutex_unlock(&mu);
+    return newer;
+}
+
+void pushd_wait_end(const char *sel, unsigned long gen)
+{
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < nwaiters; i++)
+        if (strcmp(waiters[i].sel, sel) == 0 && waiters[i].gen == gen) {
+            waiters[i] = waiters[--nwaiters];
+            break;
+        }
+    pthread_mutex_unlock(&mu);
+}
+
 /* ---- the bytes of messages being sent ---------------------------------- */
 
 static pthread_mutex_t mem_mu = PTHREAD_MUTEX_INITIALIZER;

@@ -112,6 +112,7 @@ static int first_after(pl_txn *t, const struct fetch_q *f, struct pl_pmsg *m, ch
 static int fetch_fn(pl_txn *t, void *ctx)
 {
     struct fetch_q *f = ctx;
+    struct pl_pdev cur;
     int rc;
     free(f->bytes);
     f->bytes = NULL;
@@ -122,6 +123,14 @@ static int fetch_fn(pl_txn *t, void *ctx)
     f->ack_rc = PL_OK;
     f->get_rc = PL_NOTFOUND;
     f->first[0] = '\0';
+    /* the room in force: reported now, else the device's record as it is
+     * now (read while the device is held, not at authentication) */
+    if ((rc = pl_pdev_get(t, f->d->user, f->d->name, &cur)) != PL_OK)
+        return rc;                  /* PL_NOTFOUND: deleted meanwhile */
+    if (strcmp(cur.sel, f->d->sel) != 0)
+        return PL_NOTFOUND;         /* deleted and added again: another token */
+    f->room_bytes = f->q->room >= 0 ? f->q->room : cur.room_bytes;
+    f->room_count = f->q->slots >= 0 ? f->q->slots : cur.room_count;
     if (f->q->has_ack && (f->ack_rc = pl_pq_ack_check(t, f->d, f->q->ack)) < 0)
         return f->ack_rc;
     if (f->ack_rc != PL_OK && f->ack_rc != PL_PACK_DONE)
@@ -182,13 +191,15 @@ void pushd_fetch(const struct pl_preq *q, const struct pl_pdev *d, struct pushd_
     memset(&f, 0, sizeof(f));
     f.q = q;
     f.d = d;
-    f.room_bytes = q->room >= 0 ? q->room : d->room_bytes;
-    f.room_count = q->slots >= 0 ? q->slots : d->room_count;
     f.mem_limit = (uint64_t)atomic_load(&pd.cfg)->push_memory_limit;
     if ((rc = pl_store_run(pd.store, PL_TXN_NOSYNC, fetch_fn, &f)) != PL_OK) {
         free(f.bytes);
         if (f.mem)
             pushd_mem_release(f.mem);
+        if (rc == PL_NOTFOUND) {
+            pushd_reply_text(r, 401, "unauthorized", "unknown device token");
+            return;
+        }
         pushd_reply_text(r, 503, "store", "the store is busy; try again");
         pushd_reply_header(r, "Retry-After", "5");
         return;
@@ -210,9 +221,8 @@ void pushd_fetch(const struct pl_preq *q, const struct pl_pdev *d, struct pushd_
         memcpy(a->ack_id, q->ack, sizeof(a->ack_id));
         a->move = q->move;
     }
-    a->room = q->room >= 0 || q->slots >= 0;
-    a->room_bytes = f.room_bytes;
-    a->room_count = f.room_count;
+    a->rep_bytes = q->room;
+    a->rep_count = q->slots;
     if (!q->has_get) {
         r->status = 204;
         return;
@@ -250,7 +260,8 @@ void pushd_fetch(const struct pl_preq *q, const struct pl_pdev *d, struct pushd_
     a->mem = f.mem;                 /* released once the response is done */
     r->body = f.bytes;
     r->len = f.len;
-    r->type = f.m.type[0] ? f.m.type : "message/rfc822";
+    snprintf(r->type_buf, sizeof(r->type_buf), "%s", f.m.type[0] ? f.m.type : "message/rfc822");
+    r->type = r->type_buf;
     msg_headers(r, &f);
     a->sent = 1;
     memcpy(a->sent_id, f.m.id, sizeof(a->sent_id));
@@ -259,13 +270,18 @@ void pushd_fetch(const struct pl_preq *q, const struct pl_pdev *d, struct pushd_
 
 /* ---- after the response ------------------------------------------------ */
 
-struct after_q { struct pushd_after *a; int ack_rc, sent_rc; };
+struct after_q { const struct pushd_after *a; int ack_rc, sent_rc; };
 
+/* One transaction: the ack, the sent mark, the room.  It may run again
+ * (a deadlock): everything it computes starts from a, which it does not
+ * change, and from the store as it is now. */
 static int after_fn(pl_txn *t, void *ctx)
 {
     struct after_q *x = ctx;
-    struct pushd_after *a = x->a;
+    const struct pushd_after *a = x->a;
     int64_t now = time(NULL);
+    struct pl_pdev cur;
+    int rc;
     x->ack_rc = x->sent_rc = PL_OK;
     if (a->ack &&
         (x->ack_rc = pl_pq_ack(t, &a->dev, a->ack_id,
@@ -273,22 +289,27 @@ static int after_fn(pl_txn *t, void *ctx)
         return x->ack_rc;
     if (a->sent && (x->sent_rc = pl_pq_sent(t, &a->dev, a->sent_id, now)) < 0)
         return x->sent_rc;
-    if (a->sent && x->sent_rc == PL_OK) {
-        if (a->room_bytes >= 0)
-            a->room_bytes = a->room_bytes > (int64_t)a->sent_size
-                                ? a->room_bytes - (int64_t)a->sent_size : 0;
-        if (a->room_count > 0)
-            a->room_count--;
-        if (a->room_bytes >= 0 || a->room_count >= 0)
-            a->room = 1;
-    }
-    if (a->room) {
-        struct pl_pdev d = a->dev;
-        int rc;
-        d.room_bytes = a->room_bytes;
-        d.room_count = a->room_count;
-        if ((rc = pl_pdev_set_room(t, &d)) < 0)
-            return rc;
+    /* sent in full, but its row went meanwhile (withdrawn, or over a
+     * retention limit): the device has it, so its ack must not be refused */
+    if (a->sent && x->sent_rc == PL_NOTFOUND &&
+        (rc = pl_pack_note(t, &a->dev, a->sent_id, now)) < 0)
+        return rc;
+    if (a->rep_bytes >= 0 || a->rep_count >= 0 || a->sent) {
+        int64_t b, c;
+        if ((rc = pl_pdev_get(t, a->dev.user, a->dev.name, &cur)) != PL_OK)
+            return rc == PL_NOTFOUND ? PL_OK : rc;        /* the device is gone */
+        b = a->rep_bytes >= 0 ? a->rep_bytes : cur.room_bytes;
+        c = a->rep_count >= 0 ? a->rep_count : cur.room_count;
+        if (a->sent && b >= 0)
+            b = b > (int64_t)a->sent_size ? b - (int64_t)a->sent_size : 0;
+        if (a->sent && c > 0)
+            c--;
+        if (b != cur.room_bytes || c != cur.room_count) {
+            cur.room_bytes = b;
+            cur.room_count = c;
+            if ((rc = pl_pdev_set_room(t, &cur)) < 0)
+                return rc;
+        }
     }
     return PL_OK;
 }
@@ -299,7 +320,7 @@ void pushd_after(struct pushd_after *a, int ok)
     const struct pl_pdev *d = &a->dev;
     if (!a->have_dev)
         return;
-    if (ok && (a->ack || a->sent || a->room)) {
+    if (ok && (a->ack || a->sent || a->rep_bytes >= 0 || a->rep_count >= 0)) {
         pushd_crash_point("after-send");
         if (pl_store_run(pd.store, PL_TXN_SYNC, after_fn, &x) != PL_OK)
             msg_error("device %s/%s (%s): cannot record what was sent (%s%s%s): the device "
@@ -312,10 +333,12 @@ void pushd_after(struct pushd_after *a, int ok)
                 msg_info("device %s/%s: sent %s (%" PRIu64 " bytes)%s", d->user, d->name,
                          a->sent_id, a->sent_size,
                          x.sent_rc == PL_NOTFOUND ? ", withdrawn meanwhile" : "");
-            if (a->ack)
-                msg_info("device %s/%s: %s %s%s", d->user, d->name,
-                         a->move ? "moved" : "deleted", a->ack_id,
-                         x.ack_rc == PL_PACK_DONE ? " (already acknowledged)" : "");
+            if (a->ack && x.ack_rc == PL_OK)
+                msg_info("device %s/%s: %s %s", d->user, d->name,
+                         a->move ? "moved" : "deleted", a->ack_id);
+            else if (a->ack && x.ack_rc != PL_PACK_DONE)
+                msg_warn("device %s/%s: the ack of %s no longer applies (code %d)", d->user,
+                         d->name, a->ack_id, x.ack_rc);
         }
     } else if (!ok && (a->sent || a->ack))
         msg_info("device %s/%s: the response%s%s did not go out in full (the device went "
@@ -351,17 +374,27 @@ void pushd_wait(const struct pl_preq *q, const struct pl_pdev *d, struct pushd_r
     long long limit = cfg->push_wait_timeout;
     int64_t end;
     struct wait_q w = {d, 0, ""};
+    unsigned long gen = pushd_wait_begin(d->sel);
     if (q->timeout >= 0 && q->timeout < limit)
         limit = q->timeout;
     end = pl_now_ms() + limit * 1000;
     for (;;) {
         int64_t left;
+        if (pushd_wait_superseded(d->sel, gen)) {
+            pushd_wait_end(d->sel, gen);
+            r->status = 204;
+            pushd_reply_header(r, "Postlink-Next", "none");
+            pushd_reply_header(r, "Postlink-Wait", "superseded");
+            return;
+        }
         if (pl_store_run(pd.store, PL_TXN_NOSYNC, wait_fn, &w) != PL_OK) {
+            pushd_wait_end(d->sel, gen);
             pushd_reply_text(r, 503, "store", "the store is busy; try again");
             pushd_reply_header(r, "Retry-After", "5");
             return;
         }
         if (w.rc == PL_OK) {
+            pushd_wait_end(d->sel, gen);
             pushd_reply_text(r, 200, NULL, "mail waiting");
             pushd_reply_header(r, "Postlink-Next", "%s", w.first);
             return;
@@ -373,6 +406,7 @@ void pushd_wait(const struct pl_preq *q, const struct pl_pdev *d, struct pushd_r
          * (the mirror) is seen within half a second */
         pushd_mail_wait(left < 500 ? (unsigned)left : 500);
     }
+    pushd_wait_end(d->sel, gen);
     if (pl_server_stopping()) {
         pushd_reply_text(r, 503, "stopping", "postlink-pushd is stopping; wait again");
         pushd_reply_header(r, "Retry-After", "2");

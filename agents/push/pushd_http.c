@@ -10,6 +10,8 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -129,8 +131,14 @@ static void handle(struct MHD_Connection *c, const char *url, const char *method
     switch (q.kind) {
     case PL_PREQ_FETCH:
         if (pushd_dev_acquire(rq->after.dev.sel, (unsigned)cfg->push_busy_wait * 1000) != 0) {
-            pushd_reply_text(r, 429, "busy", "another request of this device is being served");
-            pushd_reply_header(r, "Retry-After", "1");
+            if (pl_server_stopping()) {
+                pushd_reply_text(r, 503, "stopping", "postlink-pushd is stopping");
+                pushd_reply_header(r, "Retry-After", "2");
+            } else {
+                pushd_reply_text(r, 429, "busy", "another request of this device is being "
+                                 "served");
+                pushd_reply_header(r, "Retry-After", "1");
+            }
             return;
         }
         rq->after.busy = 1;
@@ -155,6 +163,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)cls, (void)version, (void)upload_data;
     if (rq == NULL) {
         rq = pl_xcalloc(1, sizeof(*rq));
+        rq->after.rep_bytes = rq->after.rep_count = -1;     /* no room reported */
         *con_cls = rq;
         atomic_fetch_add(&active, 1);
         rq->started = 1;
@@ -199,7 +208,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     n = strlen(buf);
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         buf[--n] = '\0';
-    msg_warn("http: %s", buf);
+    msg_info("http: %s", buf);      /* a stranger's bad request: not an alarm */
 }
 
 static char *slurp(const char *param, const char *path)
@@ -229,6 +238,22 @@ static char *slurp(const char *param, const char *path)
     return buf;
 }
 
+static int bound_to_loopback(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return 0;
+    if (ss.ss_family == AF_INET)
+        return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss.ss_family == AF_INET6) {
+        const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) ||
+               (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return 0;
+}
+
 int pushd_http_open(void)
 {
     const struct pl_cfg *cfg = pl_server_cfg();
@@ -241,6 +266,17 @@ int pushd_http_open(void)
     if ((listener = pl_listener_open(cfg->push_http_listen, cfg->postlink_user, err,
                                      sizeof(err))) == NULL) {
         msg_error("push_http_listen: %s", err);
+        return -1;
+    }
+    if (tls_cert == NULL && !bound_to_loopback(pl_listener_fd(listener))) {
+        /* the configuration named a loopback host, but the name resolved
+         * elsewhere: the address bound is what counts */
+        msg_error("push_http_listen = %s is bound to an address that is not loopback: device "
+                  "tokens would cross the network in clear; set push_tls_cert_file and "
+                  "push_tls_key_file", cfg->push_http_listen);
+        pl_listener_stop(listener);
+        pl_listener_free(listener);
+        listener = NULL;
         return -1;
     }
     return 0;
@@ -265,6 +301,7 @@ int pushd_http_start(void)
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, pl_listener_fd(listener),
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->push_max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->push_max_connections_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->push_request_timeout,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,

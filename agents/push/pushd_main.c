@@ -7,6 +7,7 @@
  * (server/).  See postlink-pushd(8). */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,8 @@ void pushd_retain_soon(void)
 }
 
 static struct pl_lmtp_server_opts lmtp_opts;
+static pthread_t retain_th;
+static int retain_running;
 static pl_listener *lmtp_listener;
 
 static void serve_lmtp(int fd, void *ctx)
@@ -103,10 +106,27 @@ static int purge_fn(pl_txn *t, void *ctx)
     return rc;
 }
 
+/* The retention rule: a round at start, every minute, and within a second
+ * of new mail (pushd_retain_soon). */
+static void *retain_main(void *arg)
+{
+    time_t last = 0;
+    (void)arg;
+    while (!pl_server_stopping()) {
+        time_t now = time(NULL);
+        if (atomic_exchange(&retain_due, 0) || now - last >= 60) {
+            pushd_retain();
+            last = now;
+        }
+        pl_server_sleep_ms(1000);
+    }
+    return NULL;
+}
+
 static int pushd_run(void)
 {
     const struct pl_cfg *cfg = pl_server_cfg();
-    time_t last_purge = 0, last_retain = time(NULL);
+    time_t last_purge = 0;
     pd.store = pl_server_store();
     lmtp_opts.hostname = pd.hostname;
     lmtp_opts.max_msg_bytes = (size_t)cfg->push_max_message;
@@ -114,6 +134,11 @@ static int pushd_run(void)
     lmtp_opts.check_rcpt = pushd_check_rcpt;
     if (pushd_http_start() != 0)
         return 71;
+    if (pthread_create(&retain_th, NULL, retain_main, NULL) != 0) {
+        msg_error("cannot start the retention thread");
+        return 71;
+    }
+    retain_running = 1;
     if (pl_listener_start(lmtp_listener, "postlink-pushd lmtp", LMTP_CONNS, serve_lmtp,
                           NULL) != 0)
         return 71;
@@ -128,10 +153,6 @@ static int pushd_run(void)
                 msg_info("forgot %u old receipt(s) of acknowledgements and deliveries", n);
             last_purge = now;
         }
-        if (atomic_exchange(&retain_due, 0) || now - last_retain >= 60) {
-            pushd_retain();
-            last_retain = now;
-        }
         pl_store_maintain(pd.store, 0);
     } while (!pl_server_sleep_ms(1000));
     return 0;
@@ -144,6 +165,9 @@ static void pushd_wake(void)
 
 static void pushd_finish(void)
 {
+    if (retain_running)
+        pthread_join(retain_th, NULL);
+    retain_running = 0;
     pushd_http_stop();
 }
 

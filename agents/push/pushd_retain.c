@@ -6,8 +6,12 @@
  * explicit rule push_over_action and logged: "bounce" sends the envelope
  * sender a delivery status notification (RFC 3464) through Postfix and
  * then removes the message (a failed hand-over keeps it for the next
- * round); "drop" removes it.  Processed entries over their age are
- * dropped.  Mail from the null sender is never bounced. */
+ * round); "drop" removes it.  Only the queues of devices that were not
+ * sent the message lose it (a device that was keeps it until it
+ * acknowledges, a processed store keeps its copy), and no bounce goes out
+ * when a device has it.  Processed entries over their age are dropped.
+ * Mail from the null sender is never bounced.  Runs in a thread of its
+ * own, so a slow bounce holds up nothing else. */
 #include "config.h"
 
 #include <inttypes.h>
@@ -92,9 +96,12 @@ static int get_fn(pl_txn *t, void *ctx)
     return pl_pmsg_get(t, g->id, &g->bytes, &g->len);
 }
 
-static int drop_fn(pl_txn *t, void *ctx)
+struct exp_q { const char *id; int apply; unsigned waiting; int reached; };
+
+static int exp_fn(pl_txn *t, void *ctx)
 {
-    int rc = pl_pmsg_drop(t, ctx);
+    struct exp_q *e = ctx;
+    int rc = pl_pmsg_expire(t, e->id, e->apply, &e->waiting, &e->reached);
     return rc == PL_NOTFOUND ? PL_OK : rc;
 }
 
@@ -169,13 +176,21 @@ static char *bounce_text(const struct pl_cfg *cfg, const struct over_item *it,
     return out;
 }
 
-/* Bounce (when the rule says so and there is a sender) and remove one
- * queued message: 0, or -1 when the bounce could not be handed over (the
- * message stays for the next round). */
+/* One message over a limit: it leaves the queues of the devices that were
+ * not sent it; devices that were keep it until they acknowledge (and
+ * processed stores keep theirs).  Bounced to the sender when the rule
+ * says so, there is a sender, and no device has it.  0, or -1 when the
+ * bounce could not be handed over (the message stays for the next round). */
 static int handle_queued(const struct pl_cfg *cfg, const struct over_item *it)
 {
-    int bounce = strcmp(cfg->push_over_action, "bounce") == 0 && it->m.sender[0];
+    struct exp_q e = {it->m.id, 0, 0, 0};
+    int bounce;
     char err[512] = "";
+    if (pl_store_run(pd.store, PL_TXN_NOSYNC, exp_fn, &e) != PL_OK)
+        return -1;
+    if (e.waiting == 0)
+        return 0;                   /* every device that has to receive it was sent it */
+    bounce = strcmp(cfg->push_over_action, "bounce") == 0 && it->m.sender[0] && !e.reached;
     if (bounce) {
         struct get_q g = {it->m.id, NULL, 0};
         const char *rcpt = it->m.sender;
@@ -196,12 +211,14 @@ static int handle_queued(const struct pl_cfg *cfg, const struct over_item *it)
             return -1;
         }
     }
-    if (pl_store_run(pd.store, PL_TXN_SYNC, drop_fn, (void *)it->m.id) != PL_OK)
+    e.apply = 1;
+    if (pl_store_run(pd.store, PL_TXN_SYNC, exp_fn, &e) != PL_OK)
         return -1;
     msg_warn("%s: message %s from <%s> (%" PRIu64 " bytes) is over %s before every device "
-             "fetched it: %s", it->m.user, it->m.id, it->m.sender[0] ? it->m.sender : "",
-             it->m.size, why_text(it->why),
-             !bounce ? "dropped (push_over_action = drop, or the null sender)"
+             "fetched it: taken from %u device queue(s), %s", it->m.user, it->m.id,
+             it->m.sender, it->m.size, why_text(it->why), e.waiting,
+             e.reached ? "not bounced (a device has it)"
+             : !bounce ? "dropped (push_over_action = drop, or the null sender)"
              : err[0] ? "the bounce was refused; dropped" : "bounced to the sender, dropped");
     return 0;
 }
