@@ -158,6 +158,22 @@ r=$(sync_post "$H_DIR/token-$C-phone")
 tap_check "a user without a mirror account: 404 \"no mirror account for this user\" ($r)" \
     test "$r" = "404 no mirror account for this user"
 
+# ---- the user's last device deleted after mirror add: nothing lost ----------
+E=erin@$D
+hp_device "$E" phone && hm_add "$E" --deliver-to push && "$POSTLINKCTL" push device del "$E" phone >/dev/null ||
+    tap_fail "erin: device add, mirror add, device del"
+hm_sync "$E"
+tap_check "a sync for a user without a push device fails" test $? != 0
+j=$("$POSTLINKCTL" mirror status "$E" --json)
+tap_check "... with the reason in mirror status; nothing held, ids pending" \
+    jq_true '(.sync.ok | not) and (.sync.error | test("has no push device")) and .ids.held == 0 and .ids.pending > 0' "$j"
+n=$(hm_uidls | grep -c .)
+hp_device "$E" tablet || tap_fail "device add erin/tablet"
+tap_check "after a device is added, the next sync succeeds" hm_sync "$E"
+drain "$E" tablet "$H_DIR/erin"
+tap_check "... and the device gets every one of the $n messages once" \
+    test "$(msgids "$H_DIR/erin" | sort -u | grep -c .) $(grep -c . <(msgids "$H_DIR/erin"))" = "$n $n"
+
 # ---- mark mode: short notices, the whole message on request -----------------
 hp_device "$B" phone || tap_fail "device add bob/phone"
 tap_check "mirror add bob --deliver-to push (mark mode)" hm_add "$B" --deliver-to push --mode mark
