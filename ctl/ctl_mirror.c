@@ -1,7 +1,8 @@
 /* ctl_mirror.c -- "postlinkctl mirror add|list|del|status|sync|release|fetch": the
  * accounts postlink-mirrord keeps a copy of (state/mirror.h), their last
  * sync, and syncs or single fetches on demand.  The account's secret stays
- * in its file: postlinkctl only checks that postlink can read it. */
+ * in its file: postlinkctl only checks that postlink can read it.  An
+ * account "--deliver-to push" needs a push device of its user (push.h). */
 #include "config.h"
 
 #include <errno.h>

@@ -9,8 +9,10 @@
  * as pending (P) under fresh hand-over tokens (a durable commit); an id
  * becomes held (H) in a transaction after Postfix accepted its copy.  A
  * crash in between leaves P: the next sync hands the copy over again under
- * the same token, which the destination's guard recognises.  Nothing on
- * the primary is ever changed: no DELE, no RETR unless configured. */
+ * the same token, which the destination's guard recognises.  For a push
+ * destination (mirrord_push.c) the copy and its held record are one
+ * transaction: nothing to recognise.  Nothing on the primary is ever
+ * changed: no DELE, no RETR unless configured. */
 #include "config.h"
 
 #include <errno.h>
