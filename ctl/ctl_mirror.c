@@ -1,7 +1,8 @@
 /* ctl_mirror.c -- "postlinkctl mirror add|list|del|status|sync|release|fetch": the
  * accounts postlink-mirrord keeps a copy of (state/mirror.h), their last
  * sync, and syncs or single fetches on demand.  The account's secret stays
- * in its file: postlinkctl only checks that postlink can read it. */
+ * in its file: postlinkctl only checks that postlink can read it.  An
+ * account "--deliver-to push" needs a push device of its user (push.h). */
 #include "config.h"
 
 #include <errno.h>
@@ -16,13 +17,14 @@
 #include "ctl.h"
 #include "ctl_json.h"
 #include "mirror.h"
+#include "push.h"
 #include "strutil.h"
 
 static int usage(void)
 {
     fprintf(stderr,
             "usage: postlinkctl mirror add USER --primary pop3[s]|imap[s]://HOST[:PORT] --login LOGIN\n"
-            "                   --secret-file FILE --deliver-to ADDRESS [--mode delete|mark]\n"
+            "                   --secret-file FILE --deliver-to ADDRESS|push [--mode delete|mark]\n"
             "                   [--interval SECONDS] [--times HH:MM[,HH:MM...]] [--adopt]\n"
             "                   [--ca-file FILE] [--tls-name NAME] [--insecure] [--plain] [--retr] [--replace]\n"
             "       postlinkctl mirror list [--json]\n"
@@ -41,11 +43,30 @@ static int exit_code(int rc)
 
 /* ---- add / del ---------------------------------------------------------- */
 
-struct addop { struct pl_maccount *a; int replace, exists; };
+struct addop { struct pl_maccount *a; int replace, exists, no_device; };
+
+static int one_device(void *ctx, const struct pl_pdev *d)
+{
+    (void)d;
+    (*(unsigned *)ctx)++;
+    return 0;
+}
 
 static int add_fn(pl_txn *t, void *ctx)
 {
     struct addop *o = ctx;
+    o->no_device = 0;
+    if (strcmp(o->a->deliver_to, "push") == 0) {
+        /* the push store of the user: a device must be there to take it */
+        unsigned n = 0;
+        int rc = pl_pdev_list(t, o->a->user, one_device, &n);
+        if (rc != PL_OK)
+            return rc;
+        if (n == 0) {
+            o->no_device = 1;
+            return PL_NOTFOUND;
+        }
+    }
     return pl_maccount_put(t, o->a, o->replace, &o->exists);
 }
 
@@ -82,7 +103,7 @@ static int can_withdraw(struct ctl *ctl, const char *address)
 static int cmd_add(struct ctl *ctl, int argc, char **argv)
 {
     struct pl_maccount a;
-    struct addop op = {&a, 0, 0};
+    struct addop op = {&a, 0, 0, 0};
     const char *why;
     pl_store *s;
     int rc, have_mode = 0;
@@ -155,11 +176,6 @@ static int cmd_add(struct ctl *ctl, int argc, char **argv)
         fprintf(stderr, "postlinkctl: mirror add needs --primary, --login, --secret-file and --deliver-to\n");
         return CTL_USAGE;
     }
-    if (strcmp(a.deliver_to, "push") == 0) {
-        fprintf(stderr, "postlinkctl: --deliver-to push needs postlink-pushd (capability 5), "
-                        "which this version does not have\n");
-        return CTL_USAGE;
-    }
     {
         char canon[256];
         if (pl_addr_canon(a.user, canon, sizeof(canon)) == 0)
@@ -186,17 +202,23 @@ static int cmd_add(struct ctl *ctl, int argc, char **argv)
     }
     rc = pl_store_run(s, PL_TXN_SYNC, add_fn, &op);
     pl_store_close(s);
+    if (op.no_device) {
+        fprintf(stderr, "postlinkctl: --deliver-to push: %s has no push device (postlinkctl push "
+                        "device add %s NAME first)\n", a.user, a.user);
+        return CTL_FAIL;
+    }
     if (op.exists) {
         fprintf(stderr, "postlinkctl: %s has a mirror account already (--replace changes it)\n", a.user);
         return CTL_FAIL;
     }
-    if (rc == PL_OK && !can_withdraw(ctl, a.deliver_to))
+    if (rc == PL_OK && strcmp(a.deliver_to, "push") != 0 && !can_withdraw(ctl, a.deliver_to))
         fprintf(stderr, "postlinkctl: warning: neither imap_url (with imap_password_file) nor "
                         "enabled_domains covers %s: a copy whose original is read on the primary "
                         "cannot be %s\n", strrchr(a.deliver_to, '@') + 1,
                 a.mode == PL_MIRROR_MARK ? "marked" : "withdrawn");
     if (rc == PL_OK)
-        printf("mirror %s: %s as %s -> %s (%s mode%s)\n", a.user, a.primary, a.login, a.deliver_to,
+        printf("mirror %s: %s as %s -> %s (%s mode%s)\n", a.user, a.primary, a.login,
+               strcmp(a.deliver_to, "push") == 0 ? "push (the user's push store)" : a.deliver_to,
                a.mode == PL_MIRROR_MARK ? "mark" : "delete",
                a.adopt ? "; the ids listed now are adopted without fetching" : "");
     return exit_code(rc);

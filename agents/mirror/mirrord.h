@@ -77,6 +77,22 @@ void mirrord_out_close(struct mout *o);
 int mirrord_withdraw(const struct pl_maccount *a, const char *token, int expunge, int *found,
                      char *why, size_t whylen);
 
+/* ---- the push store (mirrord_push.c, --deliver-to push) ---------------- */
+
+int mirrord_is_push(const struct pl_maccount *a);
+/* Stores msg[0..len) (mark mode without whole: a short notice of it) for
+ * a->user's devices under the reference rec->token, and records rec (the
+ * id held) in the same durable transaction; pid gets the push message id
+ * (PL_PID_LEN + 1 bytes).  0, or -1 with why (no device, the account
+ * deleted, the store): nothing stored, nothing recorded. */
+int mirrord_push_put(const struct pl_maccount *a, const struct pl_mrec *rec, const char *msg,
+                     size_t len, int whole, char *pid, char *why, size_t whylen);
+/* The copy under token out of the queues of a->user's devices that have
+ * not been sent it (*found: how many).  0 done (also when no device holds
+ * it any more), -1 failed now (why). */
+int mirrord_push_withdraw(const struct pl_maccount *a, const char *token, int *found, char *why,
+                          size_t whylen);
+
 /* ---- capability 1's state (mirrord_syncstate.c) ------------------------ */
 
 /* The destination is a sync-enabled user (its domain in enabled_domains). */

@@ -9,8 +9,10 @@
  * as pending (P) under fresh hand-over tokens (a durable commit); an id
  * becomes held (H) in a transaction after Postfix accepted its copy.  A
  * crash in between leaves P: the next sync hands the copy over again under
- * the same token, which the destination's guard recognises.  Nothing on
- * the primary is ever changed: no DELE, no RETR unless configured. */
+ * the same token, which the destination's guard recognises.  For a push
+ * destination (mirrord_push.c) the copy and its held record are one
+ * transaction: nothing to recognise.  Nothing on the primary is ever
+ * changed: no DELE, no RETR unless configured. */
 #include "config.h"
 
 #include <errno.h>
@@ -24,6 +26,7 @@
 #include "log.h"
 #include "mirror_diff.h"
 #include "mirror_probe.h"
+#include "push.h"
 #include "mirrord_sync_int.h"
 #include "server.h"
 
@@ -383,6 +386,33 @@ int mirrord_put_recs(struct sync *s, const struct pl_mrec *recs, size_t n, unsig
 
 /* ---- vanished ids ------------------------------------------------------- */
 
+/* A vanished id whose copy is in the push store: delete mode takes it out
+ * of the queues of the devices that have not been sent it (a device it
+ * was sent to keeps it until it acknowledges); mark mode keeps it (the
+ * device has a short notice, or the whole message it asked for). */
+static void vanished_push(struct sync *s, const struct pl_mrec *r, size_t *nout)
+{
+    int found = 0;
+    char why[300];
+    if (s->a->mode == PL_MIRROR_MARK) {
+        s->r->marked++;
+        msg_info("mirror %s: %s was read on the primary: its copy stays in the push store "
+                 "(mark mode)", s->a->user, r->id);
+        (*nout)++;
+        return;
+    }
+    if (mirrord_push_withdraw(s->a, r->token, &found, why, sizeof(why)) != 0) {
+        s->withdraw_down = 1;       /* the id stays as it was: tried again next sync */
+        s->r->withdraw_failed++;
+        sync_warn(s, "withdrawing the copy of %s (tried again next sync): %s", r->id, why);
+        return;
+    }
+    s->r->withdrawn++;
+    msg_info("mirror %s: %s was read on the primary: withdrawn from %d device queue(s) of the "
+             "push store", s->a->user, r->id, found);
+    (*nout)++;
+}
+
 static void vanished(struct sync *s, struct pl_mrec *r, struct pl_mrec *out, size_t *nout)
 {
     int found = 0, rc;
@@ -408,6 +438,10 @@ static void vanished(struct sync *s, struct pl_mrec *r, struct pl_mrec *out, siz
     }
     if (s->withdraw_down) {
         s->r->withdraw_failed++;    /* the destination is down: not tried again now */
+        return;
+    }
+    if (mirrord_is_push(s->a)) {
+        vanished_push(s, r, nout);
         return;
     }
     rc = mirrord_withdraw(s->a, r->token, s->a->mode == PL_MIRROR_DELETE, &found, why, sizeof(why));
@@ -578,6 +612,25 @@ int mirrord_f_data(void *ctx, size_t i, const char *b, size_t len)
     return 0;
 }
 
+/* A fetched copy into the push store, recorded held in the same
+ * transaction; a failure (no device) stops the sync with the ids pending. */
+static int push_end(struct sync *s, const struct job *j, struct pl_mrec *rec)
+{
+    char pid[PL_PID_LEN + 1], why[512];
+    int notice = s->a->mode == PL_MIRROR_MARK && !s->whole;
+    rec->state = PL_MREC_HELD;
+    if (mirrord_push_put(s->a, rec, s->buf.s ? s->buf.s : "", s->buf.len, s->whole, pid, why,
+                         sizeof(why)) != 0) {
+        mirrord_fail(s, "%s", why);
+        return 1;
+    }
+    msg_info("mirror %s: %s (%llu bytes) -> the push store as %s%s%s", s->a->user, j->id, j->size,
+             pid, notice ? " (a short notice: mark mode)" : "",
+             j->refetch ? " (pending since an interrupted sync)" : "");
+    s->r->fetched++;
+    return pl_server_stopping() ? 1 : 0;
+}
+
 int mirrord_f_end(void *ctx, size_t i, int status)
 {
     struct sync *s = ctx;
@@ -618,13 +671,15 @@ int mirrord_f_end(void *ctx, size_t i, int status)
         s->r->failed++;
         return 0;
     }
-    rc = mirrord_handover(&s->out, s->a, j->token, s->buf.s ? s->buf.s : "", s->buf.len, qid,
-                          sizeof(qid), why, sizeof(why));
     snprintf(rec.id, sizeof(rec.id), "%s", j->id);
     snprintf(rec.token, sizeof(rec.token), "%s", j->token);
     rec.size = j->size;
     rec.changed = s->now;
     mirrord_msgid(s->buf.s ? s->buf.s : "", s->buf.len, rec.msgid, sizeof(rec.msgid));
+    if (mirrord_is_push(s->a))
+        return push_end(s, j, &rec);
+    rc = mirrord_handover(&s->out, s->a, j->token, s->buf.s ? s->buf.s : "", s->buf.len, qid,
+                          sizeof(qid), why, sizeof(why));
     if (rc == 0) {
         rec.state = PL_MREC_HELD;
         msg_info("mirror %s: %s (%llu bytes) -> %s%s%s%s", s->a->user, j->id, j->size,
@@ -749,6 +804,7 @@ static int one_fetch(struct sync *s, const char *uidl)
     j.size = l->size;
     if (pl_mtoken_new(j.token, sizeof(j.token)) != PL_OK)
         return -1;
+    s->whole = 1;
     return fetch_jobs(s, &j, 1);
 }
 

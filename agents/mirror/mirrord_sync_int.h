@@ -88,6 +88,7 @@ struct sync {
     struct job *jobs;
     struct pl_strbuf buf;
     int over, stop;
+    int whole;                       /* a "fetch <uidl>": the whole message, also in mark mode */
     int headers;                     /* the fetch is TOP n 0 into lids[i]->msgid */
     struct lid **hdr_lids;           /* the ids of that fetch */
     int64_t now;

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "monotime.h"
 #include "pushd.h"
+#include "pushd_sync.h"
 #include "server.h"
 #include "strutil.h"
 
@@ -146,6 +147,9 @@ static void handle(struct MHD_Connection *c, const char *url, const char *method
         return;
     case PL_PREQ_WAIT:
         pushd_wait(&q, &rq->after.dev, r);
+        return;
+    case PL_PREQ_SYNC:
+        pushd_sync(&rq->after.dev, r);
         return;
     default:
         pushd_reply_text(r, 501, "not-implemented", "not available on this server yet");
