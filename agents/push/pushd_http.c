@@ -4,7 +4,9 @@
  * runs one thread per connection (a held /v1/wait blocks only its own).
  * Each request is parsed (push_req.c), its token checked, a fetch holds
  * its device (one at a time), and what it leaves to do is done only when
- * the library reports the response sent in full.  TLS (GnuTLS inside
+ * the library reports the response sent in full.  Only POST
+ * /v1/subscription keeps its body (at most PL_PSUB_JSON_MAX bytes; more is
+ * read, dropped and answered 413); other bodies are dropped.  TLS (GnuTLS inside
  * libmicrohttpd) when push_tls_cert_file is set; without it only a
  * loopback address may be listened on (pushd_main.c checks). */
 #include "config.h"
@@ -23,6 +25,7 @@
 #include "listener.h"
 #include "log.h"
 #include "monotime.h"
+#include "push_sub.h"
 #include "pushd.h"
 #include "server.h"
 #include "strutil.h"
@@ -35,6 +38,10 @@ static atomic_int active;              /* requests between their start and their
 struct req {
     struct pushd_after after;
     int started;
+    int keep_body;                  /* POST /v1/subscription: the body is kept */
+    char *body;                     /* at most PL_PSUB_JSON_MAX bytes, NUL-terminated */
+    size_t blen;
+    int too_large;
 };
 
 struct args { struct pl_preq_arg a[PL_PREQ_MAX_ARGS + 1]; size_t n; };
@@ -134,10 +141,15 @@ static void handle(struct MHD_Connection *c, const char *url, const char *method
             return;
         }
         rq->after.busy = 1;
+        pushd_notify_fetched(rq->after.dev.sel);
         pushd_fetch(&q, &rq->after.dev, r, &rq->after);
         return;
     case PL_PREQ_WAIT:
         pushd_wait(&q, &rq->after.dev, r);
+        return;
+    case PL_PREQ_SUBSCRIBE:
+    case PL_PREQ_UNSUBSCRIBE:
+        pushd_subscription(&q, &rq->after.dev, rq->body, rq->blen, rq->too_large, r);
         return;
     default:
         pushd_reply_text(r, 501, "not-implemented", "not available on this server yet");
@@ -152,15 +164,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
     struct req *rq = *con_cls;
     struct pushd_reply r;
-    (void)cls, (void)version, (void)upload_data;
+    (void)cls, (void)version;
     if (rq == NULL) {
         rq = pl_xcalloc(1, sizeof(*rq));
         *con_cls = rq;
         atomic_fetch_add(&active, 1);
         rq->started = 1;
+        rq->keep_body = strcmp(method, "POST") == 0 && strcmp(url, "/v1/subscription") == 0;
         return MHD_YES;
     }
-    if (*upload_data_size != 0) {      /* no request of ours has a large body */
+    if (*upload_data_size != 0) {      /* only a subscription has a body, a small one */
+        size_t n = *upload_data_size;
+        if (rq->keep_body && !rq->too_large) {
+            if (rq->blen + n > PL_PSUB_JSON_MAX) {
+                rq->too_large = 1;     /* the rest is read and dropped; 413 at the end */
+            } else {
+                if (rq->body == NULL)
+                    rq->body = pl_xmalloc(PL_PSUB_JSON_MAX + 1);
+                memcpy(rq->body + rq->blen, upload_data, n);
+                rq->blen += n;
+                rq->body[rq->blen] = '\0';
+            }
+        }
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -186,6 +211,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     pushd_after(&rq->after, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
     if (rq->started)
         atomic_fetch_sub(&active, 1);
+    free(rq->body);
     free(rq);
     *con_cls = NULL;
 }
