@@ -20,6 +20,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,7 @@ static char fetched[PENDING_MAX][PL_PSEL_LEN + 1];
 static size_t nfetched;
 
 static pl_vapid_key *vapid;          /* NULL: Web Push off */
+static atomic_int on;                /* vapid is loaded: what other threads look at */
 static struct nd *nds;               /* the thread's alone */
 static size_t nnd, cap_nd;
 
@@ -77,17 +79,18 @@ int pushd_notify_open(void)
         msg_error("push_vapid_key_file %s: %s", cfg->push_vapid_key_file, err);
         return -1;
     }
+    atomic_store(&on, 1);
     return 0;
 }
 
 int pushd_notify_enabled(void)
 {
-    return vapid != NULL;
+    return atomic_load(&on);
 }
 
 void pushd_notify_user(const char *user)
 {
-    if (vapid == NULL)
+    if (!atomic_load(&on))
         return;
     pthread_mutex_lock(&mu);
     size_t i;
@@ -105,7 +108,7 @@ void pushd_notify_user(const char *user)
 
 void pushd_notify_fetched(const char *sel)
 {
-    if (vapid == NULL)
+    if (!atomic_load(&on))
         return;
     pthread_mutex_lock(&mu);
     if (nfetched < PENDING_MAX) {
@@ -212,19 +215,26 @@ static int ui_fn(pl_txn *t, void *ctx)
 
 /* ---- sending ---------------------------------------------------------------- */
 
-struct noteop { const char *sel; int ok, gone; unsigned fails; };
+struct noteop { const char *sel, *endpoint; int ok, gone; unsigned fails; };
 
 static int note_fn(pl_txn *t, void *ctx)
 {
     struct noteop *o = ctx;
+    struct pl_psub s;
+    int rc = pl_psub_get(t, o->sel, &s, 1);
+    if (rc != PL_OK)
+        return rc;
+    if (strcmp(s.sub.endpoint, o->endpoint) != 0)
+        return PL_OK;                  /* the device registered anew meanwhile */
     if (o->gone)
         return pl_psub_del(t, o->sel);
     return pl_psub_note(t, o->sel, time(NULL), o->ok, &o->fails);
 }
 
-static void note(const char *sel, int ok, int gone, unsigned *fails)
+/* Records the result for the subscription the notice went to. */
+static void note(const char *sel, const char *endpoint, int ok, int gone, unsigned *fails)
 {
-    struct noteop o = {sel, ok, gone, 0};
+    struct noteop o = {sel, endpoint, ok, gone, 0};
     int rc = pl_store_run(pd.store, PL_TXN_NOSYNC, note_fn, &o);
     if (rc != PL_OK && rc != PL_NOTFOUND)
         msg_warn("device %s: cannot record the Web Push result (store error %d)", sel, rc);
@@ -251,25 +261,25 @@ static void send_notice(struct nd *n, const struct devinfo *di)
                         &status, err, sizeof(err));
     switch (r) {
     case PL_WP_SENT:
-        note(n->sel, 1, 0, NULL);
+        note(n->sel, di->s.sub.endpoint, 1, 0, NULL);
         msg_info("%s/%s: Web Push notice %u sent (%ld; %u waiting, first %s)", n->user, n->name,
                  n->attempts, status, di->queued, di->first);
         break;
     case PL_WP_GONE:
-        note(n->sel, 0, 1, NULL);
+        note(n->sel, di->s.sub.endpoint, 0, 1, NULL);
         msg_info("%s/%s: subscription gone: device stays on long-poll (the push service "
                  "answered %ld)", n->user, n->name, status);
         nd_drop(n);
         return;
     case PL_WP_TEMP:
-        note(n->sel, 0, 0, &fails);
+        note(n->sel, di->s.sub.endpoint, 0, 0, &fails);
         msg_warn("%s/%s: Web Push notice %u not delivered, trying later (%u failure(s) in a "
                  "row): %s", n->user, n->name, n->attempts, fails, err);
         break;
     case PL_WP_REFUSED:
     case PL_WP_BADARG:
     default:
-        note(n->sel, 0, 0, &fails);
+        note(n->sel, di->s.sub.endpoint, 0, 0, &fails);
         msg_warn("%s/%s: Web Push notice refused (%ld; %u failure(s) in a row), no retry "
                  "until new mail: %s", n->user, n->name, status, fails, err);
         n->active = 0;
@@ -489,6 +499,7 @@ int pushd_notify_start(void)
 
 void pushd_notify_stop(void)
 {
+    atomic_store(&on, 0);
     if (started) {
         pthread_mutex_lock(&mu);
         stop = 1;
