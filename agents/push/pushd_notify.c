@@ -287,8 +287,8 @@ static void send_notice(struct nd *n, const struct devinfo *di)
     }
     if (n->attempts > (unsigned)cfg->push_notify_retries) {
         n->active = 0;
-        msg_info("%s/%s: %u Web Push notice(s), the device did not come: no more until new "
-                 "mail", n->user, n->name, n->attempts);
+        msg_info("%s/%s: %u Web Push notice(s) tried, the device did not come: no more "
+                 "until new mail", n->user, n->name, n->attempts);
         return;
     }
     n->next_ms = pl_now_ms() + n->interval_ms;
@@ -297,8 +297,9 @@ static void send_notice(struct nd *n, const struct devinfo *di)
 }
 
 /* Looks at user's subscribed devices: new mail starts the notices, a
- * device with nothing unfetched ends them, a due notice goes out. */
-static void examine_user(const char *user)
+ * device with nothing unfetched ends them, a due notice goes out.  0, or
+ * -1 when the store could not be read (nothing changed). */
+static int examine_user(const char *user)
 {
     const struct pl_cfg *cfg = atomic_load(&pd.cfg);
     struct userinfo u = {.user = user};
@@ -306,7 +307,7 @@ static void examine_user(const char *user)
     if (rc != PL_OK) {
         msg_warn("%s: cannot read the push store for Web Push (error %d): later", user, rc);
         free(u.dv);
-        return;
+        return -1;
     }
     for (size_t k = 0; k < u.n && !pl_server_stopping(); k++) {
         struct devinfo *di = &u.dv[k];
@@ -344,6 +345,7 @@ static void examine_user(const char *user)
             send_notice(n, di);
     }
     free(u.dv);
+    return 0;
 }
 
 /* ---- the scan --------------------------------------------------------------- */
@@ -470,10 +472,17 @@ static void *notify_main(void *arg)
         }
         for (size_t i = 0; i < nnd && !pl_server_stopping(); i++) {
             if (nds[i].active && nds[i].next_ms <= pl_now_ms()) {
-                char user[PL_ADDR_SIZE];
+                char user[PL_ADDR_SIZE], sel[PL_PSEL_LEN + 1];
+                struct nd *n;
                 memcpy(user, nds[i].user, sizeof(user));
-                examine_user(user);          /* may reorder nds: start again later */
-                break;
+                memcpy(sel, nds[i].sel, sizeof(sel));
+                if (examine_user(user) != 0) {
+                    nds[i].next_ms = pl_now_ms() + SCAN_MS;   /* the store: later */
+                } else if ((n = nd_find(sel)) != NULL && n->active &&
+                           n->next_ms <= pl_now_ms()) {
+                    n->active = 0;           /* the device went: nothing to send */
+                }
+                break;                       /* nds may have changed: look again */
             }
         }
     }

@@ -9,6 +9,8 @@
 # again after push_notify_interval, doubling, push_notify_retries times; a
 # device that fetched is told no more; an expired subscription (410) is
 # dropped and the device still gets its mail over GET /v1/wait and fetch;
+# a push service that does not answer is tried again, bounded, and the
+# subscription kept;
 # a restart tells a device with unfetched mail again; bad, oversized and
 # unauthenticated registrations are refused; the token decides the device;
 # DELETE; and without push_vapid_key_file a registration answers 501.
@@ -97,7 +99,7 @@ hdrs() { grep "^notify $1 " "$WPT_LOG"; }
 devlist() { "$POSTLINKCTL" push device list --json; }
 webpush_of() { devlist | jq -r --arg u "$1" '.[] | select(.user == $u and .device == "phone") | .webpush'; }
 queue_ids() { "$POSTLINKCTL" push queue "$1" --json | jq -r '.messages[].id'; }
-gave_up() { grep -c "^.*$1/phone: [0-9]* Web Push notice(s), the device did not come" "$H_SYNC/pushd.log"; }
+gave_up() { grep -c "$1/phone: [0-9]* Web Push notice(s) tried, the device did not come" "$H_SYNC/pushd.log"; }
 wait_gave_up() {   # USER N: until pushd logged N times that it stopped for USER's phone
     local end=$(( $(h__ms) + 20000 ))
     until [ "$(gave_up "$1")" -ge "$2" ]; do
@@ -209,6 +211,18 @@ r=$(hp_client "$DV" phone wait --timeout 5)
 tap_check "dave's phone still learns of its mail with GET /v1/wait ($r)" grep -q "status=200" <<<"$r"
 r=$(hp_client "$DV" phone get first --out "$H_DIR/dave.eml")
 tap_check "... and fetches it" eval 'grep -q "status=200" <<<"$r" && grep -q "^Subject: to dave" "$H_DIR/dave.eml"'
+
+# --- a push service that does not answer: tried again, bounded ----------------------
+DEAD=$(h_free_port)
+jq --arg ep "http://127.0.0.1:$DEAD/notify/nobody" '.endpoint = $ep' "$H_DIR/sub-dave.json" >"$H_DIR/sub-dead.json"
+api POST "$DV" "$H_DIR/sub-dead.json"
+tap_check "dave's phone registers a subscription at a push service that is down: 201" test "$code" = 201
+hp_send "$DV" "to dave again" --body "again"
+tap_check "mail to dave stored" hp_wait_stored 7
+tap_check "no answer: tried again with backoff, 1 + push_notify_retries times, then no more" wait_gave_up "$DV" 1
+tap_check "... each try logged as not delivered (3)" \
+    test "$(grep -c "$DV/phone: Web Push notice [0-9] not delivered, trying later" "$H_SYNC/pushd.log")" = 3
+tap_check "... the subscription is kept (webpush true)" test "$(webpush_of "$DV")" = true
 
 # --- DELETE ---------------------------------------------------------------------------
 api DELETE "$B"
