@@ -10,10 +10,10 @@
 # device that fetched is told no more; an expired subscription (410) is
 # dropped and the device still gets its mail over GET /v1/wait and fetch;
 # a push service that does not answer is tried again, bounded, and the
-# subscription kept;
-# a restart tells a device with unfetched mail again; bad, oversized and
-# unauthenticated registrations are refused; the token decides the device;
-# DELETE; and without push_vapid_key_file a registration answers 501.
+# subscription kept; a restart tells a device with unfetched mail again;
+# bad, oversized and unauthenticated registrations are refused; the token
+# decides the device; DELETE; a key without a subject is a configuration
+# error; and without push_vapid_key_file a registration answers 501.
 # Needs root (the harness), node, curl, jq.
 set -u
 . "${abs_top_srcdir:-.}/tests/integration/tap.sh"
