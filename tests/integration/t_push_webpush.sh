@@ -94,8 +94,16 @@ wait_notices() {
         sleep 0.05
     done
 }
-# hdrs HASH: the mock's log lines for messages to HASH
-hdrs() { grep "^notify $1 " "$WPT_LOG"; }
+# hdrs HASH: the mock's log lines for messages to HASH, once there is one
+# for each notice it holds (a line is written after the answer went out)
+hdrs() {
+    local end=$(( $(h__ms) + 5000 )) n
+    n=$(ncount "$1")
+    while [ "$(grep -c "^notify $1 201 " "$WPT_LOG")" -lt "$n" ] && [ "$(h__ms)" -lt $end ]; do
+        sleep 0.05
+    done
+    grep "^notify $1 " "$WPT_LOG"
+}
 devlist() { "$POSTLINKCTL" push device list --json; }
 webpush_of() { devlist | jq -r --arg u "$1" '.[] | select(.user == $u and .device == "phone") | .webpush'; }
 queue_ids() { "$POSTLINKCTL" push queue "$1" --json | jq -r '.messages[].id'; }
@@ -205,7 +213,7 @@ hp_send "$DV" "to dave" --body "for dave"
 tap_check "mail to dave stored" hp_wait_stored 6
 tap_check "the mock answers dave's notice 410; pushd: subscription gone, device stays on long-poll" \
     hs_wait_log "$H_SYNC/pushd.log" "$DV/phone: subscription gone: device stays on long-poll" 15
-tap_check "... the 410 is in the mock's log" eval 'hdrs "$HASH_dave" | grep -q " 410 "'
+tap_check "... the 410 is in the mock's log" hs_wait_log "$WPT_LOG" "^notify $HASH_dave 410 " 5
 tap_check "... device list --json: webpush false for dave" test "$(webpush_of "$DV")" = false
 r=$(hp_client "$DV" phone wait --timeout 5)
 tap_check "dave's phone still learns of its mail with GET /v1/wait ($r)" grep -q "status=200" <<<"$r"
