@@ -1,6 +1,7 @@
-/* ctl_push.c -- "postlinkctl push device add|list|del" and "push queue":
- * the devices of capability 5 (push delivery, state/push.h) and the mail
- * waiting for them.  A device's token is printed once, by "device add":
+/* ctl_push.c -- "postlinkctl push device add|list|del", "push queue" and
+ * "push vapid-key generate|show": the devices of capability 5 (push
+ * delivery, state/push.h), the mail waiting for them, and the VAPID key
+ * postlink-pushd signs Web Push notices with (lib/webpush.h).  A device's token is printed once, by "device add":
  * the store keeps only its hash, and no other command shows more than its
  * public half (the selector). */
 #include "config.h"
@@ -17,14 +18,17 @@
 #include "ctl.h"
 #include "ctl_json.h"
 #include "push.h"
+#include "push_sub.h"
 #include "strutil.h"
+#include "webpush.h"
 
 static int usage(void)
 {
     fprintf(stderr, "usage: postlinkctl push device add USER NAME [--json]\n"
                     "       postlinkctl push device list [USER] [--json]\n"
                     "       postlinkctl push device del USER NAME\n"
-                    "       postlinkctl push queue USER [--json]\n");
+                    "       postlinkctl push queue USER [--json]\n"
+                    "       postlinkctl push vapid-key generate|show FILE [--json]\n");
     return CTL_USAGE;
 }
 
@@ -209,7 +213,7 @@ static int cmd_del(struct ctl *ctl, int argc, char **argv)
 /* ---- device list ----------------------------------------------------------- */
 
 /* one device and what its queue and processed store hold */
-struct devrow { struct pl_pdev d; unsigned waiting, sent, processed; };
+struct devrow { struct pl_pdev d; unsigned waiting, sent, processed; int webpush; };
 
 struct listop {
     const char *user;               /* canonical, or NULL: every user */
@@ -256,7 +260,11 @@ static int list_fn(pl_txn *t, void *ctx)
         return rc;
     /* the counts, by one pl_pmsg_list for each user */
     for (size_t r = 0; r < o->n; r++) {
+        struct pl_psub sub;
         int seen = 0;
+        if ((rc = pl_psub_get(t, o->rows[r].d.sel, &sub, 0)) != PL_OK && rc != PL_NOTFOUND)
+            return rc;
+        o->rows[r].webpush = rc == PL_OK;
         for (size_t e = 0; e < r && !seen; e++)
             seen = strcmp(o->rows[e].d.user, o->rows[r].d.user) == 0;
         if (seen)
@@ -303,14 +311,15 @@ static int cmd_list(struct ctl *ctl, int argc, char **argv)
             json_object_set_new(j, "waiting", json_integer((json_int_t)row->waiting));
             json_object_set_new(j, "sent", json_integer((json_int_t)row->sent));
             json_object_set_new(j, "processed", json_integer((json_int_t)row->processed));
+            json_object_set_new(j, "webpush", json_boolean(row->webpush));
             if (json_array_append_new(rows, j) < 0)
                 rc = PL_ERR;
         } else {
             char when[32];
-            pl_strbuf_addf(&text, "%-32s %-20s %s  %s  waiting %u, sent %u, processed %u\n",
+            pl_strbuf_addf(&text, "%-32s %-20s %s  %s  waiting %u, sent %u, processed %u%s\n",
                            row->d.user, row->d.name, row->d.sel,
                            iso_time(row->d.created, when, sizeof(when)), row->waiting, row->sent,
-                           row->processed);
+                           row->processed, row->webpush ? ", web push" : "");
         }
     }
     free(o.rows);
@@ -453,11 +462,47 @@ static int cmd_queue(struct ctl *ctl, int argc, char **argv)
     return fflush(stdout) == EOF ? CTL_FAIL : CTL_OK;
 }
 
+/* ---- vapid-key ------------------------------------------------------------- */
+
+/* "push vapid-key generate FILE" writes a new key (never over an old one);
+ * both it and "show" print the public key, the applicationServerKey that
+ * device apps subscribe with. */
+static int cmd_vapid(struct ctl *ctl, int argc, char **argv, int generate)
+{
+    const char *args[1] = {NULL};
+    char err[256];
+    pl_vapid_key *k;
+    if (parse_args(ctl, argc, argv, 3, args, 1) != 1)
+        return usage();
+    if (generate && pl_vapid_generate(args[0], err, sizeof(err)) != 0) {
+        fprintf(stderr, "postlinkctl: %s\n", err);
+        return CTL_FAIL;
+    }
+    if ((k = pl_vapid_load(args[0], err, sizeof(err))) == NULL) {
+        fprintf(stderr, "postlinkctl: %s\n", err);
+        return CTL_NOINPUT;
+    }
+    if (ctl->json) {
+        json_t *j = json_object();
+        json_object_set_new(j, "file", ctl_json_string(args[0]));
+        json_object_set_new(j, "public_key", json_string(pl_vapid_public(k)));
+        pl_vapid_free(k);
+        return ctl_json_print(j) == 0 ? CTL_OK : CTL_FAIL;
+    }
+    printf("%s\n", pl_vapid_public(k));
+    pl_vapid_free(k);
+    return fflush(stdout) == EOF ? CTL_FAIL : CTL_OK;
+}
+
 int ctl_push(struct ctl *ctl, int argc, char **argv)
 {
     const char *what = argc > 1 ? argv[1] : "", *sub = argc > 2 ? argv[2] : "";
     if (strcmp(what, "queue") == 0)
         return cmd_queue(ctl, argc, argv);
+    if (strcmp(what, "vapid-key") == 0 && strcmp(sub, "generate") == 0)
+        return cmd_vapid(ctl, argc, argv, 1);
+    if (strcmp(what, "vapid-key") == 0 && strcmp(sub, "show") == 0)
+        return cmd_vapid(ctl, argc, argv, 0);
     if (strcmp(what, "device") != 0)
         return usage();
     if (strcmp(sub, "add") == 0)

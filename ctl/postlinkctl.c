@@ -54,6 +54,8 @@ static const struct verb verbs[] = {
     {"", "push device list [USER] [--json]", "push devices: selector, created, messages waiting/sent/processed", NULL},
     {"", "push device del USER NAME", "remove the device with its queue and processed store", NULL},
     {"", "push queue USER [--json]", "USER's push messages in arrival order, each device's state", NULL},
+    {"", "push vapid-key generate|show FILE [--json]",
+     "write a new VAPID key for Web Push (generate) and print its public key (applicationServerKey)", NULL},
     {"check-config", "check-config [-n]",
      "validate postlink.conf (errors name file:line); -n prints non-defaults", ctl_check_config},
     {NULL, NULL, NULL, NULL},

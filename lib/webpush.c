@@ -234,6 +234,29 @@ int pl_webpush_origin(const char *endpoint, char *out, size_t outlen)
     return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
 
+int pl_webpush_origin_allowed(const char *endpoint, const char *const *allowed)
+{
+    char origin[PL_WP_ENDPOINT_MAX + 1];
+    if (allowed == NULL || pl_webpush_origin(endpoint, origin, sizeof(origin)) != 0)
+        return 0;
+    for (; *allowed; allowed++) {
+        const char *a = *allowed, *star = strstr(a, "://*.");
+        if (star == NULL) {
+            if (strcasecmp(a, origin) == 0)
+                return 1;
+        } else {
+            /* a host "*.example.com": that scheme, any host below the
+             * domain, the scheme's default port */
+            size_t sl = (size_t)(star - a) + 3, ol = strlen(origin), dl = strlen(star + 4);
+            if (strncasecmp(a, origin, sl) == 0 && ol > sl + dl &&
+                strcasecmp(origin + ol - dl, star + 4) == 0 &&
+                strchr(origin + sl, ':') == NULL)
+                return 1;
+        }
+    }
+    return 0;
+}
+
 const char *pl_webpush_p256dh_check(const char *p256dh)
 {
     unsigned char pt[PL_WP_POINT_LEN + 1];

@@ -58,6 +58,12 @@ const char *pl_webpush_auth_check(const char *auth);
 /* The endpoint's origin (RFC 6454: "scheme://host[:port]", lower case,
  * the port only when it is not the scheme's default), the "aud" of the
  * VAPID token: 0, or -1 when the endpoint is not usable. */
+/* 1 when the endpoint's origin is one of allowed (NULL-ended): an origin
+ * as written ("https://push.example.com", "http://127.0.0.1:8080") or a
+ * wildcard, an origin whose host is "*." and a domain (any host below that
+ * domain, that scheme, its default port); else 0.  A device chooses its endpoint, so
+ * postlink-pushd posts only to push services on this list. */
+int pl_webpush_origin_allowed(const char *endpoint, const char *const *allowed);
 int pl_webpush_origin(const char *endpoint, char *out, size_t outlen);
 /* 1 when topic is 1..32 characters of the base64url alphabet (RFC 8030 5.4). */
 int pl_webpush_topic_ok(const char *topic);

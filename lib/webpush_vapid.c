@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -209,6 +210,22 @@ static int es256_sign(EVP_PKEY *pkey, const char *data, size_t len, unsigned cha
     return rc;
 }
 
+/* The JWT claims (RFC 8292 section 2) as compact JSON, written by jansson. */
+static int claims_json(const char *aud, int64_t exp, const char *sub, char *out, size_t outlen,
+                       int *n)
+{
+    json_t *o = json_pack("{s:s, s:I, s:s}", "aud", aud, "exp", (json_int_t)exp, "sub", sub);
+    size_t len;
+    if (o == NULL)
+        return -1;
+    len = json_dumpb(o, out, outlen, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (len == 0 || len >= outlen)
+        return -1;
+    *n = (int)len;
+    return 0;
+}
+
 int pl_vapid_header(const pl_vapid_key *k, const char *endpoint, const char *subject,
                     int64_t now, long exp_secs, char *out, size_t outlen, char *err,
                     size_t errlen)
@@ -240,9 +257,7 @@ int pl_vapid_header(const pl_vapid_key *k, const char *endpoint, const char *sub
                  "ASCII (no quotes, no backslashes)", subject);
         return -1;
     }
-    n = snprintf(claims, sizeof(claims), "{\"aud\":\"%s\",\"exp\":%" PRId64 ",\"sub\":\"%s\"}",
-                 aud, now + exp_secs, subject);
-    if (n < 0 || (size_t)n >= sizeof(claims)) {
+    if (claims_json(aud, now + exp_secs, subject, claims, sizeof(claims), &n) != 0) {
         snprintf(err, errlen, "VAPID claims too long");
         return -1;
     }

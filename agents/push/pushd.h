@@ -2,7 +2,8 @@
  * from Postfix over LMTP (pushd_lmtp.c), the device API over HTTP
  * (pushd_http.c, the HTTP library's glue; pushd_fetch.c, what a fetch and
  * a wait do with the store) and the per-device serialisation and wake-ups
- * (pushd_dev.c). */
+ * (pushd_dev.c), the Web Push subscriptions (pushd_sub.c) and notices
+ * (pushd_notify.c). */
 #ifndef PL_PUSHD_H
 #define PL_PUSHD_H
 
@@ -100,6 +101,25 @@ void pushd_retain(void);
 /* Mail was stored: run a round within a second (count and bytes limits
  * apply at once, not a minute later). */
 void pushd_retain_soon(void);
+
+/* ---- pushd_sub.c ---- */
+/* POST (body: len bytes, too_large when it was over PL_PSUB_JSON_MAX) or
+ * DELETE /v1/subscription for device d. */
+void pushd_subscription(const struct pl_preq *q, const struct pl_pdev *d, const char *body,
+                        size_t len, int too_large, struct pushd_reply *r);
+
+/* ---- pushd_notify.c ---- */
+/* Loads the VAPID key (at open, as root): 0, or -1 logged. */
+int pushd_notify_open(void);
+/* 1 when Web Push is on (push_vapid_key_file set and loaded). */
+int pushd_notify_enabled(void);
+int pushd_notify_start(void);
+void pushd_notify_stop(void);
+/* Mail was committed for user: its subscribed devices get a notice (the
+ * caller never waits for the sending). */
+void pushd_notify_user(const char *user);
+/* The device with selector sel made a fetch: no more notices until new mail. */
+void pushd_notify_fetched(const char *sel);
 
 /* ---- pushd_http.c ---- */
 int pushd_http_open(void);

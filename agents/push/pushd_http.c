@@ -4,7 +4,9 @@
  * runs one thread per connection (a held /v1/wait blocks only its own).
  * Each request is parsed (push_req.c), its token checked, a fetch holds
  * its device (one at a time), and what it leaves to do is done only when
- * the library reports the response sent in full.  TLS (GnuTLS inside
+ * the library reports the response sent in full.  Only POST
+ * /v1/subscription keeps its body (at most PL_PSUB_JSON_MAX bytes; more is
+ * read, dropped and answered 413); other bodies are dropped.  TLS (GnuTLS inside
  * libmicrohttpd) when push_tls_cert_file is set; without it only a
  * loopback address may be listened on (pushd_main.c checks). */
 #include "config.h"
@@ -25,6 +27,7 @@
 #include "listener.h"
 #include "log.h"
 #include "monotime.h"
+#include "push_sub.h"
 #include "pushd.h"
 #include "pushd_sync.h"
 #include "server.h"
@@ -38,6 +41,10 @@ static atomic_int active;              /* requests between their start and their
 struct req {
     struct pushd_after after;
     int started;
+    int keep_body;                  /* POST /v1/subscription: the body is kept */
+    char *body;                     /* at most PL_PSUB_JSON_MAX bytes, NUL-terminated */
+    size_t blen;
+    int too_large;
 };
 
 struct args { struct pl_preq_arg a[PL_PREQ_MAX_ARGS + 1]; size_t n; };
@@ -143,6 +150,7 @@ static void handle(struct MHD_Connection *c, const char *url, const char *method
             return;
         }
         rq->after.busy = 1;
+        pushd_notify_fetched(rq->after.dev.sel);
         pushd_fetch(&q, &rq->after.dev, r, &rq->after);
         return;
     case PL_PREQ_WAIT:
@@ -151,10 +159,36 @@ static void handle(struct MHD_Connection *c, const char *url, const char *method
     case PL_PREQ_SYNC:
         pushd_sync(&rq->after.dev, r);
         return;
+    case PL_PREQ_SUBSCRIBE:
+    case PL_PREQ_UNSUBSCRIBE:
+        pushd_subscription(&q, &rq->after.dev, rq->body, rq->blen, rq->too_large, r);
+        return;
     default:
         pushd_reply_text(r, 501, "not-implemented", "not available on this server yet");
         return;
     }
+}
+
+/* Before any of a body is read: a request that must have none, or one
+ * declared larger than a subscription may be, is answered at once (the
+ * body is never read).  MHD_YES to go on. */
+static enum MHD_Result body_refused(struct MHD_Connection *c, struct req *rq)
+{
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    struct pushd_reply r;
+    int has_body = (cl && strspn(cl, "0") != strlen(cl)) || te != NULL;
+    memset(&r, 0, sizeof(r));
+    if (!rq->keep_body && has_body)
+        pushd_reply_text(&r, 400, "bad-request", "this request takes no body");
+    else if (rq->keep_body && cl && (strlen(cl) > 9 || strtoul(cl, NULL, 10) > PL_PSUB_JSON_MAX))
+        pushd_reply_text(&r, 413, "too-large", "a subscription is at most %d bytes",
+                         PL_PSUB_JSON_MAX);
+    else
+        return MHD_YES;
+    return send_reply(c, &r);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -164,16 +198,31 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
     struct req *rq = *con_cls;
     struct pushd_reply r;
-    (void)cls, (void)version, (void)upload_data;
+    (void)cls, (void)version;
     if (rq == NULL) {
         rq = pl_xcalloc(1, sizeof(*rq));
         rq->after.rep_bytes = rq->after.rep_count = -1;     /* no room reported */
         *con_cls = rq;
         atomic_fetch_add(&active, 1);
         rq->started = 1;
-        return MHD_YES;
+        rq->keep_body = strcmp(method, "POST") == 0 && strcmp(url, "/v1/subscription") == 0;
+        return body_refused(c, rq);
     }
-    if (*upload_data_size != 0) {      /* no request of ours has a large body */
+    if (*upload_data_size != 0) {      /* only a subscription has a body, a small one */
+        size_t n = *upload_data_size;
+        if (rq->too_large)
+            return MHD_NO;             /* a chunked body past the limit: cut */
+        if (rq->keep_body) {
+            if (rq->blen + n > PL_PSUB_JSON_MAX) {
+                rq->too_large = 1;     /* 413 at the end */
+            } else {
+                if (rq->body == NULL)
+                    rq->body = pl_xmalloc(PL_PSUB_JSON_MAX + 1);
+                memcpy(rq->body + rq->blen, upload_data, n);
+                rq->blen += n;
+                rq->body[rq->blen] = '\0';
+            }
+        }
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -199,6 +248,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     pushd_after(&rq->after, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
     if (rq->started)
         atomic_fetch_sub(&active, 1);
+    free(rq->body);
     free(rq);
     *con_cls = NULL;
 }

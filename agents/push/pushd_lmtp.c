@@ -136,6 +136,7 @@ void pushd_deliver(void *ctx, const struct pl_lmtp_envelope *env,
             msg_info("%s: stored %s (%zu bytes, from <%s>) for %u device(s)", user, p.m.id,
                      env->msglen, env->sender, p.m.queued);
             stored++;
+            pushd_notify_user(user);
         } else if (rc == PL_NOTFOUND) {
             snprintf(replies[i], PL_LMTP_REPLY_MAX, "550 5.1.1 <%s>: no push device is "
                      "registered for this user", user);

@@ -2,7 +2,9 @@
  * lmtp(8) client hands it push users' mail (pushd_lmtp.c), which it keeps
  * in the push store until each of the user's devices acknowledged it; the
  * devices fetch it over HTTP, the acknowledgement of one message riding on
- * the request for the next (pushd_http.c, pushd_fetch.c).  Its life
+ * the request for the next (pushd_http.c, pushd_fetch.c); a device with a
+ * Web Push subscription is sent a notice when mail waits (pushd_notify.c).
+ * Its life
  * (options, signals, listeners, shutdown) is the server skeleton's
  * (server/).  See postlink-pushd(8). */
 #include "config.h"
@@ -55,10 +57,38 @@ static int listen_is_local(const char *ep)
            strcmp(host, "[::1]") == 0 || strcasecmp(host, "localhost") == 0;
 }
 
+/* push_vapid_subject: a mailto: or https: URL, printable ASCII without
+ * quotes or backslashes (it goes into the VAPID token) */
+static int vapid_subject_ok(const char *v)
+{
+    if (strncmp(v, "mailto:", 7) != 0 && strncmp(v, "https://", 8) != 0)
+        return 0;
+    if (strlen(v) <= (v[0] == 'm' ? 7u : 8u) || strlen(v) > 256)
+        return 0;
+    for (; *v; v++)
+        if (*v <= ' ' || *v > '~' || *v == '"' || *v == '\\')
+            return 0;
+    return 1;
+}
+
 static int pushd_configure(const pl_conf *conf, const struct pl_cfg *cfg, int reload, char *err,
                            size_t errlen)
 {
     (void)conf;
+    if (cfg->push_vapid_key_file[0] && !vapid_subject_ok(cfg->push_vapid_subject)) {
+        snprintf(err, errlen, "push_vapid_key_file is set: push_vapid_subject must be a mailto: "
+                 "or https: URL (the contact a push service may reach the operator at), not "
+                 "\"%.100s\"", cfg->push_vapid_subject);
+        return -1;
+    }
+    if (cfg->push_vapid_key_file[0] && cfg->push_vapid_key_file[0] != '/') {
+        snprintf(err, errlen, "push_vapid_key_file must be an absolute path");
+        return -1;
+    }
+    if (cfg->push_webpush_ca_file[0] && cfg->push_webpush_ca_file[0] != '/') {
+        snprintf(err, errlen, "push_webpush_ca_file must be an absolute path");
+        return -1;
+    }
     if (!reload) {
         if (strncmp(cfg->push_http_listen, "inet:", 5) != 0) {
             snprintf(err, errlen, "push_http_listen must be inet:port@host");
@@ -94,6 +124,8 @@ static int pushd_open(void)
         return -1;
     }
     pl_server_adopt(lmtp_listener);
+    if (pushd_notify_open() != 0)
+        return -1;
     return pushd_http_open();
 }
 
@@ -132,6 +164,8 @@ static int pushd_run(void)
     lmtp_opts.max_msg_bytes = (size_t)cfg->push_max_message;
     lmtp_opts.deliver = pushd_deliver;
     lmtp_opts.check_rcpt = pushd_check_rcpt;
+    if (pushd_notify_start() != 0)
+        return 71;
     if (pushd_http_start() != 0)
         return 71;
     if (pthread_create(&retain_th, NULL, retain_main, NULL) != 0) {
@@ -169,6 +203,7 @@ static void pushd_finish(void)
         pthread_join(retain_th, NULL);
     retain_running = 0;
     pushd_http_stop();
+    pushd_notify_stop();
 }
 
 static const struct pl_service pushd_service = {

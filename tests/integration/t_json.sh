@@ -179,6 +179,11 @@ jcheck "push device list USER --json: the selector, not the secret" "$out" \
 out=$("$CTL" push queue "$U" --json 2>/dev/null)
 jcheck "push queue USER --json: sender and ref round-trip (ill-formed bytes as U+FFFD)" "$out" \
     'd["messages"][0]["sender"] == B("PSENDER") and d["messages"][0]["ref"] == B("PREF") and "\ufffd" in d["messages"][0]["ref"] and d["messages"][0]["devices"] == [{"device": "json-phone", "state": "waiting", "time": None}] and d["queued"]["count"] == 1' "push queue"
+# the VAPID key of Web Push: the file name (quotes, UTF-8) round-trips
+export VPATH=$H_DIR/$'vapid "k\xc3\xbc".pem'
+out=$("$CTL" push vapid-key generate "$VPATH" --json 2>/dev/null)
+jcheck "push vapid-key generate --json: the file and its 87-character public key" "$out" \
+    'd["file"] == B("VPATH") and len(d["public_key"]) == 87' "push vapid-key"
 
 # every command that takes --json (postlinkctl -h and postlinkctl(8)) was run above
 tested=$(tr '|' '\n' <<<"$TESTED" | sed '/^$/d' | sort -u | tr '\n' ',')

@@ -102,6 +102,12 @@ code=$(st "$POSTLINK_PUSH_URL/v1/fetch?get=$long")
 tap_check "a 40 kB request line: refused with 4xx (got $code)" test "${code:0:1}" = 4
 code=$(st -H "X-Big: $long" "$POSTLINK_PUSH_URL/v1/fetch?get=first")
 tap_check "a 40 kB header: refused with 4xx (got $code)" test "${code:0:1}" = 4
+code=$(head -c 2000000 /dev/zero | curl -s -o /dev/null -w '%{http_code}' -H "$auth" -X GET \
+    --data-binary @- "$POSTLINK_PUSH_URL/v1/fetch?get=first")
+tap_check "a GET with a 2 MB body: 400 before the body is read (got $code)" test "$code" = 400
+code=$(head -c 300000 /dev/zero | curl -s -o /dev/null -w '%{http_code}' -H "$auth" \
+    --data-binary @- "$POSTLINK_PUSH_URL/v1/subscription")
+tap_check "a subscription declared 300 kB long: 413 (got $code)" test "$code" = 413
 tap_check "... and the tablet's queue is still unchanged" \
     test "$(qstate "$B" "$ID1" tablet) $(qstate "$B" "$ID2" tablet)" = "waiting waiting"
 

@@ -54,10 +54,10 @@ $out
 X"
 json=$("$CTL" push device list "$U" --json 2>/dev/null)
 OUTS+=("$json")
-tap_check "device list USER --json: both devices, selector, created, counts 0" \
-    jq_true 'length == 2 and .[0].device == "phone" and .[0].selector == "'"$SEL"'" and (.[0].created | type) == "number" and .[0].waiting == 0 and .[0].sent == 0 and .[0].processed == 0 and .[1].device == "tablet"' "$json"
+tap_check "device list USER --json: both devices, selector, created, counts 0, no Web Push subscription" \
+    jq_true 'length == 2 and .[0].device == "phone" and .[0].selector == "'"$SEL"'" and (.[0].created | type) == "number" and .[0].waiting == 0 and .[0].sent == 0 and .[0].processed == 0 and .[0].webpush == false and .[1].device == "tablet"' "$json"
 tap_check "device list --json has exactly the documented keys" \
-    jq_true '.[0] | keys == ["created","device","processed","selector","sent","user","waiting"]' "$json"
+    jq_true '.[0] | keys == ["created","device","processed","selector","sent","user","waiting","webpush"]' "$json"
 
 # the store has the selector (so the search works) but not the secret
 tap_check "the selector is found in the db_home files" grep -rqaF "$SEL" "$T/db"
