@@ -9,6 +9,10 @@
 #   postlink    postlink-mirrord handing each copy to the harness Postfix
 #               (SMTP, a durable queue, the mirror guard), pop3:// --plain
 #               like the peers (no TLS on loopback)
+#   postlink_push  postlink-mirrord with --deliver-to push: each copy
+#               committed to the push store (capability 5) with its record,
+#               one transaction; counted and checked for duplicates by a
+#               device draining the store after each sync
 # and, as the floor of postlink's first sync, Postfix alone accepting the
 # same number of messages from bench/pl-smtp-load on the same listener.
 # Phases, every tool on the same mailbox state:
@@ -55,7 +59,9 @@ for t in fetchmail getmail mpop; do command -v $t >/dev/null || die "$t not inst
 PROGS="bench/pl-smtp-load tests/sink/postlink-sink"
 . "$SRC/bench/build.sh"
 bench_build $PROGS
-bench_need $PROGS agents/mirror/postlink-mirrord milters/combined/postlink-milter ctl/postlinkctl
+bench_need $PROGS agents/mirror/postlink-mirrord milters/combined/postlink-milter ctl/postlinkctl \
+    agents/push/postlink-pushd
+make -s -C "$B" tests/tools/pl-push-client >/dev/null || die "cannot build pl-push-client"
 [ -n "$OUT" ] || { if [ $smoke = 1 ]; then OUT=$(mktemp -d); else OUT=$SRC/bench/results; fi; }
 mkdir -p "$OUT"
 
@@ -64,13 +70,15 @@ H_USERS="alice bob pkill pbig"
 . "$SRC/tests/harness/harness.sh"
 . "$SRC/tests/harness/sync.sh"
 . "$SRC/tests/harness/mirror.sh"
+. "$SRC/tests/harness/push.sh"
 h_init || exit 1
 hm_setup || die "harness setup failed"
 # IMAP access for postlink's withdrawals (as in tests/integration/t_mirror.sh)
 HM_MASTER_PASS=master-$RANDOM$RANDOM
 h_dovecot_master_user "$HM_MASTER_PASS"
-h_start_sink && h_start_dovecot && hm_mirror_setup && hs_setup && h_start_postfix &&
-    hm_start_guard && hm_start_mirrord || die "the harness did not start"
+HP_USERS=nobodypush       # no mail from Postfix to pushd here: the mirror writes the store
+h_start_sink && h_start_dovecot && hm_mirror_setup && hs_setup && hp_wire && h_start_postfix &&
+    hm_start_guard && hm_start_mirrord && hp_start_pushd || die "the harness did not start"
 D=$H_DIR/bench
 mkdir -p "$D"
 PRIM=$(h__maildir "$HM_PRIM_USER")
@@ -175,7 +183,24 @@ setup_postlink() {
 run_postlink() { "$POSTLINKCTL" mirror sync "$(cat "$1/user")" --wait 600 >>"$1/log" 2>&1; }
 pl_handed() { grep -c "mirror $(cat "$1/user"): .* -> " "$H_SYNC/mirrord.log"; }
 
-TOOLS="postlink fetchmail fetchmail_fastuidl getmail mpop"
+# postlink_push: the same account type delivering into the push store; a
+# device (pl-push-client) drains it into DIR/md/new after each sync
+setup_postlink_push() {
+    local d=$1 u=$2
+    mkdir -p "$d/md/new" && echo "$u" >"$d/user"
+    "$POSTLINKCTL" mirror del "$u" >/dev/null 2>&1
+    "$POSTLINKCTL" push device del "$u" phone >/dev/null 2>&1
+    "$POSTLINKCTL" push device add "$u" phone 2>/dev/null | sed -n 's/^token: //p' >"$d/token"
+    "$POSTLINKCTL" mirror add "$u" --primary "pop3://127.0.0.1:$POSTLINK_POP3_PORT" --plain \
+        --login "$HM_PRIM_USER" --secret-file "$HM_SECRET" --deliver-to push --interval 0 >/dev/null
+}
+run_postlink_push() { run_postlink "$1"; }
+push_drain() {
+    "$B/tests/tools/pl-push-client" --url "$POSTLINK_PUSH_URL" --token-file "$1/token" \
+        drain --dir "$1/md/new" --retry-for 30 >>"$1/drain.log" 2>&1
+}
+
+TOOLS="postlink postlink_push fetchmail fetchmail_fastuidl getmail mpop"
 tool_run() {   # tool_run TOOL DIR
     case $1 in fetchmail_fastuidl) run_fetchmail "$2" ;; *) "run_$1" "$2" ;; esac
 }
@@ -184,11 +209,13 @@ tool_setup() { # tool_setup TOOL DIR [POSTLINK-USER]
     fetchmail) setup_fetchmail "$2" 0 ;;
     fetchmail_fastuidl) setup_fetchmail "$2" 1 ;;
     postlink) setup_postlink "$2" "$3" ;;
+    postlink_push) setup_postlink_push "$2" "${3%@*}-push@${3#*@}" ;;
     *) "setup_$1" "$2" ;;
     esac
 }
 delivered() {  # delivered TOOL DIR: copies at its destination (postlink: in the queue or delivered)
     if [ "$1" = postlink ]; then hm_wait_queue_empty 300 >/dev/null 2>&1; fi
+    if [ "$1" = postlink_push ]; then push_drain "$2"; fi
     nfiles "$2/md/"
 }
 # measure TOOL DIR PHASE: one sync, its seconds and the primary's bytes
@@ -219,17 +246,20 @@ for t in $TOOLS; do
     bg=$!
     end=$(( $(h__ms) + 300000 ))
     while :; do
-        if [ "$t" = postlink ]; then got=$(pl_handed "$d"); else got=$(nfiles "$d/md/"); fi
+        case $t in postlink*) got=$(pl_handed "$d") ;; *) got=$(nfiles "$d/md/") ;; esac
         [ "$got" -ge $((n_kill / 2)) ] && break
         [ "$(h__ms)" -ge $end ] && break
         h__alive "$bg" || break
         sleep 0.01
     done
-    if [ "$t" = postlink ]; then
+    if [ "${t%_push}" = postlink ]; then
         kill -9 "$HM_MIRRORD_PID" 2>/dev/null
         kill "$bg" 2>/dev/null      # postlinkctl waiting for the sync
         wait "$bg" 2>/dev/null
         hm_start_mirrord >/dev/null || die "postlink-mirrord did not restart"
+        # a process killed inside the store library can make the others exit
+        # (75) for a fresh start that recovers; its supervisor restarts it
+        h__alive "$HP_PUSHD_PID" || hp_start_pushd >/dev/null || die "postlink-pushd did not restart"
     else
         pkill -9 -f "$d/rc" 2>/dev/null
         wait "$bg" 2>/dev/null

@@ -18,8 +18,9 @@ for line in open(res):
     rows.setdefault(tool, {})[phase] = {"seconds": float(secs), "bytes": int(byts or 0),
                                         "delivered": int(deliv or 0), "extra": kv}
 
-tools = ["postlink", "fetchmail", "fetchmail_fastuidl", "getmail", "mpop"]
-names = {"postlink": "postlink-mirrord", "fetchmail": "fetchmail --keep --uidl",
+tools = ["postlink", "postlink_push", "fetchmail", "fetchmail_fastuidl", "getmail", "mpop"]
+names = {"postlink": "postlink-mirrord", "postlink_push": "postlink-mirrord -> push store",
+         "fetchmail": "fetchmail --keep --uidl",
          "fetchmail_fastuidl": "fetchmail, fastuidl 1", "getmail": "getmail6", "mpop": "mpop"}
 J = {"n": n, "n_kill": n_kill, "n_big": n_big, "mailbox_mb": float(mb), "cores": int(cores),
      "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "tools": {}}
@@ -49,9 +50,12 @@ for t in tools:
     if g("first", "delivered") != n:
         ok = False
 P = J["tools"]["postlink"]
+PP = J["tools"]["postlink_push"]
 mp = J["tools"]["mpop"]
 J["postlink"] = {
     "first_vs_mpop": round(P["first"]["seconds"] / mp["first"]["seconds"], 2) if mp["first"]["seconds"] else None,
+    "push_first_vs_mpop": round(PP["first"]["seconds"] / mp["first"]["seconds"], 2)
+    if mp["first"]["seconds"] and PP["first"]["seconds"] else None,
     "first_vs_postfix_alone": round(P["first"]["seconds"] / J["postfix_alone_first_seconds"], 2)
     if J["postfix_alone_first_seconds"] else None,
     "every_tool_delivered_all": ok,
@@ -91,12 +95,18 @@ L.append("postlink's first sync: %sx mpop's, %sx Postfix alone accepting the sam
          % (J["postlink"]["first_vs_mpop"], J["postlink"]["first_vs_postfix_alone"],
             J["postfix_alone_first_seconds"] or 0))
 L.append("")
+L.append("Into the push store (--deliver-to push: each copy and its record in one durable "
+         "transaction, no SMTP): first sync %sx mpop's." % J["postlink"]["push_first_vs_mpop"])
+L.append("")
 L.append("Delivered: %s" % ("every tool delivered all %d messages of the first sync" % n if ok
                              else "NOT every tool delivered all %d (see the json)" % n))
 with open(os.path.join(out, "latest-mirror.md"), "w") as fh:
     fh.write("\n".join(L) + "\n")
 print("\n".join(L))
 # the run fails when postlink itself did not deliver every message once
-pk = J["tools"]["postlink"]["kill"]
-sys.exit(0 if J["tools"]["postlink"]["first"]["delivered"] == n and pk["delivered_after"] == n_kill
-         and 0 <= pk["duplicates"] <= 1 else 1)
+good = True
+for t in ("postlink", "postlink_push"):
+    pk = J["tools"][t]["kill"]
+    good = good and J["tools"][t]["first"]["delivered"] == n and pk["delivered_after"] == n_kill \
+        and 0 <= pk["duplicates"] <= 1
+sys.exit(0 if good else 1)

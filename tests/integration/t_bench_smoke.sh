@@ -126,8 +126,12 @@ for t, v in m["tools"].items():
 p = m["tools"]["postlink"]
 if p["first"]["seen_set"] != 0:
     bad.append("postlink set \\Seen on %s" % p["first"]["seen_set"])
-if not (0 <= p["kill"]["duplicates"] <= 1 and p["kill"]["delivered_after"] == m["n_kill"]):
-    bad.append("postlink after the kill: %s" % p["kill"])
+for t in ("postlink", "postlink_push"):
+    k = m["tools"][t]["kill"]
+    if not (0 <= k["duplicates"] <= 1 and k["delivered_after"] == m["n_kill"]):
+        bad.append("%s after the kill: %s" % (t, k))
+if m["tools"]["postlink_push"]["kill"]["duplicates"] != 0:
+    bad.append("the push store got a duplicate after kill -9 (one transaction: none expected)")
 if not (p["big"]["ratio_to_ideal"] <= 1.0):
     bad.append("postlink's bytes for 1 new: %s x ideal" % p["big"]["ratio_to_ideal"])
 if not (p["incr"]["bytes"] < m["tools"]["fetchmail"]["incr"]["bytes"]):
