@@ -1,8 +1,8 @@
 /* mirrord_push.c -- postlink-mirrord's push destination (--deliver-to
  * push, capability 5): a mirrored copy goes into the push store of the
  * account's user (state/push.h) instead of to Postfix.  The put and the
- * id's "held" record are one store transaction, committed durably: a
- * crash before the commit leaves neither (the id is pending and fetched
+ * id's "held" record are one store transaction: a crash before its
+ * commit reaches the disk leaves neither (the id is pending and fetched
  * again), after it both -- no duplicate, no loss, no guard needed.  The
  * copy's push reference is its hand-over token, so that a message read on
  * the primary can be withdrawn from the queues of the devices that have
@@ -112,7 +112,13 @@ int mirrord_push_put(const struct pl_maccount *a, const struct pl_mrec *rec, con
         p.in.len = len;
     }
     pl_headers_free(&hs);
-    rc = pl_store_run(md.store, PL_TXN_SYNC, put_fn, &p);
+    /* Written to the OS, not flushed: the primary still holds the message,
+     * and the copy and its record commit together, so a machine crash that
+     * loses this commit loses both -- the id is pending again and fetched
+     * again, never lost, never twice.  The sync's status record (durable,
+     * mirrord_main.c) and any device's acknowledgement (durable, in
+     * postlink-pushd) flush the log, and with it every copy before them. */
+    rc = pl_store_run(md.store, PL_TXN_WRITE_NOSYNC, put_fn, &p);
     pl_strbuf_free(&nb);
     if (rc == PL_OK) {
         snprintf(pid, PL_PID_LEN + 1, "%s", p.m.id);
