@@ -803,16 +803,22 @@ int pl_pq_get(pl_txn *t, const struct pl_pdev *d, const char *id, struct pl_pmsg
     return PL_OK;
 }
 
-/* the device's own message id and its queue row */
-static int own_row(pl_txn *t, const struct pl_pdev *d, const char *id, struct pl_pmsg *m,
-                   struct qrow *r)
+/* the device's own message id and its queue row (write-locked with upd) */
+static int own_row_upd(pl_txn *t, const struct pl_pdev *d, const char *id, struct pl_pmsg *m,
+                       struct qrow *r, int upd)
 {
-    int rc = pl_pmsg_meta(t, id, m, 1);
+    int rc = pl_pmsg_meta(t, id, m, upd);
     if (rc != PL_OK)
         return rc;
     if (strcmp(m->user, d->user) != 0)
         return PL_PACK_FOREIGN;
-    return qrow_get(t, PL_T_PQ, d->sel, m->seq, r, 1);
+    return qrow_get(t, PL_T_PQ, d->sel, m->seq, r, upd);
+}
+
+static int own_row(pl_txn *t, const struct pl_pdev *d, const char *id, struct pl_pmsg *m,
+                   struct qrow *r)
+{
+    return own_row_upd(t, d, id, m, r, 1);
 }
 
 int pl_pq_sent(pl_txn *t, const struct pl_pdev *d, const char *id, int64_t now)
@@ -859,14 +865,15 @@ static int ack_apply(pl_txn *t, const struct pl_pdev *d, struct pl_pmsg *m, enum
 
 /* PL_OK: id is the device's and was sent to it (m is its record, locked
  * for update when upd); else what pl_pq_ack answers. */
-static int ack_class(pl_txn *t, const struct pl_pdev *d, const char *id, struct pl_pmsg *m)
+static int ack_class(pl_txn *t, const struct pl_pdev *d, const char *id, struct pl_pmsg *m,
+                     int upd)
 {
     struct qrow r;
     int rc, had;
     memset(m, 0, sizeof(*m));
     if (!id_ok(id))
         return PL_PACK_UNKNOWN;
-    rc = own_row(t, d, id, m, &r);
+    rc = own_row_upd(t, d, id, m, &r, upd);
     if (rc == PL_OK && r.state == PL_PST_SENT)
         return PL_OK;
     if (rc == PL_OK)
@@ -884,14 +891,14 @@ static int ack_class(pl_txn *t, const struct pl_pdev *d, const char *id, struct 
 int pl_pq_ack_check(pl_txn *t, const struct pl_pdev *d, const char *id)
 {
     struct pl_pmsg m;
-    return ack_class(t, d, id, &m);
+    return ack_class(t, d, id, &m, 0);      /* read locks only: a check */
 }
 
 int pl_pq_ack(pl_txn *t, const struct pl_pdev *d, const char *id, enum pl_pdisp disp,
               int64_t now)
 {
     struct pl_pmsg m;
-    int rc = ack_class(t, d, id, &m);
+    int rc = ack_class(t, d, id, &m, 1);
     return rc == PL_OK ? ack_apply(t, d, &m, disp, now) : rc;
 }
 

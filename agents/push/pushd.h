@@ -32,6 +32,10 @@ void pushd_deliver(void *ctx, const struct pl_lmtp_envelope *env,
 void pushd_crash_point(const char *step);
 
 /* ---- pushd_dev.c ---- */
+/* pl_store_run, and again while it reports the store busy (PL_TEMP), for
+ * up to budget_ms: for the transactions whose failure costs something (a
+ * redelivery, a 451). */
+int pushd_store_run(unsigned flags, pl_store_txn_fn fn, void *ctx, int64_t budget_ms);
 /* Serialise one device's fetches: wait up to ms for its earlier fetch to
  * end; 0 when the caller holds the device, -1 on timeout or stop. */
 int pushd_dev_acquire(const char *sel, unsigned ms);

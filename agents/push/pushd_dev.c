@@ -7,9 +7,12 @@
 #include <errno.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "monotime.h"
 #include "pushd.h"
 #include "server.h"
 
@@ -90,6 +93,21 @@ void pushd_mail_wait(unsigned ms)
     while (rc == 0 && gen == mail_gen && !pl_server_stopping())
         rc = pthread_cond_timedwait(&mail, &mu, &ts);
     pthread_mutex_unlock(&mu);
+}
+
+/* ---- the store under load ------------------------------------------------ */
+
+int pushd_store_run(unsigned flags, pl_store_txn_fn fn, void *ctx, int64_t budget_ms)
+{
+    int64_t end = pl_now_ms() + budget_ms;
+    int rc;
+    /* pl_store_run retries a deadlock ten times within about 0.3 s; with a
+     * hundred devices acknowledging at once that is not always enough, and
+     * a failed record costs a redelivery: go on, jittered, for the budget */
+    while ((rc = pl_store_run(pd.store, flags, fn, ctx)) == PL_TEMP && !pl_server_stopping() &&
+           pl_now_ms() < end)
+        usleep((useconds_t)(5000 + rand() % 20000));
+    return rc;
 }
 
 /* ---- one held wait per device ------------------------------------------ */

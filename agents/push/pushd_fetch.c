@@ -192,7 +192,7 @@ void pushd_fetch(const struct pl_preq *q, const struct pl_pdev *d, struct pushd_
     f.q = q;
     f.d = d;
     f.mem_limit = (uint64_t)atomic_load(&pd.cfg)->push_memory_limit;
-    if ((rc = pl_store_run(pd.store, PL_TXN_NOSYNC, fetch_fn, &f)) != PL_OK) {
+    if ((rc = pushd_store_run(PL_TXN_NOSYNC, fetch_fn, &f, 2000)) != PL_OK) {
         free(f.bytes);
         if (f.mem)
             pushd_mem_release(f.mem);
@@ -322,7 +322,7 @@ void pushd_after(struct pushd_after *a, int ok)
         return;
     if (ok && (a->ack || a->sent || a->rep_bytes >= 0 || a->rep_count >= 0)) {
         pushd_crash_point("after-send");
-        if (pl_store_run(pd.store, PL_TXN_SYNC, after_fn, &x) != PL_OK)
+        if (pushd_store_run(PL_TXN_SYNC, after_fn, &x, 5000) != PL_OK)
             msg_error("device %s/%s (%s): cannot record what was sent (%s%s%s): the device "
                       "will be offered it again", d->user, d->name, d->sel,
                       a->sent ? a->sent_id : "", a->sent && a->ack ? ", ack of " : "",

@@ -123,7 +123,7 @@ void pushd_deliver(void *ctx, const struct pl_lmtp_envelope *env,
         if (pl_pin_digest(user, env->sender, env->msg, env->msglen, p.digest) != 0)
             rc = PL_ERR;
         else
-            rc = pl_store_run(pd.store, PL_TXN_SYNC, put_fn, &p);
+            rc = pushd_store_run(PL_TXN_SYNC, put_fn, &p, 5000);
         if (rc == PL_OK && p.repeat) {
             snprintf(replies[i], PL_LMTP_REPLY_MAX, "250 2.0.0 <%s> already stored as %s "
                      "(a repeated delivery)", user, p.m.id);
