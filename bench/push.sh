@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# push.sh -- bench/run push: postlink-pushd's piggy-backed ack (capability
+# 5) against draining the same messages from Dovecot, side by side in one
+# run on loopback (tests/harness/push.sh):
+#   postlink  tests/tools/pl-push-client drain (libcurl, one keep-alive
+#             connection): get=first, then get=<next>&ack=<id> per message,
+#             then the ack-only request -- N+1 requests for N
+#   IMAP      per message UID FETCH BODY.PEEK[] + UID STORE \Deleted, then
+#             EXPUNGE (bench/push_dovecot.py, imaplib)
+#   POP3      per message RETR + DELE, then QUIT (poplib)
+# Each client writes and fsyncs every message to a file before it
+# acknowledges or deletes it.  The N messages (2-20 kB, the bench/msg.sh
+# shape) go through the private Postfix once, to the push user and to two
+# Dovecot users (LMTP); the fill is not measured.  Then DEVICES push users
+# with PER_DEVICE messages each drain at once (bench/pl-push-load: a
+# thread per device): messages/s, latency p50/p99, 5xx.  RSS of
+# postlink-pushd (VmRSS/VmHWM in /proc/PID/status) idle after start, after
+# the fill, and at its peak under that load (VmHWM reset before it).
+# Results: latest-push.{md,json}.
+#
+# usage: bench/run push [--n N] [--devices D] [--per-device K] [--smoke] [--out DIR] [--build-dir DIR]
+set -u
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+n=1000 devices=100 per_dev=20 smoke=0 bdir="" OUT=""
+while [ $# -gt 0 ]; do
+    case $1 in
+    --n) n=${2-}; shift ;;
+    --devices) devices=${2-}; shift ;;
+    --per-device) per_dev=${2-}; shift ;;
+    --smoke) smoke=1 ;;
+    --build-dir) bdir=${2-}; shift ;;
+    --out) OUT=${2-}; shift ;;
+    *) echo "bench/run push: unknown option $1" >&2; exit 64 ;;
+    esac
+    shift
+done
+[ $smoke = 1 ] && n=20 devices=3 per_dev=5
+case "$n$devices$per_dev" in '' | *[!0-9]*) echo "bench/run push: sizes are numbers" >&2; exit 64 ;; esac
+[ "$n" -ge 1 ] && [ "$devices" -ge 1 ] && [ "$devices" -le 200 ] && [ "$per_dev" -ge 1 ] ||
+    { echo "bench/run push: need --n >= 1, 1 <= --devices <= 200, --per-device >= 1" >&2; exit 64; }
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+[ "$(id -u)" = 0 ] || die "needs root (a private Postfix and Dovecot)"
+command -v python3 >/dev/null || die "python3 not installed"
+
+# ---- the build -------------------------------------------------------------
+PROGS="tests/tools/pl-push-client bench/pl-push-load tests/sink/postlink-sink"
+. "$SRC/bench/build.sh"
+bench_build $PROGS
+bench_need $PROGS agents/push/postlink-pushd ctl/postlinkctl
+[ -n "$OUT" ] || { if [ $smoke = 1 ]; then OUT=$(mktemp -d); else OUT=$SRC/bench/results; fi; }
+mkdir -p "$OUT"
+
+# ---- the harness -----------------------------------------------------------
+loadu=""
+for i in $(seq -f '%03g' 1 "$devices"); do loadu="$loadu pd$i"; done
+H_USERS="imapu popu"
+HP_USERS="pdev$loadu"
+. "$SRC/tests/harness/harness.sh"
+. "$SRC/tests/harness/sync.sh"
+. "$SRC/tests/harness/push.sh"
+h_init || exit 1
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+h_start_sink && h_start_dovecot && hp_setup && h_start_postfix && hp_start_pushd ||
+    die "the harness did not start"
+D=$H_DIR/bench DOM=$POSTLINK_DOMAIN
+mkdir -p "$D"
+RES=$D/results.kv               # key=value lines for push_report.py
+: >"$RES"
+put() { printf '%s=%s\n' "$1" "$2" >>"$RES"; }
+us() { echo "${EPOCHREALTIME/./}"; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", (b - a) / 1e6}'; }
+rss() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$HP_PUSHD_PID/status" 2>/dev/null; }
+stored() { grep -c ': stored [0-9a-f]\{32\} ' "$H_SYNC/pushd.log"; }
+put n "$n"; put devices "$devices"; put per_device "$per_dev"
+put cores "$(nproc)"; put cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1 | tr -s ' ')"
+put loadavg_before "$load0"
+
+# ---- devices, and pushd idle --------------------------------------------------
+hp_device "pdev@$DOM" phone || die "device pdev/phone not added"
+for u in $loadu; do hp_device "$u@$DOM" phone || die "device $u/phone not added"; done
+put rss_idle_kb "$(rss VmRSS)"; put hwm_idle_kb "$(rss VmHWM)"
+say "postlink-pushd idle: $(rss VmRSS) kB"
+
+# ---- the fill (not measured) ------------------------------------------------
+bash "$SRC/bench/msg.sh" 20000 bench@remote.test "pdev@$DOM" >"$D/tmpl.eml" || die "msg.sh failed"
+say "filling: $n messages to pdev (push), imapu and popu (Dovecot)"
+f=$(python3 "$SRC/bench/push_fill.py" "$POSTLINK_SMTP_PORT" "$D/tmpl.eml" "$n" 2000 20000 1 \
+    bench@remote.test "pdev@$DOM,imapu@$DOM,popu@$DOM") || die "the fill failed"
+put fill_bytes "${f#*bytes=}"
+rcpts=$(for u in $loadu; do printf '%s@%s,' "$u" "$DOM"; done)
+say "filling: $per_dev messages to each of $devices push users"
+python3 "$SRC/bench/push_fill.py" "$POSTLINK_SMTP_PORT" "$D/tmpl.eml" "$per_dev" 2000 20000 2 \
+    bench@remote.test "${rcpts%,}" >/dev/null || die "the fill failed"
+hp_wait_stored $((n + devices * per_dev)) 600 || die "pushd did not store every message"
+h_wait_maildir_files imapu "$n" 300 && h_wait_maildir_files popu "$n" 300 ||
+    die "Dovecot did not get every message"
+put rss_filled_kb "$(rss VmRSS)"; put hwm_filled_kb "$(rss VmHWM)"
+
+# ---- one device, N messages ------------------------------------------------------
+say "postlink: one device drains $n"
+mkdir -p "$D/pl"
+t0=$(us)
+hp_client "pdev@$DOM" phone --timing drain --dir "$D/pl" >"$D/pl.out" 2>"$D/pl.err" ||
+    say "pl-push-client failed (see $D/pl.err)"
+t1=$(us)
+put pl_seconds "$(secs "$t0" "$t1")"
+put pl_summary "$(tail -n 1 "$D/pl.out")"
+put pl_files "$(find "$D/pl" -maxdepth 1 -name '*.eml' | grep -c .)"
+put pl_status "$(awk '/^status=/ {sub(/^status=/, "", $1); c[$1]++} END {for (s in c) printf "%s:%d,", s, c[s]}' "$D/pl.out")"
+awk '/^status=/ { for (i = 1; i <= NF; i++) if ($i ~ /^us=/) print substr($i, 4) }' "$D/pl.out" >"$D/pl.lat"
+put pl_queue_left "$("$POSTLINKCTL" push queue "pdev@$DOM" --json | jq '.messages | length')"
+for p in imap pop3; do
+    case $p in imap) u=imapu port=$POSTLINK_IMAP_PORT ;; pop3) u=popu port=$POSTLINK_POP3_PORT ;; esac
+    say "$p: one client drains $n from Dovecot"
+    mkdir -p "$D/$p"
+    python3 "$SRC/bench/push_dovecot.py" $p "$port" "$u@$DOM" "$(h_user_pass "$u")" "$D/$p" \
+        >"$D/$p.out" 2>"$D/$p.err" || say "$p client failed (see $D/$p.err)"
+    put "${p}_summary" "$(tail -n 1 "$D/$p.out")"
+    put "${p}_files" "$(find "$D/$p" -maxdepth 1 -name '*.eml' | grep -c .)"
+    put "${p}_left" "$(h_count_maildir_files "$u")"
+done
+
+# ---- DEVICES devices at once ------------------------------------------------------
+say "postlink: $devices devices drain $per_dev each, all at once"
+echo 5 >"/proc/$HP_PUSHD_PID/clear_refs" 2>/dev/null && put hwm_reset 1 || put hwm_reset 0
+: >"$D/rss.samples"
+( while [ ! -e "$D/rss.stop" ]; do rss VmRSS >>"$D/rss.samples"; sleep 0.02; done ) &
+sampler=$!
+toks=()
+for u in $loadu; do toks+=("$H_DIR/token-$u@$DOM-phone"); done
+"$B/bench/pl-push-load" --url "$POSTLINK_PUSH_URL" "${toks[@]}" >"$D/load.out" 2>"$D/load.err" ||
+    say "pl-push-load reported errors (see $D/load.out, $D/load.err)"
+touch "$D/rss.stop"; wait "$sampler"
+put load_summary "$(tail -n 1 "$D/load.out")"
+put rss_load_hwm_kb "$(rss VmHWM)"
+put rss_load_max_sampled_kb "$(sort -n "$D/rss.samples" | tail -n 1)"
+put rss_after_kb "$(rss VmRSS)"
+left=0
+for u in $loadu; do
+    c=$("$POSTLINKCTL" push queue "$u@$DOM" --json | jq '.messages | length') || c=-1
+    left=$((left + c))
+done
+put load_queue_left "$left"
+
+# ---- pushd's health -------------------------------------------------------------
+h__alive "$HP_PUSHD_PID" && put pushd_alive 1 || put pushd_alive 0
+put pushd_stored "$(stored)"
+put pushd_log_problems "$(grep -c -i -E 'error|warn|fatal|panic' "$H_SYNC/pushd.log")"
+grep -i -E 'error|warn|fatal|panic' "$H_SYNC/pushd.log" | head -n 5 | sed 's/^/# pushd.log: /' >&2
+put loadavg_after "$(cut -d' ' -f1-3 /proc/loadavg)"
+put other_postfix_masters "$(( $(pgrep -c -x master) - 1 ))"     # other runs on the machine
+
+python3 "$SRC/bench/push_report.py" "$RES" "$D/pl.lat" "$OUT" || die "report failed (the run's files: $D)"
+say "results: $OUT/latest-push.md"

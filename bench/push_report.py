@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+# push_report.py -- bench/run push's report: reads the key=value lines
+# bench/push.sh wrote and pl-push-client's per-request microseconds, and
+# writes latest-push.md and latest-push.json into OUT: requests and wall
+# time for one device to drain N (postlink against IMAP and POP3 on
+# Dovecot, with the ratios), the fetch+ack latency, messages/s of many
+# devices at once, and postlink-pushd's RSS.  Exits 1 when postlink did
+# not take N+1 requests for N, lost a message, or failed under the load.
+# usage: push_report.py RESULTS PL_LATENCIES OUT
+import json, os, sys, time
+
+res, latf, out = sys.argv[1:4]
+R = {}
+for line in open(res):
+    k, _, v = line.rstrip("\n").partition("=")
+    R[k] = v
+
+
+def kv(s):
+    return {a: b for a, b in (x.split("=", 1) for x in s.split() if "=" in x)}
+
+
+def num(x, d=0):
+    try:
+        return float(x) if "." in str(x) else int(x)
+    except (TypeError, ValueError):
+        return d
+
+
+def pct(v, p):
+    return v[int((len(v) - 1) * p)] if v else 0
+
+
+n, devices, per_dev = num(R.get("n")), num(R.get("devices")), num(R.get("per_device"))
+lat = sorted(int(x) for x in open(latf).read().split())
+pl = kv(R.get("pl_summary", ""))
+J = {"n": n, "devices": devices, "per_device": per_dev, "cores": num(R.get("cores")),
+     "cpu": R.get("cpu", ""), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+     "loadavg_before": R.get("loadavg_before"), "loadavg_after": R.get("loadavg_after"),
+     "other_postfix_masters": num(R.get("other_postfix_masters"), -1),
+     "fill_mb": round(num(R.get("fill_bytes")) / 1e6, 2), "drain": {}}
+secs = num(R.get("pl_seconds"), 0.0)
+J["drain"]["postlink"] = {
+    "requests": num(pl.get("requests")), "messages": num(pl.get("messages")),
+    "redelivered": num(pl.get("redelivered")), "seconds": secs,
+    "files": num(R.get("pl_files")), "left_on_server": num(R.get("pl_queue_left"), -1),
+    "statuses": R.get("pl_status", "").rstrip(","),
+    "p50_us": pct(lat, 0.5), "p99_us": pct(lat, 0.99), "max_us": lat[-1] if lat else 0}
+for p in ("imap", "pop3"):
+    x = kv(R.get(p + "_summary", ""))
+    J["drain"][p] = {"requests": num(x.get("requests")), "messages": num(x.get("messages")),
+                     "seconds": num(x.get("seconds"), 0.0), "files": num(R.get(p + "_files")),
+                     "left_on_server": num(R.get(p + "_left"), -1),
+                     "p50_us": num(x.get("p50_us")), "p99_us": num(x.get("p99_us"))}
+for t, x in J["drain"].items():
+    x["requests_per_message"] = round(x["requests"] / n, 3) if n else None
+    x["msgs_per_s"] = round(x["messages"] / x["seconds"], 1) if x["seconds"] else None
+P = J["drain"]["postlink"]
+J["ratios"] = {}
+for p in ("imap", "pop3"):
+    x = J["drain"][p]
+    J["ratios"][p] = {
+        "requests": round(x["requests"] / P["requests"], 2) if P["requests"] else None,
+        "seconds": round(x["seconds"] / P["seconds"], 2) if P["seconds"] else None,
+        "p50": round(x["p50_us"] / P["p50_us"], 2) if P["p50_us"] else None,
+        "p99": round(x["p99_us"] / P["p99_us"], 2) if P["p99_us"] else None}
+L = kv(R.get("load_summary", ""))
+J["load"] = {k: num(L.get(k)) for k in ("devices", "requests", "messages", "bytes", "redelivered",
+                                       "busy", "errors", "seconds", "msgs_per_s", "p50_us",
+                                       "p99_us", "max_us", "dev_min", "dev_max")}
+J["load"]["expected"] = devices * per_dev
+J["load"]["left_on_server"] = num(R.get("load_queue_left"), -1)
+J["load"]["first_error"] = L.get("first_error")
+J["rss_kb"] = {"idle": num(R.get("rss_idle_kb")), "after_fill": num(R.get("rss_filled_kb")),
+               "hwm_before_load": num(R.get("hwm_filled_kb")),
+               "peak_under_load": num(R.get("rss_load_hwm_kb")) if R.get("hwm_reset") == "1" else None,
+               "max_sampled_under_load": num(R.get("rss_load_max_sampled_kb")),
+               "after_load": num(R.get("rss_after_kb"))}
+J["pushd"] = {"alive_at_end": R.get("pushd_alive") == "1", "stored": num(R.get("pushd_stored")),
+              "log_problem_lines": num(R.get("pushd_log_problems"), -1)}
+problems = []
+if P["requests"] != n + 1:
+    problems.append("postlink took %s requests for %d (not N+1)" % (P["requests"], n))
+if not (P["messages"] == P["files"] == n and P["left_on_server"] == 0 and P["redelivered"] == 0):
+    problems.append("postlink drain: %s messages, %s files, %s redelivered, %s left"
+                    % (P["messages"], P["files"], P["redelivered"], P["left_on_server"]))
+for p in ("imap", "pop3"):
+    x = J["drain"][p]
+    if not (x["messages"] == x["files"] == n and x["left_on_server"] == 0):
+        problems.append("%s drain: %s messages, %s files, %s left"
+                        % (p, x["messages"], x["files"], x["left_on_server"]))
+ld = J["load"]
+if not (ld["messages"] == ld["expected"] and ld["errors"] == 0 and ld["left_on_server"] == 0
+        and ld["dev_min"] == ld["dev_max"] == per_dev):
+    problems.append("load: %s of %s messages, %s errors (%s), %s left, per device %s..%s"
+                    % (ld["messages"], ld["expected"], ld["errors"], ld["first_error"],
+                       ld["left_on_server"], ld["dev_min"], ld["dev_max"]))
+if not J["pushd"]["alive_at_end"]:
+    problems.append("postlink-pushd is not running at the end")
+if J["pushd"]["stored"] != n + devices * per_dev:
+    problems.append("pushd stored %s, sent %d" % (J["pushd"]["stored"], n + devices * per_dev))
+J["problems"] = problems
+with open(os.path.join(out, "latest-push.json"), "w") as fh:
+    json.dump({"push": J}, fh, indent=1)
+
+
+def ms(us):
+    return "%.2f ms" % (us / 1000.0)
+
+
+def mb(kb):
+    return "-" if kb is None else "%.1f MB" % (kb / 1024.0)
+
+
+names = {"postlink": "postlink-pushd (pl-push-client, HTTP, ack on the next request)",
+         "imap": "Dovecot IMAP (UID FETCH + UID STORE \\Deleted, EXPUNGE)",
+         "pop3": "Dovecot POP3 (RETR + DELE, QUIT)"}
+T = []
+T.append("# bench/run push: %s" % J["date"])
+T.append("")
+T.append("One run on 127.0.0.1, %d cores (%s), load average %s before and %s after; "
+         "Postfix masters of other runs on the machine during it: %d. The same %d messages "
+         "(%.1f MB, 2-20 kB, the bench/msg.sh shape) went through the private Postfix to the push "
+         "user and to two Dovecot 2.3 mailboxes (not measured). Each client stores and fsyncs "
+         "every message before it acknowledges or deletes it; requests are the requests or "
+         "commands sent (logins included); the latency is one message's fetch and ack round "
+         "trips (postlink: one request)."
+         % (J["cores"], J["cpu"], J["loadavg_before"], J["loadavg_after"],
+            J["other_postfix_masters"], n, J["fill_mb"]))
+T.append("")
+T.append("| client | requests for %d | per message | wall time | msg/s | fetch+ack p50 | p99 | left on server |" % n)
+T.append("|---|---|---|---|---|---|---|---|")
+for t in ("postlink", "imap", "pop3"):
+    x = J["drain"][t]
+    T.append("| %s | %d | %.3f | %.2f s | %s | %s | %s | %d |" % (
+        names[t], x["requests"], x["requests_per_message"] or 0, x["seconds"], x["msgs_per_s"],
+        ms(x["p50_us"]), ms(x["p99_us"]), x["left_on_server"]))
+T.append("")
+for p, nm in (("imap", "IMAP"), ("pop3", "POP3")):
+    r = J["ratios"][p]
+    T.append("%s against postlink: %sx the requests, %sx the wall time, %sx the p50, %sx the p99."
+             % (nm, r["requests"], r["seconds"], r["p50"], r["p99"]))
+T.append("")
+T.append("postlink: %d requests for %d messages (target N+1 = %d): %s."
+         % (P["requests"], n, n + 1, "met" if P["requests"] == n + 1 else "NOT met"))
+T.append("")
+T.append("## %d devices at once" % devices)
+T.append("")
+T.append("bench/pl-push-load: %d push users with one device each and %d messages each, a thread "
+         "and a keep-alive connection per device, all released together."
+         % (devices, per_dev))
+T.append("")
+T.append("| devices | messages | wall time | msg/s | request p50 | p99 | max | 503/429 | errors | left on server |")
+T.append("|---|---|---|---|---|---|---|---|---|---|")
+T.append("| %d | %d of %d | %.2f s | %.1f | %s | %s | %s | %d | %d | %d |" % (
+    ld["devices"], ld["messages"], ld["expected"], ld["seconds"], ld["msgs_per_s"],
+    ms(ld["p50_us"]), ms(ld["p99_us"]), ms(ld["max_us"]), ld["busy"], ld["errors"],
+    ld["left_on_server"]))
+T.append("")
+T.append("## postlink-pushd's memory")
+T.append("")
+rk = J["rss_kb"]
+T.append("| idle after start | after the fill | peak under the %d-device load (VmHWM) | highest sample (20 ms) | after the load |" % devices)
+T.append("|---|---|---|---|---|")
+T.append("| %s | %s | %s | %s | %s |" % (mb(rk["idle"]), mb(rk["after_fill"]),
+                                        mb(rk["peak_under_load"]), mb(rk["max_sampled_under_load"]),
+                                        mb(rk["after_load"])))
+T.append("")
+T.append("postlink-pushd: %s at the end, %d messages stored, %d warning/error lines in its log."
+         % ("running" if J["pushd"]["alive_at_end"] else "NOT running", J["pushd"]["stored"],
+            J["pushd"]["log_problem_lines"]))
+T.append("")
+T.append("Checks: " + ("every message drained once by every client, nothing left on the servers"
+                       if not problems else "PROBLEMS: " + "; ".join(problems)))
+with open(os.path.join(out, "latest-push.md"), "w") as fh:
+    fh.write("\n".join(T) + "\n")
+print("\n".join(T))
+sys.exit(1 if problems else 0)
