@@ -4,10 +4,13 @@
  * (GET /v1/fetch?get=first, then get=<next>&ack=<id>, then ack=<last>
  * alone) on its own keep-alive connection (libcurl).  Bodies are counted,
  * not stored.  A 503 (store busy) or 429 is retried after 1 s (Retry-After
- * is in whole seconds) and counted; any other status ends that device and is
- * counted as an error.  Prints one line of key=value:
- *   devices requests messages bytes redelivered busy errors seconds
- *   msgs_per_s p50_us p99_us max_us dev_min dev_max [first_error]
+ * is in whole seconds) and counted; a 409 on an ack (refused) starts that
+ * device again from get=first, as pl-push-client does, and is counted (the
+ * message offered again counts as redelivered); any other status ends that
+ * device and is counted as an error.  Prints one line of key=value:
+ *   devices requests messages bytes redelivered busy refused errors seconds
+ *   msgs_per_s p50_us p99_us max_us dev_min dev_max [refused_error]
+ *   [first_error]
  * (latencies per request, from sending it to having its last byte).
  * usage: pl-push-load --url URL TOKEN-FILE... */
 #include <pthread.h>
@@ -23,13 +26,15 @@
 struct dev {
     pthread_t th;
     char token[128];
-    unsigned long requests, messages, bytes, redelivered, busy, errors;
+    unsigned long requests, messages, bytes, redelivered, busy, refused, errors;
     long *lat;                              /* microseconds per request */
     size_t nlat, cap;
-    char first_error[160];
+    char first_error[160], refused_why[64];
+    char (*seen)[64];                       /* ids received, to tell redeliveries */
+    size_t nseen, seencap;
 };
 
-struct resp { long status; char id[64], next[64]; size_t len; };
+struct resp { long status; char id[64], next[64], error[64]; size_t len; };
 
 static const char *base_url;
 static pthread_barrier_t start;
@@ -66,6 +71,7 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
     struct resp *r = ud;
     hdr(p, sz * n, "Postlink-Id", r->id, sizeof(r->id));
     hdr(p, sz * n, "Postlink-Next", r->next, sizeof(r->next));
+    hdr(p, sz * n, "Postlink-Error", r->error, sizeof(r->error));
     return sz * n;
 }
 
@@ -82,12 +88,31 @@ static void lat_add(struct dev *d, long us)
     d->lat[d->nlat++] = us;
 }
 
+/* 1 if the device had ID already, else remembers it */
+static int seen_before(struct dev *d, const char *id)
+{
+    size_t i;
+    for (i = 0; i < d->nseen; i++)
+        if (strcmp(d->seen[i], id) == 0)
+            return 1;
+    if (d->nseen == d->seencap) {
+        size_t cap = d->seencap ? d->seencap * 2 : 32;
+        char (*s)[64] = realloc(d->seen, cap * sizeof(*s));
+        if (s == NULL)
+            return 0;
+        d->seen = s;
+        d->seencap = cap;
+    }
+    snprintf(d->seen[d->nseen++], sizeof(d->seen[0]), "%s", id);
+    return 0;
+}
+
 static void *drain(void *arg)
 {
     struct dev *d = arg;
     CURL *c = curl_easy_init();
     struct curl_slist *h = NULL;
-    char auth[200], url[1024], get[64] = "first", ack[64] = "", last[64] = "";
+    char auth[200], url[1024], get[64] = "first", ack[64] = "";
     struct resp r;
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", d->token);
     h = curl_slist_append(h, auth);
@@ -124,13 +149,21 @@ static void *drain(void *arg)
             usleep(1000000);                /* Retry-After is whole seconds: 1 s at most */
             continue;
         }
+        if (r.status == 409 && ack[0] && d->refused < 100) {
+            /* the ack was refused (e.g. the server could not record the
+             * sending): start again from the first, as pl-push-client does */
+            d->refused++;
+            snprintf(d->refused_why, sizeof(d->refused_why), "%s", r.error[0] ? r.error : "-");
+            ack[0] = '\0';
+            snprintf(get, sizeof(get), "first");
+            continue;
+        }
         if (r.status == 200) {
-            if (strcmp(r.id, last) == 0)
+            if (seen_before(d, r.id))
                 d->redelivered++;
             else
                 d->messages++;
             d->bytes += r.len;
-            snprintf(last, sizeof(last), "%s", r.id);
             snprintf(ack, sizeof(ack), "%s", r.id);
             snprintf(get, sizeof(get), "%s", strcmp(r.next, "none") == 0 ? "" : r.next);
             continue;
@@ -138,8 +171,8 @@ static void *drain(void *arg)
         if (r.status == 204)
             break;                          /* the ack-only request (or nothing waiting) */
         d->errors++;
-        snprintf(d->first_error, sizeof(d->first_error), "status=%ld(get=%s,ack=%s)", r.status,
-                 get[0] ? get : "-", ack[0] ? ack : "-");
+        snprintf(d->first_error, sizeof(d->first_error), "status=%ld/%s(get=%s,ack=%s)",
+                 r.status, r.error[0] ? r.error : "-", get[0] ? get : "-", ack[0] ? ack : "-");
         break;
     }
     curl_slist_free_all(h);
@@ -159,9 +192,9 @@ int main(int argc, char **argv)
     int i, n = 0;
     long t0, t1, *all;
     size_t nall = 0, k;
-    unsigned long req = 0, msgs = 0, bytes = 0, redel = 0, busy = 0, errs = 0;
+    unsigned long req = 0, msgs = 0, bytes = 0, redel = 0, busy = 0, refused = 0, errs = 0;
     unsigned long dmin = (unsigned long)-1, dmax = 0;
-    const char *first_error = NULL;
+    const char *first_error = NULL, *refused_why = NULL;
 
     if (argc < 4 || strcmp(argv[1], "--url") != 0) {
         fprintf(stderr, "usage: pl-push-load --url URL TOKEN-FILE...\n");
@@ -201,7 +234,9 @@ int main(int argc, char **argv)
     for (i = 0; i < n; i++) {
         struct dev *d = &devs[i];
         req += d->requests, msgs += d->messages, bytes += d->bytes;
-        redel += d->redelivered, busy += d->busy, errs += d->errors;
+        redel += d->redelivered, busy += d->busy, refused += d->refused, errs += d->errors;
+        if (d->refused && refused_why == NULL)
+            refused_why = d->refused_why;
         if (d->messages < dmin)
             dmin = d->messages;
         if (d->messages > dmax)
@@ -213,12 +248,15 @@ int main(int argc, char **argv)
     }
     qsort(all, nall, sizeof(*all), cmp_long);
 #define PCT(p) (nall ? all[(size_t)((double)(nall - 1) * (p))] : 0)
-    printf("devices=%d requests=%lu messages=%lu bytes=%lu redelivered=%lu busy=%lu errors=%lu "
-           "seconds=%.3f msgs_per_s=%.1f p50_us=%ld p99_us=%ld max_us=%ld dev_min=%lu dev_max=%lu",
-           n, req, msgs, bytes, redel, busy, errs, (double)(t1 - t0) / 1e6,
+    printf("devices=%d requests=%lu messages=%lu bytes=%lu redelivered=%lu busy=%lu refused=%lu "
+           "errors=%lu seconds=%.3f msgs_per_s=%.1f p50_us=%ld p99_us=%ld max_us=%ld dev_min=%lu "
+           "dev_max=%lu",
+           n, req, msgs, bytes, redel, busy, refused, errs, (double)(t1 - t0) / 1e6,
            t1 > t0 ? (double)msgs * 1e6 / (double)(t1 - t0) : 0.0, PCT(0.50), PCT(0.99),
            nall ? all[nall - 1] : 0, n ? dmin : 0, dmax);
 #undef PCT
+    if (refused_why)
+        printf(" refused_error=%s", refused_why);
     if (first_error)
         printf(" first_error=%s", first_error);
     printf("\n");

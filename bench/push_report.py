@@ -37,7 +37,7 @@ pl = kv(R.get("pl_summary", ""))
 J = {"n": n, "devices": devices, "per_device": per_dev, "cores": num(R.get("cores")),
      "cpu": R.get("cpu", ""), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
      "loadavg_before": R.get("loadavg_before"), "loadavg_after": R.get("loadavg_after"),
-     "other_postfix_masters": num(R.get("other_postfix_masters"), -1),
+     "other_processes": num(R.get("other_processes"), -1),
      "fill_mb": round(num(R.get("fill_bytes")) / 1e6, 2), "drain": {}}
 secs = num(R.get("pl_seconds"), 0.0)
 J["drain"]["postlink"] = {
@@ -45,11 +45,13 @@ J["drain"]["postlink"] = {
     "redelivered": num(pl.get("redelivered")), "seconds": secs,
     "files": num(R.get("pl_files")), "left_on_server": num(R.get("pl_queue_left"), -1),
     "statuses": R.get("pl_status", "").rstrip(","),
+    "in_requests_s": round(sum(lat) / 1e6, 3),
     "p50_us": pct(lat, 0.5), "p99_us": pct(lat, 0.99), "max_us": lat[-1] if lat else 0}
 for p in ("imap", "pop3"):
     x = kv(R.get(p + "_summary", ""))
     J["drain"][p] = {"requests": num(x.get("requests")), "messages": num(x.get("messages")),
                      "seconds": num(x.get("seconds"), 0.0), "files": num(R.get(p + "_files")),
+                     "in_requests_s": num(x.get("in_requests_s"), 0.0),
                      "left_on_server": num(R.get(p + "_left"), -1),
                      "p50_us": num(x.get("p50_us")), "p99_us": num(x.get("p99_us"))}
 for t, x in J["drain"].items():
@@ -62,22 +64,27 @@ for p in ("imap", "pop3"):
     J["ratios"][p] = {
         "requests": round(x["requests"] / P["requests"], 2) if P["requests"] else None,
         "seconds": round(x["seconds"] / P["seconds"], 2) if P["seconds"] else None,
+        "in_requests": round(x["in_requests_s"] / P["in_requests_s"], 2) if P["in_requests_s"] else None,
         "p50": round(x["p50_us"] / P["p50_us"], 2) if P["p50_us"] else None,
         "p99": round(x["p99_us"] / P["p99_us"], 2) if P["p99_us"] else None}
 L = kv(R.get("load_summary", ""))
 J["load"] = {k: num(L.get(k)) for k in ("devices", "requests", "messages", "bytes", "redelivered",
-                                       "busy", "errors", "seconds", "msgs_per_s", "p50_us",
+                                       "busy", "refused", "errors", "seconds", "msgs_per_s", "p50_us",
                                        "p99_us", "max_us", "dev_min", "dev_max")}
 J["load"]["expected"] = devices * per_dev
 J["load"]["left_on_server"] = num(R.get("load_queue_left"), -1)
 J["load"]["first_error"] = L.get("first_error")
+J["load"]["refused_error"] = L.get("refused_error")
 J["rss_kb"] = {"idle": num(R.get("rss_idle_kb")), "after_fill": num(R.get("rss_filled_kb")),
                "hwm_before_load": num(R.get("hwm_filled_kb")),
                "peak_under_load": num(R.get("rss_load_hwm_kb")) if R.get("hwm_reset") == "1" else None,
                "max_sampled_under_load": num(R.get("rss_load_max_sampled_kb")),
                "after_load": num(R.get("rss_after_kb"))}
 J["pushd"] = {"alive_at_end": R.get("pushd_alive") == "1", "stored": num(R.get("pushd_stored")),
-              "log_problem_lines": num(R.get("pushd_log_problems"), -1)}
+              "log_problem_lines": num(R.get("pushd_log_problems"), -1),
+              "sendings_not_recorded": num(R.get("pushd_not_recorded"), -1),
+              "lmtp_451": num(R.get("pushd_lmtp_451"), -1),
+              "lmtp_slots_busy": num(R.get("pushd_lmtp_slots_busy"), -1)}
 problems = []
 if P["requests"] != n + 1:
     problems.append("postlink took %s requests for %d (not N+1)" % (P["requests"], n))
@@ -119,29 +126,36 @@ T = []
 T.append("# bench/run push: %s" % J["date"])
 T.append("")
 T.append("One run on 127.0.0.1, %d cores (%s), load average %s before and %s after; "
-         "Postfix masters of other runs on the machine during it: %d. The same %d messages "
+         "processes of other postlink test runs or compilers seen on the machine when the "
+         "measured phases started and ended: at most %d%s. The same %d messages "
          "(%.1f MB, 2-20 kB, the bench/msg.sh shape) went through the private Postfix to the push "
          "user and to two Dovecot 2.3 mailboxes (not measured). Each client stores and fsyncs "
          "every message before it acknowledges or deletes it; requests are the requests or "
          "commands sent (logins included); the latency is one message's fetch and ack round "
          "trips (postlink: one request)."
          % (J["cores"], J["cpu"], J["loadavg_before"], J["loadavg_after"],
-            J["other_postfix_masters"], n, J["fill_mb"]))
+            J["other_processes"], " (it ran alone)" if J["other_processes"] == 0 else
+            " (it did not run alone)", n, J["fill_mb"]))
 T.append("")
-T.append("| client | requests for %d | per message | wall time | msg/s | fetch+ack p50 | p99 | left on server |" % n)
-T.append("|---|---|---|---|---|---|---|---|")
+T.append("| client | requests for %d | per message | wall time | msg/s | time in requests | fetch+ack p50 | p99 | left on server |" % n)
+T.append("|---|---|---|---|---|---|---|---|---|")
 for t in ("postlink", "imap", "pop3"):
     x = J["drain"][t]
-    T.append("| %s | %d | %.3f | %.2f s | %s | %s | %s | %d |" % (
+    T.append("| %s | %d | %.3f | %.2f s | %s | %.2f s | %s | %s | %d |" % (
         names[t], x["requests"], x["requests_per_message"] or 0, x["seconds"], x["msgs_per_s"],
-        ms(x["p50_us"]), ms(x["p99_us"]), x["left_on_server"]))
+        x["in_requests_s"], ms(x["p50_us"]), ms(x["p99_us"]), x["left_on_server"]))
 T.append("")
 for p, nm in (("imap", "IMAP"), ("pop3", "POP3")):
     r = J["ratios"][p]
-    T.append("%s against postlink: %sx the requests, %sx the wall time, %sx the p50, %sx the p99."
-             % (nm, r["requests"], r["seconds"], r["p50"], r["p99"]))
+    T.append("%s against postlink: %sx the requests, %sx the wall time, %sx the time in requests, "
+             "%sx the p50, %sx the p99." % (nm, r["requests"], r["seconds"], r["in_requests"],
+                                            r["p50"], r["p99"]))
 T.append("")
-T.append("postlink: %d requests for %d messages (target N+1 = %d): %s."
+T.append("postlink: %d requests for %d messages (target N+1 = %d): %s. Time in requests: the sum "
+         "of the requests' or commands' round trips (the connect included); the rest of the wall "
+         "time is the client storing: each client writes, fsyncs and renames every message "
+         "file; pl-push-client also fsyncs the id it still has to acknowledge (DIR/.pending), "
+         "the piggy-backed ack's own cost on the device."
          % (P["requests"], n, n + 1, "met" if P["requests"] == n + 1 else "NOT met"))
 T.append("")
 T.append("## %d devices at once" % devices)
@@ -150,12 +164,22 @@ T.append("bench/pl-push-load: %d push users with one device each and %d messages
          "and a keep-alive connection per device, all released together."
          % (devices, per_dev))
 T.append("")
-T.append("| devices | messages | wall time | msg/s | request p50 | p99 | max | 503/429 | errors | left on server |")
-T.append("|---|---|---|---|---|---|---|---|---|---|")
-T.append("| %d | %d of %d | %.2f s | %.1f | %s | %s | %s | %d | %d | %d |" % (
-    ld["devices"], ld["messages"], ld["expected"], ld["seconds"], ld["msgs_per_s"],
-    ms(ld["p50_us"]), ms(ld["p99_us"]), ms(ld["max_us"]), ld["busy"], ld["errors"],
-    ld["left_on_server"]))
+T.append("| devices | messages | requests | wall time | msg/s | request p50 | p99 | max | 503/429 | 409 (ack refused) | offered again | errors | left on server |")
+T.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+T.append("| %d | %d of %d | %d | %.2f s | %.1f | %s | %s | %s | %d | %d | %d | %d | %d |" % (
+    ld["devices"], ld["messages"], ld["expected"], ld["requests"], ld["seconds"], ld["msgs_per_s"],
+    ms(ld["p50_us"]), ms(ld["p99_us"]), ms(ld["max_us"]), ld["busy"], ld["refused"],
+    ld["redelivered"], ld["errors"], ld["left_on_server"]))
+pdx = J["pushd"]
+if ld["refused"] or pdx["sendings_not_recorded"]:
+    T.append("")
+    T.append("postlink-pushd under this load: %d time(s) it could not record a sending and its "
+             "ack after the response went out (\"cannot record what was sent ... the device will "
+             "be offered it again\": the store transaction, Berkeley DB, failed its 10 attempts); "
+             "the device's next ack was refused with 409 %s, it started again from get=first and "
+             "was offered the unrecorded message(s) again (%d redelivered, recognised by "
+             "Postlink-Id). Nothing was lost."
+             % (pdx["sendings_not_recorded"], ld["refused_error"] or "", ld["redelivered"]))
 T.append("")
 T.append("## postlink-pushd's memory")
 T.append("")
@@ -166,9 +190,12 @@ T.append("| %s | %s | %s | %s | %s |" % (mb(rk["idle"]), mb(rk["after_fill"]),
                                         mb(rk["peak_under_load"]), mb(rk["max_sampled_under_load"]),
                                         mb(rk["after_load"])))
 T.append("")
-T.append("postlink-pushd: %s at the end, %d messages stored, %d warning/error lines in its log."
-         % ("running" if J["pushd"]["alive_at_end"] else "NOT running", J["pushd"]["stored"],
-            J["pushd"]["log_problem_lines"]))
+T.append("postlink-pushd: %s at the end, %d messages stored, %d warning/error lines in its log: "
+         "%d LMTP deliveries answered 451 (store busy; Postfix delivered them again later), "
+         "%d times all LMTP connection slots busy, %d sendings not recorded."
+         % ("running" if pdx["alive_at_end"] else "NOT running", pdx["stored"],
+            pdx["log_problem_lines"], pdx["lmtp_451"], pdx["lmtp_slots_busy"],
+            pdx["sendings_not_recorded"]))
 T.append("")
 T.append("Checks: " + ("every message drained once by every client, nothing left on the servers"
                        if not problems else "PROBLEMS: " + "; ".join(problems)))
