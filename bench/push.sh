@@ -10,21 +10,24 @@
 #   POP3      per message RETR + DELE, then QUIT (poplib)
 # Each client writes and fsyncs every message to a file before it
 # acknowledges or deletes it.  The N messages (2-20 kB, the bench/msg.sh
-# shape) go through the private Postfix once, to the push user and to two
-# Dovecot users (LMTP); the fill is not measured.  Then DEVICES push users
+# shape) go through the private Postfix once per round, to that round's
+# push user and two Dovecot users (LMTP); the fill is not measured.  R
+# rounds (default 3), the clients' order rotated in each: medians and
+# ranges, latencies pooled over the rounds.  Then DEVICES push users
 # with PER_DEVICE messages each drain at once (bench/pl-push-load: a
 # thread per device): messages/s, latency p50/p99, 5xx.  RSS of
 # postlink-pushd (VmRSS/VmHWM in /proc/PID/status) idle after start, after
 # the fill, and at its peak under that load (VmHWM reset before it).
 # Results: latest-push.{md,json}.
 #
-# usage: bench/run push [--n N] [--devices D] [--per-device K] [--smoke] [--out DIR] [--build-dir DIR]
+# usage: bench/run push [--n N] [--rounds R] [--devices D] [--per-device K] [--smoke] [--out DIR] [--build-dir DIR]
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-n=1000 devices=100 per_dev=20 smoke=0 bdir="" OUT=""
+n=1000 rounds=3 devices=100 per_dev=20 smoke=0 bdir="" OUT=""
 while [ $# -gt 0 ]; do
     case $1 in
     --n) n=${2-}; shift ;;
+    --rounds) rounds=${2-}; shift ;;
     --devices) devices=${2-}; shift ;;
     --per-device) per_dev=${2-}; shift ;;
     --smoke) smoke=1 ;;
@@ -34,10 +37,10 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ $smoke = 1 ] && n=20 devices=3 per_dev=5
-case "$n$devices$per_dev" in '' | *[!0-9]*) echo "bench/run push: sizes are numbers" >&2; exit 64 ;; esac
-[ "$n" -ge 1 ] && [ "$devices" -ge 1 ] && [ "$devices" -le 200 ] && [ "$per_dev" -ge 1 ] ||
-    { echo "bench/run push: need --n >= 1, 1 <= --devices <= 200, --per-device >= 1" >&2; exit 64; }
+[ $smoke = 1 ] && n=20 rounds=1 devices=3 per_dev=5
+case "$n$rounds$devices$per_dev" in '' | *[!0-9]*) echo "bench/run push: sizes are numbers" >&2; exit 64 ;; esac
+[ "$n" -ge 1 ] && [ "$rounds" -ge 1 ] && [ "$devices" -ge 1 ] && [ "$devices" -le 200 ] && [ "$per_dev" -ge 1 ] ||
+    { echo "bench/run push: need --n >= 1, --rounds >= 1, 1 <= --devices <= 200, --per-device >= 1" >&2; exit 64; }
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -55,8 +58,9 @@ mkdir -p "$OUT"
 # ---- the harness -----------------------------------------------------------
 loadu=""
 for i in $(seq -f '%03g' 1 "$devices"); do loadu="$loadu pd$i"; done
-H_USERS="imapu popu"
-HP_USERS="pdev$loadu"
+H_USERS="" HP_USERS=""
+for r in $(seq 1 "$rounds"); do H_USERS="$H_USERS imapu$r popu$r"; HP_USERS="$HP_USERS pdev$r"; done
+HP_USERS="$HP_USERS$loadu"
 . "$SRC/tests/harness/harness.sh"
 . "$SRC/tests/harness/sync.sh"
 . "$SRC/tests/harness/push.sh"
@@ -73,66 +77,95 @@ us() { echo "${EPOCHREALTIME/./}"; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", (b - a) / 1e6}'; }
 rss() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$HP_PUSHD_PID/status" 2>/dev/null; }
 stored() { grep -c ': stored [0-9a-f]\{32\} ' "$H_SYNC/pushd.log"; }
-# others: processes of other postlink test harnesses and compilers running
-# on the machine now (the run is alone when it stays 0)
+# others: processes of other runs busy on the machine now: running or
+# runnable (state R), other than this shell and kernel threads, or
+# compiling (cc1); called between the phases, when this run's own servers
+# are idle.  present: the servers of other postlink test harnesses, busy
+# or not.
 others() {
+    local f s st a c=0
+    for f in /proc/[0-9]*/stat; do
+        [ "${f//[!0-9]/}" = "$BASHPID" ] && continue
+        read -r s 2>/dev/null <"$f" || continue
+        st=${s##*) }; st=${st%% *}
+        case "$st ${s%%)*}" in "R "* | *"(cc1") ;; *) continue ;; esac
+        read -r -d '' a 2>/dev/null <"${f%stat}cmdline"
+        [ -n "$a" ] && c=$((c + 1))         # (kernel threads have no command line)
+    done
+    echo "$c"
+}
+present() {
     local f a c=0
     for f in /proc/[0-9]*/cmdline; do
         a=$(tr '\0' ' ' <"$f" 2>/dev/null) || continue
-        case $a in *"$H_DIR"*) ;; *"/tmp/postlink-h."* | *"/cc1 "* | *"/cc1plus "*) c=$((c + 1)) ;; esac
+        case $a in *"$H_DIR"*) ;; *"/tmp/postlink-h."*) c=$((c + 1)) ;; esac
     done
     echo "$c"
 }
 most_others=0
 note_others() { local o; o=$(others); [ "$o" -gt "$most_others" ] && most_others=$o; }
-put n "$n"; put devices "$devices"; put per_device "$per_dev"
+put n "$n"; put rounds "$rounds"; put devices "$devices"; put per_device "$per_dev"
 put cores "$(nproc)"; put cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1 | tr -s ' ')"
 put loadavg_before "$load0"
 
 # ---- devices, and pushd idle --------------------------------------------------
-hp_device "pdev@$DOM" phone || die "device pdev/phone not added"
-for u in $loadu; do hp_device "$u@$DOM" phone || die "device $u/phone not added"; done
+for u in $HP_USERS; do hp_device "$u@$DOM" phone || die "device $u/phone not added"; done
 put rss_idle_kb "$(rss VmRSS)"; put hwm_idle_kb "$(rss VmHWM)"
 say "postlink-pushd idle: $(rss VmRSS) kB"
 
 # ---- the fill (not measured) ------------------------------------------------
 bash "$SRC/bench/msg.sh" 20000 bench@remote.test "pdev@$DOM" >"$D/tmpl.eml" || die "msg.sh failed"
-say "filling: $n messages to pdev (push), imapu and popu (Dovecot)"
-f=$(python3 "$SRC/bench/push_fill.py" "$POSTLINK_SMTP_PORT" "$D/tmpl.eml" "$n" 2000 20000 1 \
-    bench@remote.test "pdev@$DOM,imapu@$DOM,popu@$DOM") || die "the fill failed"
+for r in $(seq 1 "$rounds"); do     # the same messages (seed 1) for every round
+    say "filling: $n messages to pdev$r (push), imapu$r and popu$r (Dovecot)"
+    f=$(python3 "$SRC/bench/push_fill.py" "$POSTLINK_SMTP_PORT" "$D/tmpl.eml" "$n" 2000 20000 1 \
+        bench@remote.test "pdev$r@$DOM,imapu$r@$DOM,popu$r@$DOM") || die "the fill failed"
+done
 put fill_bytes "${f#*bytes=}"
 rcpts=$(for u in $loadu; do printf '%s@%s,' "$u" "$DOM"; done)
 say "filling: $per_dev messages to each of $devices push users"
 python3 "$SRC/bench/push_fill.py" "$POSTLINK_SMTP_PORT" "$D/tmpl.eml" "$per_dev" 2000 20000 2 \
     bench@remote.test "${rcpts%,}" >/dev/null || die "the fill failed"
-hp_wait_stored $((n + devices * per_dev)) 600 || die "pushd did not store every message"
-h_wait_maildir_files imapu "$n" 300 && h_wait_maildir_files popu "$n" 300 ||
-    die "Dovecot did not get every message"
+hp_wait_stored $((rounds * n + devices * per_dev)) 600 || die "pushd did not store every message"
+for r in $(seq 1 "$rounds"); do
+    h_wait_maildir_files "imapu$r" "$n" 300 && h_wait_maildir_files "popu$r" "$n" 300 ||
+        die "Dovecot did not get every message"
+done
 put rss_filled_kb "$(rss VmRSS)"; put hwm_filled_kb "$(rss VmHWM)"
 
-# ---- one device, N messages ------------------------------------------------------
+# ---- one device, N messages, R rounds -------------------------------------------
+# drain_TOOL R: round R's drain by one client, its results into RES (_rR)
+drain_postlink() {
+    local r=$1 t0 t1 o=$D/pl-$1
+    mkdir -p "$o"
+    t0=$(us)
+    hp_client "pdev$r@$DOM" phone --timing drain --dir "$o" >"$o.out" 2>"$o.err" ||
+        say "pl-push-client failed (see $o.err)"
+    t1=$(us)
+    put "pl_seconds_r$r" "$(secs "$t0" "$t1")"
+    put "pl_summary_r$r" "$(tail -n 1 "$o.out")"
+    put "pl_files_r$r" "$(find "$o" -maxdepth 1 -name '*.eml' | grep -c .)"
+    put "pl_status_r$r" "$(awk '/^status=/ {sub(/^status=/, "", $1); c[$1]++} END {for (s in c) printf "%s:%d,", s, c[s]}' "$o.out")"
+    awk '/^status=/ { for (i = 1; i <= NF; i++) if ($i ~ /^us=/) print substr($i, 4) }' "$o.out" >"$o.lat"
+    put "pl_left_r$r" "$("$POSTLINKCTL" push queue "pdev$r@$DOM" --json | jq '.messages | length')"
+}
+drain_dovecot() {
+    local p=$1 r=$2 u port o=$D/$1-$2
+    case $p in imap) u=imapu$r port=$POSTLINK_IMAP_PORT ;; pop3) u=popu$r port=$POSTLINK_POP3_PORT ;; esac
+    mkdir -p "$o"
+    python3 "$SRC/bench/push_dovecot.py" $p "$port" "$u@$DOM" "$(h_user_pass "$u")" "$o" "$o.lat" \
+        >"$o.out" 2>"$o.err" || say "$p client failed (see $o.err)"
+    put "${p}_summary_r$r" "$(tail -n 1 "$o.out")"
+    put "${p}_files_r$r" "$(find "$o" -maxdepth 1 -name '*.eml' | grep -c .)"
+    put "${p}_left_r$r" "$(h_count_maildir_files "$u")"
+}
 note_others
-say "postlink: one device drains $n"
-mkdir -p "$D/pl"
-t0=$(us)
-hp_client "pdev@$DOM" phone --timing drain --dir "$D/pl" >"$D/pl.out" 2>"$D/pl.err" ||
-    say "pl-push-client failed (see $D/pl.err)"
-t1=$(us)
-put pl_seconds "$(secs "$t0" "$t1")"
-put pl_summary "$(tail -n 1 "$D/pl.out")"
-put pl_files "$(find "$D/pl" -maxdepth 1 -name '*.eml' | grep -c .)"
-put pl_status "$(awk '/^status=/ {sub(/^status=/, "", $1); c[$1]++} END {for (s in c) printf "%s:%d,", s, c[s]}' "$D/pl.out")"
-awk '/^status=/ { for (i = 1; i <= NF; i++) if ($i ~ /^us=/) print substr($i, 4) }' "$D/pl.out" >"$D/pl.lat"
-put pl_queue_left "$("$POSTLINKCTL" push queue "pdev@$DOM" --json | jq '.messages | length')"
-for p in imap pop3; do
-    case $p in imap) u=imapu port=$POSTLINK_IMAP_PORT ;; pop3) u=popu port=$POSTLINK_POP3_PORT ;; esac
-    say "$p: one client drains $n from Dovecot"
-    mkdir -p "$D/$p"
-    python3 "$SRC/bench/push_dovecot.py" $p "$port" "$u@$DOM" "$(h_user_pass "$u")" "$D/$p" \
-        >"$D/$p.out" 2>"$D/$p.err" || say "$p client failed (see $D/$p.err)"
-    put "${p}_summary" "$(tail -n 1 "$D/$p.out")"
-    put "${p}_files" "$(find "$D/$p" -maxdepth 1 -name '*.eml' | grep -c .)"
-    put "${p}_left" "$(h_count_maildir_files "$u")"
+for r in $(seq 1 "$rounds"); do
+    order="postlink imap pop3"
+    for _ in $(seq 2 "$r"); do order="${order#* } ${order%% *}"; done    # rotated per round
+    say "round $r of $rounds: one client each drains $n ($order)"
+    for t in $order; do
+        case $t in postlink) drain_postlink "$r" ;; *) drain_dovecot "$t" "$r" ;; esac
+    done
 done
 
 # ---- DEVICES devices at once ------------------------------------------------------
@@ -150,6 +183,7 @@ touch "$D/rss.stop"; wait "$sampler"
 put load_summary "$(tail -n 1 "$D/load.out")"
 note_others
 put other_processes "$most_others"
+put other_harness_processes "$(present)"
 put rss_load_hwm_kb "$(rss VmHWM)"
 put rss_load_max_sampled_kb "$(sort -n "$D/rss.samples" | tail -n 1)"
 put rss_after_kb "$(rss VmRSS)"
@@ -170,5 +204,5 @@ put pushd_lmtp_slots_busy "$(grep -c 'connection slots busy' "$H_SYNC/pushd.log"
 grep -i -E 'error|warn|fatal|panic' "$H_SYNC/pushd.log" | head -n 5 | sed 's/^/# pushd.log: /' >&2
 put loadavg_after "$(cut -d' ' -f1-3 /proc/loadavg)"
 
-python3 "$SRC/bench/push_report.py" "$RES" "$D/pl.lat" "$OUT" || die "report failed (the run's files: $D)"
+python3 "$SRC/bench/push_report.py" "$RES" "$D" "$OUT" || die "report failed (the run's files: $D)"
 say "results: $OUT/latest-push.md"

@@ -13,11 +13,13 @@
 # included), i.e. without the storing; the latency is per message, its
 # fetch's and its delete's round trips (not the storing between them, as
 # pl-push-client's us= is one request alone).  Prints "requests=R
-# messages=M bytes=B seconds=S in_requests_s=T p50_us=P p99_us=Q".
-# usage: push_dovecot.py imap|pop3 PORT USER PASS DIR
+# messages=M bytes=B seconds=S in_requests_s=T p50_us=P p99_us=Q"; with
+# LATFILE, each message's latency (us) there, one a line.
+# usage: push_dovecot.py imap|pop3 PORT USER PASS DIR [LATFILE]
 import imaplib, os, poplib, sys, time
 
 proto, port, user, pw, out = sys.argv[1:6]
+latfile = sys.argv[6] if len(sys.argv) > 6 else None
 port = int(port)
 sent = [0]
 spent = [0]
@@ -89,6 +91,9 @@ else:
         msgs += 1
     rt(c.quit)
 t1 = us()
+if latfile:
+    with open(latfile, "w") as fh:
+        fh.write("".join("%d\n" % x for x in lat))
 lat.sort()
 pct = lambda p: lat[int((len(lat) - 1) * p)] if lat else 0
 print("requests=%d messages=%d bytes=%d seconds=%.3f in_requests_s=%.3f p50_us=%d p99_us=%d"

@@ -2,14 +2,14 @@
 # push_report.py -- bench/run push's report: reads the key=value lines
 # bench/push.sh wrote and pl-push-client's per-request microseconds, and
 # writes latest-push.md and latest-push.json into OUT: requests and wall
-# time for one device to drain N (postlink against IMAP and POP3 on
+# time (median of the rounds) for one device to drain N (postlink against IMAP and POP3 on
 # Dovecot, with the ratios), the fetch+ack latency, messages/s of many
 # devices at once, and postlink-pushd's RSS.  Exits 1 when postlink did
 # not take N+1 requests for N, lost a message, or failed under the load.
-# usage: push_report.py RESULTS PL_LATENCIES OUT
+# usage: push_report.py RESULTS RUNDIR OUT (RUNDIR: the clients' *.lat files)
 import json, os, sys, time
 
-res, latf, out = sys.argv[1:4]
+res, rundir, out = sys.argv[1:4]
 R = {}
 for line in open(res):
     k, _, v = line.rstrip("\n").partition("=")
@@ -32,31 +32,61 @@ def pct(v, p):
 
 
 n, devices, per_dev = num(R.get("n")), num(R.get("devices")), num(R.get("per_device"))
-lat = sorted(int(x) for x in open(latf).read().split())
-pl = kv(R.get("pl_summary", ""))
-J = {"n": n, "devices": devices, "per_device": per_dev, "cores": num(R.get("cores")),
+rounds = num(R.get("rounds"), 1)
+
+
+def med(v):
+    v = sorted(v)
+    return (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2 if v else 0
+
+
+def lats(path):
+    try:
+        return [int(x) for x in open(path).read().split()]
+    except OSError:
+        return []
+
+
+J = {"n": n, "rounds": rounds, "devices": devices, "per_device": per_dev,
+     "cores": num(R.get("cores")),
      "cpu": R.get("cpu", ""), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
      "loadavg_before": R.get("loadavg_before"), "loadavg_after": R.get("loadavg_after"),
-     "other_processes": num(R.get("other_processes"), -1),
+     "other_processes_busy": num(R.get("other_processes"), -1),
+     "other_harness_processes": num(R.get("other_harness_processes"), -1),
      "fill_mb": round(num(R.get("fill_bytes")) / 1e6, 2), "drain": {}}
-secs = num(R.get("pl_seconds"), 0.0)
-J["drain"]["postlink"] = {
-    "requests": num(pl.get("requests")), "messages": num(pl.get("messages")),
-    "redelivered": num(pl.get("redelivered")), "seconds": secs,
-    "files": num(R.get("pl_files")), "left_on_server": num(R.get("pl_queue_left"), -1),
-    "statuses": R.get("pl_status", "").rstrip(","),
-    "in_requests_s": round(sum(lat) / 1e6, 3),
-    "p50_us": pct(lat, 0.5), "p99_us": pct(lat, 0.99), "max_us": lat[-1] if lat else 0}
-for p in ("imap", "pop3"):
-    x = kv(R.get(p + "_summary", ""))
-    J["drain"][p] = {"requests": num(x.get("requests")), "messages": num(x.get("messages")),
-                     "seconds": num(x.get("seconds"), 0.0), "files": num(R.get(p + "_files")),
-                     "in_requests_s": num(x.get("in_requests_s"), 0.0),
-                     "left_on_server": num(R.get(p + "_left"), -1),
-                     "p50_us": num(x.get("p50_us")), "p99_us": num(x.get("p99_us"))}
-for t, x in J["drain"].items():
+# per round: postlink from pl-push-client's summary and us= lines, IMAP and
+# POP3 from push_dovecot.py's summary and latency file
+per = {"postlink": [], "imap": [], "pop3": []}
+pool = {"postlink": [], "imap": [], "pop3": []}
+for r in range(1, rounds + 1):
+    pl = kv(R.get("pl_summary_r%d" % r, ""))
+    lat = lats(os.path.join(rundir, "pl-%d.lat" % r))
+    pool["postlink"] += lat
+    per["postlink"].append({
+        "requests": num(pl.get("requests")), "messages": num(pl.get("messages")),
+        "redelivered": num(pl.get("redelivered")), "seconds": num(R.get("pl_seconds_r%d" % r), 0.0),
+        "files": num(R.get("pl_files_r%d" % r)), "left_on_server": num(R.get("pl_left_r%d" % r), -1),
+        "statuses": R.get("pl_status_r%d" % r, "").rstrip(","),
+        "in_requests_s": round(sum(lat) / 1e6, 3)})
+    for p in ("imap", "pop3"):
+        x = kv(R.get("%s_summary_r%d" % (p, r), ""))
+        pool[p] += lats(os.path.join(rundir, "%s-%d.lat" % (p, r)))
+        per[p].append({"requests": num(x.get("requests")), "messages": num(x.get("messages")),
+                       "seconds": num(x.get("seconds"), 0.0),
+                       "in_requests_s": num(x.get("in_requests_s"), 0.0),
+                       "files": num(R.get("%s_files_r%d" % (p, r))),
+                       "left_on_server": num(R.get("%s_left_r%d" % (p, r)), -1)})
+for t in per:
+    v, lat = per[t], sorted(pool[t])
+    secs = [x["seconds"] for x in v]
+    x = {"requests": med([y["requests"] for y in v]), "seconds": med(secs),
+         "seconds_min": min(secs), "seconds_max": max(secs),
+         "in_requests_s": med([y["in_requests_s"] for y in v]),
+         "p50_us": pct(lat, 0.5), "p99_us": pct(lat, 0.99), "max_us": lat[-1] if lat else 0,
+         "rounds": v}
     x["requests_per_message"] = round(x["requests"] / n, 3) if n else None
-    x["msgs_per_s"] = round(x["messages"] / x["seconds"], 1) if x["seconds"] else None
+    x["msgs_per_s"] = round(n / x["seconds"], 1) if x["seconds"] else None
+    J["drain"][t] = x
 P = J["drain"]["postlink"]
 J["ratios"] = {}
 for p in ("imap", "pop3"):
@@ -86,16 +116,17 @@ J["pushd"] = {"alive_at_end": R.get("pushd_alive") == "1", "stored": num(R.get("
               "lmtp_451": num(R.get("pushd_lmtp_451"), -1),
               "lmtp_slots_busy": num(R.get("pushd_lmtp_slots_busy"), -1)}
 problems = []
-if P["requests"] != n + 1:
-    problems.append("postlink took %s requests for %d (not N+1)" % (P["requests"], n))
-if not (P["messages"] == P["files"] == n and P["left_on_server"] == 0 and P["redelivered"] == 0):
-    problems.append("postlink drain: %s messages, %s files, %s redelivered, %s left"
-                    % (P["messages"], P["files"], P["redelivered"], P["left_on_server"]))
+for r, x in enumerate(P["rounds"], 1):
+    if x["requests"] != n + 1:
+        problems.append("round %d: postlink took %s requests for %d (not N+1)" % (r, x["requests"], n))
+    if not (x["messages"] == x["files"] == n and x["left_on_server"] == 0 and x["redelivered"] == 0):
+        problems.append("round %d: postlink drain: %s messages, %s files, %s redelivered, %s left"
+                        % (r, x["messages"], x["files"], x["redelivered"], x["left_on_server"]))
 for p in ("imap", "pop3"):
-    x = J["drain"][p]
-    if not (x["messages"] == x["files"] == n and x["left_on_server"] == 0):
-        problems.append("%s drain: %s messages, %s files, %s left"
-                        % (p, x["messages"], x["files"], x["left_on_server"]))
+    for r, x in enumerate(J["drain"][p]["rounds"], 1):
+        if not (x["messages"] == x["files"] == n and x["left_on_server"] == 0):
+            problems.append("round %d: %s drain: %s messages, %s files, %s left"
+                            % (r, p, x["messages"], x["files"], x["left_on_server"]))
 ld = J["load"]
 if not (ld["messages"] == ld["expected"] and ld["errors"] == 0 and ld["left_on_server"] == 0
         and ld["dev_min"] == ld["dev_max"] == per_dev):
@@ -104,8 +135,8 @@ if not (ld["messages"] == ld["expected"] and ld["errors"] == 0 and ld["left_on_s
                        ld["left_on_server"], ld["dev_min"], ld["dev_max"]))
 if not J["pushd"]["alive_at_end"]:
     problems.append("postlink-pushd is not running at the end")
-if J["pushd"]["stored"] != n + devices * per_dev:
-    problems.append("pushd stored %s, sent %d" % (J["pushd"]["stored"], n + devices * per_dev))
+if J["pushd"]["stored"] != rounds * n + devices * per_dev:
+    problems.append("pushd stored %s, sent %d" % (J["pushd"]["stored"], rounds * n + devices * per_dev))
 J["problems"] = problems
 with open(os.path.join(out, "latest-push.json"), "w") as fh:
     json.dump({"push": J}, fh, indent=1)
@@ -126,24 +157,29 @@ T = []
 T.append("# bench/run push: %s" % J["date"])
 T.append("")
 T.append("One run on 127.0.0.1, %d cores (%s), load average %s before and %s after; "
-         "processes of other postlink test runs or compilers seen on the machine when the "
-         "measured phases started and ended: at most %d%s. The same %d messages "
-         "(%.1f MB, 2-20 kB, the bench/msg.sh shape) went through the private Postfix to the push "
-         "user and to two Dovecot 2.3 mailboxes (not measured). Each client stores and fsyncs "
+         "other processes busy on the machine (running, or a compiler) when the measured "
+         "phases started and ended: at most %d%s; servers of other postlink test harnesses "
+         "present: %d. The same %d messages "
+         "(%.1f MB, 2-20 kB, the bench/msg.sh shape) went through the private Postfix to a push "
+         "user and to two Dovecot 2.3 mailboxes (not measured), once for each of %d rounds; each "
+         "round one client of each kind drained its mailbox, in an order rotated per round; "
+         "wall time and time in requests are medians (wall time with its range), latencies are "
+         "pooled over the rounds. Each client stores and fsyncs "
          "every message before it acknowledges or deletes it; requests are the requests or "
          "commands sent (logins included); the latency is one message's fetch and ack round "
          "trips (postlink: one request)."
          % (J["cores"], J["cpu"], J["loadavg_before"], J["loadavg_after"],
-            J["other_processes"], " (it ran alone)" if J["other_processes"] == 0 else
-            " (it did not run alone)", n, J["fill_mb"]))
+            J["other_processes_busy"], " (it ran alone)" if J["other_processes_busy"] == 0 else
+            " (it did not run alone)", J["other_harness_processes"], n, J["fill_mb"], rounds))
 T.append("")
-T.append("| client | requests for %d | per message | wall time | msg/s | time in requests | fetch+ack p50 | p99 | left on server |" % n)
+T.append("| client | requests for %d | per message | wall time (range) | msg/s | time in requests | fetch+ack p50 | p99 | left on server |" % n)
 T.append("|---|---|---|---|---|---|---|---|---|")
 for t in ("postlink", "imap", "pop3"):
     x = J["drain"][t]
-    T.append("| %s | %d | %.3f | %.2f s | %s | %.2f s | %s | %s | %d |" % (
-        names[t], x["requests"], x["requests_per_message"] or 0, x["seconds"], x["msgs_per_s"],
-        x["in_requests_s"], ms(x["p50_us"]), ms(x["p99_us"]), x["left_on_server"]))
+    T.append("| %s | %d | %.3f | %.2f s (%.2f-%.2f) | %s | %.2f s | %s | %s | %d |" % (
+        names[t], x["requests"], x["requests_per_message"] or 0, x["seconds"], x["seconds_min"],
+        x["seconds_max"], x["msgs_per_s"], x["in_requests_s"], ms(x["p50_us"]), ms(x["p99_us"]),
+        max(y["left_on_server"] for y in x["rounds"])))
 T.append("")
 for p, nm in (("imap", "IMAP"), ("pop3", "POP3")):
     r = J["ratios"][p]
@@ -156,7 +192,8 @@ T.append("postlink: %d requests for %d messages (target N+1 = %d): %s. Time in r
          "time is the client storing: each client writes, fsyncs and renames every message "
          "file; pl-push-client also fsyncs the id it still has to acknowledge (DIR/.pending), "
          "the piggy-backed ack's own cost on the device."
-         % (P["requests"], n, n + 1, "met" if P["requests"] == n + 1 else "NOT met"))
+         % (P["requests"], n, n + 1, "met" if all(x["requests"] == n + 1 for x in P["rounds"])
+            else "NOT met in every round"))
 T.append("")
 T.append("## %d devices at once" % devices)
 T.append("")
