@@ -13,9 +13,10 @@
 # shape) go through the private Postfix once per round, to that round's
 # push user and two Dovecot users (LMTP); the fill is not measured.  R
 # rounds (default 3), the clients' order rotated in each: medians and
-# ranges, latencies pooled over the rounds.  Then DEVICES push users
-# with PER_DEVICE messages each drain at once (bench/pl-push-load: a
-# thread per device): messages/s, latency p50/p99, 5xx.  RSS of
+# ranges, latencies pooled over the rounds.  Then, R rounds again, DEVICES
+# push users with PER_DEVICE messages each (filled before each round)
+# drain at once (bench/pl-push-load: a thread per device): messages/s,
+# latency p50/p99, 5xx, refused acks.  RSS of
 # postlink-pushd (VmRSS/VmHWM in /proc/PID/status) idle after start, after
 # the fill, and at its peak under that load (VmHWM reset before it).
 # Results: latest-push.{md,json}.
@@ -83,27 +84,32 @@ stored() { grep -c ': stored [0-9a-f]\{32\} ' "$H_SYNC/pushd.log"; }
 # are idle.  present: the servers of other postlink test harnesses, busy
 # or not.
 others() {
-    local f s st a c=0
+    local f s st a c=0 names=""
     for f in /proc/[0-9]*/stat; do
         [ "${f//[!0-9]/}" = "$BASHPID" ] && continue
         read -r s 2>/dev/null <"$f" || continue
         st=${s##*) }; st=${st%% *}
         case "$st ${s%%)*}" in "R "* | *"(cc1") ;; *) continue ;; esac
         read -r -d '' a 2>/dev/null <"${f%stat}cmdline"
-        [ -n "$a" ] && c=$((c + 1))         # (kernel threads have no command line)
+        [ -n "$a" ] || continue             # kernel threads have no command line
+        c=$((c + 1)) names="$names,${a##*/}"
     done
-    echo "$c"
+    echo "$c ${names#,}"
 }
 present() {
     local f a c=0
     for f in /proc/[0-9]*/cmdline; do
-        a=$(tr '\0' ' ' <"$f" 2>/dev/null) || continue
+        a=$(tr '\0' ' ' 2>/dev/null <"$f") || continue
         case $a in *"$H_DIR"*) ;; *"/tmp/postlink-h."*) c=$((c + 1)) ;; esac
     done
     echo "$c"
 }
-most_others=0
-note_others() { local o; o=$(others); [ "$o" -gt "$most_others" ] && most_others=$o; }
+most_others=0 most_names=""
+note_others() {
+    local o
+    o=$(others)
+    [ "${o%% *}" -gt "$most_others" ] && most_others=${o%% *} most_names=${o#* }
+}
 put n "$n"; put rounds "$rounds"; put devices "$devices"; put per_device "$per_dev"
 put cores "$(nproc)"; put cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1 | tr -s ' ')"
 put loadavg_before "$load0"
@@ -121,11 +127,7 @@ for r in $(seq 1 "$rounds"); do     # the same messages (seed 1) for every round
         bench@remote.test "pdev$r@$DOM,imapu$r@$DOM,popu$r@$DOM") || die "the fill failed"
 done
 put fill_bytes "${f#*bytes=}"
-rcpts=$(for u in $loadu; do printf '%s@%s,' "$u" "$DOM"; done)
-say "filling: $per_dev messages to each of $devices push users"
-python3 "$SRC/bench/push_fill.py" "$POSTLINK_SMTP_PORT" "$D/tmpl.eml" "$per_dev" 2000 20000 2 \
-    bench@remote.test "${rcpts%,}" >/dev/null || die "the fill failed"
-hp_wait_stored $((rounds * n + devices * per_dev)) 600 || die "pushd did not store every message"
+hp_wait_stored $((rounds * n)) 600 || die "pushd did not store every message"
 for r in $(seq 1 "$rounds"); do
     h_wait_maildir_files "imapu$r" "$n" 300 && h_wait_maildir_files "popu$r" "$n" 300 ||
         die "Dovecot did not get every message"
@@ -168,31 +170,39 @@ for r in $(seq 1 "$rounds"); do
     done
 done
 
-# ---- DEVICES devices at once ------------------------------------------------------
-note_others
-say "postlink: $devices devices drain $per_dev each, all at once"
-echo 5 >"/proc/$HP_PUSHD_PID/clear_refs" 2>/dev/null && put hwm_reset 1 || put hwm_reset 0
-: >"$D/rss.samples"
-( while [ ! -e "$D/rss.stop" ]; do rss VmRSS >>"$D/rss.samples"; sleep 0.02; done ) &
-sampler=$!
+# ---- DEVICES devices at once, R rounds ----------------------------------------------
+rcpts=$(for u in $loadu; do printf '%s@%s,' "$u" "$DOM"; done)
 toks=()
 for u in $loadu; do toks+=("$H_DIR/token-$u@$DOM-phone"); done
-"$B/bench/pl-push-load" --url "$POSTLINK_PUSH_URL" "${toks[@]}" >"$D/load.out" 2>"$D/load.err" ||
-    say "pl-push-load reported errors (see $D/load.out, $D/load.err)"
-touch "$D/rss.stop"; wait "$sampler"
-put load_summary "$(tail -n 1 "$D/load.out")"
-note_others
-put other_processes "$most_others"
-put other_harness_processes "$(present)"
-put rss_load_hwm_kb "$(rss VmHWM)"
-put rss_load_max_sampled_kb "$(sort -n "$D/rss.samples" | tail -n 1)"
-put rss_after_kb "$(rss VmRSS)"
-left=0
-for u in $loadu; do
-    c=$("$POSTLINKCTL" push queue "$u@$DOM" --json | jq '.messages | length') || c=-1
-    left=$((left + c))
+for r in $(seq 1 "$rounds"); do
+    say "round $r of $rounds: filling $per_dev messages to each of $devices push users"
+    python3 "$SRC/bench/push_fill.py" "$POSTLINK_SMTP_PORT" "$D/tmpl.eml" "$per_dev" 2000 20000 2 \
+        bench@remote.test "${rcpts%,}" >/dev/null || die "the fill failed"
+    hp_wait_stored $((rounds * n + r * devices * per_dev)) 600 || die "pushd did not store every message"
+    note_others
+    say "round $r of $rounds: $devices devices drain $per_dev each, all at once"
+    echo 5 >"/proc/$HP_PUSHD_PID/clear_refs" 2>/dev/null && put "hwm_reset_r$r" 1 || put "hwm_reset_r$r" 0
+    rm -f "$D/rss.stop"; : >"$D/rss-$r.samples"
+    ( while [ ! -e "$D/rss.stop" ]; do rss VmRSS >>"$D/rss-$r.samples"; sleep 0.02; done ) &
+    sampler=$!
+    "$B/bench/pl-push-load" --url "$POSTLINK_PUSH_URL" "${toks[@]}" >"$D/load-$r.out" 2>"$D/load-$r.err" ||
+        say "pl-push-load reported errors (see $D/load-$r.out, $D/load-$r.err)"
+    touch "$D/rss.stop"; wait "$sampler"
+    put "load_summary_r$r" "$(tail -n 1 "$D/load-$r.out")"
+    note_others
+    put "rss_load_hwm_kb_r$r" "$(rss VmHWM)"
+    put "rss_load_max_sampled_kb_r$r" "$(sort -n "$D/rss-$r.samples" | tail -n 1)"
+    left=0
+    for u in $loadu; do
+        c=$("$POSTLINKCTL" push queue "$u@$DOM" --json | jq '.messages | length') || c=-1
+        left=$((left + c))
+    done
+    put "load_left_r$r" "$left"
 done
-put load_queue_left "$left"
+put rss_after_kb "$(rss VmRSS)"
+put other_processes "$most_others"
+put other_processes_seen "$most_names"
+put other_harness_processes "$(present)"
 
 # ---- pushd's health -------------------------------------------------------------
 h__alive "$HP_PUSHD_PID" && put pushd_alive 1 || put pushd_alive 0

@@ -97,19 +97,31 @@ for p in ("imap", "pop3"):
         "in_requests": round(x["in_requests_s"] / P["in_requests_s"], 2) if P["in_requests_s"] else None,
         "p50": round(x["p50_us"] / P["p50_us"], 2) if P["p50_us"] else None,
         "p99": round(x["p99_us"] / P["p99_us"], 2) if P["p99_us"] else None}
-L = kv(R.get("load_summary", ""))
-J["load"] = {k: num(L.get(k)) for k in ("devices", "requests", "messages", "bytes", "redelivered",
-                                       "busy", "refused", "errors", "seconds", "msgs_per_s", "p50_us",
-                                       "p99_us", "max_us", "dev_min", "dev_max")}
-J["load"]["expected"] = devices * per_dev
-J["load"]["left_on_server"] = num(R.get("load_queue_left"), -1)
-J["load"]["first_error"] = L.get("first_error")
-J["load"]["refused_error"] = L.get("refused_error")
+LK = ("devices", "requests", "messages", "bytes", "redelivered", "busy", "refused", "errors",
+      "seconds", "msgs_per_s", "p50_us", "p99_us", "max_us", "dev_min", "dev_max")
+loads = []
+for r in range(1, rounds + 1):
+    L = kv(R.get("load_summary_r%d" % r, ""))
+    x = {k: num(L.get(k)) for k in LK}
+    x.update({"expected": devices * per_dev, "left_on_server": num(R.get("load_left_r%d" % r), -1),
+              "first_error": L.get("first_error"), "refused_error": L.get("refused_error"),
+              "rss_peak_kb": num(R.get("rss_load_hwm_kb_r%d" % r))
+              if R.get("hwm_reset_r%d" % r) == "1" else None,
+              "rss_max_sampled_kb": num(R.get("rss_load_max_sampled_kb_r%d" % r))})
+    loads.append(x)
+J["load"] = {"median": {k: med([x[k] for x in loads]) for k in
+                        ("msgs_per_s", "seconds", "p50_us", "p99_us", "max_us")},
+             "total": {k: sum(x[k] for x in loads) for k in
+                       ("requests", "messages", "busy", "refused", "redelivered", "errors")},
+             "rounds": loads}
+J["load"]["msgs_per_s_range"] = [min(x["msgs_per_s"] for x in loads), max(x["msgs_per_s"] for x in loads)]
+peaks = [x["rss_peak_kb"] for x in loads if x["rss_peak_kb"] is not None]
 J["rss_kb"] = {"idle": num(R.get("rss_idle_kb")), "after_fill": num(R.get("rss_filled_kb")),
                "hwm_before_load": num(R.get("hwm_filled_kb")),
-               "peak_under_load": num(R.get("rss_load_hwm_kb")) if R.get("hwm_reset") == "1" else None,
-               "max_sampled_under_load": num(R.get("rss_load_max_sampled_kb")),
+               "peak_under_load": max(peaks) if peaks else None,
+               "max_sampled_under_load": max(x["rss_max_sampled_kb"] for x in loads),
                "after_load": num(R.get("rss_after_kb"))}
+J["other_processes_seen"] = R.get("other_processes_seen", "")
 J["pushd"] = {"alive_at_end": R.get("pushd_alive") == "1", "stored": num(R.get("pushd_stored")),
               "log_problem_lines": num(R.get("pushd_log_problems"), -1),
               "sendings_not_recorded": num(R.get("pushd_not_recorded"), -1),
@@ -127,16 +139,16 @@ for p in ("imap", "pop3"):
         if not (x["messages"] == x["files"] == n and x["left_on_server"] == 0):
             problems.append("round %d: %s drain: %s messages, %s files, %s left"
                             % (r, p, x["messages"], x["files"], x["left_on_server"]))
-ld = J["load"]
-if not (ld["messages"] == ld["expected"] and ld["errors"] == 0 and ld["left_on_server"] == 0
-        and ld["dev_min"] == ld["dev_max"] == per_dev):
-    problems.append("load: %s of %s messages, %s errors (%s), %s left, per device %s..%s"
-                    % (ld["messages"], ld["expected"], ld["errors"], ld["first_error"],
-                       ld["left_on_server"], ld["dev_min"], ld["dev_max"]))
+for r, ld in enumerate(loads, 1):
+    if not (ld["messages"] == ld["expected"] and ld["errors"] == 0 and ld["left_on_server"] == 0
+            and ld["dev_min"] == ld["dev_max"] == per_dev):
+        problems.append("load round %d: %s of %s messages, %s errors (%s), %s left, per device %s..%s"
+                        % (r, ld["messages"], ld["expected"], ld["errors"], ld["first_error"],
+                           ld["left_on_server"], ld["dev_min"], ld["dev_max"]))
 if not J["pushd"]["alive_at_end"]:
     problems.append("postlink-pushd is not running at the end")
-if J["pushd"]["stored"] != rounds * n + devices * per_dev:
-    problems.append("pushd stored %s, sent %d" % (J["pushd"]["stored"], rounds * n + devices * per_dev))
+if J["pushd"]["stored"] != rounds * (n + devices * per_dev):
+    problems.append("pushd stored %s, sent %d" % (J["pushd"]["stored"], rounds * (n + devices * per_dev)))
 J["problems"] = problems
 with open(os.path.join(out, "latest-push.json"), "w") as fh:
     json.dump({"push": J}, fh, indent=1)
@@ -170,7 +182,7 @@ T.append("One run on 127.0.0.1, %d cores (%s), load average %s before and %s aft
          "trips (postlink: one request)."
          % (J["cores"], J["cpu"], J["loadavg_before"], J["loadavg_after"],
             J["other_processes_busy"], " (it ran alone)" if J["other_processes_busy"] == 0 else
-            " (it did not run alone)", J["other_harness_processes"], n, J["fill_mb"], rounds))
+            " (it did not run alone: %s)" % R.get("other_processes_seen", ""), J["other_harness_processes"], n, J["fill_mb"], rounds))
 T.append("")
 T.append("| client | requests for %d | per message | wall time (range) | msg/s | time in requests | fetch+ack p50 | p99 | left on server |" % n)
 T.append("|---|---|---|---|---|---|---|---|---|")
@@ -197,31 +209,38 @@ T.append("postlink: %d requests for %d messages (target N+1 = %d): %s. Time in r
 T.append("")
 T.append("## %d devices at once" % devices)
 T.append("")
-T.append("bench/pl-push-load: %d push users with one device each and %d messages each, a thread "
-         "and a keep-alive connection per device, all released together."
-         % (devices, per_dev))
+T.append("bench/pl-push-load: %d push users with one device each and %d messages each (filled "
+         "before each of %d rounds), a thread and a keep-alive connection per device, all "
+         "released together; latencies per request." % (devices, per_dev, rounds))
 T.append("")
-T.append("| devices | messages | requests | wall time | msg/s | request p50 | p99 | max | 503/429 | 409 (ack refused) | offered again | errors | left on server |")
+T.append("| round | messages | requests | wall time | msg/s | request p50 | p99 | max | 503/429 | 409 (ack refused) | offered again | errors | left on server |")
 T.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-T.append("| %d | %d of %d | %d | %.2f s | %.1f | %s | %s | %s | %d | %d | %d | %d | %d |" % (
-    ld["devices"], ld["messages"], ld["expected"], ld["requests"], ld["seconds"], ld["msgs_per_s"],
-    ms(ld["p50_us"]), ms(ld["p99_us"]), ms(ld["max_us"]), ld["busy"], ld["refused"],
-    ld["redelivered"], ld["errors"], ld["left_on_server"]))
+for r, ld in enumerate(loads, 1):
+    T.append("| %d | %d of %d | %d | %.2f s | %.1f | %s | %s | %s | %d | %d | %d | %d | %d |" % (
+        r, ld["messages"], ld["expected"], ld["requests"], ld["seconds"], ld["msgs_per_s"],
+        ms(ld["p50_us"]), ms(ld["p99_us"]), ms(ld["max_us"]), ld["busy"], ld["refused"],
+        ld["redelivered"], ld["errors"], ld["left_on_server"]))
+lm, lt = J["load"]["median"], J["load"]["total"]
+T.append("| median | | | %.2f s | %.1f | %s | %s | %s | | | | | |" % (
+    lm["seconds"], lm["msgs_per_s"], ms(lm["p50_us"]), ms(lm["p99_us"]), ms(lm["max_us"])))
 pdx = J["pushd"]
-if ld["refused"] or pdx["sendings_not_recorded"]:
+if lt["refused"] or pdx["sendings_not_recorded"]:
+    why = next((x["refused_error"] for x in loads if x["refused_error"]), "")
     T.append("")
     T.append("postlink-pushd under this load: %d time(s) it could not record a sending and its "
              "ack after the response went out (\"cannot record what was sent ... the device will "
              "be offered it again\": the store transaction, Berkeley DB, failed its 10 attempts); "
-             "the device's next ack was refused with 409 %s, it started again from get=first and "
-             "was offered the unrecorded message(s) again (%d redelivered, recognised by "
-             "Postlink-Id). Nothing was lost."
-             % (pdx["sendings_not_recorded"], ld["refused_error"] or "", ld["redelivered"]))
+             "each time the device's next ack was refused with 409 %s, it started again from "
+             "get=first and was offered the unrecorded message(s) again (%d redelivered in all, "
+             "recognised by Postlink-Id). %s"
+             % (pdx["sendings_not_recorded"], why, lt["redelivered"],
+                "Nothing was lost." if all(x["messages"] == x["expected"] and x["left_on_server"] == 0
+                                           for x in loads) else "MESSAGES WERE LOST (see Checks)."))
 T.append("")
 T.append("## postlink-pushd's memory")
 T.append("")
 rk = J["rss_kb"]
-T.append("| idle after start | after the fill | peak under the %d-device load (VmHWM) | highest sample (20 ms) | after the load |" % devices)
+T.append("| idle after start | after the fill | peak under the %d-device load (VmHWM, highest round) | highest sample (20 ms) | after the load |" % devices)
 T.append("|---|---|---|---|---|")
 T.append("| %s | %s | %s | %s | %s |" % (mb(rk["idle"]), mb(rk["after_fill"]),
                                         mb(rk["peak_under_load"]), mb(rk["max_sampled_under_load"]),
