@@ -133,6 +133,8 @@ for r in $(seq 1 "$rounds"); do
         die "Dovecot did not get every message"
 done
 put rss_filled_kb "$(rss VmRSS)"; put hwm_filled_kb "$(rss VmHWM)"
+n451() { grep -c 'answered 451' "$H_SYNC/pushd.log"; }
+put lmtp_451_fill "$(n451)"
 
 # ---- one device, N messages, R rounds -------------------------------------------
 # drain_TOOL R: round R's drain by one client, its results into RES (_rR)
@@ -179,6 +181,7 @@ for r in $(seq 1 "$rounds"); do
     python3 "$SRC/bench/push_fill.py" "$POSTLINK_SMTP_PORT" "$D/tmpl.eml" "$per_dev" 2000 20000 2 \
         bench@remote.test "${rcpts%,}" >/dev/null || die "the fill failed"
     hp_wait_stored $((rounds * n + r * devices * per_dev)) 600 || die "pushd did not store every message"
+    put "lmtp_451_r$r" "$(n451)"
     note_others
     say "round $r of $rounds: $devices devices drain $per_dev each, all at once"
     echo 5 >"/proc/$HP_PUSHD_PID/clear_refs" 2>/dev/null && put "hwm_reset_r$r" 1 || put "hwm_reset_r$r" 0

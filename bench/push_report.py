@@ -126,6 +126,9 @@ J["pushd"] = {"alive_at_end": R.get("pushd_alive") == "1", "stored": num(R.get("
               "log_problem_lines": num(R.get("pushd_log_problems"), -1),
               "sendings_not_recorded": num(R.get("pushd_not_recorded"), -1),
               "lmtp_451": num(R.get("pushd_lmtp_451"), -1),
+              "lmtp_451_one_device_fill": num(R.get("lmtp_451_fill"), -1),
+              "lmtp_451_load_fills": [num(R.get("lmtp_451_r%d" % r)) - num(R.get(
+                  "lmtp_451_r%d" % (r - 1) if r > 1 else "lmtp_451_fill")) for r in range(1, rounds + 1)],
               "lmtp_slots_busy": num(R.get("pushd_lmtp_slots_busy"), -1)}
 problems = []
 for r, x in enumerate(P["rounds"], 1):
@@ -247,11 +250,14 @@ T.append("| %s | %s | %s | %s | %s |" % (mb(rk["idle"]), mb(rk["after_fill"]),
                                         mb(rk["after_load"])))
 T.append("")
 T.append("postlink-pushd: %s at the end, %d messages stored, %d warning/error lines in its log: "
-         "%d LMTP deliveries answered 451 (store busy; Postfix delivered them again later), "
-         "%d times all LMTP connection slots busy, %d sendings not recorded."
+         "%d LMTP deliveries answered 451 \"push store busy\" (the store transaction failed its "
+         "10 attempts; Postfix delivered them again later): %d while Postfix delivered the "
+         "one-device mailboxes' %d messages, %s in the fills before the load rounds (%d "
+         "recipients each); %d times all LMTP connection slots busy; %d sendings not recorded."
          % ("running" if pdx["alive_at_end"] else "NOT running", pdx["stored"],
-            pdx["log_problem_lines"], pdx["lmtp_451"], pdx["lmtp_slots_busy"],
-            pdx["sendings_not_recorded"]))
+            pdx["log_problem_lines"], pdx["lmtp_451"], pdx["lmtp_451_one_device_fill"],
+            rounds * n, ", ".join(str(x) for x in pdx["lmtp_451_load_fills"]), devices,
+            pdx["lmtp_slots_busy"], pdx["sendings_not_recorded"]))
 T.append("")
 T.append("Checks: " + ("every message drained once by every client, nothing left on the servers"
                        if not problems else "PROBLEMS: " + "; ".join(problems)))
