@@ -9,7 +9,10 @@
 # "bench/run mirror --smoke" (Dovecot, postlink-mirrord, fetchmail, getmail6,
 # mpop on 40 messages), "bench/run sip --smoke" (two sites, Kamailio, 1 round, a handful of
 # messages) reports both paths with positive rates, medians and ratios,
-# one call per SIP message, and every message delivered.
+# one call per SIP message, and every message delivered; "bench/run push
+# --smoke" (20 messages, 3 devices with 5 each) has a row for postlink,
+# IMAP and POP3, postlink drains N in N+1 requests, IMAP and POP3 in >= 2N,
+# every message reaches every client, and pushd's RSS is reported.
 set -u
 . "${abs_top_srcdir:-.}/tests/integration/tap.sh"
 out=$("${abs_top_srcdir:-.}/bench/store-bench.sh" --smoke "${abs_top_builddir:-.}" 2>&1); rc=$?
@@ -144,4 +147,48 @@ PY
 tap_check "every tool delivered the first sync; postlink: no \\Seen, <= 1 duplicate after kill -9, bytes for 1 new <= ideal, ratios: $verdict" \
     test "$verdict" = ok
 tap_diag "$(echo "$out" | tail -n 10 | tr '\n' '|')"
+
+mkdir -p "$res/push"
+t0=$(date +%s)
+out=$("${abs_top_srcdir:-.}/bench/run" push --smoke --out "$res/push" 2>&1); rc=$?
+tap_check "bench/run push --smoke exits 0 (in $(( $(date +%s) - t0 )) s)" test $rc = 0
+tap_check "it writes latest-push.md and latest-push.json" test -s "$res/push/latest-push.md" -a -s "$res/push/latest-push.json"
+verdict=$(python3 - "$res/push/latest-push.json" <<'PY' 2>&1
+import json, sys
+p = json.load(open(sys.argv[1]))["push"]
+n, bad = p["n"], []
+d = p["drain"]
+if n != 20:
+    bad.append("n is %s, not the smoke run's 20" % n)
+if d["postlink"]["requests"] != n + 1:
+    bad.append("postlink took %s requests for %d" % (d["postlink"]["requests"], n))
+for t in ("postlink", "imap", "pop3"):
+    x = d[t]
+    for y in x["rounds"]:
+        if not (y["messages"] == y["files"] == n and y["left_on_server"] == 0 and y["seconds"] > 0):
+            bad.append("%s: %s messages, %s files, %s left" % (t, y["messages"], y["files"], y["left_on_server"]))
+    if not 0 < x["p50_us"] <= x["p99_us"]:
+        bad.append("%s latency p50 %s p99 %s" % (t, x["p50_us"], x["p99_us"]))
+    if t != "postlink" and not x["requests"] >= 2 * n:
+        bad.append("%s: %s requests for %d" % (t, x["requests"], n))
+for l in p["load"]["rounds"]:
+    if not (l["devices"] == 3 and l["messages"] == l["expected"] == 15 and l["errors"] == 0
+            and l["left_on_server"] == 0 and l["msgs_per_s"] > 0):
+        bad.append("load: %s" % l)
+if not p["load"]["rounds"]:
+    bad.append("no load round")
+r = p["rss_kb"]
+if not (r["idle"] > 0 and r["max_sampled_under_load"] > 0 and (r["peak_under_load"] or r["idle"]) >= r["idle"]):
+    bad.append("rss: %s" % r)
+if not p["pushd"]["alive_at_end"]:
+    bad.append("postlink-pushd died")
+print("; ".join(bad) if bad else "ok")
+PY
+)
+tap_check "postlink 21 requests for 20, IMAP/POP3 >= 40, every client got every message, 3 devices at once, RSS: $verdict" \
+    test "$verdict" = ok
+tap_check "the table has a row for postlink, IMAP and POP3" \
+    sh -c 'grep -q "^| postlink-pushd " "$1" && grep -q "^| Dovecot IMAP " "$1" && grep -q "^| Dovecot POP3 " "$1"' _ "$res/push/latest-push.md"
+tap_check "the report says N+1 was met" grep -q '^postlink: 21 requests for 20 messages (target N+1 = 21): met' "$res/push/latest-push.md"
+tap_diag "$(echo "$out" | tail -n 12 | tr '\n' '|')"
 tap_done

@@ -8,6 +8,7 @@
  *     wait [--timeout S]
  *     drain --dir DIR [--disp delete|move] [--room N] [--max N] [--retry-for S]
  *           [--follow S] [--slow-ms N]
+ *   --timing: each request's line ends with its us=MICROSECONDS
  *
  * One request prints one line: "status=200 id=.. next=.. size=.. error=.. req=PATH?QUERY".
  * drain is the piggy-backed loop of seed Figs. 5-7: each message is stored
@@ -16,7 +17,9 @@
  * killed client (or a killed server) goes on without losing or doubling
  * anything.  A message offered again is recognised by its Postlink-Id and
  * counted as redelivered.  It ends with "requests=N messages=M
- * redelivered=R". */
+ * redelivered=R".  --timing adds "us=T" to each request's
+ * line: microseconds from sending it to having the whole response
+ * (bench/run push). */
 #include "config.h"
 
 #include <errno.h>
@@ -43,6 +46,8 @@ static char last_req[600];                 /* the last request, for the output l
 static char token[128];
 static CURL *curl;
 static unsigned long nrequests;
+static int timing;
+static long last_us;
 
 static size_t on_body(char *p, size_t sz, size_t n, void *ud)
 {
@@ -92,6 +97,7 @@ static int request(const char *method, const char *path, const char *query, stru
 {
     char url[2048], auth[200];
     struct curl_slist *h = NULL;
+    struct timespec t0, t1;
     CURLcode rc;
     free(r->body);
     memset(r, 0, sizeof(*r));
@@ -116,7 +122,10 @@ static int request(const char *method, const char *path, const char *query, stru
         curl_easy_setopt(curl, CURLOPT_RESOLVE, rl);
     }
     nrequests++;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     rc = curl_easy_perform(curl);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    last_us = (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000;
     curl_slist_free_all(h);
     if (rc != CURLE_OK) {
         fprintf(stderr, "pl-push-client: %s %s: %s\n", method, path, curl_easy_strerror(rc));
@@ -128,9 +137,13 @@ static int request(const char *method, const char *path, const char *query, stru
 
 static void print_resp(const struct resp *r)
 {
-    printf("status=%ld id=%s next=%s size=%s error=%s req=%s\n", r->status,
-           r->id[0] ? r->id : "-", r->next[0] ? r->next : "-", r->size[0] ? r->size : "-",
-           r->error[0] ? r->error : "-", last_req);
+    printf("status=%ld id=%s next=%s size=%s error=%s", r->status, r->id[0] ? r->id : "-",
+           r->next[0] ? r->next : "-", r->size[0] ? r->size : "-",
+           r->error[0] ? r->error : "-");
+    if (timing)
+        printf(" us=%ld", last_us);
+    printf(" req=%s
+", last_req);
     fflush(stdout);
 }
 
@@ -348,6 +361,7 @@ int main(int argc, char **argv)
         else if (OPT("--retry-for")) d.retry_for = atoi(v);
         else if (OPT("--follow")) d.follow = atoi(v);
         else if (OPT("--slow-ms")) d.slow_ms = atoi(v);
+        else if (strcmp(o, "--timing") == 0) timing = 1;
         else if (o[0] == '-') usage();
         else if (cmd == NULL) cmd = o;
         else if (arg == NULL) arg = o;
