@@ -142,8 +142,7 @@ static void print_resp(const struct resp *r)
            r->error[0] ? r->error : "-");
     if (timing)
         printf(" us=%ld", last_us);
-    printf(" req=%s
-", last_req);
+    printf(" req=%s\n", last_req);
     fflush(stdout);
 }
 
