@@ -216,6 +216,34 @@ tap_check "... each acknowledged once ($dels acks, $dup twice)" test "$dels $dup
 tap_check "... carol's queue is empty" jq_true '(.messages | length) == 0' "$(queue_json "$C")"
 tap_check "... no request was answered 5xx" sh -c "! grep -h 'status=5' '$H_DIR'/conc[1-4].out"
 
+# --- one address cannot take every connection (push_max_connections_per_ip) -------
+python3 - "$HP_HTTP_PORT" >"$H_DIR/perip.out" 2>&1 <<'PY'
+import socket, sys, time
+port = int(sys.argv[1])
+socks = []
+for i in range(40):                      # idle: no request, no token
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(0.5)
+    socks.append(s)
+time.sleep(0.5)
+closed = 0
+for s in socks:
+    try:
+        if s.recv(1) == b"":
+            closed += 1
+    except ConnectionResetError:
+        closed += 1
+    except socket.timeout:
+        pass
+print("closed", closed)
+for s in socks:
+    s.close()
+PY
+tap_check "40 idle connections from one address: the 8 over push_max_connections_per_ip (32) are closed ($(cat "$H_DIR/perip.out"))" \
+    grep -q "^closed 8$" "$H_DIR/perip.out"
+r=$(hp_client "$C" phone get first)
+tap_check "... and a device is served again once they are gone" test "$(field status "$r")" = 204
+
 # --- a device written from postlink-pushd(8) alone: curl and sh -------------------
 # (no postlink code on the device's side: the headers and statuses the
 # manual names are all it uses)
