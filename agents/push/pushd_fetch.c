@@ -298,6 +298,8 @@ static int after_fn(pl_txn *t, void *ctx)
         int64_t b, c;
         if ((rc = pl_pdev_get(t, a->dev.user, a->dev.name, &cur)) != PL_OK)
             return rc == PL_NOTFOUND ? PL_OK : rc;        /* the device is gone */
+        if (strcmp(cur.sel, a->dev.sel) != 0)
+            return PL_OK;           /* deleted and added again: not this device's room */
         b = a->rep_bytes >= 0 ? a->rep_bytes : cur.room_bytes;
         c = a->rep_count >= 0 ? a->rep_count : cur.room_count;
         if (a->sent && b >= 0)
