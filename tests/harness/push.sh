@@ -84,6 +84,16 @@ hp_send() {
         --to "$to" --header "Subject: $subj" --timeout 20 --suppress-data "$@" >/dev/null 2>&1
 }
 
+# hp_until_held: until a device connection to pushd is established (a held
+# wait), at most 10 s; 1 when none came.
+hp_until_held() {
+    local end=$(( $(h__ms) + 10000 ))
+    until [ "$(ss -Htn state established "( sport = :$HP_HTTP_PORT )" | grep -c .)" -ge 1 ]; do
+        [ "$(h__ms)" -ge $end ] && return 1
+        sleep 0.02
+    done
+}
+
 # hp_queue_count USER STATE: messages of USER in state STATE for any
 # device (waiting|sent|moved|acked), from postlinkctl push queue --json.
 hp_queue_len() { "$POSTLINKCTL" push queue "$1" --json | jq '.messages | length'; }

@@ -135,7 +135,9 @@ hm_fill 1 2000 3000
 snap_prim
 hp_client "$A" phone wait --timeout 30 >"$H_DIR/wait.out" 2>&1 &
 WAITER=$!
-sleep 0.3   # (the wait is held by then; nothing is asserted about this pause)
+# the wait is held (its connection is established) before the sync is asked
+# for, so that its 200 proves it was woken by the mirrored mail
+tap_check "the phone's wait is held" hp_until_held
 n0=$(grep -c "mirror $A: .* -> the push store" "$H_SYNC/mirrord.log")
 r=$(sync_post "$H_DIR/token-$A-phone")
 tap_check "POST /v1/sync with the phone's token: 202 ($r)" test "${r%% *}" = 202

@@ -134,15 +134,9 @@ tap_check "both messages acknowledged by both devices: the store forgot them" \
     jq_true '(.messages | length) == 0' "$(queue_json "$B")"
 
 # --- a held wait is woken by new mail ------------------------------------------
-# held_waits: device connections established to pushd (a wait is held)
-held_waits() { ss -Htn state established "( sport = :$HP_HTTP_PORT )" | grep -c .; }
-until_held() {
-    local end=$(( $(h__ms) + 10000 ))
-    until [ "$(held_waits)" -ge 1 ]; do [ "$(h__ms)" -ge $end ] && return 1; sleep 0.02; done
-}
 hp_client "$B" phone wait --timeout 30 >"$H_DIR/wait.out" &
 wpid=$!
-tap_check "the wait is held" until_held
+tap_check "the wait is held" hp_until_held
 hp_send "$B" "wake up" --body "wake"
 wait $wpid
 r=$(cat "$H_DIR/wait.out")
@@ -287,7 +281,7 @@ tap_check "mail to a push user without a device is refused (550 5.1.1) and bounc
 # --- SIGTERM with a held wait ------------------------------------------------------
 hp_client "$C" phone wait --timeout 60 >"$H_DIR/wait2.out" &
 wpid=$!
-tap_check "a wait is held" until_held
+tap_check "a wait is held" hp_until_held
 kill -TERM "$HP_PUSHD_PID"
 wait $wpid
 r=$(cat "$H_DIR/wait2.out")
