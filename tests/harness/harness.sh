@@ -509,6 +509,28 @@ h_postfix_reload() {
 # h_postqueue ARGS...: postqueue for the private instance (e.g. -p, -f).
 h_postqueue() { postqueue -c "$H_DIR/postfix/etc" "$@"; }
 
+# h_wait_queue_empty [TIMEOUT_S]: until the private Postfix's queue is
+# empty; prints the queue and fails after TIMEOUT_S (default 30).  When
+# qmgr finds a queue file still locked by the delivery agent that just
+# deferred it ("skipped, still being delivered"), it puts the file back
+# into incoming dated 60 s ahead and looks at it again only at its next
+# incoming scan (a new message or its 300 s wakeup): nothing is lost, but a
+# test would wait minutes.  So after 5 s and then every 5 s a flush
+# (postqueue -f: scan all queues, ignore those dates); a message our
+# servers refuse stays in the queue all the same.
+h_wait_queue_empty() {
+    local t0; t0=$(h__ms)
+    local end=$(( t0 + ${1:-30} * 1000 )) next=$(( t0 + 5000 ))
+    until h_postqueue -p 2>/dev/null | grep -q '^Mail queue is empty'; do
+        [ "$(h__ms)" -ge $end ] && { h__say "queue not empty"; h_postqueue -p >&2; return 1; }
+        if [ "$(h__ms)" -ge $next ]; then
+            h_postqueue -f >/dev/null 2>&1
+            next=$(( $(h__ms) + 5000 ))
+        fi
+        sleep 0.05
+    done
+}
+
 # ---- all together ------------------------------------------------------
 
 # h_dovecot_master_user PASSWORD: before h_start_dovecot, a Dovecot master

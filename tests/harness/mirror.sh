@@ -405,13 +405,7 @@ hm_status_field() { "$POSTLINKCTL" mirror status "$1" --json | jq -r "$2"; }
 
 # hm_wait_queue_empty [TIMEOUT_S]: until the private Postfix's queue is
 # empty (every copy handed over is in a mailbox or bounced).
-hm_wait_queue_empty() {
-    local end=$(( $(h__ms) + ${1:-20} * 1000 ))
-    until h_postqueue -p 2>/dev/null | grep -q 'Mail queue is empty'; do
-        [ "$(h__ms)" -ge $end ] && { h__say "queue not empty"; h_postqueue -p >&2; return 1; }
-        sleep 0.05
-    done
-}
+hm_wait_queue_empty() { h_wait_queue_empty "${1:-20}"; }
 
 # hm_copies USER: "COUNT MESSAGE-ID" per Message-ID in USER's maildir.
 hm_copies() {

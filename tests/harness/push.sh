@@ -13,7 +13,9 @@
 hp_setup() {
     hs_setup && hp_wire || return 1
     # the push tests run without the sync milter: mail must not tempfail
-    # for want of it
+    # for want of it (hs_setup's line is replaced, not overridden: Postfix
+    # would warn about the second one in every process's log)
+    H_POSTFIX_MAIN_EXTRA=$(sed '/^smtpd_milters *=/d' <<<"$H_POSTFIX_MAIN_EXTRA")
     H_POSTFIX_MAIN_EXTRA="$H_POSTFIX_MAIN_EXTRA
 smtpd_milters ="
 }

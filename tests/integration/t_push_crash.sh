@@ -59,14 +59,8 @@ field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 # seqs DIR: the X-Seq values of the messages in DIR, one a line
 seqs() { cat /dev/null "$1"/*.eml 2>/dev/null | tr -d '\r' | sed -n 's/^X-Seq: //p'; }
 neml() { find "$1" -maxdepth 1 -name '*.eml' | grep -c .; }
-postfix_empty() { h_postqueue -p 2>/dev/null | grep -q '^Mail queue is empty'; }
-wait_postfix_empty() {
-    local end=$(( $(h__ms) + ${1:-30} * 1000 ))
-    until postfix_empty; do
-        [ "$(h__ms)" -ge $end ] && return 1
-        sleep 0.1
-    done
-}
+postfix_empty() { h_postqueue -p 2>/dev/null | grep -q "^Mail queue is empty"; }
+wait_postfix_empty() { h_wait_queue_empty "${1:-30}" 2>>"$H_DIR/queue-waits.log"; }
 # log_sent_before_deleted: every "deleted ID" line of pushd.log comes after
 # a "sent ID" line; prints the ids for which it does not
 log_sent_before_deleted() {
