@@ -16,6 +16,7 @@
 #include "address.h"
 #include "ctl.h"
 #include "ctl_json.h"
+#include "doorbell.h"
 #include "mirror.h"
 #include "push.h"
 #include "strutil.h"
@@ -574,6 +575,8 @@ static int cmd_request(struct ctl *ctl, int argc, char **argv, int fetch)
         fprintf(stderr, "postlinkctl: %s has no mirror account\n", argv[2]);
         return CTL_FAIL;
     }
+    if (rc == PL_OK)   /* postlink-mirrord looks now, not at its next tick */
+        (void)pl_doorbell_ring(pl_conf_str(ctl->conf, "db_home"), "mirrord");
     if (rc != PL_OK || wait_s == 0) {
         pl_store_close(s);
         if (rc == PL_OK)
@@ -583,12 +586,16 @@ static int cmd_request(struct ctl *ctl, int argc, char **argv, int fetch)
     }
     w.user = argv[2];
     w.what = op.what;
-    for (long ms = 0; ms <= wait_s * 1000; ms += 100) {
+    /* a look every 10 ms for the first two seconds (a sync on demand is
+     * often that quick), then every 100 ms */
+    for (long ms = 0; ms <= wait_s * 1000;) {
+        long step = ms < 2000 ? 10 : 100;
         if ((rc = pl_store_run(s, PL_TXN_SYNC, wait_fn, &w)) != PL_OK)
             break;
         if (!w.pending)
             break;
-        usleep(100000);
+        usleep((useconds_t)step * 1000);
+        ms += step;
     }
     pl_store_close(s);
     if (rc != PL_OK) {

@@ -296,26 +296,34 @@ static int imap_run(CURL *h, struct pl_curl_xfer *x, const char *cmd, struct pl_
     return PL_OUT_OK;
 }
 
-/* The messages whose header field `field` is value: flags added/removed,
- * and with expunge, \Deleted added and those messages expunged (UID
- * EXPUNGE, RFC 4315). */
-static int imap_by_header(const struct pl_imap_login *l, const char *field, const char *msgid,
-                          const char *flags, int add, int expunge, unsigned timeout_s,
-                          int *matched, char *err, size_t errlen)
+/* Values per UID SEARCH: an OR of this many HEADER keys stays well inside
+ * a server's command line limit (Dovecot's imap_max_line_length, 64 KB). */
+#define VALUES_PER_SEARCH 50
+
+/* The messages whose header field `field` is one of vals[0..nvals): flags
+ * added/removed, and with expunge, \Deleted added and those messages
+ * expunged (UID EXPUNGE, RFC 4315).  One login for all of them; each
+ * SEARCH covers up to VALUES_PER_SEARCH values ("OR OR a b c"), and each
+ * such round has timeout_s. */
+static int imap_by_header(const struct pl_imap_login *l, const char *field,
+                          const char *const *vals, size_t nvals, const char *flags, int add,
+                          int expunge, unsigned timeout_s, int *matched, char *err, size_t errlen)
 {
     struct pl_strbuf cmd = {0}, out = {0}, set = {0};
     struct pl_curl_xfer x;
     char *u;
     CURL *h;
-    int ret, n;
+    int ret = PL_OUT_OK, n;
+    long budget = (long)(timeout_s ? timeout_s : DEFAULT_TIMEOUT_S) * 1000, rounds = 0;
 
     *matched = 0;
     if (errlen > 0)
         err[0] = '\0';
-    if (msgid == NULL || !msgid_ok(msgid)) {
-        snprintf(err, errlen, "bad Message-ID (want <...> of printable ASCII, no blanks, quotes or backslashes)");
-        return PL_OUT_PERM;
-    }
+    for (size_t i = 0; i < nvals; i++)
+        if (vals[i] == NULL || !msgid_ok(vals[i])) {
+            snprintf(err, errlen, "bad Message-ID (want <...> of printable ASCII, no blanks, quotes or backslashes)");
+            return PL_OUT_PERM;
+        }
     if (flags == NULL || !flags_ok(flags)) {
         snprintf(err, errlen, "bad IMAP flag list");
         return PL_OUT_PERM;
@@ -325,6 +333,8 @@ static int imap_by_header(const struct pl_imap_login *l, const char *field, cons
         snprintf(err, errlen, "bad IMAP login (empty user, or control characters)");
         return PL_OUT_PERM;
     }
+    if (nvals == 0)
+        return PL_OUT_OK;
     if (l->url == NULL || (u = url_with_path(l->url, "/INBOX")) == NULL) {
         snprintf(err, errlen, "bad IMAP URL");
         return PL_OUT_PERM;
@@ -339,18 +349,28 @@ static int imap_by_header(const struct pl_imap_login *l, const char *field, cons
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &out);
 
-    pl_strbuf_addf(&cmd, "UID SEARCH HEADER %s \"", field);
-    add_pct_escaped(&cmd, msgid);
-    pl_strbuf_addc(&cmd, '"');
-    ret = imap_run(h, &x, cmd.s, &out, err, errlen);
-    if (ret == PL_OUT_OK && (n = search_uids(out.s ? out.s : "", &set)) > 0) {
-        /* Same handle, same connection: no second login or SELECT; the
-         * time limit is for both commands together. */
+    for (size_t i = 0; i < nvals && ret == PL_OUT_OK; i += VALUES_PER_SEARCH) {
+        size_t k = nvals - i < VALUES_PER_SEARCH ? nvals - i : VALUES_PER_SEARCH;
+        /* Same handle, same connection: one login and SELECT for all the
+         * commands; the time limit grows by timeout_s per round. */
         curl_off_t used = 0;
-        long left = (long)(timeout_s ? timeout_s : DEFAULT_TIMEOUT_S) * 1000;
         curl_easy_getinfo(h, CURLINFO_TOTAL_TIME_T, &used);
-        left -= (long)(used / 1000);
+        rounds++;
+        long left = budget * rounds - (long)(used / 1000);
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, left > 1000 ? left : 1000L);
+        cmd.len = 0;
+        pl_strbuf_adds(&cmd, "UID SEARCH");
+        for (size_t j = 1; j < k; j++)
+            pl_strbuf_adds(&cmd, " OR");
+        for (size_t j = 0; j < k; j++) {
+            pl_strbuf_addf(&cmd, " HEADER %s \"", field);
+            add_pct_escaped(&cmd, vals[i + j]);
+            pl_strbuf_addc(&cmd, '"');
+        }
+        ret = imap_run(h, &x, cmd.s, &out, err, errlen);
+        set.len = 0;
+        if (ret != PL_OUT_OK || (n = search_uids(out.s ? out.s : "", &set)) == 0)
+            continue;
         cmd.len = 0;
         pl_strbuf_addf(&cmd, "UID STORE %s %cFLAGS.SILENT (", set.s, add ? '+' : '-');
         add_pct_escaped(&cmd, flags);
@@ -362,7 +382,7 @@ static int imap_by_header(const struct pl_imap_login *l, const char *field, cons
             ret = imap_run(h, &x, cmd.s, &out, err, errlen);
         }
         if (ret == PL_OUT_OK)
-            *matched = n;
+            *matched += n;
     }
     curl_easy_cleanup(h);
     pl_strbuf_free(&cmd);
@@ -376,18 +396,41 @@ int pl_imap_set_flags(const struct pl_imap_login *l, const char *msgid,
                       const char *flags, int add, unsigned timeout_s,
                       int *matched, char *err, size_t errlen)
 {
-    return imap_by_header(l, "Message-ID", msgid, flags, add, 0, timeout_s, matched, err, errlen);
+    const char *v[1] = {msgid};
+    if (msgid == NULL) {
+        snprintf(err, errlen, "bad Message-ID (want <...> of printable ASCII, no blanks, quotes or backslashes)");
+        return PL_OUT_PERM;
+    }
+    return imap_by_header(l, "Message-ID", v, 1, flags, add, 0, timeout_s, matched, err, errlen);
+}
+
+static int field_ok(const char *field, char *err, size_t errlen)
+{
+    for (const char *c = field; *c; c++)
+        if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-')) {
+            snprintf(err, errlen, "bad header field name");
+            return 0;
+        }
+    if (*field == '\0')
+        snprintf(err, errlen, "bad header field name");
+    return *field != '\0';
 }
 
 int pl_imap_by_token(const struct pl_imap_login *l, const char *field, const char *token,
                      const char *flags, int expunge, unsigned timeout_s, int *matched,
                      char *err, size_t errlen)
 {
-    for (const char *c = field; *c; c++)
-        if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-')) {
-            snprintf(err, errlen, "bad header field name");
-            return PL_OUT_PERM;
-        }
-    return imap_by_header(l, field, token, expunge ? "\\Deleted" : flags, 1, expunge, timeout_s,
-                          matched, err, errlen);
+    return pl_imap_by_tokens(l, field, &token, 1, flags, expunge, timeout_s, matched, err,
+                             errlen);
+}
+
+int pl_imap_by_tokens(const struct pl_imap_login *l, const char *field,
+                      const char *const *tokens, size_t n, const char *flags, int expunge,
+                      unsigned timeout_s, int *matched, char *err, size_t errlen)
+{
+    *matched = 0;
+    if (!field_ok(field, err, errlen))
+        return PL_OUT_PERM;
+    return imap_by_header(l, field, tokens, n, expunge ? "\\Deleted" : flags, 1, expunge,
+                          timeout_s, matched, err, errlen);
 }

@@ -40,4 +40,10 @@ int pl_imap_by_token(const struct pl_imap_login *l, const char *field, const cha
                      const char *flags, int expunge, unsigned timeout_s, int *matched,
                      char *err, size_t errlen);
 
+/* The same for the messages holding any of tokens[0..n), in one IMAP
+ * session (a SEARCH per 50 tokens); *matched: how many messages in all. */
+int pl_imap_by_tokens(const struct pl_imap_login *l, const char *field,
+                      const char *const *tokens, size_t n, const char *flags, int expunge,
+                      unsigned timeout_s, int *matched, char *err, size_t errlen);
+
 #endif

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "doorbell.h"
 #include "listener.h"
 #include "log.h"
 #include "privs.h"
@@ -44,6 +45,7 @@ static int nlisteners;
 static pthread_mutex_t listeners_mu = PTHREAD_MUTEX_INITIALIZER;
 static void (*stop_hook)(void);
 static sigset_t handled;
+static atomic_int bell_fd = -1;   /* read by the signal thread */
 
 const struct pl_cfg *pl_server_cfg(void) { return atomic_load(&cur_cfg); }
 pl_store *pl_server_store(void) { return store; }
@@ -68,6 +70,15 @@ int pl_server_sleep_ms(unsigned ms)
     stop = atomic_load(&stopping);
     pthread_mutex_unlock(&stop_mu);
     return stop;
+}
+
+int pl_server_nap_ms(unsigned ms)
+{
+    if (bell_fd < 0)
+        return pl_server_sleep_ms(ms);
+    if (!atomic_load(&stopping))
+        (void)pl_doorbell_wait(bell_fd, ms);
+    return atomic_load(&stopping);
 }
 
 void pl_server_adopt(pl_listener *l)
@@ -227,6 +238,8 @@ static void request_stop(const char *why)
     pthread_mutex_lock(&stop_mu);
     pthread_cond_broadcast(&stop_cv);
     pthread_mutex_unlock(&stop_mu);
+    if (bell_fd >= 0 && svc->doorbell)
+        (void)pl_doorbell_ring(pl_server_cfg()->db_home, svc->doorbell);
     stop_listeners();
     if (stop_hook)
         stop_hook();
@@ -368,6 +381,10 @@ int pl_server_main(const struct pl_service *service, int argc, char **argv)
             return rc == PL_TEMP ? 75 : 71;
         }
     }
+    if (svc->doorbell && !atomic_load(&stopping) &&
+        (bell_fd = pl_doorbell_open(pl_server_cfg()->db_home, svc->doorbell, err,
+                                    sizeof(err))) < 0)
+        msg_warn("no doorbell (%s): requests are seen within the service's interval", err);
     if (atomic_load(&stopping)) {            /* stopped while starting */
         pl_store_close(store);
         msg_info("%s stopped", svc->name);
@@ -396,6 +413,9 @@ int pl_server_main(const struct pl_service *service, int argc, char **argv)
     nlisteners = 0;
     pl_store_close(store);
     store = NULL;
+    if (bell_fd >= 0)
+        pl_doorbell_close(bell_fd, pl_server_cfg()->db_home, svc->doorbell);
+    bell_fd = -1;
     msg_info("%s stopped", svc->name);
     pthread_mutex_lock(&reload_mu);          /* no reload half done */
     for (size_t i = 0; i < retired.n; i++)

@@ -50,6 +50,10 @@ struct pl_service {
     /* After run() returned and the connections drained: stop helper
      * threads, free what configure() made.  The store is still open. */
     void (*finish)(void);
+    /* A doorbell (doorbell.h) named so ("mirrord": db_home/mirrord.bell),
+     * opened after the store; pl_server_nap_ms returns when it rings.
+     * NULL for none. */
+    const char *doorbell;
 };
 
 /* The whole life of a process.  Returns the exit status for main(). */
@@ -66,6 +70,10 @@ int pl_server_stopping(void);
 int pl_server_verbose(void);
 /* Sleep up to ms milliseconds, returning early (nonzero) on a stop. */
 int pl_server_sleep_ms(unsigned ms);
+/* The same, and returning early (zero) when the service's doorbell rang
+ * (another process committed work for it); without a doorbell it is
+ * pl_server_sleep_ms. */
+int pl_server_nap_ms(unsigned ms);
 
 /* Listeners started through pl_server_listen are drained at shutdown. */
 void pl_server_adopt(struct pl_listener *l);

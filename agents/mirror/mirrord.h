@@ -70,12 +70,13 @@ int mirrord_handover(struct mout *o, const struct pl_maccount *a, const char *to
                      const char *msg, size_t len, char *qid, size_t qidlen, char *why,
                      size_t whylen);
 void mirrord_out_close(struct mout *o);
-/* The copy under token at a->deliver_to: expunged (expunge = 1) or marked
- * read on the primary (\Seen and $PostlinkPrimaryRead).  0 done (*found:
- * how many copies), 1 the destination cannot be reached that way (no
- * imap_url for its domain), -1 failed now (why). */
-int mirrord_withdraw(const struct pl_maccount *a, const char *token, int expunge, int *found,
-                     char *why, size_t whylen);
+/* The copies under tokens[0..n) at a->deliver_to, in one IMAP session:
+ * expunged (expunge = 1) or marked read on the primary (\Seen and
+ * $PostlinkPrimaryRead).  0 done (*found: how many copies in all), 1 the
+ * destination cannot be reached that way (no imap_url for its domain),
+ * -1 failed now (why). */
+int mirrord_withdraw(const struct pl_maccount *a, const char *const *tokens, size_t n,
+                     int expunge, int *found, char *why, size_t whylen);
 
 /* ---- the push store (mirrord_push.c, --deliver-to push) ---------------- */
 
@@ -87,11 +88,12 @@ int mirrord_is_push(const struct pl_maccount *a);
  * deleted, the store): nothing stored, nothing recorded. */
 int mirrord_push_put(const struct pl_maccount *a, const struct pl_mrec *rec, const char *msg,
                      size_t len, int whole, char *pid, char *why, size_t whylen);
-/* The copy under token out of the queues of a->user's devices that have
- * not been sent it (*found: how many).  0 done (also when no device holds
- * it any more), -1 failed now (why). */
-int mirrord_push_withdraw(const struct pl_maccount *a, const char *token, int *found, char *why,
-                          size_t whylen);
+/* The copies under tokens[0..n) out of the queues of a->user's devices
+ * that have not been sent them, in one durable transaction (found[i]: from
+ * how many queues; 0 also when no device holds it any more).  0 done, -1
+ * failed now (why): nothing withdrawn. */
+int mirrord_push_withdraw(const struct pl_maccount *a, const char *const *tokens, size_t n,
+                          int *found, char *why, size_t whylen);
 
 /* ---- capability 1's state (mirrord_syncstate.c) ------------------------ */
 

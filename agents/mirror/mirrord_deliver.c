@@ -183,13 +183,14 @@ int mirrord_handover(struct mout *o, const struct pl_maccount *a, const char *to
     return ret;
 }
 
-int mirrord_withdraw(const struct pl_maccount *a, const char *token, int expunge, int *found,
-                     char *why, size_t whylen)
+int mirrord_withdraw(const struct pl_maccount *a, const char *const *tokens, size_t n,
+                     int expunge, int *found, char *why, size_t whylen)
 {
     const struct pl_cfg *cfg = atomic_load(&md.cfg);
-    struct pl_strbuf login = {0};
+    struct pl_strbuf login = {0}, vals = {0};
     struct pl_imap_login l;
-    char value[PL_MTOKEN_LEN + 3];
+    const char **v;
+    size_t nv = 0;
     int rc;
 
     *found = 0;
@@ -206,9 +207,19 @@ int mirrord_withdraw(const struct pl_maccount *a, const char *token, int expunge
     }
     l.user = login.s;
     l.password = md.imap_password;
-    snprintf(value, sizeof(value), "<%s>", token);
-    rc = pl_imap_by_token(&l, MIRROR_HEADER, value, "\\Seen $PostlinkPrimaryRead", expunge,
-                          (unsigned)cfg->mirror_timeout, found, why, whylen);
+    /* the header holds "<token>": the values side by side in one buffer */
+    for (size_t i = 0; i < n; i++)
+        if (tokens[i][0]) {
+            pl_strbuf_addf(&vals, "<%s>", tokens[i]);
+            pl_strbuf_addn(&vals, "", 1);
+        }
+    v = pl_xmalloc((n ? n : 1) * sizeof(*v));
+    for (size_t off = 0; off < vals.len; off += strlen(vals.s + off) + 1)
+        v[nv++] = vals.s + off;
+    rc = pl_imap_by_tokens(&l, MIRROR_HEADER, v, nv, "\\Seen $PostlinkPrimaryRead", expunge,
+                           (unsigned)cfg->mirror_timeout, found, why, whylen);
+    free(v);
+    pl_strbuf_free(&vals);
     pl_strbuf_free(&login);
     return rc == PL_OUT_OK ? 0 : -1;
 }

@@ -432,7 +432,7 @@ static int mirrord_run(void)
             last_purge = now;
         }
         pl_store_maintain(md.store, 0);
-    } while (!pl_server_sleep_ms(250));
+    } while (!pl_server_nap_ms(250));     /* postlinkctl rings after a request */
     free(t.as);
     free(t.reqs);
     return 0;
@@ -471,6 +471,7 @@ static const struct pl_service service = {
     .run = mirrord_run,
     .wake = mirrord_wake,
     .finish = mirrord_finish,
+    .doorbell = "mirrord",
 };
 
 int main(int argc, char **argv)

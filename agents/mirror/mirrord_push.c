@@ -137,30 +137,37 @@ int mirrord_push_put(const struct pl_maccount *a, const struct pl_mrec *rec, con
     return -1;
 }
 
-struct wdop { const char *user, *ref; unsigned n; };
+struct wdop { const char *user; const char *const *refs; size_t n; int *found; };
 
 static int withdraw_fn(pl_txn *t, void *ctx)
 {
     struct wdop *w = ctx;
-    w->n = 0;
-    return pl_pmsg_withdraw(t, w->user, w->ref, &w->n);
+    for (size_t i = 0; i < w->n; i++) {
+        unsigned n = 0;
+        int rc = w->refs[i][0] ? pl_pmsg_withdraw(t, w->user, w->refs[i], &n) : PL_NOTFOUND;
+        if (rc != PL_OK && rc != PL_NOTFOUND)
+            return rc;
+        /* not found: every device has it acknowledged already, or none is left */
+        w->found[i] = rc == PL_OK ? (int)n : 0;
+    }
+    return PL_OK;
 }
 
-int mirrord_push_withdraw(const struct pl_maccount *a, const char *token, int *found, char *why,
-                          size_t whylen)
+int mirrord_push_withdraw(const struct pl_maccount *a, const char *const *tokens, size_t n,
+                          int *found, char *why, size_t whylen)
 {
-    struct wdop w = {a->user, token, 0};
+    struct wdop w = {a->user, tokens, n, found};
     int rc;
-    *found = 0;
-    if (token[0] == '\0')
-        return 0;                   /* nothing was stored under a token */
+    for (size_t i = 0; i < n; i++)
+        found[i] = 0;
+    if (n == 0)
+        return 0;
     rc = pl_store_run(md.store, PL_TXN_SYNC, withdraw_fn, &w);
-    if (rc == PL_NOTFOUND)
-        return 0;                   /* every device has it acknowledged already, or none is left */
     if (rc != PL_OK) {
+        for (size_t i = 0; i < n; i++)
+            found[i] = 0;
         snprintf(why, whylen, "the push store: %s", rc == PL_TEMP ? "busy" : "error");
         return -1;
     }
-    *found = (int)w.n;
     return 0;
 }

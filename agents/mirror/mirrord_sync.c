@@ -390,10 +390,23 @@ int mirrord_put_recs(struct sync *s, const struct pl_mrec *recs, size_t n, unsig
  * of the queues of the devices that have not been sent it (a device it
  * was sent to keeps it until it acknowledges); mark mode keeps it (the
  * device has a short notice, or the whole message it asked for). */
-static void vanished_push(struct sync *s, const struct pl_mrec *r, size_t *nout)
+/* The first failed withdrawal of a sync is a warning (the rest are
+ * counted): the ids stay as they were and are tried again next sync, the
+ * new mail is fetched meanwhile. */
+static void withdraw_failed(struct sync *s, const struct pl_mrec *r)
 {
-    int found = 0;
-    char why[300];
+    if (s->r->withdraw_failed++ > 0)
+        return;
+    if (s->nwd > 1)
+        sync_warn(s, "withdrawing the copies of %s and %zu more (tried again next sync): %s",
+                  r->id, s->nwd - 1, s->wd_why);
+    else
+        sync_warn(s, "withdrawing the copy of %s (tried again next sync): %s", r->id, s->wd_why);
+}
+
+static void vanished_push(struct sync *s, const struct pl_mrec *r, const struct wres *w,
+                          size_t *nout)
+{
     if (s->a->mode == PL_MIRROR_MARK) {
         s->r->marked++;
         msg_info("mirror %s: %s was read on the primary: its copy stays in the push store "
@@ -401,22 +414,82 @@ static void vanished_push(struct sync *s, const struct pl_mrec *r, size_t *nout)
         (*nout)++;
         return;
     }
-    if (mirrord_push_withdraw(s->a, r->token, &found, why, sizeof(why)) != 0) {
-        s->withdraw_down = 1;       /* the id stays as it was: tried again next sync */
-        s->r->withdraw_failed++;
-        sync_warn(s, "withdrawing the copy of %s (tried again next sync): %s", r->id, why);
+    if (w->rc != 0) {
+        withdraw_failed(s, r);
         return;
     }
     s->r->withdrawn++;
     msg_info("mirror %s: %s was read on the primary: withdrawn from %d device queue(s) of the "
-             "push store", s->a->user, r->id, found);
+             "push store", s->a->user, r->id, w->found);
     (*nout)++;
 }
 
-static void vanished(struct sync *s, struct pl_mrec *r, struct pl_mrec *out, size_t *nout)
+/* A vanished id that was not hidden by the primary right after the fetch
+ * and has not expired there: read elsewhere, its copy is withdrawn (or,
+ * for the push store in mark mode, kept). */
+static int read_elsewhere(struct sync *s, const struct pl_mrec *r)
 {
-    int found = 0, rc;
-    char why[300];
+    long exp = s->r->expire_days;
+    int64_t age = s->now - r->changed;
+    if (age < (int64_t)s->cfg->mirror_refetch_window)
+        return 0;
+    return !(exp >= 0 && age >= (int64_t)exp * 86400);
+}
+
+/* Every withdrawal of this sync at once, before the ids are recorded: for
+ * the push store in one transaction, for a mailbox in one IMAP session. */
+static void withdraw_all(struct sync *s)
+{
+    const char **toks = pl_xmalloc((s->nacts ? s->nacts : 1) * sizeof(*toks));
+    size_t *at = pl_xmalloc((s->nacts ? s->nacts : 1) * sizeof(*at));
+    int *found = pl_xmalloc((s->nacts ? s->nacts : 1) * sizeof(*found));
+    size_t n = 0, nwant = 0;
+    int push = mirrord_is_push(s->a), rc, total = 0;
+
+    s->wd = pl_xcalloc(s->nacts ? s->nacts : 1, sizeof(*s->wd));
+    for (size_t i = 0; i < s->nacts; i++) {
+        const struct pl_mrec *r = &s->saved[s->acts[i].saved];
+        if (s->acts[i].a != PL_MACT_WITHDRAW || !read_elsewhere(s, r))
+            continue;
+        if (push && s->a->mode == PL_MIRROR_MARK)
+            continue;
+        s->wd[i].tried = 1;
+        nwant++;
+        if (r->token[0]) {
+            toks[n] = r->token;
+            at[n++] = i;
+        }
+    }
+    s->nwd = nwant;
+    if (nwant) {
+        if (push)
+            rc = mirrord_push_withdraw(s->a, toks, n, found, s->wd_why, sizeof(s->wd_why));
+        else
+            rc = mirrord_withdraw(s->a, toks, n, s->a->mode == PL_MIRROR_DELETE, &total,
+                                  s->wd_why, sizeof(s->wd_why));
+        if (rc < 0)
+            s->withdraw_down = 1;
+        for (size_t i = 0; i < s->nacts; i++)
+            if (s->wd[i].tried) {
+                s->wd[i].rc = rc;
+                s->wd[i].found = push ? 0 : -1;
+            }
+        for (size_t k = 0; push && rc == 0 && k < n; k++)
+            s->wd[at[k]].found = found[k];
+        if (!push && rc == 0 && n)
+            msg_info("mirror %s: %zu id(s) read on the primary: %d cop%s %s in %s (one IMAP "
+                     "session)", s->a->user, n, total, total == 1 ? "y" : "ies",
+                     s->a->mode == PL_MIRROR_DELETE ? "withdrawn" : "marked", s->a->deliver_to);
+    }
+    free(toks);
+    free(at);
+    free(found);
+}
+
+static void vanished(struct sync *s, struct pl_mrec *r, const struct wres *w, struct pl_mrec *out,
+                     size_t *nout)
+{
+    int rc, found;
     long exp = s->r->expire_days;
     int64_t age = s->now - r->changed;
 
@@ -436,23 +509,16 @@ static void vanished(struct sync *s, struct pl_mrec *r, struct pl_mrec *out, siz
         (*nout)++;
         return;
     }
-    if (s->withdraw_down) {
-        s->r->withdraw_failed++;    /* the destination is down: not tried again now */
-        return;
-    }
     if (mirrord_is_push(s->a)) {
-        vanished_push(s, r, nout);
+        vanished_push(s, r, w, nout);
         return;
     }
-    rc = mirrord_withdraw(s->a, r->token, s->a->mode == PL_MIRROR_DELETE, &found, why, sizeof(why));
-    if (rc < 0) {
-        s->withdraw_down = 1;
-        /* the id stays as it was: tried again at the next sync, and the
-         * new mail is fetched meanwhile */
-        s->r->withdraw_failed++;
-        sync_warn(s, "withdrawing the copy of %s (tried again next sync): %s", r->id, why);
+    if (!w->tried || w->rc < 0) {
+        withdraw_failed(s, r);
         return;
     }
+    rc = w->rc;
+    found = w->found;
     if (mirrord_sync_enabled(s->a) && r->msgid[0] && r->token[0]) {
         unsigned copies = 0;
         if (mirrord_sync_withdraw(s->a, r->msgid, r->token, s->now, &copies) != PL_OK) {
@@ -477,12 +543,20 @@ static void vanished(struct sync *s, struct pl_mrec *r, struct pl_mrec *out, siz
                      s->a->mode == PL_MIRROR_DELETE ? "withdrawn" : "marked", s->a->deliver_to);
     } else if (s->a->mode == PL_MIRROR_DELETE) {
         s->r->withdrawn++;
-        msg_info("mirror %s: %s was read on the primary: %d copy withdrawn from %s", s->a->user,
-                 r->id, found, s->a->deliver_to);
+        if (found >= 0)
+            msg_info("mirror %s: %s was read on the primary: %d copy withdrawn from %s",
+                     s->a->user, r->id, found, s->a->deliver_to);
+        else
+            msg_info("mirror %s: %s was read on the primary: its copy withdrawn from %s",
+                     s->a->user, r->id, s->a->deliver_to);
     } else {
         s->r->marked++;
-        msg_info("mirror %s: %s was read on the primary: %d copy marked in %s", s->a->user, r->id,
-                 found, s->a->deliver_to);
+        if (found >= 0)
+            msg_info("mirror %s: %s was read on the primary: %d copy marked in %s", s->a->user,
+                     r->id, found, s->a->deliver_to);
+        else
+            msg_info("mirror %s: %s was read on the primary: its copy marked in %s", s->a->user,
+                     r->id, s->a->deliver_to);
     }
     (*nout)++;
 }
@@ -495,11 +569,12 @@ static int apply_saved(struct sync *s, struct job **jobs, size_t *njobs)
 
     s->dels = pl_xmalloc((s->nacts ? s->nacts : 1) * sizeof(*s->dels));
     s->ndels = 0;
+    withdraw_all(s);
     for (size_t i = 0; i < s->nacts && !pl_server_stopping(); i++) {
         struct pl_mrec *r = &s->saved[s->acts[i].saved];
         switch (s->acts[i].a) {
         case PL_MACT_WITHDRAW:
-            vanished(s, r, &recs[n], &n);
+            vanished(s, r, &s->wd[i], &recs[n], &n);
             break;
         case PL_MACT_FORGET:
             recs[n] = *r;
@@ -973,6 +1048,7 @@ int mirrord_sync(const struct pl_maccount *a, const char *what, struct msync_res
     free(s.acts);
     free(s.fetch_new);
     free(s.dels);
+    free(s.wd);
     pl_strbuf_free(&s.buf);
     return 0;
 }

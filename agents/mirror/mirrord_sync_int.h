@@ -61,6 +61,12 @@ struct mprimary {
 };
 extern const struct mprimary mirrord_pop3_primary, mirrord_imap_primary;
 
+/* A vanished id's withdrawal, worked out for all of a sync's at once (one
+ * IMAP session, one store transaction): rc 0 done, 1 the destination
+ * cannot be reached that way, -1 failed now; found how many copies (-1
+ * not known one by one: IMAP counts them together). */
+struct wres { int tried, rc, found; };
+
 struct sync {
     const struct pl_maccount *a;
     const struct mprimary *pr;
@@ -73,6 +79,9 @@ struct sync {
     int sized_all;                   /* every listed id's size is known */
     int counted;                     /* STAT asked already (r->stat_count) */
     int withdraw_down;               /* a withdrawal failed: no more this sync */
+    struct wres *wd;                 /* per act: its withdrawal's outcome (withdraw_all) */
+    size_t nwd;                      /* withdrawals tried together */
+    char wd_why[300];                /* why they failed */
     int prev_ordered;                /* the last sync found ids that grow */
     int64_t prev_full_at;            /* ... and listed in full then */
     struct pl_mrec *saved;

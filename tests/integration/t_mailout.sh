@@ -221,6 +221,33 @@ run imap "$IMAP" "alice@$D" "$AP" '<p%22@test>' +FLAGS '\Flagged'
 check "imap: <p%22@test> stays literal (no quote injected): matched 0" \
     eval '[ $rc = 0 ] && [ "$out" = "matched 0" ]'
 
+# Many tokens in one session (postlink-mirrord's withdrawals): 120 tokens,
+# three SEARCHes of up to 50; three messages hold one each (the 5th, the
+# 60th and the 115th), one of them twice.
+n_alice=$(h_count_maildir_files alice)
+toks=()
+for i in $(seq 1 120); do toks+=("<tok$i.$tag@test>"); done
+for i in 5 60 115 115; do
+    printf 'From: <x@elsewhere.example>\r\nSubject: tok %s\r\nX-Tok: <tok%s.%s@test>\r\n\r\ntok\r\n' \
+        "$i" "$i" "$tag" >"$H_DIR/tok.eml"
+    "$M" smtp "$MX" x@elsewhere.example "alice@$D" "$H_DIR/tok.eml" >/dev/null
+done
+h_wait_maildir_files alice $((n_alice + 4)) 15
+n0=$(logins)
+out=$("$M" tokens "$IMAP" "alice@$D" "$AP" X-Tok '$Gone' "${toks[@]}" 2>&1); rc=$?
+check "imap: 120 tokens: the 4 messages holding 3 of them matched" eval '[ $rc = 0 ] && [ "$out" = "matched 4" ]'
+out="logins before $n0, after $(logins)"
+check "imap: ... in one login" eval '[ $(logins) = $((n0 + 1)) ]'
+out=$(curl -s --max-time 10 "$IMAP/INBOX" -u "alice@$D:$AP" -X 'UID SEARCH KEYWORD $Gone')
+check "imap: ... and exactly those 4 carry the keyword" \
+    eval '[ "$(sed -n "s/^\* SEARCH//p" <<<"$out" | tr -d "\r" | wc -w)" = 4 ]'
+out=$("$M" tokens "$IMAP" "alice@$D" "$AP" X-Tok expunge "${toks[@]:50}" 2>&1); rc=$?
+check "imap: expunge by the tokens 51-120: the 3 messages of the 60th and 115th" \
+    eval '[ $rc = 0 ] && [ "$out" = "matched 3" ]'
+out=$(curl -s --max-time 10 "$IMAP/INBOX" -u "alice@$D:$AP" -X 'UID SEARCH KEYWORD $Gone')
+check "imap: ... only the 5th's message is left" \
+    eval '[ "$(sed -n "s/^\* SEARCH//p" <<<"$out" | tr -d "\r" | wc -w)" = 1 ]'
+
 run imap "$IMAP" "alice@$D" wrong-pw '<t1@test>' +FLAGS '\Seen'
 check "imap: wrong password: exit 75" eval '[ $rc = 75 ] && has "AUTHENTICATIONFAILED|Login denied"'
 run imap "imap://127.0.0.1:$DEAD_PORT" "alice@$D" "$AP" '<t1@test>' +FLAGS '\Seen'

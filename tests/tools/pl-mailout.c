@@ -3,6 +3,9 @@
  *
  *   pl-mailout smtp URL FROM RCPT[,RCPT..] FILE          ("-" = stdin)
  *   pl-mailout imap URL USER PASSWORD MSGID +FLAGS|-FLAGS "FLAG LIST"
+ *   pl-mailout tokens URL USER PASSWORD FIELD "FLAG LIST"|expunge TOKEN...
+ *       (the messages whose FIELD is one of the TOKENs, in one session, as
+ *       postlink-mirrord withdraws copies)
  *
  * Prints "ok" / "matched N" on stdout, or the error on stderr.  Exit 0, 75
  * (EX_TEMPFAIL) for a temporary failure, 69 (EX_UNAVAILABLE) for a
@@ -22,7 +25,8 @@
 static int usage(void)
 {
     fprintf(stderr, "usage: pl-mailout smtp URL FROM RCPT[,RCPT..] FILE\n"
-                    "       pl-mailout imap URL USER PASSWORD MSGID +FLAGS|-FLAGS \"FLAG LIST\"\n");
+                    "       pl-mailout imap URL USER PASSWORD MSGID +FLAGS|-FLAGS \"FLAG LIST\"\n"
+                    "       pl-mailout tokens URL USER PASSWORD FIELD \"FLAG LIST\"|expunge TOKEN...\n");
     return EX_USAGE;
 }
 
@@ -105,8 +109,23 @@ static int cmd_imap(char **argv)
     return exit_code(rc, err);
 }
 
+static int cmd_tokens(int argc, char **argv)
+{
+    struct pl_imap_login l = {argv[0], argv[1], argv[2]};
+    char err[1024];
+    int matched = 0, expunge = strcmp(argv[4], "expunge") == 0;
+    int rc = pl_imap_by_tokens(&l, argv[3], (const char *const *)argv + 5, (size_t)(argc - 5),
+                               expunge ? "\\Deleted" : argv[4], expunge, timeout_s(), &matched,
+                               err, sizeof(err));
+    if (rc == PL_OUT_OK)
+        printf("matched %d\n", matched);
+    return exit_code(rc, err);
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 8 && strcmp(argv[1], "tokens") == 0)
+        return cmd_tokens(argc - 2, argv + 2);
     if (argc == 6 && strcmp(argv[1], "smtp") == 0)
         return cmd_smtp(argv + 2);
     if (argc == 8 && strcmp(argv[1], "imap") == 0)
