@@ -416,14 +416,6 @@ static int field_ok(const char *field, char *err, size_t errlen)
     return *field != '\0';
 }
 
-int pl_imap_by_token(const struct pl_imap_login *l, const char *field, const char *token,
-                     const char *flags, int expunge, unsigned timeout_s, int *matched,
-                     char *err, size_t errlen)
-{
-    return pl_imap_by_tokens(l, field, &token, 1, flags, expunge, timeout_s, matched, err,
-                             errlen);
-}
-
 int pl_imap_by_tokens(const struct pl_imap_login *l, const char *field,
                       const char *const *tokens, size_t n, const char *flags, int expunge,
                       unsigned timeout_s, int *matched, char *err, size_t errlen)

@@ -34,14 +34,9 @@ int pl_imap_set_flags(const struct pl_imap_login *l, const char *msgid,
                       int *matched, char *err, size_t errlen);
 
 /* The same for the messages whose header field `field` (letters, digits,
- * '-') holds token (a value msgid-safe: printable, no blanks): flags
- * added, or with expunge those messages expunged. */
-int pl_imap_by_token(const struct pl_imap_login *l, const char *field, const char *token,
-                     const char *flags, int expunge, unsigned timeout_s, int *matched,
-                     char *err, size_t errlen);
-
-/* The same for the messages holding any of tokens[0..n), in one IMAP
- * session (a SEARCH per 50 tokens); *matched: how many messages in all. */
+ * '-') holds one of tokens[0..n) (values msgid-safe: printable, no
+ * blanks), in one IMAP session (a SEARCH per 50 tokens): flags added, or
+ * with expunge those messages expunged; *matched: how many in all. */
 int pl_imap_by_tokens(const struct pl_imap_login *l, const char *field,
                       const char *const *tokens, size_t n, const char *flags, int expunge,
                       unsigned timeout_s, int *matched, char *err, size_t errlen);

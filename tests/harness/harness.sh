@@ -509,8 +509,9 @@ h_postfix_reload() {
 # h_postqueue ARGS...: postqueue for the private instance (e.g. -p, -f).
 h_postqueue() { postqueue -c "$H_DIR/postfix/etc" "$@"; }
 
-# h_wait_queue_empty [TIMEOUT_S]: until the private Postfix's queue is
-# empty; prints the queue and fails after TIMEOUT_S (default 30).  When
+# h_wait_queue_empty [TIMEOUT_S] [PATTERN]: until the private Postfix's
+# queue is empty (with PATTERN: until no line of postqueue -p matches it);
+# prints the queue and fails after TIMEOUT_S (default 30).  When
 # qmgr finds a queue file still locked by the delivery agent that just
 # deferred it ("skipped, still being delivered"), it puts the file back
 # into incoming dated 60 s ahead and looks at it again only at its next
@@ -521,7 +522,8 @@ h_postqueue() { postqueue -c "$H_DIR/postfix/etc" "$@"; }
 h_wait_queue_empty() {
     local t0; t0=$(h__ms)
     local end=$(( t0 + ${1:-30} * 1000 )) next=$(( t0 + 5000 ))
-    until h_postqueue -p 2>/dev/null | grep -q '^Mail queue is empty'; do
+    until if [ -n "${2-}" ]; then ! h_postqueue -p 2>/dev/null | grep -q -- "$2"
+          else h_postqueue -p 2>/dev/null | grep -q '^Mail queue is empty'; fi; do
         [ "$(h__ms)" -ge $end ] && { h__say "queue not empty"; h_postqueue -p >&2; return 1; }
         if [ "$(h__ms)" -ge $next ]; then
             h_postqueue -f >/dev/null 2>&1

@@ -36,13 +36,7 @@ for step in received committed injected; do
     hs_wait_sink_grep "Message-I[Dd]: $C" 1 20
     tap_check "$step: after the restart the copy reached the desk" \
         sh -c "grep -l 'X-Control-Target: $M' '$POSTLINK_SINK_DIR'/* | xargs grep -q 'X-Envelope-To: <$DESK>'"
-    # a flush every 5 s: qmgr may have parked the file for 60 s when it
-    # found it still locked by the agent that deferred it (h_wait_queue_empty)
-    end=$((SECONDS + 30)) flush=$((SECONDS + 5))
-    until ! postqueue -c "$H_DIR/postfix/etc" -p | grep -q sync.postlink.invalid || [ $SECONDS -ge $end ]; do
-        [ $SECONDS -ge $flush ] && { h_postqueue -f >/dev/null 2>&1; flush=$((SECONDS + 5)); }
-        sleep 0.2
-    done
+    h_wait_queue_empty 30 sync.postlink.invalid 2>/dev/null
     tap_check "$step: the control left Postfix's queue (delivered)" \
         sh -c "! postqueue -c '$H_DIR/postfix/etc' -p | grep -q sync.postlink.invalid"
     tap_check "$step: the state was applied exactly once (version $n)" test "$(version "$M")" = $n
